@@ -1,0 +1,2 @@
+//! statsfs facade (filled in below).
+pub use statsfs_core::*;

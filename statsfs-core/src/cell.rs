@@ -1,0 +1,615 @@
+//! Cells: the field types of a stats struct.
+//!
+//! Every cell is a lock-free atomic (or an array of them) that readers may read while
+//! writers write. Each writing method comes in two flavours, and the name says which:
+//!
+//! * **shared** (`inc`, `add`, `record`, ...): any thread may write; a relaxed atomic
+//!   read-modify-write (`lock xadd` on x86).
+//! * **owner** (`inc_local`, `add_local`, `record_local`, ...): for a struct written by
+//!   one thread only, such as a per-vCPU struct written by its vCPU thread. A relaxed load
+//!   and a relaxed store, no read-modify-write: it costs what `x += 1` costs. If two
+//!   threads use the owner path on the same cell at once, increments can be lost (never
+//!   memory safety).
+//!
+//! [`ShardedCounter`] is for a stat that many threads hit at once: each thread writes its
+//! own cache line and a read sums them.
+//!
+//! Plain atomics (`AtomicU64`, `AtomicI32`, `AtomicBool`, ...) are cells too; a struct
+//! field of one of these types is a stat whose kind the attribute chooses.
+//!
+//! ```
+//! use statsfs_core::cell::{Counter, Gauge, Peak, Flag, LogHistogram};
+//! static EXITS: Counter = Counter::new();
+//! EXITS.inc();            // shared path
+//! EXITS.add_local(2);     // owner path
+//! assert_eq!(EXITS.get(), 3);
+//!
+//! let pages: Gauge<i64> = Gauge::new();
+//! pages.add(-5);
+//! assert_eq!(pages.get(), -5);
+//!
+//! let depth: Peak = Peak::new();
+//! depth.record(7);
+//! depth.record(3);
+//! assert_eq!(depth.get(), 7);
+//!
+//! let h: LogHistogram<8> = LogHistogram::new();
+//! h.record(0);   // bucket 0: [0, 1)
+//! h.record(5);   // bucket 3: [4, 8)
+//! assert_eq!(h.buckets(), [1, 0, 0, 1, 0, 0, 0, 0]);
+//! # let _ = Flag::new();
+//! ```
+
+use core::sync::atomic::{
+    AtomicBool, AtomicI16, AtomicI32, AtomicI64, AtomicI8, AtomicU16, AtomicU32, AtomicU64,
+    AtomicU8, Ordering::Relaxed,
+};
+
+use crate::desc::{Kind, Storage, ValueType};
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// An integer type a [`Gauge`] or [`Peak`] can hold: `u8` to `u64`, `i8` to `i64`.
+///
+/// Sealed: the set of types is the set the binary layout and the readers know.
+pub trait Int: sealed::Sealed + Copy + Ord + Default + 'static {
+    /// The atomic that stores it.
+    type Atomic: Send + Sync;
+    /// How a reader sees the type.
+    const TYPE: ValueType;
+    /// An atomic holding 0, for `const` constructors.
+    const ZERO: Self::Atomic;
+    /// Relaxed load.
+    fn load(a: &Self::Atomic) -> Self;
+    /// Relaxed store.
+    fn store(a: &Self::Atomic, v: Self);
+    /// Relaxed wrapping `fetch_add`.
+    fn fetch_add(a: &Self::Atomic, v: Self);
+    /// Relaxed wrapping `fetch_sub`.
+    fn fetch_sub(a: &Self::Atomic, v: Self);
+    /// Relaxed `fetch_max`.
+    fn fetch_max(a: &Self::Atomic, v: Self);
+    /// Wrapping addition.
+    fn wrapping_add(self, v: Self) -> Self;
+    /// Wrapping subtraction.
+    fn wrapping_sub(self, v: Self) -> Self;
+}
+
+macro_rules! int {
+    ($($t:ty => $atomic:ty, $vt:ident;)*) => {$(
+        impl sealed::Sealed for $t {}
+        impl Int for $t {
+            type Atomic = $atomic;
+            const TYPE: ValueType = ValueType::$vt;
+            #[allow(clippy::declare_interior_mutable_const)]
+            const ZERO: $atomic = <$atomic>::new(0);
+            #[inline(always)]
+            fn load(a: &$atomic) -> Self { a.load(Relaxed) }
+            #[inline(always)]
+            fn store(a: &$atomic, v: Self) { a.store(v, Relaxed) }
+            #[inline(always)]
+            fn fetch_add(a: &$atomic, v: Self) { a.fetch_add(v, Relaxed); }
+            #[inline(always)]
+            fn fetch_sub(a: &$atomic, v: Self) { a.fetch_sub(v, Relaxed); }
+            #[inline(always)]
+            fn fetch_max(a: &$atomic, v: Self) { a.fetch_max(v, Relaxed); }
+            #[inline(always)]
+            fn wrapping_add(self, v: Self) -> Self { <$t>::wrapping_add(self, v) }
+            #[inline(always)]
+            fn wrapping_sub(self, v: Self) -> Self { <$t>::wrapping_sub(self, v) }
+        }
+        // SAFETY: a plain atomic of the matching width and signedness at the field's offset.
+        unsafe impl StatField for $atomic {
+            const TYPE: ValueType = ValueType::$vt;
+            const STORAGE: Storage = Storage::Atomic;
+            const SIZE: u16 = 1;
+            const KIND: Kind = Kind::Cumulative;
+            const FIXED_KIND: bool = false;
+        }
+    )*};
+}
+
+int! {
+    u8 => AtomicU8, U8;
+    u16 => AtomicU16, U16;
+    u32 => AtomicU32, U32;
+    u64 => AtomicU64, U64;
+    i8 => AtomicI8, I8;
+    i16 => AtomicI16, I16;
+    i32 => AtomicI32, I32;
+    i64 => AtomicI64, I64;
+}
+
+/// A type that can be a field of a `#[derive(Stats)]` struct.
+///
+/// # Safety
+///
+/// `STORAGE`, `TYPE` and `SIZE` must describe the type's memory exactly: the raw reader
+/// reads a value of this type at its field's offset by them. Implemented by statsfs for
+/// its cells and the plain atomics; not meant to be implemented elsewhere.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a stat field",
+    label = "not a statsfs cell",
+    note = "stat fields are cells read while they are written: use Counter, Gauge<T>, Peak<T>, Flag, \
+            ShardedCounter, LinearHistogram<N, W>, LogHistogram<N> or a std atomic (AtomicU64, AtomicI32, AtomicBool, ...)",
+    note = "a nested stats struct takes #[stat(flatten)]; a field that is no stat takes #[stat(skip)]"
+)]
+pub unsafe trait StatField {
+    /// How a reader sees each word.
+    const TYPE: ValueType;
+    /// The memory layout.
+    const STORAGE: Storage;
+    /// Words read: 1, or the number of buckets.
+    const SIZE: u16;
+    /// The kind when the attribute names none.
+    const KIND: Kind;
+    /// Whether the type fixes its kind (a `Counter` is always cumulative); plain atomics
+    /// let the attribute choose.
+    const FIXED_KIND: bool;
+}
+
+// SAFETY: an AtomicBool at the field's offset.
+unsafe impl StatField for AtomicBool {
+    const TYPE: ValueType = ValueType::Bool;
+    const STORAGE: Storage = Storage::Atomic;
+    const SIZE: u16 = 1;
+    const KIND: Kind = Kind::Instant;
+    const FIXED_KIND: bool = false;
+}
+
+/// A cumulative `u64` event count: only increases (or is cleared).
+#[derive(Debug, Default)]
+#[repr(transparent)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    /// A counter at 0; usable in a `static`.
+    pub const fn new() -> Self {
+        Counter(AtomicU64::new(0))
+    }
+
+    /// The current count.
+    #[inline]
+    pub fn get(&self) -> u64 {
+        self.0.load(Relaxed)
+    }
+
+    /// Adds 1; any thread (shared path).
+    #[inline]
+    pub fn inc(&self) {
+        self.0.fetch_add(1, Relaxed);
+    }
+
+    /// Adds `n`, wrapping; any thread (shared path).
+    #[inline]
+    pub fn add(&self, n: u64) {
+        self.0.fetch_add(n, Relaxed);
+    }
+
+    /// Adds 1; only from the cell's single writer (owner path: load + store).
+    #[inline(always)]
+    pub fn inc_local(&self) {
+        self.add_local(1)
+    }
+
+    /// Adds `n`, wrapping; only from the cell's single writer (owner path: load + store).
+    #[inline(always)]
+    pub fn add_local(&self, n: u64) {
+        self.0.store(self.0.load(Relaxed).wrapping_add(n), Relaxed);
+    }
+}
+
+// SAFETY: repr(transparent) over AtomicU64.
+unsafe impl StatField for Counter {
+    const TYPE: ValueType = ValueType::U64;
+    const STORAGE: Storage = Storage::Atomic;
+    const SIZE: u16 = 1;
+    const KIND: Kind = Kind::Cumulative;
+    const FIXED_KIND: bool = true;
+}
+
+/// An instant value that goes up and down (pages in use, queue length). Read-only in the
+/// file system: it measures the present.
+#[repr(transparent)]
+pub struct Gauge<T: Int = u64>(T::Atomic);
+
+impl<T: Int> Gauge<T> {
+    /// A gauge at 0; usable in a `static`.
+    pub const fn new() -> Self {
+        Gauge(T::ZERO)
+    }
+
+    /// The current value.
+    #[inline]
+    pub fn get(&self) -> T {
+        T::load(&self.0)
+    }
+
+    /// Sets the value (the same on both paths: a store).
+    #[inline]
+    pub fn set(&self, v: T) {
+        T::store(&self.0, v)
+    }
+
+    /// Adds `v`, wrapping; any thread.
+    #[inline]
+    pub fn add(&self, v: T) {
+        T::fetch_add(&self.0, v)
+    }
+
+    /// Subtracts `v`, wrapping; any thread.
+    #[inline]
+    pub fn sub(&self, v: T) {
+        T::fetch_sub(&self.0, v)
+    }
+
+    /// Adds `v`, wrapping; only from the single writer.
+    #[inline(always)]
+    pub fn add_local(&self, v: T) {
+        T::store(&self.0, T::load(&self.0).wrapping_add(v))
+    }
+
+    /// Subtracts `v`, wrapping; only from the single writer.
+    #[inline(always)]
+    pub fn sub_local(&self, v: T) {
+        T::store(&self.0, T::load(&self.0).wrapping_sub(v))
+    }
+}
+
+impl<T: Int> Default for Gauge<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Int + core::fmt::Debug> core::fmt::Debug for Gauge<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_tuple("Gauge").field(&self.get()).finish()
+    }
+}
+
+// SAFETY: repr(transparent) over T::Atomic, whose width and signedness T::TYPE names.
+unsafe impl<T: Int> StatField for Gauge<T> {
+    const TYPE: ValueType = T::TYPE;
+    const STORAGE: Storage = Storage::Atomic;
+    const SIZE: u16 = 1;
+    const KIND: Kind = Kind::Instant;
+    const FIXED_KIND: bool = true;
+}
+
+/// A high-water mark: keeps the largest value recorded (or is cleared).
+#[repr(transparent)]
+pub struct Peak<T: Int = u64>(T::Atomic);
+
+impl<T: Int> Peak<T> {
+    /// A peak at 0; usable in a `static`.
+    pub const fn new() -> Self {
+        Peak(T::ZERO)
+    }
+
+    /// The largest value recorded since the last clear.
+    #[inline]
+    pub fn get(&self) -> T {
+        T::load(&self.0)
+    }
+
+    /// Records `v`; any thread (`fetch_max`).
+    #[inline]
+    pub fn record(&self, v: T) {
+        T::fetch_max(&self.0, v)
+    }
+
+    /// Records `v`; only from the single writer (load, compare, store only when higher).
+    #[inline(always)]
+    pub fn record_local(&self, v: T) {
+        if v > T::load(&self.0) {
+            T::store(&self.0, v)
+        }
+    }
+}
+
+impl<T: Int> Default for Peak<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Int + core::fmt::Debug> core::fmt::Debug for Peak<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_tuple("Peak").field(&self.get()).finish()
+    }
+}
+
+// SAFETY: repr(transparent) over T::Atomic, whose width and signedness T::TYPE names.
+unsafe impl<T: Int> StatField for Peak<T> {
+    const TYPE: ValueType = T::TYPE;
+    const STORAGE: Storage = Storage::Atomic;
+    const SIZE: u16 = 1;
+    const KIND: Kind = Kind::Peak;
+    const FIXED_KIND: bool = true;
+}
+
+/// An instant truth value, read as 0 or 1.
+#[derive(Debug, Default)]
+#[repr(transparent)]
+pub struct Flag(AtomicBool);
+
+impl Flag {
+    /// A flag, false; usable in a `static`.
+    pub const fn new() -> Self {
+        Flag(AtomicBool::new(false))
+    }
+
+    /// The current value.
+    #[inline]
+    pub fn get(&self) -> bool {
+        self.0.load(Relaxed)
+    }
+
+    /// Sets the value.
+    #[inline]
+    pub fn set(&self, v: bool) {
+        self.0.store(v, Relaxed)
+    }
+}
+
+// SAFETY: repr(transparent) over AtomicBool.
+unsafe impl StatField for Flag {
+    const TYPE: ValueType = ValueType::Bool;
+    const STORAGE: Storage = Storage::Atomic;
+    const SIZE: u16 = 1;
+    const KIND: Kind = Kind::Instant;
+    const FIXED_KIND: bool = true;
+}
+
+/// `N` buckets of width `W`: bucket i counts samples in `[i*W, (i+1)*W)`, the last one
+/// everything above.
+///
+/// ```
+/// use statsfs_core::cell::LinearHistogram;
+/// let h: LinearHistogram<4, 10> = LinearHistogram::new();
+/// for v in [0, 9, 10, 35, 1000] { h.record(v) }
+/// assert_eq!(h.buckets(), [2, 1, 0, 2]);
+/// ```
+#[repr(transparent)]
+pub struct LinearHistogram<const N: usize, const W: u64>([AtomicU64; N]);
+
+/// `N` buckets: bucket 0 counts samples in `[0, 1)`, bucket i counts `[2^(i-1), 2^i)`,
+/// the last one everything above.
+///
+/// ```
+/// use statsfs_core::cell::LogHistogram;
+/// let h: LogHistogram<4> = LogHistogram::new();
+/// for v in [0, 1, 2, 3, 4, 1 << 40] { h.record(v) }
+/// assert_eq!(h.buckets(), [1, 1, 2, 2]);
+/// ```
+#[repr(transparent)]
+pub struct LogHistogram<const N: usize>([AtomicU64; N]);
+
+macro_rules! histogram {
+    ($name:ident [$($g:tt)*] [$($p:tt)*] $kind:expr, $index:expr) => {
+        impl<$($g)*> $name<$($p)*> {
+            const CHECK: () = assert!(N > 0 && N <= u16::MAX as usize, "a histogram needs 1 to 65535 buckets");
+
+            /// An empty histogram; usable in a `static`.
+            pub const fn new() -> Self {
+                #[allow(clippy::let_unit_value)]
+                let () = Self::CHECK;
+                #[allow(clippy::declare_interior_mutable_const)]
+                const Z: AtomicU64 = AtomicU64::new(0);
+                $name([Z; N])
+            }
+
+            /// The bucket a sample falls in.
+            #[inline(always)]
+            pub fn bucket_index(v: u64) -> usize {
+                let i: usize = $index(v);
+                if i >= N { N - 1 } else { i }
+            }
+
+            /// Counts one sample; any thread.
+            #[inline]
+            pub fn record(&self, v: u64) {
+                self.0[Self::bucket_index(v)].fetch_add(1, Relaxed);
+            }
+
+            /// Counts one sample; only from the single writer.
+            #[inline(always)]
+            pub fn record_local(&self, v: u64) {
+                let b = &self.0[Self::bucket_index(v)];
+                b.store(b.load(Relaxed).wrapping_add(1), Relaxed);
+            }
+
+            /// The bucket counts.
+            pub fn buckets(&self) -> [u64; N] {
+                core::array::from_fn(|i| self.0[i].load(Relaxed))
+            }
+        }
+
+        impl<$($g)*> Default for $name<$($p)*> {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl<$($g)*> core::fmt::Debug for $name<$($p)*> {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.debug_tuple(stringify!($name)).field(&self.buckets()).finish()
+            }
+        }
+
+        // SAFETY: repr(transparent) over [AtomicU64; N]; SIZE is N.
+        unsafe impl<$($g)*> StatField for $name<$($p)*> {
+            const TYPE: ValueType = ValueType::U64;
+            const STORAGE: Storage = Storage::Buckets;
+            const SIZE: u16 = {
+                #[allow(clippy::let_unit_value)]
+                let () = Self::CHECK;
+                N as u16
+            };
+            const KIND: Kind = $kind;
+            const FIXED_KIND: bool = true;
+        }
+    };
+}
+
+histogram!(LinearHistogram [const N: usize, const W: u64] [N, W]
+    Kind::LinearHistogram { bucket_size: {
+        assert!(W > 0 && W <= u32::MAX as u64, "a linear histogram's bucket width must be 1 to u32::MAX");
+        W as u32
+    } },
+    |v: u64| { if W == 0 { 0 } else { (v / W).min(usize::MAX as u64) as usize } });
+histogram!(LogHistogram [const N: usize] [N]
+    Kind::LogHistogram,
+    |v: u64| (u64::BITS - v.leading_zeros()) as usize);
+
+/// How many shards a [`ShardedCounter`] has.
+pub const SHARDS: usize = 8;
+
+#[repr(align(64))]
+#[derive(Debug, Default)]
+struct Shard(AtomicU64);
+
+/// A cumulative counter that many threads increment at once: each thread adds to its own
+/// cache line (chosen once per thread), a read sums the shards. Costs
+/// `SHARDS * 64` bytes; use it for hot global stats, not per object.
+///
+/// ```
+/// use statsfs_core::cell::ShardedCounter;
+/// static REQUESTS: ShardedCounter = ShardedCounter::new();
+/// std::thread::scope(|s| {
+///     for _ in 0..4 {
+///         s.spawn(|| for _ in 0..1000 { REQUESTS.inc() });
+///     }
+/// });
+/// assert_eq!(REQUESTS.get(), 4000);
+/// ```
+#[derive(Debug, Default)]
+pub struct ShardedCounter([Shard; SHARDS]);
+
+std::thread_local! {
+    static SHARD: usize = next_shard();
+}
+
+fn next_shard() -> usize {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    (NEXT.fetch_add(1, Relaxed) % SHARDS as u64) as usize
+}
+
+impl ShardedCounter {
+    /// A counter at 0; usable in a `static`.
+    pub const fn new() -> Self {
+        #[allow(clippy::declare_interior_mutable_const)]
+        const Z: Shard = Shard(AtomicU64::new(0));
+        ShardedCounter([Z; SHARDS])
+    }
+
+    /// Adds 1 on this thread's shard.
+    #[inline]
+    pub fn inc(&self) {
+        self.add(1)
+    }
+
+    /// Adds `n`, wrapping, on this thread's shard. Threads share a shard only when more
+    /// than [`SHARDS`] threads write, so the `fetch_add` is almost never contended.
+    #[inline]
+    pub fn add(&self, n: u64) {
+        let i = SHARD.with(|s| *s);
+        self.0[i].0.fetch_add(n, Relaxed);
+    }
+
+    /// The sum of all shards.
+    pub fn get(&self) -> u64 {
+        self.0
+            .iter()
+            .fold(0u64, |a, s| a.wrapping_add(s.0.load(Relaxed)))
+    }
+
+    /// Sets every shard to 0.
+    pub(crate) fn clear(&self) {
+        for s in &self.0 {
+            s.0.store(0, Relaxed);
+        }
+    }
+}
+
+// SAFETY: STORAGE Sharded makes the raw reader view the field as a ShardedCounter.
+unsafe impl StatField for ShardedCounter {
+    const TYPE: ValueType = ValueType::U64;
+    const STORAGE: Storage = Storage::Sharded;
+    const SIZE: u16 = 1;
+    const KIND: Kind = Kind::Cumulative;
+    const FIXED_KIND: bool = true;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owner_and_shared_paths_agree() {
+        let c = Counter::new();
+        c.inc();
+        c.add(10);
+        c.inc_local();
+        c.add_local(u64::MAX); // wraps
+        assert_eq!(c.get(), 11);
+        let g: Gauge<i8> = Gauge::new();
+        g.sub(3);
+        g.add_local(1);
+        g.sub_local(1);
+        assert_eq!(g.get(), -3);
+        g.set(i8::MAX);
+        g.add(1);
+        assert_eq!(g.get(), i8::MIN);
+        let p: Peak<i32> = Peak::new();
+        p.record_local(-5);
+        assert_eq!(p.get(), 0);
+        p.record_local(9);
+        p.record(4);
+        assert_eq!(p.get(), 9);
+    }
+
+    #[test]
+    fn histogram_buckets_follow_spec() {
+        let h: LogHistogram<6> = LogHistogram::new();
+        for (v, want) in [
+            (0, 0),
+            (1, 1),
+            (2, 2),
+            (3, 2),
+            (4, 3),
+            (15, 4),
+            (16, 5),
+            (u64::MAX, 5),
+        ] {
+            assert_eq!(LogHistogram::<6>::bucket_index(v), want, "sample {v}");
+            h.record_local(v);
+        }
+        assert_eq!(h.buckets(), [1, 1, 2, 1, 1, 2]);
+        let l: LinearHistogram<3, 5> = LinearHistogram::new();
+        for v in [0, 4, 5, 9, 10, 11, u64::MAX] {
+            l.record(v);
+        }
+        assert_eq!(l.buckets(), [2, 2, 3]);
+    }
+
+    #[test]
+    fn sharded_counter_is_exact_under_threads() {
+        let c = ShardedCounter::new();
+        std::thread::scope(|s| {
+            for _ in 0..(SHARDS + 3) {
+                s.spawn(|| {
+                    for _ in 0..10_000 {
+                        c.inc()
+                    }
+                });
+            }
+        });
+        assert_eq!(c.get(), 10_000 * (SHARDS as u64 + 3));
+        c.clear();
+        assert_eq!(c.get(), 0);
+    }
+}

@@ -1,0 +1,531 @@
+//! Value descriptors: the static description of one statistic.
+//!
+//! A [`Descriptor`] says everything a reader needs to know about one value without
+//! looking at any instance: its name, where it lives in the struct, how wide and how
+//! signed it is, what kind of quantity it is (SPEC §2), its unit and scale, how it folds
+//! into an aggregate, whether it may be cleared, and a one-line description.
+//!
+//! Descriptors are `Copy` plain data and are normally built at compile time by
+//! `#[derive(Stats)]`; every constructor here is a `const fn`.
+
+use core::fmt;
+
+/// The integer type of a value as it is stored; every value is widened to 64 bits
+/// when read (signed types sign-extended, `bool` as 0 or 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ValueType {
+    /// `u8`
+    U8,
+    /// `u16`
+    U16,
+    /// `u32`
+    U32,
+    /// `u64`
+    U64,
+    /// `i8`
+    I8,
+    /// `i16`
+    I16,
+    /// `i32`
+    I32,
+    /// `i64`
+    I64,
+    /// `bool`, read as 0 or 1.
+    Bool,
+}
+
+impl ValueType {
+    /// Whether values of this type compare and divide as signed numbers.
+    pub const fn is_signed(self) -> bool {
+        matches!(self, Self::I8 | Self::I16 | Self::I32 | Self::I64)
+    }
+
+    /// The Rust name of the type (`"u64"`, `"bool"`, ...).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::U8 => "u8",
+            Self::U16 => "u16",
+            Self::U32 => "u32",
+            Self::U64 => "u64",
+            Self::I8 => "i8",
+            Self::I16 => "i16",
+            Self::I32 => "i32",
+            Self::I64 => "i64",
+            Self::Bool => "bool",
+        }
+    }
+}
+
+impl fmt::Display for ValueType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What kind of quantity a value is (SPEC §2, the kernel's `KVM_STATS_TYPE_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// Only increases: event counts, total time. Clearable by default.
+    Cumulative,
+    /// Goes up and down: pages in use, queue length. Read-only by default.
+    Instant,
+    /// Only increases; a high-water mark. Clearable by default.
+    Peak,
+    /// `size` buckets of width `bucket_size`: bucket N counts samples in
+    /// `[N*w, (N+1)*w)`, the last one everything above.
+    LinearHistogram {
+        /// The width `w` of every bucket; never 0.
+        bucket_size: u32,
+    },
+    /// `size` buckets: bucket 0 counts samples in `[0, 1)`, bucket N counts
+    /// `[2^(N-1), 2^N)`, the last one everything above.
+    LogHistogram,
+}
+
+impl Kind {
+    /// Whether values of this kind may be cleared unless the descriptor says otherwise.
+    pub const fn clearable_by_default(self) -> bool {
+        !matches!(self, Self::Instant)
+    }
+
+    /// Whether this kind is one of the two histograms.
+    pub const fn is_histogram(self) -> bool {
+        matches!(self, Self::LinearHistogram { .. } | Self::LogHistogram)
+    }
+
+    /// The kernel's code for this kind (bits 0-3 of a binary descriptor's flags).
+    pub const fn code(self) -> u32 {
+        match self {
+            Self::Cumulative => 0,
+            Self::Instant => 1,
+            Self::Peak => 2,
+            Self::LinearHistogram { .. } => 3,
+            Self::LogHistogram => 4,
+        }
+    }
+
+    /// The lower-case name used in attributes and documentation.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Cumulative => "cumulative",
+            Self::Instant => "instant",
+            Self::Peak => "peak",
+            Self::LinearHistogram { .. } => "linear_histogram",
+            Self::LogHistogram => "log_histogram",
+        }
+    }
+}
+
+/// The unit of a value (for histograms: of the bucket bounds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Unit {
+    /// A plain count.
+    None,
+    /// Bytes.
+    Bytes,
+    /// Seconds.
+    Seconds,
+    /// CPU cycles.
+    Cycles,
+    /// A truth value: 0 or 1.
+    Boolean,
+}
+
+impl Unit {
+    /// The kernel's code for this unit (bits 4-7 of a binary descriptor's flags, shifted
+    /// down).
+    pub const fn code(self) -> u32 {
+        match self {
+            Self::None => 0,
+            Self::Bytes => 1,
+            Self::Seconds => 2,
+            Self::Cycles => 3,
+            Self::Boolean => 4,
+        }
+    }
+
+    /// The lower-case name used in attributes, documentation and OpenMetrics `# UNIT`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Bytes => "bytes",
+            Self::Seconds => "seconds",
+            Self::Cycles => "cycles",
+            Self::Boolean => "boolean",
+        }
+    }
+}
+
+/// The base of a value's scale.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Base {
+    /// Powers of ten (nanoseconds: base 10, exponent -9).
+    Ten,
+    /// Powers of two (MiB: base 2, exponent 20).
+    Two,
+}
+
+impl Base {
+    /// The kernel's code for this base (bits 8-11 of a binary descriptor's flags).
+    pub const fn code(self) -> u32 {
+        match self {
+            Self::Ten => 0,
+            Self::Two => 1,
+        }
+    }
+
+    /// The number itself: 10 or 2.
+    pub const fn radix(self) -> u32 {
+        match self {
+            Self::Ten => 10,
+            Self::Two => 2,
+        }
+    }
+}
+
+/// The scale of a value: the stored number times `base ^ exponent` is the quantity in
+/// the unit (a count of nanoseconds is seconds with base 10 and exponent -9).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Scale {
+    /// The base.
+    pub base: Base,
+    /// The signed exponent.
+    pub exponent: i16,
+}
+
+impl Scale {
+    /// No scaling: base 10, exponent 0.
+    pub const ONE: Scale = Scale {
+        base: Base::Ten,
+        exponent: 0,
+    };
+    /// Nanoseconds (with [`Unit::Seconds`]).
+    pub const NANO: Scale = Scale {
+        base: Base::Ten,
+        exponent: -9,
+    };
+    /// Microseconds (with [`Unit::Seconds`]).
+    pub const MICRO: Scale = Scale {
+        base: Base::Ten,
+        exponent: -6,
+    };
+    /// Kibibytes (with [`Unit::Bytes`]).
+    pub const KIB: Scale = Scale {
+        base: Base::Two,
+        exponent: 10,
+    };
+    /// Mebibytes (with [`Unit::Bytes`]).
+    pub const MIB: Scale = Scale {
+        base: Base::Two,
+        exponent: 20,
+    };
+}
+
+/// How a value folds over every matching simple value of a subtree (SPEC §1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Aggregation {
+    /// Wrapping sum; 0 over no values.
+    Sum,
+    /// Smallest; `i64::MAX` (signed) or `u64::MAX` (unsigned) over no values.
+    Min,
+    /// Largest; `i64::MIN` (signed) or 0 (unsigned) over no values.
+    Max,
+    /// Sum over count of the leaf values; 0 over no values.
+    Avg,
+    /// How many values are 0.
+    CountZero,
+    /// A plain value, never aggregated: an aggregate group shows no such value.
+    None,
+}
+
+impl Aggregation {
+    /// The lower-case name used in attributes and documentation.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Sum => "sum",
+            Self::Min => "min",
+            Self::Max => "max",
+            Self::Avg => "avg",
+            Self::CountZero => "count_zero",
+            Self::None => "none",
+        }
+    }
+}
+
+/// How the bytes of a value are laid out in its struct; the one thing the raw reader
+/// switches on. Set by the field's cell type, never by hand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Storage {
+    /// One atomic integer of the descriptor's [`ValueType`].
+    Atomic,
+    /// `size` consecutive `AtomicU64` buckets (the histogram cells).
+    Buckets,
+    /// A [`ShardedCounter`](crate::cell::ShardedCounter), summed on read.
+    Sharded,
+    /// A runtime value: `size` u64 words at word `offset / 8` of a block that the value
+    /// group's [`BlockSource`](crate::source::BlockSource) fills.
+    Block,
+}
+
+/// The static description of one statistic.
+///
+/// ```
+/// use statsfs_core::{Descriptor, Kind, Unit, Scale, Aggregation, ValueType};
+/// const EXITS: Descriptor = Descriptor::new("exits", ValueType::U64, Kind::Cumulative)
+///     .with_doc("Number of guest exits");
+/// assert!(EXITS.clearable);
+/// assert_eq!(EXITS.aggregation, Aggregation::Sum);
+///
+/// const HALT_NS: Descriptor = Descriptor::new("halt_ns", ValueType::U64, Kind::Cumulative)
+///     .with_unit(Unit::Seconds, Scale::NANO);
+/// assert_eq!(HALT_NS.scale.exponent, -9);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Descriptor {
+    /// The name: a file name in the mount, a metric name suffix in OpenMetrics.
+    pub name: &'static str,
+    /// A one-line description (the field's doc comment).
+    pub doc: &'static str,
+    /// Byte offset of the value in its struct (for [`Storage::Block`]: in the block).
+    pub offset: usize,
+    /// How the value is stored.
+    pub storage: Storage,
+    /// The integer type of the value (of each bucket, for histograms: `U64`).
+    pub ty: ValueType,
+    /// How many u64 words the value reads as: 1, or the number of buckets.
+    pub size: u16,
+    /// Cumulative, instant, peak or a histogram.
+    pub kind: Kind,
+    /// The unit.
+    pub unit: Unit,
+    /// The scale.
+    pub scale: Scale,
+    /// How the value aggregates.
+    pub aggregation: Aggregation,
+    /// Whether writing 0 clears it (file mode 0644 rather than 0444).
+    pub clearable: bool,
+    /// Hidden values have no file but are still readable and aggregated.
+    pub hidden: bool,
+}
+
+impl Descriptor {
+    /// A scalar descriptor at offset 0 with the defaults of `kind`: clearable unless
+    /// instant, aggregated by [`Aggregation::Sum`] (by [`Aggregation::Max`] for peaks),
+    /// unit none (boolean for `bool`), no scale, no description.
+    pub const fn new(name: &'static str, ty: ValueType, kind: Kind) -> Self {
+        Descriptor {
+            name,
+            doc: "",
+            offset: 0,
+            storage: Storage::Atomic,
+            ty,
+            size: 1,
+            kind,
+            unit: if matches!(ty, ValueType::Bool) {
+                Unit::Boolean
+            } else {
+                Unit::None
+            },
+            scale: Scale::ONE,
+            aggregation: if matches!(kind, Kind::Peak) {
+                Aggregation::Max
+            } else {
+                Aggregation::Sum
+            },
+            clearable: kind.clearable_by_default(),
+            hidden: false,
+        }
+    }
+
+    /// This descriptor with a description.
+    pub const fn with_doc(mut self, doc: &'static str) -> Self {
+        self.doc = doc;
+        self
+    }
+
+    /// This descriptor at another byte offset.
+    pub const fn with_offset(mut self, offset: usize) -> Self {
+        self.offset = offset;
+        self
+    }
+
+    /// This descriptor with another storage and word count.
+    pub const fn with_storage(mut self, storage: Storage, size: u16) -> Self {
+        self.storage = storage;
+        self.size = size;
+        self
+    }
+
+    /// This descriptor with a unit and scale.
+    pub const fn with_unit(mut self, unit: Unit, scale: Scale) -> Self {
+        self.unit = unit;
+        self.scale = scale;
+        self
+    }
+
+    /// This descriptor with another aggregation.
+    pub const fn with_aggregation(mut self, aggregation: Aggregation) -> Self {
+        self.aggregation = aggregation;
+        self
+    }
+
+    /// This descriptor, clearable or read-only.
+    pub const fn with_clearable(mut self, clearable: bool) -> Self {
+        self.clearable = clearable;
+        self
+    }
+
+    /// This descriptor, hidden or not.
+    pub const fn with_hidden(mut self, hidden: bool) -> Self {
+        self.hidden = hidden;
+        self
+    }
+
+    /// The file mode of this value's file: 0644 when clearable, else 0444.
+    pub const fn mode(&self) -> u32 {
+        if self.clearable {
+            0o644
+        } else {
+            0o444
+        }
+    }
+
+    /// The bucket width of a linear histogram, else 0 (the binary layout's
+    /// `bucket_size`).
+    pub const fn bucket_size(&self) -> u32 {
+        match self.kind {
+            Kind::LinearHistogram { bucket_size } => bucket_size,
+            _ => 0,
+        }
+    }
+
+    /// Checks every rule a descriptor must keep, as the kernel's layout test and SPEC §2
+    /// state them; `Err` says which rule is broken. Usable in `const` context: derived
+    /// schemas are checked at compile time.
+    pub const fn check(&self) -> Result<(), &'static str> {
+        if self.name.is_empty() {
+            return Err("a stat name must not be empty");
+        }
+        if !valid_name(self.name) {
+            return Err("a stat name must be a file name: no '/', no NUL, not '.' or '..'");
+        }
+        if self.size == 0 {
+            return Err("a stat must have at least one word (size 0)");
+        }
+        let hist = self.kind.is_histogram();
+        match self.storage {
+            Storage::Atomic | Storage::Sharded if hist || self.size != 1 => {
+                return Err(
+                    "histogram kinds need a histogram cell; a scalar cell reads as one word",
+                );
+            }
+            Storage::Buckets if !hist => {
+                return Err("a histogram cell needs a histogram kind");
+            }
+            _ => {}
+        }
+        if let Kind::LinearHistogram { bucket_size: 0 } = self.kind {
+            return Err("a linear histogram needs a bucket width greater than 0");
+        }
+        match self.unit {
+            Unit::None | Unit::Bytes | Unit::Cycles if self.scale.exponent < 0 => {
+                return Err("counts, bytes and cycles take an exponent >= 0");
+            }
+            Unit::Seconds if self.scale.exponent > 0 => {
+                return Err("seconds take an exponent <= 0");
+            }
+            Unit::Boolean if self.scale.exponent != 0 => {
+                return Err("a boolean takes exponent 0");
+            }
+            _ => {}
+        }
+        if matches!(self.unit, Unit::Boolean)
+            && !matches!(
+                self.kind,
+                Kind::Instant | Kind::Peak | Kind::LinearHistogram { .. }
+            )
+        {
+            return Err("a boolean is instant or peak (or a two-bucket linear histogram)");
+        }
+        if matches!(self.ty, ValueType::Bool) && matches!(self.aggregation, Aggregation::Avg) {
+            return Err("the average of a bool makes no sense; use sum or count_zero");
+        }
+        if hist && !matches!(self.aggregation, Aggregation::Sum | Aggregation::None) {
+            return Err("histograms aggregate by sum (bucket by bucket) or not at all");
+        }
+        if self.clearable && matches!(self.kind, Kind::Instant) {
+            return Err("an instant value measures the present and cannot be cleared");
+        }
+        Ok(())
+    }
+}
+
+/// Whether `name` can be a file name: not empty, not `.` or `..`, no `/` and no NUL.
+pub const fn valid_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    if b.is_empty()
+        || (b.len() == 1 && b[0] == b'.')
+        || (b.len() == 2 && b[0] == b'.' && b[1] == b'.')
+    {
+        return false;
+    }
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'/' || b[i] == 0 {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_the_kind() {
+        let c = Descriptor::new("c", ValueType::U64, Kind::Cumulative);
+        assert!(c.clearable);
+        assert_eq!(c.mode(), 0o644);
+        let g = Descriptor::new("g", ValueType::I32, Kind::Instant);
+        assert!(!g.clearable);
+        assert_eq!(g.mode(), 0o444);
+        let p = Descriptor::new("p", ValueType::U64, Kind::Peak);
+        assert_eq!(p.aggregation, Aggregation::Max);
+        let b = Descriptor::new("b", ValueType::Bool, Kind::Instant);
+        assert_eq!(b.unit, Unit::Boolean);
+        for d in [c, g, p, b] {
+            assert_eq!(d.check(), Ok(()));
+        }
+    }
+
+    #[test]
+    fn check_names_the_broken_rule() {
+        let d = Descriptor::new("a/b", ValueType::U64, Kind::Cumulative);
+        assert!(d.check().unwrap_err().contains("file name"));
+        let d = Descriptor::new("t", ValueType::U64, Kind::Cumulative).with_unit(
+            Unit::Seconds,
+            Scale {
+                base: Base::Ten,
+                exponent: 3,
+            },
+        );
+        assert!(d.check().unwrap_err().contains("seconds"));
+        let d =
+            Descriptor::new("t", ValueType::Bool, Kind::Instant).with_aggregation(Aggregation::Avg);
+        assert!(d.check().unwrap_err().contains("average"));
+        let d = Descriptor::new("t", ValueType::U64, Kind::Instant).with_clearable(true);
+        assert!(d.check().unwrap_err().contains("instant"));
+        let d = Descriptor::new(
+            "t",
+            ValueType::U64,
+            Kind::LinearHistogram { bucket_size: 0 },
+        )
+        .with_storage(Storage::Buckets, 4);
+        assert!(d.check().unwrap_err().contains("width"));
+        assert!(!valid_name(".."));
+        assert!(!valid_name(""));
+        assert!(valid_name("halt_poll_ns"));
+    }
+}

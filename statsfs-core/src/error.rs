@@ -1,0 +1,114 @@
+//! Typed errors. Every message says what went wrong and what to do about it.
+
+use std::fmt;
+
+/// What can go wrong when changing or reading a source tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// No visible or hidden value of that name in the source (subordinates are not
+    /// searched).
+    NotFound {
+        /// The source searched.
+        source: String,
+        /// The name looked up.
+        name: String,
+    },
+    /// The same schema bound to the same instance (or the same schema as aggregates) is
+    /// already in the source.
+    AlreadyExists {
+        /// The source.
+        source: String,
+        /// The schema's name.
+        schema: String,
+    },
+    /// The value may not be cleared: it is instant, or its descriptor says read-only, or
+    /// its values come from a runtime block that cannot be written.
+    ReadOnly {
+        /// The source.
+        source: String,
+        /// The value's name.
+        name: String,
+    },
+    /// The subordinate already has a parent; remove it there first.
+    AlreadyAttached {
+        /// The subordinate.
+        child: String,
+        /// Its present parent.
+        parent: String,
+    },
+    /// Adding the subordinate would make a source its own ancestor.
+    WouldCycle {
+        /// The would-be parent.
+        parent: String,
+        /// The would-be subordinate.
+        child: String,
+    },
+    /// The source is not a subordinate of that parent.
+    NotASubordinate {
+        /// The parent.
+        parent: String,
+        /// The source that was to be removed.
+        child: String,
+    },
+    /// A source name that cannot be a directory name.
+    InvalidName {
+        /// The name.
+        name: String,
+    },
+    /// A label key that Prometheus would not accept.
+    InvalidLabel {
+        /// The key.
+        key: String,
+    },
+    /// A runtime schema broke a descriptor rule.
+    InvalidSchema {
+        /// The schema.
+        schema: String,
+        /// Which rule, for which stat.
+        reason: String,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::NotFound { source, name } => write!(
+                f,
+                "no value `{name}` in source `{source}` (lookups search the source itself, not its subordinates)"
+            ),
+            Error::AlreadyExists { source, schema } => write!(
+                f,
+                "source `{source}` already has schema `{schema}` bound to this instance (or as aggregates); add it once"
+            ),
+            Error::ReadOnly { source, name } => write!(
+                f,
+                "value `{name}` in source `{source}` is read-only: instant values and values marked read-only cannot be cleared"
+            ),
+            Error::AlreadyAttached { child, parent } => write!(
+                f,
+                "source `{child}` is already a subordinate of `{parent}`; remove it from there first"
+            ),
+            Error::WouldCycle { parent, child } => write!(
+                f,
+                "adding `{child}` under `{parent}` would make a source its own ancestor"
+            ),
+            Error::NotASubordinate { parent, child } => {
+                write!(f, "source `{child}` is not a subordinate of `{parent}`")
+            }
+            Error::InvalidName { name } => write!(
+                f,
+                "`{name}` cannot be a source name: it must be a file name (not empty, not `.` or `..`, no `/` or NUL)"
+            ),
+            Error::InvalidLabel { key } => write!(
+                f,
+                "`{key}` cannot be a label key: use letters, digits and `_`, not starting with a digit or `__`"
+            ),
+            Error::InvalidSchema { schema, reason } => {
+                write!(f, "runtime schema `{schema}` is invalid: {reason}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for Error {}

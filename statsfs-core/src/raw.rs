@@ -1,0 +1,153 @@
+//! The one unsafe module: reading and clearing a described value inside a live instance.
+//!
+//! Everything else in statsfs is safe code. A [`RawInstance`] is the address of a live
+//! struct plus what keeps it alive; [`read`] and [`clear`] go to `base + offset` and view
+//! the bytes there as the cell the descriptor names. Their safety rests on one invariant,
+//! kept by [`RawInstance::new`] and [`RawInstance::from_static`]: the schema a
+//! `RawInstance` is used with is `T::SCHEMA` of the `T` it was made from, and
+//! [`Stats`](crate::Stats) (an `unsafe` trait, implemented only by the derive) promises
+//! that those descriptors describe `T`'s fields exactly.
+
+use core::any::Any;
+use core::ptr::NonNull;
+use core::sync::atomic::{
+    AtomicBool, AtomicI16, AtomicI32, AtomicI64, AtomicI8, AtomicU16, AtomicU32, AtomicU64,
+    AtomicU8, Ordering::Relaxed,
+};
+use std::sync::Arc;
+
+use crate::cell::ShardedCounter;
+use crate::desc::{Descriptor, Storage, ValueType};
+use crate::Stats;
+
+/// The address of a live stats struct and what keeps it alive.
+pub(crate) struct RawInstance {
+    base: NonNull<u8>,
+    /// Keeps an `Arc<T>` alive; `None` for a `&'static T`.
+    _keep: Option<Arc<dyn Any + Send + Sync>>,
+}
+
+// SAFETY: the instance is a `T: Stats`, which is `Send + Sync`, and it is only ever
+// accessed through shared references to its atomic cells.
+unsafe impl Send for RawInstance {}
+// SAFETY: as above.
+unsafe impl Sync for RawInstance {}
+
+impl RawInstance {
+    /// An instance kept alive by `arc`.
+    pub(crate) fn new<T: Stats>(arc: Arc<T>) -> Self {
+        let base = NonNull::from(&*arc).cast::<u8>();
+        RawInstance {
+            base,
+            _keep: Some(arc),
+        }
+    }
+
+    /// A static instance.
+    pub(crate) fn from_static<T: Stats>(r: &'static T) -> Self {
+        RawInstance {
+            base: NonNull::from(r).cast::<u8>(),
+            _keep: None,
+        }
+    }
+
+    /// The address, to tell instances apart.
+    pub(crate) fn addr(&self) -> usize {
+        self.base.as_ptr() as usize
+    }
+
+    /// Reads `d` into `out[..d.size]` (widened to u64; signed values sign-extended).
+    ///
+    /// # Safety
+    ///
+    /// `d` is a descriptor of the schema of the `T` this instance was made from, and its
+    /// storage is not [`Storage::Block`].
+    pub(crate) unsafe fn read(&self, d: &Descriptor, out: &mut [u64]) {
+        // SAFETY: by the contract, `base + d.offset` is in bounds of the live `T`
+        // (kept alive by `_keep` or static) and holds the cell `d` describes, suitably
+        // aligned because it is a field of `T`.
+        let p = unsafe { self.base.as_ptr().add(d.offset) };
+        match d.storage {
+            Storage::Atomic => {
+                // SAFETY: an atomic of `d.ty` lives at `p` (contract above).
+                out[0] = unsafe { load_scalar(p, d.ty) };
+            }
+            Storage::Buckets => {
+                // SAFETY: `d.size` consecutive AtomicU64 live at `p`.
+                let buckets =
+                    unsafe { core::slice::from_raw_parts(p.cast::<AtomicU64>(), d.size as usize) };
+                for (o, b) in out.iter_mut().zip(buckets) {
+                    *o = b.load(Relaxed);
+                }
+            }
+            Storage::Sharded => {
+                // SAFETY: a ShardedCounter lives at `p`.
+                out[0] = unsafe { &*p.cast::<ShardedCounter>() }.get();
+            }
+            Storage::Block => unreachable!("block values are read through their BlockSource"),
+        }
+    }
+
+    /// Sets the value `d` describes to 0.
+    ///
+    /// # Safety
+    ///
+    /// As for [`read`](Self::read).
+    pub(crate) unsafe fn clear(&self, d: &Descriptor) {
+        // SAFETY: as in `read`.
+        let p = unsafe { self.base.as_ptr().add(d.offset) };
+        match d.storage {
+            // SAFETY: an atomic of `d.ty` lives at `p`.
+            Storage::Atomic => unsafe { store_zero(p, d.ty) },
+            Storage::Buckets => {
+                // SAFETY: `d.size` consecutive AtomicU64 live at `p`.
+                let buckets =
+                    unsafe { core::slice::from_raw_parts(p.cast::<AtomicU64>(), d.size as usize) };
+                for b in buckets {
+                    b.store(0, Relaxed);
+                }
+            }
+            // SAFETY: a ShardedCounter lives at `p`.
+            Storage::Sharded => unsafe { &*p.cast::<ShardedCounter>() }.clear(),
+            Storage::Block => unreachable!("block values are cleared through their BlockSource"),
+        }
+    }
+}
+
+/// # Safety
+/// An atomic of type `ty` lives at `p`.
+unsafe fn load_scalar(p: *const u8, ty: ValueType) -> u64 {
+    // SAFETY: the caller promises the atomic of `ty` at `p`; every arm reads that type.
+    unsafe {
+        match ty {
+            ValueType::U8 => (*p.cast::<AtomicU8>()).load(Relaxed) as u64,
+            ValueType::U16 => (*p.cast::<AtomicU16>()).load(Relaxed) as u64,
+            ValueType::U32 => (*p.cast::<AtomicU32>()).load(Relaxed) as u64,
+            ValueType::U64 => (*p.cast::<AtomicU64>()).load(Relaxed),
+            ValueType::I8 => (*p.cast::<AtomicI8>()).load(Relaxed) as i64 as u64,
+            ValueType::I16 => (*p.cast::<AtomicI16>()).load(Relaxed) as i64 as u64,
+            ValueType::I32 => (*p.cast::<AtomicI32>()).load(Relaxed) as i64 as u64,
+            ValueType::I64 => (*p.cast::<AtomicI64>()).load(Relaxed) as u64,
+            ValueType::Bool => (*p.cast::<AtomicBool>()).load(Relaxed) as u64,
+        }
+    }
+}
+
+/// # Safety
+/// An atomic of type `ty` lives at `p`.
+unsafe fn store_zero(p: *const u8, ty: ValueType) {
+    // SAFETY: the caller promises the atomic of `ty` at `p`; every arm writes that type.
+    unsafe {
+        match ty {
+            ValueType::U8 => (*p.cast::<AtomicU8>()).store(0, Relaxed),
+            ValueType::U16 => (*p.cast::<AtomicU16>()).store(0, Relaxed),
+            ValueType::U32 => (*p.cast::<AtomicU32>()).store(0, Relaxed),
+            ValueType::U64 => (*p.cast::<AtomicU64>()).store(0, Relaxed),
+            ValueType::I8 => (*p.cast::<AtomicI8>()).store(0, Relaxed),
+            ValueType::I16 => (*p.cast::<AtomicI16>()).store(0, Relaxed),
+            ValueType::I32 => (*p.cast::<AtomicI32>()).store(0, Relaxed),
+            ValueType::I64 => (*p.cast::<AtomicI64>()).store(0, Relaxed),
+            ValueType::Bool => (*p.cast::<AtomicBool>()).store(false, Relaxed),
+        }
+    }
+}

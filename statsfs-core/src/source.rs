@@ -1,0 +1,556 @@
+//! Sources: the directories of the tree, with their value groups and subordinates.
+//!
+//! # Concurrency
+//!
+//! Writers of values never touch a source: they write their own cells. A source's
+//! structure (groups, subordinates, labels, flags) sits behind one read-write lock per
+//! source. Readers take read locks top-down (a source, then its subordinates) and hold
+//! them while they read the instances, so an instance is never read after a `revoke` or a
+//! removal has returned; structural changes take one source's write lock at a time (plus
+//! one process-wide mutex that orders changes of parenthood), so readers and writers
+//! cannot deadlock. A [`Source`] is a reference-counted handle: it lives while its parent,
+//! a user or an open file holds it.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
+
+use crate::aggregate::{self, Fold};
+use crate::desc::{valid_name, Descriptor};
+use crate::group::{Binding, Group, ValueGroup};
+use crate::schema::Schema;
+use crate::value::{Value, ValueRef};
+use crate::{Error, Stats};
+
+/// A directory of the tree: a name, value groups, labels and subordinate sources.
+///
+/// Cloning a `Source` clones the handle, not the directory.
+///
+/// ```
+/// use std::sync::Arc;
+/// use statsfs_core::{Source, ValueGroup, cell::Counter};
+/// # use statsfs_core::{Descriptor, Kind, Schema, ValueType};
+/// # let schema = Schema::new_runtime("vcpu", vec![Descriptor::new("exits", ValueType::U64, Kind::Cumulative)]).unwrap();
+/// # let block = |n: u64| move |o: &mut [u64]| { o[0] = n; Ok(()) };
+/// let vm = Source::new("vm0")?;
+/// vm.add(ValueGroup::aggregates_of(schema.clone()))?;
+/// for (i, exits) in [3, 4].into_iter().enumerate() {
+///     let vcpu = Source::new(format!("vcpu{i}"))?;
+///     vcpu.add(ValueGroup::block(schema.clone(), block(exits)))?;
+///     vm.add_subordinate(&vcpu)?;
+/// }
+/// assert_eq!(vm.get("exits")?.as_u64(), 7);
+/// # Ok::<(), statsfs_core::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Source(Arc<Node>);
+
+pub(crate) struct Node {
+    id: u64,
+    name: String,
+    state: RwLock<State>,
+    listeners: Mutex<Vec<(u64, Listener)>>,
+}
+
+type Listener = Arc<dyn Fn(&Change) + Send + Sync>;
+
+pub(crate) struct State {
+    pub(crate) groups: Vec<Group>,
+    pub(crate) children: Vec<Source>,
+    parent: Weak<Node>,
+    labels: Vec<(String, String)>,
+    hidden: bool,
+}
+
+/// Orders changes of parenthood, so two concurrent `add_subordinate` calls cannot build
+/// a cycle between them. Readers never take it.
+static STRUCTURE: Mutex<()> = Mutex::new(());
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// What changed in a subtree; delivered to the listeners of the source that changed and
+/// of all its ancestors (see [`Source::subscribe`]).
+#[derive(Clone, Debug)]
+pub enum Change {
+    /// `child` was added under `parent`.
+    SubordinateAdded {
+        /// The parent.
+        parent: Source,
+        /// The new subordinate.
+        child: Source,
+    },
+    /// `child` was removed from `parent`.
+    SubordinateRemoved {
+        /// The former parent.
+        parent: Source,
+        /// The removed subordinate.
+        child: Source,
+    },
+    /// The set of values of `source` changed: a group added or revoked, hidden flipped,
+    /// labels changed.
+    Values {
+        /// The source.
+        source: Source,
+    },
+}
+
+/// Keeps a [`Source::subscribe`] listener registered; dropping it unsubscribes.
+#[must_use = "dropping the subscription unsubscribes at once"]
+pub struct Subscription {
+    node: Weak<Node>,
+    id: u64,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        if let Some(node) = self.node.upgrade() {
+            lock(&node.listeners).retain(|(id, _)| *id != self.id);
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Source {
+    /// A new source with no values, labels or subordinates.
+    ///
+    /// The name must be a file name: not empty, not `.` or `..`, no `/` or NUL.
+    pub fn new(name: impl Into<String>) -> Result<Source, Error> {
+        let name = name.into();
+        if !valid_name(&name) {
+            return Err(Error::InvalidName { name });
+        }
+        Ok(Source(Arc::new(Node {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            name,
+            state: RwLock::new(State {
+                groups: Vec::new(),
+                children: Vec::new(),
+                parent: Weak::new(),
+                labels: Vec::new(),
+                hidden: false,
+            }),
+            listeners: Mutex::new(Vec::new()),
+        })))
+    }
+
+    /// The name.
+    pub fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// A number that identifies this source for as long as it lives (never reused within
+    /// a process).
+    pub fn id(&self) -> u64 {
+        self.0.id
+    }
+
+    /// Whether both handles name the same source.
+    pub fn ptr_eq(&self, other: &Source) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
+    pub(crate) fn read_state(&self) -> RwLockReadGuard<'_, State> {
+        self.0.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write_state(&self) -> RwLockWriteGuard<'_, State> {
+        self.0.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds a value group. The same schema bound to the same instance (or the same schema
+    /// as aggregates) twice is [`Error::AlreadyExists`]; the source is then unchanged.
+    pub fn add(&self, group: ValueGroup) -> Result<(), Error> {
+        {
+            let mut st = self.write_state();
+            if st.groups.iter().any(|g| g.duplicates(&group)) {
+                return Err(Error::AlreadyExists {
+                    source: self.name().to_owned(),
+                    schema: group.schema().name().to_owned(),
+                });
+            }
+            let new = group.into_group();
+            // The newest group wins lookups: older values of the same name step back.
+            for old in &mut st.groups {
+                for (i, d) in old.schema.descriptors().iter().enumerate() {
+                    if new.schema.descriptor(d.name).is_some() {
+                        old.shadowed[i] = true;
+                    }
+                }
+            }
+            st.groups.push(new);
+        }
+        self.notify(&Change::Values {
+            source: self.clone(),
+        });
+        Ok(())
+    }
+
+    /// Adds `T`'s values, bound to `instance`.
+    pub fn add_values<T: Stats>(&self, instance: Arc<T>) -> Result<(), Error> {
+        self.add(ValueGroup::of(instance))
+    }
+
+    /// Adds `T`'s values, bound to a static instance.
+    pub fn add_static_values<T: Stats>(&self, instance: &'static T) -> Result<(), Error> {
+        self.add(ValueGroup::of_static(instance))
+    }
+
+    /// Adds aggregates of `T`'s schema over this source and all its subordinates.
+    pub fn add_aggregates<T: Stats>(&self) -> Result<(), Error> {
+        self.add(ValueGroup::aggregates::<T>())
+    }
+
+    /// Makes `child` a subordinate: it shows as a directory inside this one, and this
+    /// source's aggregates include it at once.
+    ///
+    /// Errors: [`Error::AlreadyAttached`] if `child` has a parent,
+    /// [`Error::WouldCycle`] if `child` is this source or one of its ancestors.
+    pub fn add_subordinate(&self, child: &Source) -> Result<(), Error> {
+        {
+            let _order = lock(&STRUCTURE);
+            if let Some(p) = child.read_state().parent.upgrade() {
+                return Err(Error::AlreadyAttached {
+                    child: child.name().to_owned(),
+                    parent: p.name.clone(),
+                });
+            }
+            let mut cur = Some(self.0.clone());
+            while let Some(node) = cur {
+                if Arc::ptr_eq(&node, &child.0) {
+                    return Err(Error::WouldCycle {
+                        parent: self.name().to_owned(),
+                        child: child.name().to_owned(),
+                    });
+                }
+                cur = node
+                    .state
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .parent
+                    .upgrade();
+            }
+            child.write_state().parent = Arc::downgrade(&self.0);
+            self.write_state().children.push(child.clone());
+        }
+        self.notify(&Change::SubordinateAdded {
+            parent: self.clone(),
+            child: child.clone(),
+        });
+        Ok(())
+    }
+
+    /// Removes `child` from this source's subordinates; it can be added again, here or
+    /// elsewhere. Aggregates stop including it at once.
+    pub fn remove_subordinate(&self, child: &Source) -> Result<(), Error> {
+        {
+            let _order = lock(&STRUCTURE);
+            let mut st = self.write_state();
+            let Some(at) = st.children.iter().position(|c| c.ptr_eq(child)) else {
+                return Err(Error::NotASubordinate {
+                    parent: self.name().to_owned(),
+                    child: child.name().to_owned(),
+                });
+            };
+            st.children.remove(at);
+            drop(st);
+            child.write_state().parent = Weak::new();
+        }
+        self.notify(&Change::SubordinateRemoved {
+            parent: self.clone(),
+            child: child.clone(),
+        });
+        Ok(())
+    }
+
+    /// The subordinates, hidden ones included, in the order they were added.
+    pub fn subordinates(&self) -> Vec<Source> {
+        self.read_state().children.clone()
+    }
+
+    /// The subordinate named `name`, if any (the first added, if several share it).
+    pub fn subordinate(&self, name: &str) -> Option<Source> {
+        self.read_state()
+            .children
+            .iter()
+            .find(|c| c.name() == name)
+            .cloned()
+    }
+
+    /// The parent, while this source is a subordinate.
+    pub fn parent(&self) -> Option<Source> {
+        self.read_state().parent.upgrade().map(Source)
+    }
+
+    /// Hides or shows the source: a hidden source has no directory but its ancestors
+    /// still aggregate it.
+    pub fn set_hidden(&self, hidden: bool) {
+        self.write_state().hidden = hidden;
+        self.notify(&Change::Values {
+            source: self.clone(),
+        });
+    }
+
+    /// Whether the source is hidden.
+    pub fn is_hidden(&self) -> bool {
+        self.read_state().hidden
+    }
+
+    /// Sets a label (replacing one with the same key). Keys follow Prometheus' label
+    /// names: `[a-zA-Z_][a-zA-Z0-9_]*`, not starting with `__`.
+    pub fn set_label(&self, key: impl Into<String>, value: impl Into<String>) -> Result<(), Error> {
+        let (key, value) = (key.into(), value.into());
+        if !valid_label(&key) {
+            return Err(Error::InvalidLabel { key });
+        }
+        {
+            let mut st = self.write_state();
+            match st.labels.iter_mut().find(|(k, _)| *k == key) {
+                Some(slot) => slot.1 = value,
+                None => st.labels.push((key, value)),
+            }
+        }
+        self.notify(&Change::Values {
+            source: self.clone(),
+        });
+        Ok(())
+    }
+
+    /// This source's own labels.
+    pub fn own_labels(&self) -> Vec<(String, String)> {
+        self.read_state().labels.clone()
+    }
+
+    /// The labels in effect: own labels first, then the ancestors', nearest first; a key
+    /// appears once, with its nearest value.
+    pub fn labels(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut cur = Some(self.clone());
+        while let Some(s) = cur {
+            let st = s.read_state();
+            merge_labels(&mut out, &st.labels);
+            cur = st.parent.upgrade().map(Source);
+        }
+        out
+    }
+
+    /// Detaches the source from the memory it reads: every simple group drops its
+    /// instance (or block source) and from then on reads as an empty aggregate; ancestors'
+    /// aggregates skip it. When `revoke` returns no reader will touch the instances again,
+    /// so their owner may free them even while readers still hold the source.
+    pub fn revoke(&self) {
+        {
+            let mut st = self.write_state();
+            for g in &mut st.groups {
+                if g.binding.is_simple() {
+                    g.binding = Binding::Revoked;
+                }
+            }
+        }
+        self.notify(&Change::Values {
+            source: self.clone(),
+        });
+    }
+
+    /// The value named `name` in this source (not its subordinates): the newest group
+    /// with such a value wins, then the first descriptor of that name. Hidden groups and
+    /// hidden values are found too.
+    pub fn get(&self, name: &str) -> Result<Value, Error> {
+        let st = self.read_state();
+        for g in st.groups.iter().rev() {
+            let Some(i) = g.schema.descriptors().iter().position(|d| d.name == name) else {
+                continue;
+            };
+            if !g.offers(i) {
+                continue;
+            }
+            let d = g.schema.descriptors()[i];
+            let mut words = vec![0; d.size as usize];
+            let aggregate = read_one(&st, g, i, &mut words);
+            return Ok(Value::new(d, aggregate, words));
+        }
+        Err(Error::NotFound {
+            source: self.name().to_owned(),
+            name: name.to_owned(),
+        })
+    }
+
+    /// Clears the value named `name` (found as [`get`](Self::get) finds it): a simple
+    /// value is set to 0; an aggregate clears every simple value it folds over.
+    /// [`Error::ReadOnly`] if the descriptor may not be cleared.
+    pub fn clear(&self, name: &str) -> Result<(), Error> {
+        let st = self.read_state();
+        for g in st.groups.iter().rev() {
+            let Some(i) = g.schema.descriptors().iter().position(|d| d.name == name) else {
+                continue;
+            };
+            if !g.offers(i) {
+                continue;
+            }
+            let d = &g.schema.descriptors()[i];
+            let read_only = || Error::ReadOnly {
+                source: self.name().to_owned(),
+                name: name.to_owned(),
+            };
+            if !d.clearable {
+                return Err(read_only());
+            }
+            return match &g.binding {
+                Binding::Aggregate => {
+                    aggregate::clear_subtree(&st, &g.schema, d);
+                    Ok(())
+                }
+                Binding::Revoked => Ok(()),
+                b => b.clear(d).then_some(()).ok_or_else(read_only),
+            };
+        }
+        Err(Error::NotFound {
+            source: self.name().to_owned(),
+            name: name.to_owned(),
+        })
+    }
+
+    /// Calls `f` for every value of this source, hidden ones included, in one pass under
+    /// one read lock: the values of one source in one call come from one traversal.
+    /// Groups come in the order they were added, descriptors in schema order; a value
+    /// shadowed by a newer group of the same name is left out, and so are `none` values
+    /// of aggregate groups.
+    pub fn for_each_value(&self, mut f: impl FnMut(ValueRef<'_>)) {
+        let st = self.read_state();
+        let mut block = Vec::new();
+        let mut words = Vec::new();
+        for g in &st.groups {
+            let which: Vec<usize> = (0..g.schema.descriptors().len())
+                .filter(|&i| g.offers(i))
+                .collect();
+            let ds = g.schema.descriptors();
+            match &g.binding {
+                Binding::Aggregate => {
+                    let mut fold = Fold::new(&g.schema, &which);
+                    fold.visit(&st);
+                    fold.finish(|i, w| f(ValueRef::new(&ds[i], &g.schema, true, g.hidden, w)));
+                }
+                Binding::Revoked => {
+                    for &i in &which {
+                        words.resize(ds[i].size as usize, 0);
+                        aggregate::empty(&ds[i], &mut words);
+                        f(ValueRef::new(&ds[i], &g.schema, true, g.hidden, &words));
+                    }
+                }
+                b => {
+                    if !b.prepare(&g.schema, &mut block) {
+                        continue;
+                    }
+                    for &i in &which {
+                        words.resize(ds[i].size as usize, 0);
+                        b.load(&ds[i], &block, &mut words);
+                        f(ValueRef::new(&ds[i], &g.schema, false, g.hidden, &words));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Calls `f` for every value this source offers, without reading any:
+    /// `(descriptor, schema, is_aggregate, group_hidden)`, in the order of
+    /// [`for_each_value`](Self::for_each_value).
+    pub fn for_each_descriptor(&self, mut f: impl FnMut(&Descriptor, &Schema, bool, bool)) {
+        let st = self.read_state();
+        for g in &st.groups {
+            let aggregate = !g.binding.is_simple();
+            for (i, d) in g.schema.descriptors().iter().enumerate() {
+                if g.offers(i) {
+                    f(d, &g.schema, aggregate, g.hidden);
+                }
+            }
+        }
+    }
+
+    /// Registers `listener` for changes of this source and of its whole subtree; keep the
+    /// returned [`Subscription`] as long as it should be called. The listener runs on the
+    /// thread that made the change, after the change, with no lock of the tree held.
+    pub fn subscribe(&self, listener: impl Fn(&Change) + Send + Sync + 'static) -> Subscription {
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        lock(&self.0.listeners).push((id, Arc::new(listener)));
+        Subscription {
+            node: Arc::downgrade(&self.0),
+            id,
+        }
+    }
+
+    fn notify(&self, change: &Change) {
+        let mut cur = Some(self.clone());
+        while let Some(s) = cur {
+            let listeners: Vec<Listener> = lock(&s.0.listeners)
+                .iter()
+                .map(|(_, l)| l.clone())
+                .collect();
+            for l in listeners {
+                l(change);
+            }
+            cur = s.parent();
+        }
+    }
+}
+
+/// Reads descriptor `i` of group `g` of a locked source; returns whether it is an
+/// aggregate.
+fn read_one(st: &State, g: &Group, i: usize, out: &mut [u64]) -> bool {
+    let d = &g.schema.descriptors()[i];
+    match &g.binding {
+        Binding::Aggregate => {
+            let which = [i];
+            let mut fold = Fold::new(&g.schema, &which);
+            fold.visit(st);
+            fold.finish(|_, w| out.copy_from_slice(w));
+            true
+        }
+        Binding::Revoked => {
+            aggregate::empty(d, out);
+            true
+        }
+        b => {
+            let mut block = Vec::new();
+            if b.prepare(&g.schema, &mut block) {
+                b.load(d, &block, out);
+            } else {
+                aggregate::empty(d, out);
+            }
+            false
+        }
+    }
+}
+
+/// Appends `more` to `out`, keeping the first value of each key.
+pub(crate) fn merge_labels(out: &mut Vec<(String, String)>, more: &[(String, String)]) {
+    for (k, v) in more {
+        if !out.iter().any(|(ok, _)| ok == k) {
+            out.push((k.clone(), v.clone()));
+        }
+    }
+}
+
+fn valid_label(key: &str) -> bool {
+    let mut bytes = key.bytes();
+    matches!(bytes.next(), Some(b'a'..=b'z' | b'A'..=b'Z' | b'_'))
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && !key.starts_with("__")
+}
+
+impl fmt::Debug for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Source")
+            .field("id", &self.0.id)
+            .field("name", &self.0.name)
+            .finish()
+    }
+}
+
+impl PartialEq for Source {
+    fn eq(&self, other: &Self) -> bool {
+        self.ptr_eq(other)
+    }
+}
+
+impl Eq for Source {}

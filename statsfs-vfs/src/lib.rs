@@ -1,0 +1,1 @@
+//! statsfs-vfs: the FUSE view (in progress).

@@ -1,2 +1,132 @@
-//! statsfs facade (filled in below).
-pub use statsfs_core::*;
+//! # statsfs
+//!
+//! Statistics for systems software, declared once. Annotate the structs that hold your
+//! counters with `#[derive(Stats)]`; build a tree of [`Source`]s (a directory per VM,
+//! per vCPU, per disk, ...) whose aggregates fold a value over every subordinate source;
+//! read it as files (the `statsfs-vfs` crate), in bulk in the kernel's binary layout, or
+//! as OpenMetrics.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use statsfs::cell::{Counter, Gauge, LogHistogram};
+//! use statsfs::{Source, Stats};
+//!
+//! #[derive(Stats, Default)]
+//! struct VcpuStat {
+//!     /// Guest exits handled
+//!     exits: Counter,
+//!     /// Time spent handling exits
+//!     #[stat(unit = seconds, exponent = -9)]
+//!     exit_ns: LogHistogram<32>,
+//!     /// Interrupts waiting
+//!     pending_irqs: Gauge<u32>,
+//! }
+//!
+//! let vm = Source::new("1234-5")?;
+//! vm.add_aggregates::<VcpuStat>()?;            // sums over every vCPU below
+//! let mut vcpus = Vec::new();
+//! for i in 0..2 {
+//!     let stats = Arc::new(VcpuStat::default());
+//!     let dir = Source::new(format!("vcpu{i}"))?;
+//!     dir.add_values(stats.clone())?;
+//!     vm.add_subordinate(&dir)?;
+//!     vcpus.push(stats);
+//! }
+//! vcpus[0].exits.add_local(3);                // owner path: the vCPU's own thread
+//! vcpus[1].exits.add_local(4);
+//! assert_eq!(vm.get("exits")?.as_u64(), 7);
+//! # Ok::<(), statsfs::Error>(())
+//! ```
+//!
+//! See the crate's `docs/GUIDE.md` for how to model a subsystem, and [`Stats`] for every
+//! attribute of the derive.
+#![deny(missing_docs)]
+
+pub use statsfs_core::{
+    cell, desc, registry, schema, value, walk, Aggregation, Base, BlockSource, Change, Descriptor,
+    Error, Kind, Place, Scale, Schema, SchemaRef, Source, Storage, Subscription, Unit, Value,
+    ValueGroup, ValueRef, ValueType, Visitor, WalkOptions,
+};
+
+/// A struct whose fields are statistics; derive it with `#[derive(Stats)]`.
+///
+/// The derive builds, at compile time, one static [`Descriptor`] per stat (a `const`
+/// table: nothing is allocated and no code runs at start-up), a static [`Schema`] whose
+/// address is its identity, and registers the schema with [`registry`] at link time.
+///
+/// # Fields
+///
+/// Every field is a stat, a nested stats struct (`#[stat(flatten)]`) or skipped
+/// (`#[stat(skip)]`). A stat's type is a cell that can be read while it is written:
+///
+/// | type | value | kind |
+/// |---|---|---|
+/// | [`Counter`](cell::Counter), [`ShardedCounter`](cell::ShardedCounter) | u64 | cumulative |
+/// | [`Gauge<T>`](cell::Gauge) | T (u8..u64, i8..i64) | instant |
+/// | [`Peak<T>`](cell::Peak) | T | peak |
+/// | [`Flag`](cell::Flag) | bool | instant |
+/// | [`LinearHistogram<N, W>`](cell::LinearHistogram) | N u64 buckets of width W | linear histogram |
+/// | [`LogHistogram<N>`](cell::LogHistogram) | N u64 buckets | log histogram |
+/// | `AtomicU8`..`AtomicU64`, `AtomicI8`..`AtomicI64` | the integer | cumulative, or `kind` |
+/// | `AtomicBool` | bool | instant, or `kind` |
+///
+/// # Attributes
+///
+/// On the struct, `#[stats(...)]`:
+///
+/// * `name = "kvm_vcpu"`: the schema's name (default: the struct's name in snake case);
+///   exporters prefix metric names with it.
+/// * `crate = path`: where the statsfs API is, for crates that depend on `statsfs-core`
+///   and `statsfs-derive` directly (`#[stats(crate = statsfs_core)]`) or re-export it.
+///
+/// On a field, `#[stat(...)]`:
+///
+/// * `rename = "name"`: the stat's name (default: the field's); must be a file name.
+/// * `kind = cumulative | instant | peak`: for std atomics (other cells fix their kind).
+/// * `unit = none | bytes | seconds | cycles | boolean`, `base = 10 | 2`,
+///   `exponent = N`: the unit and scale (nanoseconds: `unit = seconds, exponent = -9`).
+/// * `aggregate = sum | min | max | avg | count_zero | none`: how aggregates fold it
+///   (default: `max` for peaks, else `sum`).
+/// * `clear` / `read_only`: whether writing 0 clears it (default: clearable unless
+///   instant; an instant value cannot be made clearable).
+/// * `hidden`: no file, still readable by name and aggregated.
+/// * `flatten`: the field is itself `Stats`; its stats are embedded at the field's offset.
+/// * `skip`: the field is not a stat.
+///
+/// The field's doc comment (its first paragraph, on one line) is the description.
+///
+/// Every misuse is a compile error on the span that caused it, all at once; the
+/// compile-fail tests in `tests/ui/` show each one.
+///
+/// ```
+/// use statsfs::{Stats, cell::{Counter, Peak}, Kind};
+/// use std::sync::atomic::AtomicI64;
+///
+/// #[derive(Stats)]
+/// struct Generic {
+///     /// Times the vCPU halted
+///     halt_exits: Counter,
+/// }
+///
+/// #[derive(Stats)]
+/// #[stats(name = "vcpu")]
+/// struct VcpuStat {
+///     #[stat(flatten)]
+///     generic: Generic,
+///     /// Deepest exit queue seen
+///     queue_depth: Peak<u32>,
+///     /// Clock drift
+///     #[stat(kind = instant, unit = seconds, exponent = -6)]
+///     drift_us: AtomicI64,
+/// }
+///
+/// let names: Vec<_> = VcpuStat::DESCRIPTORS.iter().map(|d| d.name).collect();
+/// assert_eq!(names, ["halt_exits", "queue_depth", "drift_us"]);
+/// assert_eq!(VcpuStat::DESCRIPTORS[2].kind, Kind::Instant);
+/// assert_eq!(VcpuStat::SCHEMA.name(), "vcpu");
+/// ```
+pub use statsfs_core::Stats;
+pub use statsfs_derive::Stats;
+
+#[doc(hidden)]
+pub use statsfs_core::__private;

@@ -363,6 +363,12 @@ impl Descriptor {
         self
     }
 
+    /// This descriptor with a scale, keeping its unit.
+    pub const fn with_scale(mut self, scale: Scale) -> Self {
+        self.scale = scale;
+        self
+    }
+
     /// This descriptor with another aggregation.
     pub const fn with_aggregation(mut self, aggregation: Aggregation) -> Self {
         self.aggregation = aggregation;

@@ -1,0 +1,303 @@
+//! The `#[stats(...)]` and `#[stat(...)]` attributes, parsed into plain values with their
+//! spans. Only syntax is checked here; the rules live in `check.rs`.
+
+use proc_macro2::Span;
+use syn::spanned::Spanned as _;
+use syn::{Attribute, Expr, ExprLit, ExprUnary, Lit, LitStr, Path, UnOp};
+
+use crate::ctxt::Ctxt;
+
+/// A value and where it was written.
+#[derive(Clone)]
+pub struct Spanned<T> {
+    pub value: T,
+    pub span: Span,
+}
+
+/// `#[stats(crate = path, name = "...")]` on the struct.
+#[derive(Default)]
+pub struct Container {
+    pub krate: Option<Path>,
+    pub name: Option<Spanned<String>>,
+}
+
+/// The kinds an attribute may name; histograms come from the field type.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum KindAttr {
+    Cumulative,
+    Instant,
+    Peak,
+}
+
+impl KindAttr {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KindAttr::Cumulative => "cumulative",
+            KindAttr::Instant => "instant",
+            KindAttr::Peak => "peak",
+        }
+    }
+}
+
+/// `#[stat(...)]` on a field.
+#[derive(Default)]
+pub struct Field {
+    pub rename: Option<Spanned<String>>,
+    pub kind: Option<Spanned<KindAttr>>,
+    pub unit: Option<Spanned<String>>,
+    pub base: Option<Spanned<u32>>,
+    pub exponent: Option<Spanned<i64>>,
+    pub aggregate: Option<Spanned<String>>,
+    pub clear: Option<Span>,
+    pub read_only: Option<Span>,
+    pub hidden: Option<Span>,
+    pub flatten: Option<Span>,
+    pub skip: Option<Span>,
+}
+
+impl Field {
+    /// Every key given, with its span, for rules like "flatten takes no other key".
+    pub fn keys(&self) -> Vec<(&'static str, Span)> {
+        let mut v = Vec::new();
+        let mut put = |k, s: Option<Span>| {
+            if let Some(s) = s {
+                v.push((k, s))
+            }
+        };
+        put("rename", self.rename.as_ref().map(|x| x.span));
+        put("kind", self.kind.as_ref().map(|x| x.span));
+        put("unit", self.unit.as_ref().map(|x| x.span));
+        put("base", self.base.as_ref().map(|x| x.span));
+        put("exponent", self.exponent.as_ref().map(|x| x.span));
+        put("aggregate", self.aggregate.as_ref().map(|x| x.span));
+        put("clear", self.clear);
+        put("read_only", self.read_only);
+        put("hidden", self.hidden);
+        put("flatten", self.flatten);
+        put("skip", self.skip);
+        v
+    }
+}
+
+const FIELD_KEYS: &str =
+    "rename, kind, unit, base, exponent, aggregate, clear, read_only, hidden, flatten, skip";
+
+fn set<T>(cx: &Ctxt, slot: &mut Option<T>, value: T, key: &syn::Path) {
+    if slot.is_some() {
+        cx.error_spanned_by(
+            key,
+            format!("duplicate `{}` in #[stat(...)]", path_name(key)),
+        );
+    } else {
+        *slot = Some(value);
+    }
+}
+
+fn path_name(p: &syn::Path) -> String {
+    p.get_ident()
+        .map(|i| i.to_string())
+        .unwrap_or_else(|| "?".into())
+}
+
+/// An integer literal, possibly negated.
+fn int_expr(e: &Expr) -> Option<i128> {
+    match e {
+        Expr::Lit(ExprLit {
+            lit: Lit::Int(i), ..
+        }) => i.base10_parse::<i128>().ok(),
+        Expr::Unary(ExprUnary {
+            op: UnOp::Neg(_),
+            expr,
+            ..
+        }) => int_expr(expr).map(|v| -v),
+        Expr::Group(g) => int_expr(&g.expr),
+        Expr::Paren(p) => int_expr(&p.expr),
+        _ => None,
+    }
+}
+
+/// The word after `=`: an identifier (`unit = seconds`) or a string (`unit = "seconds"`).
+fn word(meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<Spanned<String>> {
+    let expr: Expr = meta.value()?.parse()?;
+    let span = expr.span();
+    match &expr {
+        Expr::Path(p) if p.path.get_ident().is_some() => Ok(Spanned {
+            value: p.path.get_ident().unwrap().to_string(),
+            span,
+        }),
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        }) => Ok(Spanned {
+            value: s.value(),
+            span,
+        }),
+        _ => Err(syn::Error::new(
+            span,
+            format!("expected a word after `{} =`", path_name(&meta.path)),
+        )),
+    }
+}
+
+pub fn container(cx: &Ctxt, attrs: &[Attribute]) -> Container {
+    let mut c = Container::default();
+    for attr in attrs.iter().filter(|a| a.path().is_ident("stats")) {
+        let r = attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("crate") {
+                let v = meta.value()?;
+                let path: Path = if v.peek(LitStr) {
+                    v.parse::<LitStr>()?.parse()?
+                } else {
+                    v.parse()?
+                };
+                set(cx, &mut c.krate, path, &meta.path);
+            } else if meta.path.is_ident("name") {
+                let s: LitStr = meta.value()?.parse()?;
+                set(
+                    cx,
+                    &mut c.name,
+                    Spanned {
+                        value: s.value(),
+                        span: s.span(),
+                    },
+                    &meta.path,
+                );
+            } else {
+                if meta.input.peek(syn::Token![=]) {
+                    let _: Expr = meta.value()?.parse()?;
+                }
+                cx.error_spanned_by(
+                    &meta.path,
+                    format!(
+                        "unknown stats attribute `{}`; expected `crate` or `name`",
+                        path_name(&meta.path)
+                    ),
+                );
+            }
+            Ok(())
+        });
+        if let Err(e) = r {
+            cx.syn_error(e);
+        }
+    }
+    c
+}
+
+pub fn field(cx: &Ctxt, attrs: &[Attribute]) -> Field {
+    let mut f = Field::default();
+    for attr in attrs.iter().filter(|a| a.path().is_ident("stat")) {
+        let r = attr.parse_nested_meta(|meta| {
+            let key = path_name(&meta.path);
+            let span = meta.path.span();
+            match key.as_str() {
+                "rename" => {
+                    let s: LitStr = meta.value()?.parse()?;
+                    set(cx, &mut f.rename, Spanned { value: s.value(), span: s.span() }, &meta.path);
+                }
+                "kind" => {
+                    let w = word(&meta)?;
+                    let k = match w.value.as_str() {
+                        "cumulative" => KindAttr::Cumulative,
+                        "instant" => KindAttr::Instant,
+                        "peak" => KindAttr::Peak,
+                        "linear_histogram" | "log_histogram" | "histogram" => {
+                            cx.error_at(w.span, "histograms are chosen by the field type: use LinearHistogram<N, W> or LogHistogram<N>");
+                            return Ok(());
+                        }
+                        other => {
+                            cx.error_at(w.span, format!("unknown kind `{other}`; expected cumulative, instant or peak"));
+                            return Ok(());
+                        }
+                    };
+                    set(cx, &mut f.kind, Spanned { value: k, span: w.span }, &meta.path);
+                }
+                "unit" => {
+                    let w = word(&meta)?;
+                    if !matches!(w.value.as_str(), "none" | "bytes" | "seconds" | "cycles" | "boolean") {
+                        cx.error_at(w.span, format!("unknown unit `{}`; expected none, bytes, seconds, cycles or boolean", w.value));
+                        return Ok(());
+                    }
+                    set(cx, &mut f.unit, w, &meta.path);
+                }
+                "aggregate" => {
+                    let w = word(&meta)?;
+                    if !matches!(w.value.as_str(), "sum" | "min" | "max" | "avg" | "count_zero" | "none") {
+                        cx.error_at(w.span, format!("unknown aggregation `{}`; expected sum, min, max, avg, count_zero or none", w.value));
+                        return Ok(());
+                    }
+                    set(cx, &mut f.aggregate, w, &meta.path);
+                }
+                "base" | "exponent" => {
+                    let e: Expr = meta.value()?.parse()?;
+                    let Some(v) = int_expr(&e) else {
+                        cx.error_spanned_by(&e, format!("`{key}` takes an integer literal"));
+                        return Ok(());
+                    };
+                    if key == "base" {
+                        if v != 10 && v != 2 {
+                            cx.error_spanned_by(&e, "`base` is 10 or 2");
+                            return Ok(());
+                        }
+                        set(cx, &mut f.base, Spanned { value: v as u32, span: e.span() }, &meta.path);
+                    } else {
+                        if v < i16::MIN as i128 || v > i16::MAX as i128 {
+                            cx.error_spanned_by(&e, format!("exponent {v} is out of range: it must fit in an i16"));
+                            return Ok(());
+                        }
+                        set(cx, &mut f.exponent, Spanned { value: v as i64, span: e.span() }, &meta.path);
+                    }
+                }
+                "clear" | "read_only" | "hidden" | "flatten" | "skip" => {
+                    if meta.input.peek(syn::Token![=]) {
+                        let e: Expr = meta.value()?.parse()?;
+                        cx.error_spanned_by(&e, format!("`{key}` takes no value: write `#[stat({key})]`"));
+                        return Ok(());
+                    }
+                    let slot = match key.as_str() {
+                        "clear" => &mut f.clear,
+                        "read_only" => &mut f.read_only,
+                        "hidden" => &mut f.hidden,
+                        "flatten" => &mut f.flatten,
+                        _ => &mut f.skip,
+                    };
+                    set(cx, slot, span, &meta.path);
+                }
+                _ => {
+                    if meta.input.peek(syn::Token![=]) {
+                        let _: Expr = meta.value()?.parse()?;
+                    }
+                    cx.error_at(span, format!("unknown stat attribute `{key}`; expected one of: {FIELD_KEYS}"));
+                }
+            }
+            Ok(())
+        });
+        if let Err(e) = r {
+            cx.syn_error(e);
+        }
+    }
+    f
+}
+
+/// The field's doc comment as one line: its lines trimmed and joined with spaces, up to
+/// the first blank line.
+pub fn doc(attrs: &[Attribute]) -> String {
+    let mut lines = Vec::new();
+    for attr in attrs.iter().filter(|a| a.path().is_ident("doc")) {
+        if let syn::Meta::NameValue(nv) = &attr.meta {
+            if let Expr::Lit(ExprLit {
+                lit: Lit::Str(s), ..
+            }) = &nv.value
+            {
+                let v = s.value();
+                let t = v.trim();
+                if t.is_empty() {
+                    if !lines.is_empty() {
+                        break;
+                    }
+                    continue;
+                }
+                lines.push(t.to_owned());
+            }
+        }
+    }
+    lines.join(" ")
+}

@@ -1,0 +1,168 @@
+//! Every rule that can be checked at compile time, each error on the span that broke it.
+//! All rules run; all errors are reported together.
+
+use std::collections::HashMap;
+
+use crate::ast::{Cell, Field, Input, Prim};
+use crate::attr::KindAttr;
+use crate::ctxt::Ctxt;
+
+pub fn check(cx: &Ctxt, input: &Input<'_>) {
+    if let Some(p) = input.generics.params.first() {
+        cx.error_spanned_by(
+            &input.generics,
+            match p {
+                syn::GenericParam::Lifetime(_) => "#[derive(Stats)] does not support lifetime parameters: a stats struct must be 'static, as sources keep it alive",
+                _ => "#[derive(Stats)] does not support generic parameters: each schema is one static table, so write one struct per layout",
+            },
+        );
+    }
+    if let Some(n) = &input.attrs.name {
+        if n.value.is_empty()
+            || !n
+                .value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            cx.error_at(
+                n.span,
+                "a schema name uses letters, digits and `_` only (it prefixes metric names)",
+            );
+        }
+    }
+    let mut seen: HashMap<String, &syn::Ident> = HashMap::new();
+    for f in &input.fields {
+        check_field(cx, f);
+        if f.attrs.flatten.is_some() || f.attrs.skip.is_some() {
+            continue;
+        }
+        let name = f.name();
+        if let Some(first) = seen.get(&name) {
+            cx.error_at(f.name_span(), format!("duplicate stat name `{name}`: field `{first}` already has it; use #[stat(rename = \"...\")] on one of them"));
+        } else {
+            seen.insert(name, f.ident);
+        }
+    }
+}
+
+fn check_field(cx: &Ctxt, f: &Field<'_>) {
+    let a = &f.attrs;
+    for (marker, marker_name) in [(a.flatten, "flatten"), (a.skip, "skip")] {
+        if marker.is_some() {
+            for (key, span) in a.keys() {
+                if key != marker_name {
+                    cx.error_at(
+                        span,
+                        format!("`{key}` cannot be combined with `{marker_name}`"),
+                    );
+                }
+            }
+            return;
+        }
+    }
+
+    match &f.cell {
+        Cell::Plain(t) => cx.error_spanned_by(
+            f.ty,
+            format!("`{t}` cannot be a stat field: stats are read while they are written, so a field must be a cell (Counter, Gauge<{t}>, Peak<{t}>, Flag, ...) or a std atomic; a field that is no stat takes #[stat(skip)]"),
+        ),
+        Cell::PointerSized => cx.error_spanned_by(f.ty, "pointer-sized atomics are not stats: their width depends on the platform; use AtomicU64 or AtomicI64"),
+        Cell::LinearHistogram { buckets, width, buckets_span, width_span } => {
+            if *buckets == Some(0) {
+                cx.error_at(*buckets_span, "a histogram needs at least one bucket");
+            }
+            if *width == Some(0) {
+                cx.error_at(*width_span, "a linear histogram needs a bucket width greater than 0");
+            }
+        }
+        Cell::LogHistogram { buckets: Some(0), buckets_span } => cx.error_at(*buckets_span, "a histogram needs at least one bucket"),
+        _ => {}
+    }
+
+    if let Some(r) = &a.rename {
+        let n = &r.value;
+        if n.is_empty() || n == "." || n == ".." || n.contains('/') || n.contains('\0') {
+            cx.error_at(r.span, format!("`{n}` cannot be a stat name: it must be a file name (not empty, not `.` or `..`, no `/` or NUL)"));
+        }
+    }
+
+    // The kind in effect, when the derive can see it.
+    if let (Some(k), Some(fixed)) = (&a.kind, f.cell.fixed_kind()) {
+        if k.value.as_str() != fixed {
+            cx.error_at(
+                k.span,
+                format!(
+                    "this field's type is always {fixed}; to make it {}, use {}",
+                    k.value.as_str(),
+                    cell_for(k.value)
+                ),
+            );
+        }
+    }
+    let kind: Option<&str> = a
+        .kind
+        .as_ref()
+        .map(|k| k.value.as_str())
+        .or(f.cell.default_kind());
+    let prim = f.cell.prim();
+
+    if let (Some(c), Some(r)) = (a.clear, a.read_only) {
+        let _ = r;
+        cx.error_at(c, "`clear` and `read_only` contradict each other; keep one");
+    }
+    if let (Some(c), Some("instant")) = (a.clear, kind) {
+        cx.error_at(c, "`clear` on an instant value: instant values measure the present and are read-only; make it cumulative or peak, or drop `clear`");
+    }
+
+    // Unit, base and exponent, by the kernel's rules.
+    let unit = a.unit.as_ref().map(|u| u.value.as_str());
+    if let Some(u) = &a.unit {
+        if u.value == "boolean" && prim.is_some_and(|p| p != Prim::Bool) && !f.cell.is_histogram() {
+            cx.error_at(
+                u.span,
+                "unit `boolean` is for bool stats (Flag, AtomicBool)",
+            );
+        }
+        if u.value == "boolean" && matches!(kind, Some("cumulative" | "log_histogram")) {
+            cx.error_at(
+                u.span,
+                "a boolean is instant or peak (or a two-bucket linear histogram)",
+            );
+        }
+        if prim == Some(Prim::Bool) && u.value != "boolean" {
+            cx.error_at(u.span, "a bool stat has unit `boolean`");
+        }
+    }
+    if let Some(e) = &a.exponent {
+        let v = e.value;
+        match unit.unwrap_or(if prim == Some(Prim::Bool) { "boolean" } else { "none" }) {
+            "none" | "bytes" | "cycles" if v < 0 => cx.error_at(e.span, format!("exponent {v} is out of range: counts, bytes and cycles take an exponent >= 0 (did you mean unit = seconds?)")),
+            "seconds" if v > 0 => cx.error_at(e.span, format!("exponent {v} is out of range: seconds take an exponent <= 0 (nanoseconds: exponent = -9)")),
+            "boolean" if v != 0 => cx.error_at(e.span, "a boolean takes exponent 0"),
+            _ => {}
+        }
+    }
+    if let (Some(b), Some("boolean")) = (&a.base, unit) {
+        if b.value != 10 {
+            cx.error_at(b.span, "a boolean takes base 10 and exponent 0");
+        }
+    }
+
+    // Aggregation against the type.
+    if let Some(ag) = &a.aggregate {
+        if prim == Some(Prim::Bool) && ag.value == "avg" {
+            cx.error_at(ag.span, "the average of a bool makes no sense; use sum (how many are true) or count_zero (how many are false)");
+        }
+        if f.cell.is_histogram() && !matches!(ag.value.as_str(), "sum" | "none") {
+            cx.error_at(ag.span, format!("a histogram cannot aggregate by {}: histograms aggregate bucket by bucket with sum (or none)", ag.value));
+        }
+    }
+}
+
+fn cell_for(k: KindAttr) -> &'static str {
+    match k {
+        KindAttr::Cumulative => "Counter or a std atomic",
+        KindAttr::Instant => "Gauge<T> or a std atomic",
+        KindAttr::Peak => "Peak<T> or a std atomic",
+    }
+}

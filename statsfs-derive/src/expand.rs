@@ -1,0 +1,169 @@
+//! IR → tokens: the only file that knows what the generated code looks like.
+//!
+//! For a struct `S` the derive emits, inside one anonymous `const _: () = { ... };`:
+//!
+//! * `unsafe impl Stats for S` whose `DESCRIPTORS` is a `const` array built by
+//!   `SchemaBuilder` (one `.push(field::<Cell>(name, offset_of!(S, field)))` per stat,
+//!   one `.flatten(<Inner as Stats>::DESCRIPTORS, offset_of!(S, field))` per flattened
+//!   field), checked at compile time by `build()`;
+//! * a `static` schema, whose address is the schema's identity;
+//! * an `inventory::submit!` of that schema.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+
+use crate::ast::{Field, Input};
+use crate::attr::KindAttr;
+
+fn krate(input: &Input<'_>) -> TokenStream {
+    match &input.attrs.krate {
+        Some(p) => quote!(#p::__private),
+        None => quote!(::statsfs::__private),
+    }
+}
+
+/// The full expansion of a valid input.
+pub fn expand(input: &Input<'_>) -> TokenStream {
+    let sf = krate(input);
+    let ident = input.ident;
+    let schema_name = input.schema_name();
+    let own = input
+        .fields
+        .iter()
+        .filter(|f| f.attrs.flatten.is_none() && f.attrs.skip.is_none())
+        .count();
+    let nested: Vec<TokenStream> = input
+        .fields
+        .iter()
+        .filter(|f| f.attrs.flatten.is_some())
+        .map(|f| {
+            let ty = f.ty;
+            quote_spanned!(ty.span()=> + <#ty as __sf::Stats>::DESCRIPTORS.len())
+        })
+        .collect();
+    let steps: Vec<TokenStream> = input
+        .fields
+        .iter()
+        .filter(|f| f.attrs.skip.is_none())
+        .map(|f| step(ident, f))
+        .collect();
+    let static_ident = format_ident!("__STATSFS_SCHEMA_{}", ident.to_string().to_uppercase());
+    quote! {
+        #[doc(hidden)]
+        #[allow(non_upper_case_globals, clippy::all)]
+        const _: () = {
+            use #sf as __sf;
+
+            // SAFETY: every descriptor is built from a field of this struct: its offset by
+            // `offset_of!`, its storage, type and size by the field type's `StatField` impl.
+            unsafe impl __sf::Stats for #ident {
+                const DESCRIPTORS: &'static [__sf::Descriptor] =
+                    &__sf::SchemaBuilder::<{ #own #(#nested)* }>::new()
+                        #(#steps)*
+                        .build();
+                const SCHEMA: &'static __sf::Schema = &#static_ident;
+            }
+
+            static #static_ident: __sf::Schema = __sf::Schema::new_static(
+                #schema_name,
+                ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#ident)),
+                <#ident as __sf::Stats>::DESCRIPTORS,
+            );
+
+            __sf::inventory::submit! { __sf::Registration(&#static_ident) }
+        };
+    }
+}
+
+/// One `.push(...)` or `.flatten(...)` of the builder chain.
+fn step(ident: &syn::Ident, f: &Field<'_>) -> TokenStream {
+    let field = f.ident;
+    let ty = f.ty;
+    let offset = quote!(__sf::offset_of!(#ident, #field));
+    if f.attrs.flatten.is_some() {
+        return quote_spanned!(ty.span()=> .flatten(<#ty as __sf::Stats>::DESCRIPTORS, #offset));
+    }
+    let name = f.name();
+    let a = &f.attrs;
+    let mut d = match &a.kind {
+        Some(k) => {
+            let kind = match k.value {
+                KindAttr::Cumulative => quote!(Cumulative),
+                KindAttr::Instant => quote!(Instant),
+                KindAttr::Peak => quote!(Peak),
+            };
+            quote_spanned!(ty.span()=> __sf::field_of_kind::<#ty>(#name, #offset, __sf::Kind::#kind))
+        }
+        None => quote_spanned!(ty.span()=> __sf::field::<#ty>(#name, #offset)),
+    };
+    if !f.doc.is_empty() {
+        let doc = &f.doc;
+        d = quote!(#d.with_doc(#doc));
+    }
+    if a.unit.is_some() || a.base.is_some() || a.exponent.is_some() {
+        let base = match a.base.as_ref().map(|b| b.value) {
+            Some(2) => quote!(Two),
+            _ => quote!(Ten),
+        };
+        let exponent = a.exponent.as_ref().map(|e| e.value as i16).unwrap_or(0);
+        let scale = quote!(__sf::Scale { base: __sf::Base::#base, exponent: #exponent });
+        d = match &a.unit {
+            Some(u) => {
+                let unit = format_ident!("{}", capitalize(&u.value));
+                quote!(#d.with_unit(__sf::Unit::#unit, #scale))
+            }
+            None => quote!(#d.with_scale(#scale)),
+        };
+    }
+    if let Some(ag) = &a.aggregate {
+        let ag = format_ident!(
+            "{}",
+            if ag.value == "count_zero" {
+                "CountZero".to_owned()
+            } else {
+                capitalize(&ag.value)
+            }
+        );
+        d = quote!(#d.with_aggregation(__sf::Aggregation::#ag));
+    }
+    if a.clear.is_some() {
+        d = quote!(#d.with_clearable(true));
+    }
+    if a.read_only.is_some() {
+        d = quote!(#d.with_clearable(false));
+    }
+    if a.hidden.is_some() {
+        d = quote!(#d.with_hidden(true));
+    }
+    quote!(.push(#d))
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(first) => first.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+/// What is emitted beside the errors of an invalid input: an empty `Stats` impl, so that
+/// code using the struct reports no follow-on errors.
+pub fn fallback(input: &Input<'_>) -> TokenStream {
+    if !input.generics.params.is_empty() {
+        return TokenStream::new();
+    }
+    let sf = krate(input);
+    let ident = input.ident;
+    quote! {
+        #[doc(hidden)]
+        const _: () = {
+            use #sf as __sf;
+            // SAFETY: an empty schema reads nothing.
+            unsafe impl __sf::Stats for #ident {
+                const DESCRIPTORS: &'static [__sf::Descriptor] = &[];
+                const SCHEMA: &'static __sf::Schema = &__sf::Schema::new_static("", "", &[]);
+            }
+        };
+    }
+}

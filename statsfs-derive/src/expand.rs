@@ -106,7 +106,9 @@ fn step(ident: &syn::Ident, f: &Field<'_>) -> TokenStream {
             Some(2) => quote!(Two),
             _ => quote!(Ten),
         };
-        let exponent = a.exponent.as_ref().map(|e| e.value as i16).unwrap_or(0);
+        let exponent = proc_macro2::Literal::i16_unsuffixed(
+            a.exponent.as_ref().map(|e| e.value as i16).unwrap_or(0),
+        );
         let scale = quote!(__sf::Scale { base: __sf::Base::#base, exponent: #exponent });
         d = match &a.unit {
             Some(u) => {

@@ -28,11 +28,13 @@ pub fn expand(input: &Input<'_>) -> TokenStream {
     let sf = krate(input);
     let ident = input.ident;
     let schema_name = input.schema_name();
-    let own = input
-        .fields
-        .iter()
-        .filter(|f| f.attrs.flatten.is_none() && f.attrs.skip.is_none())
-        .count();
+    let own = proc_macro2::Literal::usize_unsuffixed(
+        input
+            .fields
+            .iter()
+            .filter(|f| f.attrs.flatten.is_none() && f.attrs.skip.is_none())
+            .count(),
+    );
     let nested: Vec<TokenStream> = input
         .fields
         .iter()

@@ -4,7 +4,7 @@ const _: () = {
     use ::statsfs::__private as __sf;
     unsafe impl __sf::Stats for VcpuStat {
         const DESCRIPTORS: &'static [__sf::Descriptor] = &__sf::SchemaBuilder::<
-            { 5usize + <GenericVcpuStat as __sf::Stats>::DESCRIPTORS.len() },
+            { 5 + <GenericVcpuStat as __sf::Stats>::DESCRIPTORS.len() },
         >::new()
             .flatten(
                 <GenericVcpuStat as __sf::Stats>::DESCRIPTORS,

@@ -214,8 +214,8 @@ impl Group {
     /// Whether this group shows descriptor `i` at all: not shadowed, and not a plain
     /// (`none`) value in an aggregate group.
     pub(crate) fn offers(&self, i: usize) -> bool {
-        !self.shadowed[i]
-            && !(matches!(self.binding, Binding::Aggregate)
-                && self.schema.descriptors()[i].aggregation == crate::desc::Aggregation::None)
+        let plain_in_aggregate = matches!(self.binding, Binding::Aggregate)
+            && self.schema.descriptors()[i].aggregation == crate::desc::Aggregation::None;
+        !self.shadowed[i] && !plain_in_aggregate
     }
 }

@@ -66,6 +66,14 @@ pub(crate) struct State {
 /// a cycle between them. Readers never take it.
 static STRUCTURE: Mutex<()> = Mutex::new(());
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+/// Bumped by every change of any tree, before its listeners run.
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// A number that changes whenever any source anywhere gains or loses a subordinate or a
+/// group, is revoked, hidden or relabelled.
+pub(crate) fn generation() -> u64 {
+    GENERATION.load(Ordering::Acquire)
+}
 
 /// What changed in a subtree; delivered to the listeners of the source that changed and
 /// of all its ancestors (see [`Source::subscribe`]).
@@ -278,6 +286,18 @@ impl Source {
             .cloned()
     }
 
+    /// The names from the topmost ancestor down to this source, joined by `/`.
+    pub fn path(&self) -> String {
+        let mut names = vec![self.name().to_owned()];
+        let mut cur = self.parent();
+        while let Some(p) = cur {
+            names.push(p.name().to_owned());
+            cur = p.parent();
+        }
+        names.reverse();
+        names.join("/")
+    }
+
     /// The parent, while this source is a subordinate.
     pub fn parent(&self) -> Option<Source> {
         self.read_state().parent.upgrade().map(Source)
@@ -480,6 +500,7 @@ impl Source {
     }
 
     fn notify(&self, change: &Change) {
+        GENERATION.fetch_add(1, Ordering::Release);
         let mut cur = Some(self.clone());
         while let Some(s) = cur {
             let listeners: Vec<Listener> = lock(&s.0.listeners)

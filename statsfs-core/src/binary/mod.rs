@@ -11,6 +11,10 @@
 //! * [`Layout`] (the encoder) is computed once from an id string and a list of
 //!   [`Entry`]s; it holds the encoded schema part and writes data words with a straight
 //!   copy ([`Layout::write_data`]).
+//! * [`BulkView`] lays out a source (or a subtree) once, with an optional
+//!   [`Selection`] of stats, and refreshes its data block from the tree.
+//! * [`Mirror`] turns a stats file (the kernel's) into a runtime schema and a block
+//!   source, so the kernel's stats join the tree.
 //! * [`Blob::decode`] parses a blob in memory; [`StatsFile`] reads an open file (header,
 //!   then id and descriptors, then data) and re-reads the data block on
 //!   [`StatsFile::refresh`]. Both check every rule below and return a
@@ -172,6 +176,12 @@
 
 pub mod decode;
 pub mod layout;
+mod mirror;
+mod select;
+mod view;
 
 pub use decode::{Blob, BlobSchema, DecodeError, ReadError, Stat, StatDesc, StatsFile};
 pub use layout::{Block, Entry, Header, Layout, LayoutError};
+pub use mirror::{descriptor_of, FileBlock, Mirror, MirrorError};
+pub use select::{Selection, SelectionError, MAX_SELECTION_LEN};
+pub use view::{BulkView, Scope, ViewError};

@@ -74,6 +74,7 @@ impl Binding {
 
     /// Reads one value of a simple group into `out[..d.size]`, after
     /// [`prepare`](Self::prepare) returned `true`.
+    #[inline]
     pub(crate) fn load(&self, d: &Descriptor, block: &[u64], out: &mut [u64]) {
         match self {
             // SAFETY: `d` comes from this group's schema, the one the instance was bound
@@ -213,6 +214,7 @@ impl Group {
 
     /// Whether this group shows descriptor `i` at all: not shadowed, and not a plain
     /// (`none`) value in an aggregate group.
+    #[inline]
     pub(crate) fn offers(&self, i: usize) -> bool {
         let plain_in_aggregate = matches!(self.binding, Binding::Aggregate)
             && self.schema.descriptors()[i].aggregation == crate::desc::Aggregation::None;

@@ -62,6 +62,7 @@ impl RawInstance {
     ///
     /// `d` is a descriptor of the schema of the `T` this instance was made from, and its
     /// storage is not [`Storage::Block`].
+    #[inline]
     pub(crate) unsafe fn read(&self, d: &Descriptor, out: &mut [u64]) {
         // SAFETY: by the contract, `base + d.offset` is in bounds of the live `T`
         // (kept alive by `_keep` or static) and holds the cell `d` describes, suitably
@@ -116,6 +117,7 @@ impl RawInstance {
 
 /// # Safety
 /// An atomic of type `ty` lives at `p`.
+#[inline]
 unsafe fn load_scalar(p: *const u8, ty: ValueType) -> u64 {
     // SAFETY: the caller promises the atomic of `ty` at `p`; every arm reads that type.
     unsafe {

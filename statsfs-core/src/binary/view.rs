@@ -24,10 +24,9 @@
 //! reporting its values (the view holds it); make a new view (re-open the bulk file) to
 //! see the new shape. [`BulkView::is_current`] tells whether the tree changed.
 
-use std::collections::HashMap;
 use std::fmt;
 
-use crate::source::Source;
+use crate::source::{Slot, Source};
 use crate::walk::{walk, Place, Visitor, WalkOptions};
 use crate::ValueRef;
 
@@ -92,11 +91,9 @@ impl std::error::Error for ViewError {
 /// # Ok::<(), statsfs_core::Error>(())
 /// ```
 pub struct BulkView {
-    sources: Vec<Source>,
-    /// (source index, value name) → entry index.
-    index: HashMap<(usize, &'static str), usize>,
-    /// Per entry, its source and name, in layout order (for the fast path).
-    entries: Vec<(usize, &'static str)>,
+    /// Per source: the source and its slots (group, descriptor, first word in the data
+    /// block), in the order `for_each_value` yields them.
+    plans: Vec<(Source, Vec<Slot>)>,
     layout: Layout,
     words: Vec<u64>,
     generation: u64,
@@ -106,15 +103,15 @@ struct Collect<'s> {
     scope: Scope,
     selection: &'s Selection,
     root_len: usize,
-    sources: Vec<Source>,
-    entries: Vec<(usize, &'static str)>,
+    /// Per source: the source and the (group, descriptor) of each selected value.
+    plans: Vec<(Source, Vec<(u32, u32)>)>,
     names: Vec<String>,
     descs: Vec<crate::Descriptor>,
 }
 
 impl Visitor for Collect<'_> {
     fn enter(&mut self, place: &Place<'_>) -> bool {
-        self.sources.push(place.source.clone());
+        self.plans.push((place.source.clone(), Vec::new()));
         self.scope == Scope::Subtree || place.depth == 0
     }
 
@@ -126,8 +123,9 @@ impl Visitor for Collect<'_> {
             format!("{}/{}", &rel[1..], v.descriptor.name)
         };
         if self.selection.matches(&name) {
-            self.entries
-                .push((self.sources.len() - 1, v.descriptor.name));
+            if let Some((_, slots)) = self.plans.last_mut() {
+                slots.push(v.position);
+            }
             self.names.push(name);
             self.descs.push(*v.descriptor);
         }
@@ -146,13 +144,12 @@ impl BulkView {
             scope,
             selection,
             root_len: source.name().len(),
-            sources: Vec::new(),
-            entries: Vec::new(),
+            plans: Vec::new(),
             names: Vec::new(),
             descs: Vec::new(),
         };
         walk(source, WalkOptions::default(), &mut c);
-        if c.entries.is_empty() && !selection.is_all() {
+        if c.names.is_empty() && !selection.is_all() {
             return Err(ViewError::Selection(SelectionError::NoMatch {
                 selection: selection.to_string(),
             }));
@@ -164,12 +161,26 @@ impl BulkView {
             .map(|(n, d)| Entry::new(n, d.kind, d.unit, d.scale, d.size))
             .collect();
         let layout = Layout::new(&source.path(), &layout_entries).map_err(ViewError::Layout)?;
-        let index = c.entries.iter().enumerate().map(|(i, &k)| (k, i)).collect();
+        let mut entry = 0;
+        let plans = c
+            .plans
+            .into_iter()
+            .filter(|(_, slots)| !slots.is_empty())
+            .map(|(src, slots)| {
+                let slots = slots
+                    .into_iter()
+                    .map(|(g, d)| {
+                        let word = layout.word_index(entry).unwrap_or(0) as u32;
+                        entry += 1;
+                        (g, d, word)
+                    })
+                    .collect();
+                (src, slots)
+            })
+            .collect();
         let words = vec![0; layout.data_words()];
         Ok(BulkView {
-            sources: c.sources,
-            index,
-            entries: c.entries,
+            plans,
             layout,
             words,
             generation,
@@ -183,12 +194,12 @@ impl BulkView {
 
     /// How many values the view holds.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.layout.num_desc()
     }
 
     /// Whether the view holds no value.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len() == 0
     }
 
     /// Whether no source was added, removed, or changed its values anywhere since the
@@ -197,32 +208,11 @@ impl BulkView {
         crate::source::generation() == self.generation
     }
 
-    /// Re-reads every value into the data block and returns its words.
+    /// Re-reads every value into the data block and returns its words: one pass under
+    /// one read lock per source, each value read straight into its place.
     pub fn refresh(&mut self) -> &[u64] {
-        let BulkView {
-            sources,
-            index,
-            entries,
-            layout,
-            words,
-            ..
-        } = self;
-        let mut next = 0;
-        for (si, source) in sources.iter().enumerate() {
-            source.for_each_value(|v| {
-                // Fast path: values come in the order the layout was made in.
-                let at = match entries.get(next) {
-                    Some(&(s, n)) if s == si && core::ptr::eq(n, v.descriptor.name) => Some(next),
-                    _ => index.get(&(si, v.descriptor.name)).copied(),
-                };
-                if let Some(at) = at {
-                    if let Some(range) = layout.word_range(at) {
-                        let n = range.len().min(v.words.len());
-                        words[range.start..range.start + n].copy_from_slice(&v.words[..n]);
-                    }
-                    next = at + 1;
-                }
-            });
+        for (source, slots) in &self.plans {
+            source.read_slots(slots, &mut self.words);
         }
         &self.words
     }

@@ -128,5 +128,9 @@ pub use statsfs_core::{
 pub use statsfs_core::Stats;
 pub use statsfs_derive::Stats;
 
+/// The FUSE view: mount a tree as a file system (feature `vfs`, on by default).
+#[cfg(feature = "vfs")]
+pub use statsfs_vfs as vfs;
+
 #[doc(hidden)]
 pub use statsfs_core::__private;

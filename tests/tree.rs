@@ -512,6 +512,7 @@ fn listeners_hear_changes_of_the_whole_subtree() {
                 format!("-{}/{}", parent.name(), child.name())
             }
             statsfs::Change::Values { source } => format!("v{}", source.name()),
+            _ => "?".into(),
         };
         s2.lock().unwrap().push(what);
     });

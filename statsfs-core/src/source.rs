@@ -78,6 +78,7 @@ pub(crate) fn generation() -> u64 {
 /// What changed in a subtree; delivered to the listeners of the source that changed and
 /// of all its ancestors (see [`Source::subscribe`]).
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub enum Change {
     /// `child` was added under `parent`.
     SubordinateAdded {

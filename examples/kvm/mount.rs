@@ -7,52 +7,12 @@ use std::path::{Path, PathBuf};
 
 use statsfs::Source;
 
-// TEMPORARY: the API statsfs-vfs will have, until it lands on main.
-#[allow(dead_code)]
-mod statsfs_vfs {
-    use std::path::{Path, PathBuf};
-
-    #[derive(Debug)]
-    pub struct MountError(String);
-    impl std::fmt::Display for MountError {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str(&self.0)
-        }
-    }
-    impl std::error::Error for MountError {}
-    #[derive(Default)]
-    pub struct MountOptions {
-        pub uid: u32,
-        pub gid: u32,
-        pub mode: u32,
-        pub allow_other: bool,
-        pub threads: usize,
-    }
-    pub struct Mount(PathBuf);
-    impl Mount {
-        pub fn path(&self) -> &Path {
-            &self.0
-        }
-        pub fn unmount(self) -> Result<(), MountError> {
-            Ok(())
-        }
-    }
-    pub fn mount(
-        path: impl AsRef<Path>,
-        _roots: &[statsfs::Source],
-        _options: MountOptions,
-    ) -> Result<Mount, MountError> {
-        let _ = path.as_ref();
-        Err(MountError(
-            "statsfs-vfs cannot mount yet (use --no-mount)".into(),
-        ))
-    }
-}
+use statsfs::vfs as statsfs_vfs;
 
 /// Why the tree could not be mounted or unmounted.
 #[derive(Debug)]
 pub enum MountError {
-    /// The mount point could not be created.
+    /// The mount point could not be created (or a stale mount there detached).
     MountPoint {
         /// The mount point.
         path: PathBuf,
@@ -105,6 +65,11 @@ pub struct Mounted {
 impl Mounted {
     /// Mounts `root` at `path` (created if missing), readable by this user only.
     pub fn new(path: &Path, root: &Source) -> Result<Self, MountError> {
+        // A dead mount of an earlier run that was killed: detach it.
+        statsfs_vfs::clean_stale_mount(path).map_err(|source| MountError::MountPoint {
+            path: path.to_owned(),
+            source,
+        })?;
         let created = !path.exists();
         if created {
             std::fs::create_dir_all(path).map_err(|source| MountError::MountPoint {

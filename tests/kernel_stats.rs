@@ -24,10 +24,19 @@ fn kvm() -> Option<Kvm> {
     match Kvm::new() {
         Ok(kvm) => Some(kvm),
         Err(e) => {
-            println!("SKIPPED: cannot open /dev/kvm ({e}): no KVM on this machine");
+            skipped(&format!(
+                "cannot open /dev/kvm ({e}): no KVM on this machine"
+            ));
             None
         }
     }
+}
+
+/// Says loudly that a test does nothing here: straight to the process's stderr, which
+/// the test harness does not capture (it captures `println!` and `eprintln!`).
+fn skipped(why: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "SKIPPED: {why}");
 }
 
 #[derive(Default)]

@@ -22,6 +22,13 @@ const VCPUS: u64 = 2;
 const N: u64 = 1000;
 
 /// Says why the test cannot run here, if it cannot.
+/// Says loudly that a test does nothing here: straight to the process's stderr, which
+/// the test harness does not capture (it captures `println!` and `eprintln!`).
+fn skipped(why: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "SKIPPED: {why}");
+}
+
 fn missing_device() -> Option<String> {
     for dev in ["/dev/kvm", "/dev/fuse"] {
         if let Err(e) = fs::OpenOptions::new().read(true).write(true).open(dev) {
@@ -157,7 +164,7 @@ fn mounted(path: &Path) -> bool {
 #[test]
 fn the_mounted_tree_counts_exactly_and_unmounts_on_sigterm() {
     if let Some(why) = missing_device() {
-        println!("SKIPPED: kvm example end to end: {why}");
+        skipped(&format!("kvm example end to end: {why}"));
         return;
     }
     let bin = example_binary();

@@ -642,7 +642,12 @@ mod tests {
         match Kvm::new() {
             Ok(kvm) => Some(kvm),
             Err(e) => {
-                println!("SKIPPED: cannot open /dev/kvm: {e}");
+                // Straight to stderr: the test harness captures `println!`.
+                use std::io::Write as _;
+                let _ = writeln!(
+                    std::io::stderr().lock(),
+                    "SKIPPED: cannot open /dev/kvm: {e}"
+                );
                 None
             }
         }

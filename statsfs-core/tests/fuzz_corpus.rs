@@ -1,0 +1,62 @@
+//! Replays the fuzzer's corpus (`fuzz/corpus/decode/`) through the binary reader: no input
+//! may panic it, and the real kernel blobs among the seeds must decode.
+//!
+//! `STATSFS_WRITE_SEEDS=1 cargo test -p statsfs-core --test fuzz_corpus` (re)writes the
+//! synthetic seeds: statsfs blobs of every kind, unit and base.
+
+use std::fs;
+use std::path::PathBuf;
+
+use statsfs_core::binary::{Blob, BlobSchema, Entry, Layout};
+use statsfs_core::{Base, Kind, Scale, Unit};
+
+fn corpus() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/decode")
+}
+
+fn seeds() -> Vec<(&'static str, Vec<u8>)> {
+    let every = [
+        Entry::new("count", Kind::Cumulative, Unit::None, Scale::ONE, 1),
+        Entry::new("pages", Kind::Instant, Unit::Bytes, Scale { base: Base::Two, exponent: 12 }, 1),
+        Entry::new("max_depth", Kind::Peak, Unit::None, Scale::ONE, 1),
+        Entry::new("wait_ns", Kind::Cumulative, Unit::Seconds, Scale::NANO, 1),
+        Entry::new("cycles", Kind::Cumulative, Unit::Cycles, Scale::ONE, 1),
+        Entry::new("blocked", Kind::Instant, Unit::Boolean, Scale::ONE, 1),
+        Entry::new("sizes", Kind::LinearHistogram { bucket_size: 512 }, Unit::Bytes, Scale::ONE, 8),
+        Entry::new("latency", Kind::LogHistogram, Unit::Seconds, Scale::NANO, 32),
+    ];
+    let words: Vec<u64> = (0..46u64).map(|i| if i == 2 { -5i64 as u64 } else { i * 3 }).collect();
+    let long = "n".repeat(100);
+    let long_entries = [Entry::counter(&long)];
+    vec![
+        ("statsfs-every-kind.bin", Layout::new("vm/vcpu0", &every).unwrap().encode(&words).unwrap()),
+        ("statsfs-empty.bin", Layout::new("empty", &[]).unwrap().encode(&[]).unwrap()),
+        ("statsfs-long-name.bin", Layout::new("x", &long_entries).unwrap().encode(&[7]).unwrap()),
+    ]
+}
+
+#[test]
+fn every_corpus_input_decodes_or_is_refused_without_panic() {
+    if std::env::var_os("STATSFS_WRITE_SEEDS").is_some() {
+        for (name, blob) in seeds() {
+            fs::write(corpus().join(name), blob).unwrap();
+        }
+    }
+    let mut n = 0;
+    for entry in fs::read_dir(corpus()).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = fs::read(&path).unwrap();
+        let decoded = Blob::decode(&bytes);
+        let _ = BlobSchema::parse(&bytes);
+        let name = path.file_name().unwrap().to_string_lossy();
+        if name.starts_with("kernel-") || name.starts_with("statsfs-") {
+            let blob = decoded.unwrap_or_else(|e| panic!("seed {name} must decode: {e}"));
+            if name.starts_with("kernel-vcpu") {
+                assert!(blob.value("exits").is_some());
+                assert_eq!(blob.values("halt_wait_hist").map(<[u64]>::len), Some(32));
+            }
+        }
+        n += 1;
+    }
+    assert!(n >= 5, "the corpus is missing: {n} files in {}", corpus().display());
+}

@@ -39,7 +39,7 @@ struct PlainVcpuStat {
     exits: u64,
 }
 
-/// 1. The owner path vs a plain `u64 += 1`, through the same kind of reference.
+/// Benchmark 1: the owner path vs a plain `u64 += 1`, through the same kind of reference.
 fn owner_path(c: &mut Criterion) {
     let mut g = c.benchmark_group("owner_inc");
     g.throughput(Throughput::Elements(BATCH));
@@ -63,7 +63,7 @@ fn owner_path(c: &mut Criterion) {
     black_box((plain.exits, stats.exits.get()));
 }
 
-/// 2. The shared path (any thread may write) vs the metrics crates' pre-resolved
+/// Benchmark 2: the shared path (any thread may write) vs the metrics crates' pre-resolved
 /// counter handles.
 fn shared_path(c: &mut Criterion) {
     let mut g = c.benchmark_group("shared_inc");
@@ -133,7 +133,7 @@ fn samples() -> Vec<u64> {
         .collect()
 }
 
-/// 4. Recording a sample: log buckets and linear buckets.
+/// Benchmark 4: recording a sample: log buckets and linear buckets.
 fn histogram(c: &mut Criterion) {
     let samples = samples();
     let fsamples: Vec<f64> = samples.iter().map(|&v| v as f64).collect();

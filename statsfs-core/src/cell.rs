@@ -460,7 +460,7 @@ histogram!(LinearHistogram [const N: usize, const W: u64] [N, W]
         assert!(W > 0 && W <= u32::MAX as u64, "a linear histogram's bucket width must be 1 to u32::MAX");
         W as u32
     } },
-    |v: u64| { if W == 0 { 0 } else { (v / W).min(usize::MAX as u64) as usize } });
+    |v: u64| v.checked_div(W).unwrap_or(0).min(usize::MAX as u64) as usize);
 histogram!(LogHistogram [const N: usize] [N]
     Kind::LogHistogram,
     |v: u64| (u64::BITS - v.leading_zeros()) as usize);

@@ -4,6 +4,7 @@
 use std::io;
 use std::sync::Arc;
 
+use crate::aggregate::AggregateCache;
 use crate::desc::Descriptor;
 use crate::raw::RawInstance;
 use crate::schema::{Schema, SchemaRef};
@@ -46,8 +47,9 @@ pub(crate) enum Binding {
     Instance(RawInstance),
     /// A runtime block: simple values.
     Block(Arc<dyn BlockSource>),
-    /// Nothing: each value folds over the subtree.
-    Aggregate,
+    /// Nothing: each value folds over the subtree, through a cache of the subtree's
+    /// matching instances.
+    Aggregate(Box<AggregateCache>),
     /// Detached by [`Source::revoke`](crate::Source::revoke): reads as an empty aggregate
     /// and is skipped by every aggregate above it.
     Revoked,
@@ -68,7 +70,7 @@ impl Binding {
                 block.resize(schema.block_words(), 0);
                 src.read_block(block).is_ok()
             }
-            Binding::Aggregate | Binding::Revoked => false,
+            Binding::Aggregate(_) | Binding::Revoked => false,
         }
     }
 
@@ -87,7 +89,7 @@ impl Binding {
                     *o = words.and_then(|w| w.get(i)).copied().unwrap_or(0);
                 }
             }
-            Binding::Aggregate | Binding::Revoked => out.fill(0),
+            Binding::Aggregate(_) | Binding::Revoked => out.fill(0),
         }
     }
 
@@ -107,7 +109,7 @@ impl Binding {
         match (self, other) {
             (Binding::Instance(a), Binding::Instance(b)) => a.addr() == b.addr(),
             (Binding::Block(a), Binding::Block(b)) => Arc::ptr_eq(a, b),
-            (Binding::Aggregate, Binding::Aggregate) => true,
+            (Binding::Aggregate(_), Binding::Aggregate(_)) => true,
             _ => false,
         }
     }
@@ -161,7 +163,7 @@ impl ValueGroup {
     pub fn aggregates_of(schema: impl Into<SchemaRef>) -> Self {
         ValueGroup {
             schema: schema.into(),
-            binding: Binding::Aggregate,
+            binding: Binding::Aggregate(Box::default()),
             hidden: false,
         }
     }
@@ -214,8 +216,8 @@ impl Group {
     /// Whether this group shows descriptor `i` at all: not shadowed, and not a plain
     /// (`none`) value in an aggregate group.
     pub(crate) fn offers(&self, i: usize) -> bool {
-        !self.shadowed[i]
-            && !(matches!(self.binding, Binding::Aggregate)
-                && self.schema.descriptors()[i].aggregation == crate::desc::Aggregation::None)
+        let plain_in_aggregate = matches!(self.binding, Binding::Aggregate(_))
+            && self.schema.descriptors()[i].aggregation == crate::desc::Aggregation::None;
+        !self.shadowed[i] && !plain_in_aggregate
     }
 }

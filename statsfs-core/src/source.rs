@@ -181,6 +181,7 @@ impl Source {
             }
             st.groups.push(new);
         }
+        self.invalidate_up();
         self.notify(&Change::Values {
             source: self.clone(),
         });
@@ -234,6 +235,7 @@ impl Source {
             child.write_state().parent = Arc::downgrade(&self.0);
             self.write_state().children.push(child.clone());
         }
+        self.invalidate_up();
         self.notify(&Change::SubordinateAdded {
             parent: self.clone(),
             child: child.clone(),
@@ -257,6 +259,7 @@ impl Source {
             drop(st);
             child.write_state().parent = Weak::new();
         }
+        self.invalidate_up();
         self.notify(&Change::SubordinateRemoved {
             parent: self.clone(),
             child: child.clone(),
@@ -348,6 +351,8 @@ impl Source {
                 }
             }
         }
+        // Waits for every fold in flight over this source's instances.
+        self.invalidate_up();
         self.notify(&Change::Values {
             source: self.clone(),
         });
@@ -397,7 +402,7 @@ impl Source {
                 return Err(read_only());
             }
             return match &g.binding {
-                Binding::Aggregate => {
+                Binding::Aggregate(_) => {
                     aggregate::clear_subtree(&st, &g.schema, d);
                     Ok(())
                 }
@@ -426,9 +431,9 @@ impl Source {
                 .collect();
             let ds = g.schema.descriptors();
             match &g.binding {
-                Binding::Aggregate => {
+                Binding::Aggregate(cache) => {
                     let mut fold = Fold::new(&g.schema, &which);
-                    fold.visit(&st);
+                    fold.run(&st, cache);
                     fold.finish(|i, w| f(ValueRef::new(&ds[i], &g.schema, true, g.hidden, w)));
                 }
                 Binding::Revoked => {
@@ -479,6 +484,25 @@ impl Source {
         }
     }
 
+    /// After a change of this source's members (groups, subordinates, revoke): drops the
+    /// aggregate caches of this source and of every ancestor, each once no fold over it is
+    /// in flight (see `aggregate::AggregateCache`). Holds one source's read lock at a
+    /// time; the instances the caches kept alive are dropped after all locks.
+    fn invalidate_up(&self) {
+        let mut dropped = Vec::new();
+        let mut cur = Some(self.clone());
+        while let Some(s) = cur {
+            let st = s.read_state();
+            for g in &st.groups {
+                if let Binding::Aggregate(cache) = &g.binding {
+                    dropped.extend(cache.invalidate());
+                }
+            }
+            cur = st.parent.upgrade().map(Source);
+        }
+        drop(dropped);
+    }
+
     fn notify(&self, change: &Change) {
         let mut cur = Some(self.clone());
         while let Some(s) = cur {
@@ -499,10 +523,10 @@ impl Source {
 fn read_one(st: &State, g: &Group, i: usize, out: &mut [u64]) -> bool {
     let d = &g.schema.descriptors()[i];
     match &g.binding {
-        Binding::Aggregate => {
+        Binding::Aggregate(cache) => {
             let which = [i];
             let mut fold = Fold::new(&g.schema, &which);
-            fold.visit(st);
+            fold.run(st, cache);
             fold.finish(|_, w| out.copy_from_slice(w));
             true
         }

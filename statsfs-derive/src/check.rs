@@ -10,7 +10,7 @@ use crate::ctxt::Ctxt;
 pub fn check(cx: &Ctxt, input: &Input<'_>) {
     if let Some(p) = input.generics.params.first() {
         cx.error_spanned_by(
-            &input.generics,
+            input.generics,
             match p {
                 syn::GenericParam::Lifetime(_) => "#[derive(Stats)] does not support lifetime parameters: a stats struct must be 'static, as sources keep it alive",
                 _ => "#[derive(Stats)] does not support generic parameters: each schema is one static table, so write one struct per layout",

@@ -140,6 +140,7 @@ impl<'a> Fold<'a> {
         let m = members.get_or_insert_with(|| {
             let mut m = Members::default();
             collect(state, self.schema, &mut m);
+            m.shrink_to_fit();
             m
         });
         self.add_members(m);
@@ -327,6 +328,13 @@ pub(crate) struct Members {
 #[derive(Default)]
 pub(crate) struct AggregateCache {
     members: RwLock<Option<Members>>,
+}
+
+impl Members {
+    fn shrink_to_fit(&mut self) {
+        self.instances.shrink_to_fit();
+        self.blocks.shrink_to_fit();
+    }
 }
 
 impl AggregateCache {

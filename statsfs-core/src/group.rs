@@ -189,12 +189,11 @@ impl ValueGroup {
     }
 
     pub(crate) fn into_group(self) -> Group {
-        let n = self.schema.descriptors().len();
         Group {
             schema: self.schema,
             binding: self.binding,
             hidden: self.hidden,
-            shadowed: vec![false; n],
+            shadowed: Box::default(),
         }
     }
 }
@@ -205,7 +204,8 @@ pub(crate) struct Group {
     pub(crate) binding: Binding,
     pub(crate) hidden: bool,
     /// Per descriptor: a group added later has a value of the same name, which wins.
-    pub(crate) shadowed: Vec<bool>,
+    /// Empty (no allocation) until some value is shadowed: most groups never are.
+    pub(crate) shadowed: Box<[bool]>,
 }
 
 impl Group {
@@ -218,6 +218,6 @@ impl Group {
     pub(crate) fn offers(&self, i: usize) -> bool {
         let plain_in_aggregate = matches!(self.binding, Binding::Aggregate(_))
             && self.schema.descriptors()[i].aggregation == crate::desc::Aggregation::None;
-        !self.shadowed[i] && !plain_in_aggregate
+        !self.shadowed.get(i).copied().unwrap_or(false) && !plain_in_aggregate
     }
 }

@@ -21,10 +21,14 @@ use crate::desc::{Descriptor, Storage, ValueType};
 use crate::Stats;
 
 /// The address of a live stats struct and what keeps it alive.
-pub(crate) struct RawInstance {
-    base: NonNull<u8>,
-    /// Keeps an `Arc<T>` alive; `None` for a `&'static T`.
-    _keep: Option<Arc<dyn Any + Send + Sync>>,
+///
+/// Two words: an `Arc<T>` is its own address (the address of its `T`), a `&'static T`
+/// needs none kept alive.
+pub(crate) enum RawInstance {
+    /// Kept alive by this `Arc<T>`, whose data pointer is the `T`'s address.
+    Shared(Arc<dyn Any + Send + Sync>),
+    /// A `&'static T`.
+    Static(NonNull<u8>),
 }
 
 // SAFETY: the instance is a `T: Stats`, which is `Send + Sync`, and it is only ever
@@ -35,9 +39,9 @@ unsafe impl Sync for RawInstance {}
 
 impl Clone for RawInstance {
     fn clone(&self) -> Self {
-        RawInstance {
-            base: self.base,
-            _keep: self._keep.clone(),
+        match self {
+            RawInstance::Shared(a) => RawInstance::Shared(a.clone()),
+            RawInstance::Static(p) => RawInstance::Static(*p),
         }
     }
 }
@@ -45,24 +49,26 @@ impl Clone for RawInstance {
 impl RawInstance {
     /// An instance kept alive by `arc`.
     pub(crate) fn new<T: Stats>(arc: Arc<T>) -> Self {
-        let base = NonNull::from(&*arc).cast::<u8>();
-        RawInstance {
-            base,
-            _keep: Some(arc),
-        }
+        RawInstance::Shared(arc)
     }
 
     /// A static instance.
     pub(crate) fn from_static<T: Stats>(r: &'static T) -> Self {
-        RawInstance {
-            base: NonNull::from(r).cast::<u8>(),
-            _keep: None,
-        }
+        RawInstance::Static(NonNull::from(r).cast::<u8>())
     }
 
     /// The address, to tell instances apart.
     pub(crate) fn addr(&self) -> usize {
-        self.base.as_ptr() as usize
+        self.base().as_ptr() as usize
+    }
+
+    /// The `T`'s address.
+    fn base(&self) -> NonNull<u8> {
+        match self {
+            // An `Arc<dyn Any>`'s data pointer is the address of the `T` it was made from.
+            RawInstance::Shared(a) => NonNull::from(&**a).cast::<u8>(),
+            RawInstance::Static(p) => *p,
+        }
     }
 
     /// Reads `d` into `out[..d.size]` (widened to u64; signed values sign-extended).
@@ -73,7 +79,7 @@ impl RawInstance {
     /// storage is not [`Storage::Block`].
     pub(crate) unsafe fn read(&self, d: &Descriptor, out: &mut [u64]) {
         // SAFETY: the caller's contract is `read_at`'s, for this live instance.
-        unsafe { read_at(self.base, d, out) }
+        unsafe { read_at(self.base(), d, out) }
     }
 
     /// Sets the value `d` describes to 0.
@@ -83,7 +89,7 @@ impl RawInstance {
     /// As for [`read`](Self::read).
     pub(crate) unsafe fn clear(&self, d: &Descriptor) {
         // SAFETY: as in `read`.
-        let p = unsafe { self.base.as_ptr().add(d.offset) };
+        let p = unsafe { self.base().as_ptr().add(d.offset) };
         match d.storage {
             // SAFETY: an atomic of `d.ty` lives at `p`.
             Storage::Atomic => unsafe { store_zero(p, d.ty) },
@@ -154,10 +160,16 @@ unsafe impl Sync for Instances {}
 impl Instances {
     /// Adds `inst`, keeping it alive for as long as `self` lives.
     pub(crate) fn push(&mut self, inst: &RawInstance) {
-        self.bases.push(inst.base);
-        if let Some(k) = &inst._keep {
+        self.bases.push(inst.base());
+        if let RawInstance::Shared(k) = inst {
             self.keep.push(k.clone());
         }
+    }
+
+    /// Gives back the spare capacity.
+    pub(crate) fn shrink_to_fit(&mut self) {
+        self.bases.shrink_to_fit();
+        self.keep.shrink_to_fit();
     }
 
     /// How many instances.

@@ -47,9 +47,8 @@ pub struct Source(Arc<Node>);
 
 pub(crate) struct Node {
     id: u64,
-    name: String,
+    name: Box<str>,
     state: RwLock<State>,
-    listeners: Mutex<Vec<(u64, Listener)>>,
 }
 
 type Listener = Arc<dyn Fn(&Change) + Send + Sync>;
@@ -58,8 +57,25 @@ pub(crate) struct State {
     pub(crate) groups: Vec<Group>,
     pub(crate) children: Vec<Source>,
     parent: Weak<Node>,
-    labels: Vec<(String, String)>,
+    labels: Labels,
     hidden: bool,
+}
+
+/// A source's own labels: one word, and no allocation until the first label (most
+/// sources inherit theirs).
+#[derive(Default)]
+// One word instead of a `Vec`'s three in every source: the box is the point.
+#[allow(clippy::box_collection)]
+struct Labels(Option<Box<Vec<(String, String)>>>);
+
+impl Labels {
+    fn as_slice(&self) -> &[(String, String)] {
+        self.0.as_deref().map_or(&[], |v| v.as_slice())
+    }
+
+    fn vec_mut(&mut self) -> &mut Vec<(String, String)> {
+        self.0.get_or_insert_with(Box::default)
+    }
 }
 
 /// Orders changes of parenthood, so two concurrent `add_subordinate` calls cannot build
@@ -96,17 +112,26 @@ pub enum Change {
 /// Keeps a [`Source::subscribe`] listener registered; dropping it unsubscribes.
 #[must_use = "dropping the subscription unsubscribes at once"]
 pub struct Subscription {
-    node: Weak<Node>,
     id: u64,
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        if let Some(node) = self.node.upgrade() {
-            lock(&node.listeners).retain(|(id, _)| *id != self.id);
-        }
+        lock(&LISTENERS).retain(|l| l.id != self.id);
     }
 }
+
+/// A registered listener: the source it listens to (by id), its subscription's id.
+struct Registered {
+    source: u64,
+    id: u64,
+    listener: Listener,
+}
+
+/// Every listener of the process. Few sources have listeners (a file system view
+/// subscribes at its root), so they live here rather than in every source: a source
+/// without listeners pays nothing for them.
+static LISTENERS: Mutex<Vec<Registered>> = Mutex::new(Vec::new());
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -123,15 +148,14 @@ impl Source {
         }
         Ok(Source(Arc::new(Node {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            name,
+            name: name.into_boxed_str(),
             state: RwLock::new(State {
                 groups: Vec::new(),
                 children: Vec::new(),
                 parent: Weak::new(),
-                labels: Vec::new(),
+                labels: Labels::default(),
                 hidden: false,
             }),
-            listeners: Mutex::new(Vec::new()),
         })))
     }
 
@@ -175,10 +199,15 @@ impl Source {
             for old in &mut st.groups {
                 for (i, d) in old.schema.descriptors().iter().enumerate() {
                     if new.schema.descriptor(d.name).is_some() {
+                        if old.shadowed.is_empty() {
+                            old.shadowed = vec![false; old.schema.descriptors().len()].into();
+                        }
                         old.shadowed[i] = true;
                     }
                 }
             }
+            // Sources have few groups: grow by one, not to four at once.
+            st.groups.reserve_exact(1);
             st.groups.push(new);
         }
         self.invalidate_up();
@@ -214,7 +243,7 @@ impl Source {
             if let Some(p) = child.read_state().parent.upgrade() {
                 return Err(Error::AlreadyAttached {
                     child: child.name().to_owned(),
-                    parent: p.name.clone(),
+                    parent: p.name.to_string(),
                 });
             }
             let mut cur = Some(self.0.clone());
@@ -309,9 +338,10 @@ impl Source {
         }
         {
             let mut st = self.write_state();
-            match st.labels.iter_mut().find(|(k, _)| *k == key) {
+            let labels = st.labels.vec_mut();
+            match labels.iter_mut().find(|(k, _)| *k == key) {
                 Some(slot) => slot.1 = value,
-                None => st.labels.push((key, value)),
+                None => labels.push((key, value)),
             }
         }
         self.notify(&Change::Values {
@@ -322,7 +352,7 @@ impl Source {
 
     /// This source's own labels.
     pub fn own_labels(&self) -> Vec<(String, String)> {
-        self.read_state().labels.clone()
+        self.read_state().labels.as_slice().to_vec()
     }
 
     /// The labels in effect: own labels first, then the ancestors', nearest first; a key
@@ -332,7 +362,7 @@ impl Source {
         let mut cur = Some(self.clone());
         while let Some(s) = cur {
             let st = s.read_state();
-            merge_labels(&mut out, &st.labels);
+            merge_labels(&mut out, st.labels.as_slice());
             cur = st.parent.upgrade().map(Source);
         }
         out
@@ -477,11 +507,12 @@ impl Source {
     /// thread that made the change, after the change, with no lock of the tree held.
     pub fn subscribe(&self, listener: impl Fn(&Change) + Send + Sync + 'static) -> Subscription {
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        lock(&self.0.listeners).push((id, Arc::new(listener)));
-        Subscription {
-            node: Arc::downgrade(&self.0),
+        lock(&LISTENERS).push(Registered {
+            source: self.0.id,
             id,
-        }
+            listener: Arc::new(listener),
+        });
+        Subscription { id }
     }
 
     /// After a change of this source's members (groups, subordinates, revoke): drops the
@@ -506,9 +537,10 @@ impl Source {
     fn notify(&self, change: &Change) {
         let mut cur = Some(self.clone());
         while let Some(s) = cur {
-            let listeners: Vec<Listener> = lock(&s.0.listeners)
+            let listeners: Vec<Listener> = lock(&LISTENERS)
                 .iter()
-                .map(|(_, l)| l.clone())
+                .filter(|l| l.source == s.0.id)
+                .map(|l| l.listener.clone())
                 .collect();
             for l in listeners {
                 l(change);

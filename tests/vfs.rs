@@ -281,9 +281,17 @@ fn bad_writes_are_einval_and_change_nothing() {
     // The same through a shell: `echo 5 > file` (O_TRUNC, then the write). dash's echo
     // builtin says "I/O error" for any failed write, so ask coreutils' echo, which prints
     // the errno.
-    let out = Command::new("sh").arg("-c").arg(format!("/bin/echo 5 > {}", f.display())).output().unwrap();
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("/bin/echo 5 > {}", f.display()))
+        .output()
+        .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("Invalid argument"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Invalid argument"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(k.stats[0].exits.get(), 5);
     // An empty write never reaches the file system: it succeeds and changes nothing.
     assert_eq!(write_once(&f, b"").unwrap(), 0);

@@ -1,11 +1,19 @@
 //! Folding descriptors over every matching simple value of a subtree (SPEC §1).
 //!
-//! One traversal folds every descriptor of an aggregate group at once: the subtree's
-//! sources are visited top-down under their read locks, each simple group of the same
-//! schema (by identity) contributes, aggregate and revoked groups are skipped.
+//! Each aggregate group caches the flattened list of its subtree's matching members (the
+//! simple groups of the same schema, by identity; aggregate and revoked groups skipped):
+//! the instances' addresses in one array, and the block sources. A read folds over that
+//! list with one tight loop per descriptor, taking no lock per source; the list is
+//! collected again (top-down, under each source's read lock) only after a structural
+//! change invalidated it. [`AggregateCache`] explains why this keeps revoke and removal
+//! immediate.
+
+use std::ops::Range;
+use std::sync::{Arc, RwLock};
 
 use crate::desc::{Aggregation, Descriptor};
-use crate::group::Group;
+use crate::group::{Binding, BlockSource};
+use crate::raw::Instances;
 use crate::schema::SchemaRef;
 use crate::source::State;
 
@@ -116,41 +124,85 @@ impl<'a> Fold<'a> {
         }
     }
 
-    /// Adds every matching simple group of `state` and, recursively, of its subordinates.
-    pub(crate) fn visit(&mut self, state: &State) {
-        for g in &state.groups {
-            self.add_group(g);
+    /// Folds every member of the aggregate whose group holds `cache`, in the source whose
+    /// (read-locked) state is `state`: from the cache when it is valid, else after
+    /// collecting the members again. The cache lock is held for the whole fold and
+    /// released before this returns, so callers run user code only after it.
+    pub(crate) fn run(&mut self, state: &State, cache: &AggregateCache) {
+        {
+            let members = cache.members.read().unwrap_or_else(|e| e.into_inner());
+            if let Some(m) = members.as_ref() {
+                self.add_members(m);
+                return;
+            }
         }
-        for child in &state.children {
-            let st = child.read_state();
-            self.visit(&st);
-        }
+        let mut members = cache.members.write().unwrap_or_else(|e| e.into_inner());
+        let m = members.get_or_insert_with(|| {
+            let mut m = Members::default();
+            collect(state, self.schema, &mut m);
+            m.shrink_to_fit();
+            m
+        });
+        self.add_members(m);
     }
 
-    fn add_group(&mut self, g: &Group) {
-        if !g.schema.same(self.schema) || !g.binding.is_simple() {
-            return;
-        }
-        if !g.binding.prepare(&g.schema, &mut self.block) {
-            return;
-        }
+    fn add_members(&mut self, m: &Members) {
         let ds = self.schema.descriptors();
-        let mut hist_at = 0;
-        for (k, &i) in self.which.iter().enumerate() {
-            let d = &ds[i];
-            let size = d.size as usize;
-            g.binding.load(d, &self.block, &mut self.word[..size]);
-            if d.kind.is_histogram() {
-                for (sum, w) in self.buckets[hist_at..hist_at + size]
-                    .iter_mut()
-                    .zip(&self.word)
-                {
-                    *sum = sum.wrapping_add(*w);
+        let n = m.instances.len();
+        // Chunks keep the instances a chunk touches in cache while every descriptor of
+        // the fold goes over them.
+        let mut at = 0;
+        while at < n {
+            let range = at..(at + CHUNK).min(n);
+            let mut hist_at = 0;
+            for (k, &i) in self.which.iter().enumerate() {
+                let d = &ds[i];
+                if d.kind.is_histogram() {
+                    let size = d.size as usize;
+                    for j in range.clone() {
+                        // SAFETY: every instance of `m` was collected from a simple group
+                        // of this very schema (`collect` matches by identity), whose
+                        // instance was bound with `T::SCHEMA` (`ValueGroup::of`), and a
+                        // derived schema has no block descriptors.
+                        unsafe { m.instances.read(j, d, &mut self.word[..size]) };
+                        for (sum, w) in self.buckets[hist_at..hist_at + size]
+                            .iter_mut()
+                            .zip(&self.word)
+                        {
+                            *sum = sum.wrapping_add(*w);
+                        }
+                    }
+                    hist_at += size;
+                } else {
+                    // SAFETY: as above; `d` is one word.
+                    unsafe { fold_scalars(&m.instances, range.clone(), d, &mut self.accs[k]) };
                 }
-                hist_at += size;
-            } else {
-                let bits = self.word[0];
-                self.accs[k].add(widen(d, bits), bits);
+            }
+            at = range.end;
+        }
+        for src in &m.blocks {
+            self.block.clear();
+            self.block.resize(self.schema.block_words(), 0);
+            if src.read_block(&mut self.block).is_err() {
+                continue;
+            }
+            let mut hist_at = 0;
+            for (k, &i) in self.which.iter().enumerate() {
+                let d = &ds[i];
+                let size = d.size as usize;
+                let binding_words = block_words(&self.block, d, &mut self.word[..size]);
+                if d.kind.is_histogram() {
+                    for (sum, w) in self.buckets[hist_at..hist_at + size]
+                        .iter_mut()
+                        .zip(binding_words.iter())
+                    {
+                        *sum = sum.wrapping_add(*w);
+                    }
+                    hist_at += size;
+                } else {
+                    let bits = binding_words[0];
+                    self.accs[k].add(widen(d, bits), bits);
+                }
             }
         }
     }
@@ -173,6 +225,157 @@ impl<'a> Fold<'a> {
     }
 }
 
+/// How many instances one pass of the fold covers before moving to the next descriptor.
+const CHUNK: usize = 256;
+
+/// Reads `d`'s words out of a block filled by a [`BlockSource`] (missing words read 0).
+fn block_words<'w>(block: &[u64], d: &Descriptor, out: &'w mut [u64]) -> &'w [u64] {
+    let start = d.offset / 8;
+    let words = block.get(start..start + d.size as usize);
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = words.and_then(|w| w.get(i)).copied().unwrap_or(0);
+    }
+    out
+}
+
+/// Folds the one-word descriptor `d` of the instances in `range` into `acc`, with one
+/// loop per aggregation that updates only what that aggregation's result needs.
+///
+/// # Safety
+///
+/// As for [`Instances::scalars`].
+unsafe fn fold_scalars(inst: &Instances, range: Range<usize>, d: &Descriptor, acc: &mut Acc) {
+    if range.is_empty() {
+        return;
+    }
+    acc.n += range.len() as u64;
+    let signed = d.ty.is_signed();
+    // SAFETY (every `scalars` call below): the caller's contract.
+    unsafe {
+        match d.aggregation {
+            Aggregation::Sum | Aggregation::None => {
+                let mut s = acc.wrapping;
+                inst.scalars(range, d, |v| s = s.wrapping_add(v));
+                acc.wrapping = s;
+            }
+            Aggregation::Avg => {
+                let mut w = acc.wide;
+                if signed {
+                    inst.scalars(range, d, |v| w += v as i64 as i128);
+                } else {
+                    inst.scalars(range, d, |v| w += v as i128);
+                }
+                acc.wide = w;
+            }
+            Aggregation::Min if signed => {
+                let mut m = i64::MAX;
+                inst.scalars(range, d, |v| m = m.min(v as i64));
+                acc.min = acc.min.min(m as i128);
+            }
+            Aggregation::Min => {
+                let mut m = u64::MAX;
+                inst.scalars(range, d, |v| m = m.min(v));
+                acc.min = acc.min.min(m as i128);
+            }
+            Aggregation::Max if signed => {
+                let mut m = i64::MIN;
+                inst.scalars(range, d, |v| m = m.max(v as i64));
+                acc.max = acc.max.max(m as i128);
+            }
+            Aggregation::Max => {
+                let mut m = 0u64;
+                inst.scalars(range, d, |v| m = m.max(v));
+                acc.max = acc.max.max(m as i128);
+            }
+            Aggregation::CountZero => {
+                let mut z = 0u64;
+                inst.scalars(range, d, |v| z += (v == 0) as u64);
+                acc.zeros += z;
+            }
+        }
+    }
+}
+
+/// The simple groups of one schema in an aggregate's subtree, flattened.
+#[derive(Default)]
+pub(crate) struct Members {
+    instances: Instances,
+    blocks: Vec<Arc<dyn BlockSource>>,
+}
+
+/// What an aggregate group keeps to fold fast: the flattened members of its subtree, or
+/// `None` when they must be collected again.
+///
+/// # Why a reader never touches an instance after `revoke()` (or a removal) returns
+///
+/// * Every structural change that can change an aggregate's members (a group added,
+///   a subordinate added or removed, a revoke) first changes the tree, then calls
+///   [`invalidate`](Self::invalidate) on the caches of the changed source and of every
+///   ancestor, one source at a time (`Source::invalidate_up`).
+/// * A reader folds only while it holds its cache's lock (read to fold a valid cache,
+///   write to collect and fold), and `invalidate` takes that lock for writing: it waits
+///   until every fold in flight over the old members has ended, then drops them.
+/// * So when the change returns, no fold over the old members is running and none can
+///   start; a collection after the change sees the changed tree (it reads each source's
+///   state under that source's lock, after the change released it), and one that raced
+///   with it ran under the cache's write lock and was dropped by `invalidate`.
+///
+/// Lock order: a source's state, then its aggregate caches, then its subordinates'
+/// states (when collecting) — the top-down order readers already use. `invalidate` takes
+/// one source's state (read) and its caches, nothing else. Members hold the instances'
+/// keep-alives, so a stale cache can never dangle either; `invalidate` drops them after
+/// releasing its locks.
+#[derive(Default)]
+pub(crate) struct AggregateCache {
+    members: RwLock<Option<Members>>,
+}
+
+impl Members {
+    fn shrink_to_fit(&mut self) {
+        self.instances.shrink_to_fit();
+        self.blocks.shrink_to_fit();
+    }
+}
+
+impl AggregateCache {
+    /// Forgets the members, once no fold over them is in flight; returns them so that the
+    /// caller drops them (and maybe the instances) outside its locks.
+    pub(crate) fn invalidate(&self) -> Option<Members> {
+        self.members
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    }
+
+    /// Whether the members are cached (for tests).
+    #[cfg(test)]
+    pub(crate) fn is_cached(&self) -> bool {
+        self.members
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+    }
+}
+
+/// Collects every matching simple group of `state` and, recursively, of its
+/// subordinates.
+fn collect(state: &State, schema: &SchemaRef, into: &mut Members) {
+    for g in &state.groups {
+        if !g.schema.same(schema) {
+            continue;
+        }
+        match &g.binding {
+            Binding::Instance(inst) => into.instances.push(inst),
+            Binding::Block(src) => into.blocks.push(src.clone()),
+            Binding::Aggregate(_) | Binding::Revoked => {}
+        }
+    }
+    for child in &state.children {
+        let st = child.read_state();
+        collect(&st, schema, into);
+    }
+}
+
 /// Clears descriptor `d` of `schema` in every matching simple group of a subtree.
 pub(crate) fn clear_subtree(state: &State, schema: &SchemaRef, d: &Descriptor) {
     for g in &state.groups {
@@ -191,5 +394,219 @@ pub(crate) fn empty(d: &Descriptor, out: &mut [u64]) {
     out.fill(0);
     if !d.kind.is_histogram() {
         out[0] = finish(d, &Acc::EMPTY);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
+    use std::sync::Arc;
+
+    use crate::cell::{Counter, Gauge, LogHistogram};
+    use crate::group::Binding;
+    use crate::{Aggregation, Descriptor, Schema, Source, Stats, ValueGroup, ValueType};
+
+    /// What the derive would generate, by hand: the core is tested without macros.
+    #[derive(Default)]
+    struct T {
+        a: Counter,
+        low: Gauge<i32>,
+        idle: Counter,
+        h: LogHistogram<4>,
+    }
+
+    // SAFETY: each descriptor names its field's offset and cell type.
+    unsafe impl Stats for T {
+        const DESCRIPTORS: &'static [Descriptor] = &[
+            crate::__private::field::<Counter>("a", core::mem::offset_of!(T, a)),
+            crate::__private::field::<Gauge<i32>>("low", core::mem::offset_of!(T, low))
+                .with_aggregation(Aggregation::Min),
+            crate::__private::field::<Counter>("idle", core::mem::offset_of!(T, idle))
+                .with_aggregation(Aggregation::CountZero),
+            crate::__private::field::<LogHistogram<4>>("h", core::mem::offset_of!(T, h)),
+        ];
+        const SCHEMA: &'static Schema = &Schema::new_static("t", "T", Self::DESCRIPTORS);
+    }
+
+    fn leaf(name: &str, a: u64) -> (Source, Arc<T>) {
+        let t = Arc::new(T::default());
+        t.a.add(a);
+        let s = Source::new(name).unwrap();
+        s.add_values(t.clone()).unwrap();
+        (s, t)
+    }
+
+    fn cached(s: &Source) -> bool {
+        s.read_state().groups.iter().any(|g| match &g.binding {
+            Binding::Aggregate(c) => c.is_cached(),
+            _ => false,
+        })
+    }
+
+    #[test]
+    fn cache_follows_every_structural_change_at_once() {
+        let root = Source::new("root").unwrap();
+        root.add_aggregates::<T>().unwrap();
+        let mid = Source::new("mid").unwrap();
+        root.add_subordinate(&mid).unwrap();
+        let (x, tx) = leaf("x", 3);
+        mid.add_subordinate(&x).unwrap();
+        assert_eq!(root.get("a").unwrap().as_u64(), 3);
+        assert!(cached(&root));
+
+        // A subordinate added deep down: counted at once.
+        let (y, ty) = leaf("y", 4);
+        mid.add_subordinate(&y).unwrap();
+        assert!(
+            !cached(&root),
+            "adding below must drop the ancestors' caches"
+        );
+        assert_eq!(root.get("a").unwrap().as_u64(), 7);
+
+        // A group added to an existing source: counted at once.
+        let extra = Arc::new(T::default());
+        extra.a.add(10);
+        x.add_values(extra.clone()).unwrap();
+        assert_eq!(root.get("a").unwrap().as_u64(), 17);
+
+        // Values written after the cache was built are read live.
+        ty.a.inc();
+        ty.h.record(2);
+        assert_eq!(root.get("a").unwrap().as_u64(), 18);
+        assert_eq!(root.get("h").unwrap().words(), &[0, 0, 1, 0]);
+
+        // Removal: gone at once, and the cache no longer holds its instances.
+        mid.remove_subordinate(&y).unwrap();
+        assert_eq!(root.get("a").unwrap().as_u64(), 13);
+        assert_eq!(Arc::strong_count(&ty), 2, "ours and y's group only");
+
+        // Revoke: gone at once; after it returns nothing but its owner holds the instance.
+        x.revoke();
+        assert_eq!(Arc::strong_count(&tx), 1);
+        assert_eq!(Arc::strong_count(&extra), 1);
+        assert_eq!(root.get("a").unwrap().as_u64(), 0);
+
+        // Moving a subtree: the old parent's aggregates stop, the new one's start.
+        let other = Source::new("other").unwrap();
+        other.add_aggregates::<T>().unwrap();
+        mid.add_subordinate(&y).unwrap();
+        assert_eq!(root.get("a").unwrap().as_u64(), 5);
+        root.remove_subordinate(&mid).unwrap();
+        other.add_subordinate(&mid).unwrap();
+        assert_eq!(root.get("a").unwrap().as_u64(), 0);
+        assert_eq!(other.get("a").unwrap().as_u64(), 5);
+    }
+
+    #[test]
+    fn cached_folds_follow_the_spec_for_every_aggregation() {
+        let root = Source::new("root").unwrap();
+        root.add_aggregates::<T>().unwrap();
+        // Empty: min of a signed type is i64::MAX, count_zero 0.
+        assert_eq!(root.get("low").unwrap().as_i64(), i64::MAX);
+        assert_eq!(root.get("idle").unwrap().as_u64(), 0);
+        let mut keep = Vec::new();
+        // More instances than one chunk, so chunks are folded one after the other.
+        for i in 0..(super::CHUNK as i32 * 2 + 7) {
+            let (s, t) = leaf(&format!("s{i}"), 1);
+            t.low.set(100 - i);
+            if i % 3 == 0 {
+                t.idle.inc();
+            }
+            t.h.record(i as u64);
+            root.add_subordinate(&s).unwrap();
+            keep.push((s, t));
+        }
+        let n = keep.len() as u64;
+        assert_eq!(root.get("a").unwrap().as_u64(), n);
+        assert_eq!(root.get("low").unwrap().as_i64(), 100 - (n as i64 - 1));
+        assert_eq!(root.get("idle").unwrap().as_u64(), n - n.div_ceil(3));
+        let h = root.get("h").unwrap();
+        assert_eq!(h.words().iter().sum::<u64>(), n);
+        assert_eq!(&h.words()[..3], &[1, 1, 2]);
+        // for_each_value folds all descriptors in one pass: the same results.
+        let mut seen = Vec::new();
+        root.for_each_value(|v| seen.push((v.descriptor.name, v.words[0])));
+        assert_eq!(seen[0], ("a", n));
+        assert_eq!(seen[1], ("low", (100 - (n as i64 - 1)) as u64));
+    }
+
+    #[test]
+    fn block_sources_are_cached_members_too() {
+        let schema = Schema::new_runtime(
+            "blk",
+            vec![Descriptor::new(
+                "w",
+                ValueType::U64,
+                crate::Kind::Cumulative,
+            )],
+        )
+        .unwrap();
+        let root = Source::new("root").unwrap();
+        root.add(ValueGroup::aggregates_of(schema.clone())).unwrap();
+        let v = Arc::new(AtomicU64::new(5));
+        let s = Source::new("b").unwrap();
+        let v2 = v.clone();
+        s.add(ValueGroup::block(schema, move |o: &mut [u64]| {
+            o[0] = v2.load(SeqCst);
+            Ok(())
+        }))
+        .unwrap();
+        root.add_subordinate(&s).unwrap();
+        assert_eq!(root.get("w").unwrap().as_u64(), 5);
+        v.store(6, SeqCst);
+        assert_eq!(root.get("w").unwrap().as_u64(), 6);
+    }
+
+    /// Readers fold the cache on other threads while sources are revoked: once `revoke`
+    /// has returned, no reader may call into the revoked source again.
+    #[test]
+    fn no_reader_touches_a_source_after_revoke_returns() {
+        let schema = Schema::new_runtime(
+            "blk",
+            vec![Descriptor::new(
+                "w",
+                ValueType::U64,
+                crate::Kind::Cumulative,
+            )],
+        )
+        .unwrap();
+        let root = Source::new("root").unwrap();
+        root.add(ValueGroup::aggregates_of(schema.clone())).unwrap();
+        let violations = Arc::new(AtomicU64::new(0));
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            for _ in 0..2 {
+                scope.spawn(|| {
+                    while !stop.load(SeqCst) {
+                        let _ = root.get("w").unwrap();
+                    }
+                });
+            }
+            for round in 0..200 {
+                let revoked = Arc::new(AtomicBool::new(false));
+                let s = Source::new(format!("s{round}")).unwrap();
+                let (r, bad) = (revoked.clone(), violations.clone());
+                s.add(ValueGroup::block(schema.clone(), move |o: &mut [u64]| {
+                    if r.load(SeqCst) {
+                        bad.fetch_add(1, SeqCst);
+                    }
+                    // Make folds long enough to overlap the revoke.
+                    std::thread::yield_now();
+                    o[0] = 1;
+                    Ok(())
+                }))
+                .unwrap();
+                root.add_subordinate(&s).unwrap();
+                std::thread::yield_now();
+                s.revoke();
+                revoked.store(true, SeqCst);
+                if round % 2 == 0 {
+                    root.remove_subordinate(&s).unwrap();
+                }
+            }
+            stop.store(true, SeqCst);
+        });
+        assert_eq!(violations.load(SeqCst), 0);
+        assert_eq!(root.get("w").unwrap().as_u64(), 0);
     }
 }

@@ -473,8 +473,16 @@ pub const SHARDS: usize = 8;
 struct Shard(AtomicU64);
 
 /// A cumulative counter that many threads increment at once: each thread adds to its own
-/// cache line (chosen once per thread), a read sums the shards. Costs
-/// `SHARDS * 64` bytes; use it for hot global stats, not per object.
+/// cache line and a read sums them. Costs `SHARDS * 64` bytes; use it for hot global
+/// stats, not per object.
+///
+/// The first `SHARDS - 1` shards are *owned*: a thread claims one the first time it
+/// increments any `ShardedCounter` (the same index in every counter) and gives it back
+/// when it exits; it writes its shard with the owner path (a load and a store, no
+/// read-modify-write), since no other thread writes there while it owns it. Threads that
+/// find every shard owned share the last shard, with `fetch_add`. The read is exact once
+/// the writers are done; a [`clear`](crate::Source::clear) that races an increment may be
+/// undone by it (as with [`Counter::inc_local`]).
 ///
 /// ```
 /// use statsfs_core::cell::ShardedCounter;
@@ -489,13 +497,65 @@ struct Shard(AtomicU64);
 #[derive(Debug, Default)]
 pub struct ShardedCounter([Shard; SHARDS]);
 
+/// The shard threads share when every other one is owned.
+const SHARED_SHARD: u8 = SHARDS as u8 - 1;
+/// No shard yet.
+const UNCLAIMED: u8 = u8::MAX;
+
+/// Which shards are owned by a live thread (bit i: shard i).
+static OWNED: AtomicU64 = AtomicU64::new(0);
+
 std::thread_local! {
-    static SHARD: usize = next_shard();
+    /// This thread's shard; a `const` thread-local without destructor, so reading it is
+    /// one load.
+    static SHARD: core::cell::Cell<u8> = const { core::cell::Cell::new(UNCLAIMED) };
+    /// Gives the shard back when the thread exits.
+    static RELEASE: Release = const { Release };
 }
 
-fn next_shard() -> usize {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    (NEXT.fetch_add(1, Relaxed) % SHARDS as u64) as usize
+struct Release;
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        let _ = SHARD.try_with(|s| {
+            let i = s.get();
+            // Later increments on this exiting thread (from other thread-locals'
+            // destructors) go to the shared shard.
+            s.set(SHARED_SHARD);
+            if i < SHARED_SHARD {
+                OWNED.fetch_and(!(1 << i), core::sync::atomic::Ordering::Release);
+            }
+        });
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn claim_shard() -> u8 {
+    let mut owned = OWNED.load(Relaxed);
+    let shard = loop {
+        let free = (!owned).trailing_zeros() as u8;
+        if free >= SHARED_SHARD {
+            break SHARED_SHARD;
+        }
+        match OWNED.compare_exchange_weak(
+            owned,
+            owned | 1 << free,
+            core::sync::atomic::Ordering::Acquire,
+            Relaxed,
+        ) {
+            Ok(_) => break free,
+            Err(now) => owned = now,
+        }
+    };
+    SHARD.with(|s| s.set(shard));
+    if shard < SHARED_SHARD && RELEASE.try_with(|_| ()).is_err() {
+        // The thread is exiting and cannot register its release: do not keep the shard.
+        OWNED.fetch_and(!(1 << shard), core::sync::atomic::Ordering::Release);
+        SHARD.with(|s| s.set(SHARED_SHARD));
+        return SHARED_SHARD;
+    }
+    shard
 }
 
 impl ShardedCounter {
@@ -512,12 +572,20 @@ impl ShardedCounter {
         self.add(1)
     }
 
-    /// Adds `n`, wrapping, on this thread's shard. Threads share a shard only when more
-    /// than [`SHARDS`] threads write, so the `fetch_add` is almost never contended.
+    /// Adds `n`, wrapping, on this thread's shard: a load and a store on a shard this
+    /// thread owns, a `fetch_add` on the shared shard otherwise.
     #[inline]
     pub fn add(&self, n: u64) {
-        let i = SHARD.with(|s| *s);
-        self.0[i].0.fetch_add(n, Relaxed);
+        let mut i = SHARD.with(|s| s.get());
+        if i == UNCLAIMED {
+            i = claim_shard();
+        }
+        let cell = &self.0[i as usize].0;
+        if i < SHARED_SHARD {
+            cell.store(cell.load(Relaxed).wrapping_add(n), Relaxed);
+        } else {
+            cell.fetch_add(n, Relaxed);
+        }
     }
 
     /// The sum of all shards.
@@ -612,5 +680,19 @@ mod tests {
         assert_eq!(c.get(), n * (SHARDS as u64 + 3));
         c.clear();
         assert_eq!(c.get(), 0);
+        // Threads that exit give their shards back; the next ones own them and add to
+        // what is there, never losing a count.
+        for round in 1..=4u64 {
+            std::thread::scope(|s| {
+                for _ in 0..3 {
+                    s.spawn(|| {
+                        for _ in 0..10_000 {
+                            c.inc()
+                        }
+                    });
+                }
+            });
+            assert_eq!(c.get(), round * 30_000);
+        }
     }
 }

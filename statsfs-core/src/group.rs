@@ -4,6 +4,7 @@
 use std::io;
 use std::sync::Arc;
 
+use crate::aggregate::AggregateCache;
 use crate::desc::Descriptor;
 use crate::raw::RawInstance;
 use crate::schema::{Schema, SchemaRef};
@@ -46,8 +47,9 @@ pub(crate) enum Binding {
     Instance(RawInstance),
     /// A runtime block: simple values.
     Block(Arc<dyn BlockSource>),
-    /// Nothing: each value folds over the subtree.
-    Aggregate,
+    /// Nothing: each value folds over the subtree, through a cache of the subtree's
+    /// matching instances.
+    Aggregate(Box<AggregateCache>),
     /// Detached by [`Source::revoke`](crate::Source::revoke): reads as an empty aggregate
     /// and is skipped by every aggregate above it.
     Revoked,
@@ -68,7 +70,7 @@ impl Binding {
                 block.resize(schema.block_words(), 0);
                 src.read_block(block).is_ok()
             }
-            Binding::Aggregate | Binding::Revoked => false,
+            Binding::Aggregate(_) | Binding::Revoked => false,
         }
     }
 
@@ -88,7 +90,7 @@ impl Binding {
                     *o = words.and_then(|w| w.get(i)).copied().unwrap_or(0);
                 }
             }
-            Binding::Aggregate | Binding::Revoked => out.fill(0),
+            Binding::Aggregate(_) | Binding::Revoked => out.fill(0),
         }
     }
 
@@ -108,7 +110,7 @@ impl Binding {
         match (self, other) {
             (Binding::Instance(a), Binding::Instance(b)) => a.addr() == b.addr(),
             (Binding::Block(a), Binding::Block(b)) => Arc::ptr_eq(a, b),
-            (Binding::Aggregate, Binding::Aggregate) => true,
+            (Binding::Aggregate(_), Binding::Aggregate(_)) => true,
             _ => false,
         }
     }
@@ -162,7 +164,7 @@ impl ValueGroup {
     pub fn aggregates_of(schema: impl Into<SchemaRef>) -> Self {
         ValueGroup {
             schema: schema.into(),
-            binding: Binding::Aggregate,
+            binding: Binding::Aggregate(Box::default()),
             hidden: false,
         }
     }
@@ -188,12 +190,11 @@ impl ValueGroup {
     }
 
     pub(crate) fn into_group(self) -> Group {
-        let n = self.schema.descriptors().len();
         Group {
             schema: self.schema,
             binding: self.binding,
             hidden: self.hidden,
-            shadowed: vec![false; n],
+            shadowed: Box::default(),
         }
     }
 }
@@ -204,7 +205,8 @@ pub(crate) struct Group {
     pub(crate) binding: Binding,
     pub(crate) hidden: bool,
     /// Per descriptor: a group added later has a value of the same name, which wins.
-    pub(crate) shadowed: Vec<bool>,
+    /// Empty (no allocation) until some value is shadowed: most groups never are.
+    pub(crate) shadowed: Box<[bool]>,
 }
 
 impl Group {
@@ -216,8 +218,8 @@ impl Group {
     /// (`none`) value in an aggregate group.
     #[inline]
     pub(crate) fn offers(&self, i: usize) -> bool {
-        let plain_in_aggregate = matches!(self.binding, Binding::Aggregate)
+        let plain_in_aggregate = matches!(self.binding, Binding::Aggregate(_))
             && self.schema.descriptors()[i].aggregation == crate::desc::Aggregation::None;
-        !self.shadowed[i] && !plain_in_aggregate
+        !self.shadowed.get(i).copied().unwrap_or(false) && !plain_in_aggregate
     }
 }

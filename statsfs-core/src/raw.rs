@@ -21,10 +21,14 @@ use crate::desc::{Descriptor, Storage, ValueType};
 use crate::Stats;
 
 /// The address of a live stats struct and what keeps it alive.
-pub(crate) struct RawInstance {
-    base: NonNull<u8>,
-    /// Keeps an `Arc<T>` alive; `None` for a `&'static T`.
-    _keep: Option<Arc<dyn Any + Send + Sync>>,
+///
+/// Two words: an `Arc<T>` is its own address (the address of its `T`), a `&'static T`
+/// needs none kept alive.
+pub(crate) enum RawInstance {
+    /// Kept alive by this `Arc<T>`, whose data pointer is the `T`'s address.
+    Shared(Arc<dyn Any + Send + Sync>),
+    /// A `&'static T`.
+    Static(NonNull<u8>),
 }
 
 // SAFETY: the instance is a `T: Stats`, which is `Send + Sync`, and it is only ever
@@ -33,27 +37,38 @@ unsafe impl Send for RawInstance {}
 // SAFETY: as above.
 unsafe impl Sync for RawInstance {}
 
+impl Clone for RawInstance {
+    fn clone(&self) -> Self {
+        match self {
+            RawInstance::Shared(a) => RawInstance::Shared(a.clone()),
+            RawInstance::Static(p) => RawInstance::Static(*p),
+        }
+    }
+}
+
 impl RawInstance {
     /// An instance kept alive by `arc`.
     pub(crate) fn new<T: Stats>(arc: Arc<T>) -> Self {
-        let base = NonNull::from(&*arc).cast::<u8>();
-        RawInstance {
-            base,
-            _keep: Some(arc),
-        }
+        RawInstance::Shared(arc)
     }
 
     /// A static instance.
     pub(crate) fn from_static<T: Stats>(r: &'static T) -> Self {
-        RawInstance {
-            base: NonNull::from(r).cast::<u8>(),
-            _keep: None,
-        }
+        RawInstance::Static(NonNull::from(r).cast::<u8>())
     }
 
     /// The address, to tell instances apart.
     pub(crate) fn addr(&self) -> usize {
-        self.base.as_ptr() as usize
+        self.base().as_ptr() as usize
+    }
+
+    /// The `T`'s address.
+    fn base(&self) -> NonNull<u8> {
+        match self {
+            // An `Arc<dyn Any>`'s data pointer is the address of the `T` it was made from.
+            RawInstance::Shared(a) => NonNull::from(&**a).cast::<u8>(),
+            RawInstance::Static(p) => *p,
+        }
     }
 
     /// Reads `d` into `out[..d.size]` (widened to u64; signed values sign-extended).
@@ -64,29 +79,8 @@ impl RawInstance {
     /// storage is not [`Storage::Block`].
     #[inline]
     pub(crate) unsafe fn read(&self, d: &Descriptor, out: &mut [u64]) {
-        // SAFETY: by the contract, `base + d.offset` is in bounds of the live `T`
-        // (kept alive by `_keep` or static) and holds the cell `d` describes, suitably
-        // aligned because it is a field of `T`.
-        let p = unsafe { self.base.as_ptr().add(d.offset) };
-        match d.storage {
-            Storage::Atomic => {
-                // SAFETY: an atomic of `d.ty` lives at `p` (contract above).
-                out[0] = unsafe { load_scalar(p, d.ty) };
-            }
-            Storage::Buckets => {
-                // SAFETY: `d.size` consecutive AtomicU64 live at `p`.
-                let buckets =
-                    unsafe { core::slice::from_raw_parts(p.cast::<AtomicU64>(), d.size as usize) };
-                for (o, b) in out.iter_mut().zip(buckets) {
-                    *o = b.load(Relaxed);
-                }
-            }
-            Storage::Sharded => {
-                // SAFETY: a ShardedCounter lives at `p`.
-                out[0] = unsafe { &*p.cast::<ShardedCounter>() }.get();
-            }
-            Storage::Block => unreachable!("block values are read through their BlockSource"),
-        }
+        // SAFETY: the caller's contract is `read_at`'s, for this live instance.
+        unsafe { read_at(self.base(), d, out) }
     }
 
     /// Sets the value `d` describes to 0.
@@ -96,7 +90,7 @@ impl RawInstance {
     /// As for [`read`](Self::read).
     pub(crate) unsafe fn clear(&self, d: &Descriptor) {
         // SAFETY: as in `read`.
-        let p = unsafe { self.base.as_ptr().add(d.offset) };
+        let p = unsafe { self.base().as_ptr().add(d.offset) };
         match d.storage {
             // SAFETY: an atomic of `d.ty` lives at `p`.
             Storage::Atomic => unsafe { store_zero(p, d.ty) },
@@ -111,6 +105,137 @@ impl RawInstance {
             // SAFETY: a ShardedCounter lives at `p`.
             Storage::Sharded => unsafe { &*p.cast::<ShardedCounter>() }.clear(),
             Storage::Block => unreachable!("block values are cleared through their BlockSource"),
+        }
+    }
+}
+
+/// Reads `d` of the instance at `base` into `out[..d.size]`.
+///
+/// # Safety
+///
+/// `base` is the address of a live `T` (kept alive by the caller), `d` is a descriptor of
+/// `T`'s schema, and its storage is not [`Storage::Block`].
+unsafe fn read_at(base: NonNull<u8>, d: &Descriptor, out: &mut [u64]) {
+    // SAFETY: by the contract, `base + d.offset` is in bounds of the live `T` and holds
+    // the cell `d` describes, suitably aligned because it is a field of `T`.
+    let p = unsafe { base.as_ptr().add(d.offset) };
+    match d.storage {
+        Storage::Atomic => {
+            // SAFETY: an atomic of `d.ty` lives at `p` (contract above).
+            out[0] = unsafe { load_scalar(p, d.ty) };
+        }
+        Storage::Buckets => {
+            // SAFETY: `d.size` consecutive AtomicU64 live at `p`.
+            let buckets =
+                unsafe { core::slice::from_raw_parts(p.cast::<AtomicU64>(), d.size as usize) };
+            for (o, b) in out.iter_mut().zip(buckets) {
+                *o = b.load(Relaxed);
+            }
+        }
+        Storage::Sharded => {
+            // SAFETY: a ShardedCounter lives at `p`.
+            out[0] = unsafe { &*p.cast::<ShardedCounter>() }.get();
+        }
+        Storage::Block => unreachable!("block values are read through their BlockSource"),
+    }
+}
+
+/// Live instances of one schema, flattened for an aggregate's fold: their addresses in
+/// one array (what the fold's loop walks) and, beside it, what keeps each one alive.
+///
+/// Holding the keep-alives means an `Instances` can never dangle, whatever happens to the
+/// groups it was collected from; that no reader *uses* it after a `revoke` or a removal
+/// is the aggregate cache's job (see `aggregate.rs`), not a memory-safety matter.
+#[derive(Default)]
+pub(crate) struct Instances {
+    bases: Vec<NonNull<u8>>,
+    keep: Vec<Arc<dyn Any + Send + Sync>>,
+}
+
+// SAFETY: as for `RawInstance`: every base is a live `T: Stats` (`Send + Sync`), only
+// ever accessed through shared references to its atomic cells.
+unsafe impl Send for Instances {}
+// SAFETY: as above.
+unsafe impl Sync for Instances {}
+
+impl Instances {
+    /// Adds `inst`, keeping it alive for as long as `self` lives.
+    pub(crate) fn push(&mut self, inst: &RawInstance) {
+        self.bases.push(inst.base());
+        if let RawInstance::Shared(k) = inst {
+            self.keep.push(k.clone());
+        }
+    }
+
+    /// Gives back the spare capacity.
+    pub(crate) fn shrink_to_fit(&mut self) {
+        self.bases.shrink_to_fit();
+        self.keep.shrink_to_fit();
+    }
+
+    /// How many instances.
+    pub(crate) fn len(&self) -> usize {
+        self.bases.len()
+    }
+
+    /// Reads `d` of instance `i` into `out[..d.size]`.
+    ///
+    /// # Safety
+    ///
+    /// Every instance pushed was made from a `T` whose schema `d` belongs to, and `d`'s
+    /// storage is not [`Storage::Block`].
+    pub(crate) unsafe fn read(&self, i: usize, d: &Descriptor, out: &mut [u64]) {
+        // SAFETY: the base is kept alive by `self.keep` (or static); the rest is the
+        // caller's contract.
+        unsafe { read_at(self.bases[i], d, out) }
+    }
+
+    /// Calls `f` with the value of the one-word descriptor `d` (widened to u64, signed
+    /// values sign-extended) of each instance in `range`. The match on the cell type is
+    /// outside the loop, so each arm is one tight loop of loads.
+    ///
+    /// # Safety
+    ///
+    /// As for [`read`](Self::read), and `d` is not a histogram.
+    #[inline]
+    pub(crate) unsafe fn scalars(
+        &self,
+        range: core::ops::Range<usize>,
+        d: &Descriptor,
+        mut f: impl FnMut(u64),
+    ) {
+        let bases = &self.bases[range];
+        let off = d.offset;
+        macro_rules! each {
+            ($cell:ty, |$v:ident| $conv:expr) => {
+                for b in bases {
+                    // SAFETY: `b + off` holds a `$cell`: `d` describes the field at `off`
+                    // of this instance's `T` (contract), which is alive (`self.keep`).
+                    let $v = unsafe { &*b.as_ptr().add(off).cast::<$cell>() };
+                    f($conv)
+                }
+            };
+        }
+        match (d.storage, d.ty) {
+            (Storage::Atomic, ValueType::U64) => each!(AtomicU64, |c| c.load(Relaxed)),
+            (Storage::Atomic, ValueType::U32) => each!(AtomicU32, |c| c.load(Relaxed) as u64),
+            (Storage::Atomic, ValueType::U16) => each!(AtomicU16, |c| c.load(Relaxed) as u64),
+            (Storage::Atomic, ValueType::U8) => each!(AtomicU8, |c| c.load(Relaxed) as u64),
+            (Storage::Atomic, ValueType::I64) => each!(AtomicI64, |c| c.load(Relaxed) as u64),
+            (Storage::Atomic, ValueType::I32) => {
+                each!(AtomicI32, |c| c.load(Relaxed) as i64 as u64)
+            }
+            (Storage::Atomic, ValueType::I16) => {
+                each!(AtomicI16, |c| c.load(Relaxed) as i64 as u64)
+            }
+            (Storage::Atomic, ValueType::I8) => each!(AtomicI8, |c| c.load(Relaxed) as i64 as u64),
+            (Storage::Atomic, ValueType::Bool) => {
+                each!(AtomicBool, |c| c.load(Relaxed) as u64)
+            }
+            (Storage::Sharded, _) => each!(ShardedCounter, |c| c.get()),
+            (Storage::Buckets, _) | (Storage::Block, _) => {
+                unreachable!("scalars() reads one-word cells only")
+            }
         }
     }
 }

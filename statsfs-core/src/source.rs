@@ -47,9 +47,10 @@ pub struct Source(Arc<Node>);
 
 pub(crate) struct Node {
     id: u64,
-    name: String,
+    /// Bumped by every change of this source or of any source below it.
+    version: AtomicU64,
+    name: Box<str>,
     state: RwLock<State>,
-    listeners: Mutex<Vec<(u64, Listener)>>,
 }
 
 type Listener = Arc<dyn Fn(&Change) + Send + Sync>;
@@ -58,7 +59,7 @@ pub(crate) struct State {
     pub(crate) groups: Vec<Group>,
     pub(crate) children: Vec<Source>,
     parent: Weak<Node>,
-    labels: Vec<(String, String)>,
+    labels: Labels,
     hidden: bool,
 }
 
@@ -66,18 +67,27 @@ pub(crate) struct State {
 /// word in the data block).
 pub(crate) type Slot = (u32, u32, u32);
 
+/// A source's own labels: one word, and no allocation until the first label (most
+/// sources inherit theirs).
+#[derive(Default)]
+// One word instead of a `Vec`'s three in every source: the box is the point.
+#[allow(clippy::box_collection)]
+struct Labels(Option<Box<Vec<(String, String)>>>);
+
+impl Labels {
+    fn as_slice(&self) -> &[(String, String)] {
+        self.0.as_deref().map_or(&[], |v| v.as_slice())
+    }
+
+    fn vec_mut(&mut self) -> &mut Vec<(String, String)> {
+        self.0.get_or_insert_with(Box::default)
+    }
+}
+
 /// Orders changes of parenthood, so two concurrent `add_subordinate` calls cannot build
 /// a cycle between them. Readers never take it.
 static STRUCTURE: Mutex<()> = Mutex::new(());
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-/// Bumped by every change of any tree, before its listeners run.
-static GENERATION: AtomicU64 = AtomicU64::new(0);
-
-/// A number that changes whenever any source anywhere gains or loses a subordinate or a
-/// group, is revoked, hidden or relabelled.
-pub(crate) fn generation() -> u64 {
-    GENERATION.load(Ordering::Acquire)
-}
 
 /// What changed in a subtree; delivered to the listeners of the source that changed and
 /// of all its ancestors (see [`Source::subscribe`]).
@@ -109,17 +119,26 @@ pub enum Change {
 /// Keeps a [`Source::subscribe`] listener registered; dropping it unsubscribes.
 #[must_use = "dropping the subscription unsubscribes at once"]
 pub struct Subscription {
-    node: Weak<Node>,
     id: u64,
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        if let Some(node) = self.node.upgrade() {
-            lock(&node.listeners).retain(|(id, _)| *id != self.id);
-        }
+        lock(&LISTENERS).retain(|l| l.id != self.id);
     }
 }
+
+/// A registered listener: the source it listens to (by id), its subscription's id.
+struct Registered {
+    source: u64,
+    id: u64,
+    listener: Listener,
+}
+
+/// Every listener of the process. Few sources have listeners (a file system view
+/// subscribes at its root), so they live here rather than in every source: a source
+/// without listeners pays nothing for them.
+static LISTENERS: Mutex<Vec<Registered>> = Mutex::new(Vec::new());
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -136,15 +155,15 @@ impl Source {
         }
         Ok(Source(Arc::new(Node {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            name,
+            version: AtomicU64::new(0),
+            name: name.into_boxed_str(),
             state: RwLock::new(State {
                 groups: Vec::new(),
                 children: Vec::new(),
                 parent: Weak::new(),
-                labels: Vec::new(),
+                labels: Labels::default(),
                 hidden: false,
             }),
-            listeners: Mutex::new(Vec::new()),
         })))
     }
 
@@ -188,12 +207,18 @@ impl Source {
             for old in &mut st.groups {
                 for (i, d) in old.schema.descriptors().iter().enumerate() {
                     if new.schema.descriptor(d.name).is_some() {
+                        if old.shadowed.is_empty() {
+                            old.shadowed = vec![false; old.schema.descriptors().len()].into();
+                        }
                         old.shadowed[i] = true;
                     }
                 }
             }
+            // Sources have few groups: grow by one, not to four at once.
+            st.groups.reserve_exact(1);
             st.groups.push(new);
         }
+        self.invalidate_up();
         self.notify(&Change::Values {
             source: self.clone(),
         });
@@ -226,7 +251,7 @@ impl Source {
             if let Some(p) = child.read_state().parent.upgrade() {
                 return Err(Error::AlreadyAttached {
                     child: child.name().to_owned(),
-                    parent: p.name.clone(),
+                    parent: p.name.to_string(),
                 });
             }
             let mut cur = Some(self.0.clone());
@@ -247,6 +272,7 @@ impl Source {
             child.write_state().parent = Arc::downgrade(&self.0);
             self.write_state().children.push(child.clone());
         }
+        self.invalidate_up();
         self.notify(&Change::SubordinateAdded {
             parent: self.clone(),
             child: child.clone(),
@@ -270,6 +296,7 @@ impl Source {
             drop(st);
             child.write_state().parent = Weak::new();
         }
+        self.invalidate_up();
         self.notify(&Change::SubordinateRemoved {
             parent: self.clone(),
             child: child.clone(),
@@ -331,9 +358,10 @@ impl Source {
         }
         {
             let mut st = self.write_state();
-            match st.labels.iter_mut().find(|(k, _)| *k == key) {
+            let labels = st.labels.vec_mut();
+            match labels.iter_mut().find(|(k, _)| *k == key) {
                 Some(slot) => slot.1 = value,
-                None => st.labels.push((key, value)),
+                None => labels.push((key, value)),
             }
         }
         self.notify(&Change::Values {
@@ -344,7 +372,7 @@ impl Source {
 
     /// This source's own labels.
     pub fn own_labels(&self) -> Vec<(String, String)> {
-        self.read_state().labels.clone()
+        self.read_state().labels.as_slice().to_vec()
     }
 
     /// The labels in effect: own labels first, then the ancestors', nearest first; a key
@@ -354,7 +382,7 @@ impl Source {
         let mut cur = Some(self.clone());
         while let Some(s) = cur {
             let st = s.read_state();
-            merge_labels(&mut out, &st.labels);
+            merge_labels(&mut out, st.labels.as_slice());
             cur = st.parent.upgrade().map(Source);
         }
         out
@@ -373,6 +401,8 @@ impl Source {
                 }
             }
         }
+        // Waits for every fold in flight over this source's instances.
+        self.invalidate_up();
         self.notify(&Change::Values {
             source: self.clone(),
         });
@@ -422,7 +452,7 @@ impl Source {
                 return Err(read_only());
             }
             return match &g.binding {
-                Binding::Aggregate => {
+                Binding::Aggregate(_) => {
                     aggregate::clear_subtree(&st, &g.schema, d);
                     Ok(())
                 }
@@ -450,10 +480,10 @@ impl Source {
         for (gi, g) in st.groups.iter().enumerate() {
             let ds = g.schema.descriptors();
             match &g.binding {
-                Binding::Aggregate => {
+                Binding::Aggregate(cache) => {
                     let which: Vec<usize> = (0..ds.len()).filter(|&i| g.offers(i)).collect();
                     let mut fold = Fold::new(&g.schema, &which);
-                    fold.visit(&st);
+                    fold.run(&st, cache);
                     fold.finish(|i, w| {
                         f(ValueRef::new(&ds[i], &g.schema, true, g.hidden, w, (gi, i)))
                     });
@@ -508,10 +538,10 @@ impl Source {
                 (d, s.2 as usize..s.2 as usize + d.size as usize)
             };
             match &g.binding {
-                Binding::Aggregate => {
+                Binding::Aggregate(cache) => {
                     let which: Vec<usize> = run.iter().map(|s| s.1 as usize).collect();
                     let mut fold = Fold::new(&g.schema, &which);
-                    fold.visit(&st);
+                    fold.run(&st, cache);
                     let mut n = 0;
                     fold.finish(|_, w| {
                         let (_, r) = dest(&run[n]);
@@ -560,20 +590,47 @@ impl Source {
     /// thread that made the change, after the change, with no lock of the tree held.
     pub fn subscribe(&self, listener: impl Fn(&Change) + Send + Sync + 'static) -> Subscription {
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        lock(&self.0.listeners).push((id, Arc::new(listener)));
-        Subscription {
-            node: Arc::downgrade(&self.0),
+        lock(&LISTENERS).push(Registered {
+            source: self.0.id,
             id,
+            listener: Arc::new(listener),
+        });
+        Subscription { id }
+    }
+
+    /// After a change of this source's members (groups, subordinates, revoke): drops the
+    /// aggregate caches of this source and of every ancestor, each once no fold over it is
+    /// in flight (see `aggregate::AggregateCache`). Holds one source's read lock at a
+    /// time; the instances the caches kept alive are dropped after all locks.
+    fn invalidate_up(&self) {
+        let mut dropped = Vec::new();
+        let mut cur = Some(self.clone());
+        while let Some(s) = cur {
+            let st = s.read_state();
+            for g in &st.groups {
+                if let Binding::Aggregate(cache) = &g.binding {
+                    dropped.extend(cache.invalidate());
+                }
+            }
+            cur = st.parent.upgrade().map(Source);
         }
+        drop(dropped);
+    }
+
+    /// A number that changes whenever this source or any source below it gains or loses
+    /// a subordinate or a group, is revoked, hidden or relabelled.
+    pub fn version(&self) -> u64 {
+        self.0.version.load(Ordering::Acquire)
     }
 
     fn notify(&self, change: &Change) {
-        GENERATION.fetch_add(1, Ordering::Release);
         let mut cur = Some(self.clone());
         while let Some(s) = cur {
-            let listeners: Vec<Listener> = lock(&s.0.listeners)
+            s.0.version.fetch_add(1, Ordering::Release);
+            let listeners: Vec<Listener> = lock(&LISTENERS)
                 .iter()
-                .map(|(_, l)| l.clone())
+                .filter(|l| l.source == s.0.id)
+                .map(|l| l.listener.clone())
                 .collect();
             for l in listeners {
                 l(change);
@@ -588,10 +645,10 @@ impl Source {
 fn read_one(st: &State, g: &Group, i: usize, out: &mut [u64]) -> bool {
     let d = &g.schema.descriptors()[i];
     match &g.binding {
-        Binding::Aggregate => {
+        Binding::Aggregate(cache) => {
             let which = [i];
             let mut fold = Fold::new(&g.schema, &which);
-            fold.visit(st);
+            fold.run(st, cache);
             fold.finish(|_, w| out.copy_from_slice(w));
             true
         }

@@ -17,21 +17,59 @@ fn corpus() -> PathBuf {
 fn seeds() -> Vec<(&'static str, Vec<u8>)> {
     let every = [
         Entry::new("count", Kind::Cumulative, Unit::None, Scale::ONE, 1),
-        Entry::new("pages", Kind::Instant, Unit::Bytes, Scale { base: Base::Two, exponent: 12 }, 1),
+        Entry::new(
+            "pages",
+            Kind::Instant,
+            Unit::Bytes,
+            Scale {
+                base: Base::Two,
+                exponent: 12,
+            },
+            1,
+        ),
         Entry::new("max_depth", Kind::Peak, Unit::None, Scale::ONE, 1),
         Entry::new("wait_ns", Kind::Cumulative, Unit::Seconds, Scale::NANO, 1),
         Entry::new("cycles", Kind::Cumulative, Unit::Cycles, Scale::ONE, 1),
         Entry::new("blocked", Kind::Instant, Unit::Boolean, Scale::ONE, 1),
-        Entry::new("sizes", Kind::LinearHistogram { bucket_size: 512 }, Unit::Bytes, Scale::ONE, 8),
-        Entry::new("latency", Kind::LogHistogram, Unit::Seconds, Scale::NANO, 32),
+        Entry::new(
+            "sizes",
+            Kind::LinearHistogram { bucket_size: 512 },
+            Unit::Bytes,
+            Scale::ONE,
+            8,
+        ),
+        Entry::new(
+            "latency",
+            Kind::LogHistogram,
+            Unit::Seconds,
+            Scale::NANO,
+            32,
+        ),
     ];
-    let words: Vec<u64> = (0..46u64).map(|i| if i == 2 { -5i64 as u64 } else { i * 3 }).collect();
+    let words: Vec<u64> = (0..46u64)
+        .map(|i| if i == 2 { -5i64 as u64 } else { i * 3 })
+        .collect();
     let long = "n".repeat(100);
     let long_entries = [Entry::counter(&long)];
     vec![
-        ("statsfs-every-kind.bin", Layout::new("vm/vcpu0", &every).unwrap().encode(&words).unwrap()),
-        ("statsfs-empty.bin", Layout::new("empty", &[]).unwrap().encode(&[]).unwrap()),
-        ("statsfs-long-name.bin", Layout::new("x", &long_entries).unwrap().encode(&[7]).unwrap()),
+        (
+            "statsfs-every-kind.bin",
+            Layout::new("vm/vcpu0", &every)
+                .unwrap()
+                .encode(&words)
+                .unwrap(),
+        ),
+        (
+            "statsfs-empty.bin",
+            Layout::new("empty", &[]).unwrap().encode(&[]).unwrap(),
+        ),
+        (
+            "statsfs-long-name.bin",
+            Layout::new("x", &long_entries)
+                .unwrap()
+                .encode(&[7])
+                .unwrap(),
+        ),
     ]
 }
 
@@ -58,5 +96,9 @@ fn every_corpus_input_decodes_or_is_refused_without_panic() {
         }
         n += 1;
     }
-    assert!(n >= 5, "the corpus is missing: {n} files in {}", corpus().display());
+    assert!(
+        n >= 5,
+        "the corpus is missing: {n} files in {}",
+        corpus().display()
+    );
 }

@@ -96,7 +96,8 @@ pub struct BulkView {
     plans: Vec<(Source, Vec<Slot>)>,
     layout: Layout,
     words: Vec<u64>,
-    generation: u64,
+    /// The source and its version when the view was made.
+    root: (Source, u64),
 }
 
 struct Collect<'s> {
@@ -139,7 +140,7 @@ impl BulkView {
         scope: Scope,
         selection: &Selection,
     ) -> Result<BulkView, ViewError> {
-        let generation = crate::source::generation();
+        let root = (source.clone(), source.version());
         let mut c = Collect {
             scope,
             selection,
@@ -183,7 +184,7 @@ impl BulkView {
             plans,
             layout,
             words,
-            generation,
+            root,
         })
     }
 
@@ -202,10 +203,11 @@ impl BulkView {
         self.len() == 0
     }
 
-    /// Whether no source was added, removed, or changed its values anywhere since the
-    /// view was made (if not, a new view may have another schema).
+    /// Whether no source of the view's subtree was added, removed, hidden, or changed its
+    /// set of values since the view was made (if not, a new view may have another
+    /// schema).
     pub fn is_current(&self) -> bool {
-        crate::source::generation() == self.generation
+        self.root.0.version() == self.root.1
     }
 
     /// Re-reads every value into the data block and returns its words: one pass under

@@ -1,0 +1,220 @@
+//! Hot paths, side by side in one run (BENCHMARKS.md, benchmarks 1, 2 and 4).
+//!
+//! Every case does `BATCH` operations per criterion iteration, so the reported time
+//! divided by `BATCH` is the cost of one operation, and criterion's own per-iteration
+//! overhead is amortized the same way for every case. The receiver goes through
+//! `black_box` on every operation in every case, so the compiler can neither hoist the
+//! load nor sink the store out of the loop: each case really does one increment (or one
+//! record) per operation.
+//!
+//! ```text
+//! taskset -c 1 cargo bench --bench hot_path -- --warm-up-time 1 --measurement-time 3
+//! ```
+
+use std::hint::black_box;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use statsfs::cell::{Counter, LinearHistogram, LogHistogram};
+use statsfs::Stats;
+
+const BATCH: u64 = 1000;
+
+#[derive(Stats, Default)]
+struct VcpuStat {
+    /// Guest exits
+    exits: Counter,
+    /// Exit handling time, log2 buckets
+    #[stat(unit = seconds, exponent = -9)]
+    exit_ns: LogHistogram<32>,
+    /// Exit handling time, linear buckets of 1000 ns
+    #[stat(unit = seconds, exponent = -9)]
+    exit_ns_linear: LinearHistogram<32, 1000>,
+}
+
+/// What KVM does: `vcpu->stat.exits++` on a plain u64 field.
+#[derive(Default)]
+struct PlainVcpuStat {
+    exits: u64,
+}
+
+/// Benchmark 1: the owner path vs a plain `u64 += 1`, through the same kind of reference.
+fn owner_path(c: &mut Criterion) {
+    let mut g = c.benchmark_group("owner_inc");
+    g.throughput(Throughput::Elements(BATCH));
+    let stats = VcpuStat::default();
+    let mut plain = PlainVcpuStat::default();
+    g.bench_function("plain_u64_add", |b| {
+        b.iter(|| {
+            for _ in 0..BATCH {
+                black_box(&mut plain).exits += 1;
+            }
+        })
+    });
+    g.bench_function("statsfs_inc_local", |b| {
+        b.iter(|| {
+            for _ in 0..BATCH {
+                black_box(&stats).exits.inc_local();
+            }
+        })
+    });
+    g.finish();
+    black_box((plain.exits, stats.exits.get()));
+}
+
+/// Benchmark 2: the shared path (any thread may write) vs the metrics crates' pre-resolved
+/// counter handles.
+fn shared_path(c: &mut Criterion) {
+    let mut g = c.benchmark_group("shared_inc");
+    g.throughput(Throughput::Elements(BATCH));
+
+    let stats = VcpuStat::default();
+    g.bench_function("statsfs_inc", |b| {
+        b.iter(|| {
+            for _ in 0..BATCH {
+                black_box(&stats).exits.inc();
+            }
+        })
+    });
+
+    let prom = prometheus::IntCounter::new("exits", "Guest exits").unwrap();
+    g.bench_function("prometheus_IntCounter", |b| {
+        b.iter(|| {
+            for _ in 0..BATCH {
+                black_box(&prom).inc();
+            }
+        })
+    });
+
+    let pc: prometheus_client::metrics::counter::Counter<u64> = Default::default();
+    g.bench_function("prometheus_client_Counter", |b| {
+        b.iter(|| {
+            for _ in 0..BATCH {
+                black_box(&pc).inc();
+            }
+        })
+    });
+
+    // The handle metrics-util's AtomicStorage (behind metrics-exporter-prometheus) hands
+    // out: an `Arc<AtomicU64>` behind metrics' `Arc<dyn CounterFn>`.
+    let m = metrics::Counter::from_arc(Arc::new(AtomicU64::new(0)));
+    g.bench_function("metrics_Counter", |b| {
+        b.iter(|| {
+            for _ in 0..BATCH {
+                black_box(&m).increment(1);
+            }
+        })
+    });
+
+    let me = measured::Counter::new();
+    g.bench_function("measured_Counter", |b| {
+        b.iter(|| {
+            for _ in 0..BATCH {
+                black_box(&me).inc();
+            }
+        })
+    });
+    g.finish();
+}
+
+/// Samples for the histograms: nanosecond-ish durations spread over many buckets, the
+/// same sequence for every case.
+fn samples() -> Vec<u64> {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    (0..BATCH)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // 1 ns .. ~30 us, log-uniform-ish.
+            (x % 1024) << (x >> 60).min(5)
+        })
+        .collect()
+}
+
+/// Benchmark 4: recording a sample: log buckets and linear buckets.
+fn histogram(c: &mut Criterion) {
+    let samples = samples();
+    let fsamples: Vec<f64> = samples.iter().map(|&v| v as f64).collect();
+    let stats = VcpuStat::default();
+
+    let mut g = c.benchmark_group("hist_log_record");
+    g.throughput(Throughput::Elements(BATCH));
+    g.bench_function("statsfs_LogHistogram32_record_local", |b| {
+        b.iter(|| {
+            for &v in &samples {
+                black_box(&stats).exit_ns.record_local(v);
+            }
+        })
+    });
+    g.bench_function("statsfs_LogHistogram32_record", |b| {
+        b.iter(|| {
+            for &v in &samples {
+                black_box(&stats).exit_ns.record(v);
+            }
+        })
+    });
+    let pc = prometheus_client::metrics::histogram::Histogram::new(
+        prometheus_client::metrics::histogram::exponential_buckets(1.0, 2.0, 31),
+    );
+    g.bench_function("prometheus_client_Histogram32_observe", |b| {
+        b.iter(|| {
+            for &v in &fsamples {
+                black_box(&pc).observe(v);
+            }
+        })
+    });
+    let me = measured::Histogram::<31>::with_metadata(
+        measured::metric::histogram::Thresholds::exponential_buckets(1.0, 2.0),
+    );
+    g.bench_function("measured_Histogram32_observe", |b| {
+        b.iter(|| {
+            for &v in &fsamples {
+                black_box(&me).observe(v);
+            }
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("hist_linear_record");
+    g.throughput(Throughput::Elements(BATCH));
+    g.bench_function("statsfs_LinearHistogram32_record_local", |b| {
+        b.iter(|| {
+            for &v in &samples {
+                black_box(&stats).exit_ns_linear.record_local(v);
+            }
+        })
+    });
+    g.bench_function("statsfs_LinearHistogram32_record", |b| {
+        b.iter(|| {
+            for &v in &samples {
+                black_box(&stats).exit_ns_linear.record(v);
+            }
+        })
+    });
+    let pc = prometheus_client::metrics::histogram::Histogram::new(
+        prometheus_client::metrics::histogram::linear_buckets(1000.0, 1000.0, 31),
+    );
+    g.bench_function("prometheus_client_Histogram32_observe", |b| {
+        b.iter(|| {
+            for &v in &fsamples {
+                black_box(&pc).observe(v);
+            }
+        })
+    });
+    let me = measured::Histogram::<31>::with_metadata(
+        measured::metric::histogram::Thresholds::linear_buckets(1000.0, 1000.0),
+    );
+    g.bench_function("measured_Histogram32_observe", |b| {
+        b.iter(|| {
+            for &v in &fsamples {
+                black_box(&me).observe(v);
+            }
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, owner_path, shared_path, histogram);
+criterion_main!(benches);

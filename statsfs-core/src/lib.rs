@@ -20,6 +20,7 @@
 //! * [`Source`]: the tree; [`ValueGroup`]: what a source reads; aggregates fold over
 //!   subtrees by schema identity.
 //! * [`walk`]: the one interface views use.
+//! * [`openmetrics`]: the Prometheus and OpenMetrics exposition, a view over `walk`.
 //!
 //! Most users depend on the `statsfs` facade and write `#[derive(statsfs::Stats)]`.
 #![deny(missing_docs)]
@@ -30,6 +31,7 @@ pub mod cell;
 pub mod desc;
 mod error;
 mod group;
+pub mod openmetrics;
 mod raw;
 pub mod registry;
 pub mod schema;

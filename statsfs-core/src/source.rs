@@ -419,12 +419,19 @@ impl Source {
     pub fn for_each_value(&self, mut f: impl FnMut(ValueRef<'_>)) {
         let st = self.read_state();
         let mut block = Vec::new();
-        let mut words = Vec::new();
+        // Sized once for the widest value, so reading allocates per group, not per value.
+        let widest = st
+            .groups
+            .iter()
+            .flat_map(|g| g.schema.descriptors())
+            .map(|d| d.size as usize)
+            .max()
+            .unwrap_or(0);
+        let mut words = Vec::with_capacity(widest);
         for g in &st.groups {
-            let which: Vec<usize> = (0..g.schema.descriptors().len())
-                .filter(|&i| g.offers(i))
-                .collect();
             let ds = g.schema.descriptors();
+            let mut which = Vec::with_capacity(ds.len());
+            which.extend((0..ds.len()).filter(|&i| g.offers(i)));
             match &g.binding {
                 Binding::Aggregate => {
                     let mut fold = Fold::new(&g.schema, &which);

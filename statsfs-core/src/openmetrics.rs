@@ -264,8 +264,8 @@ impl Encoder {
                 families: Vec::new(),
                 names: HashMap::new(),
                 order: Vec::new(),
-                labels: Vec::new(),
-                skip_source: false,
+                label_text: Vec::new(),
+                label_ends: Vec::new(),
                 epoch: 0,
                 series: 0,
                 skipped: 0,
@@ -285,6 +285,8 @@ impl Encoder {
         let st = &mut self.state;
         st.epoch += 1;
         st.order.clear();
+        st.label_text.clear();
+        st.label_ends.clear();
         st.series = 0;
         st.skipped = 0;
         let options = WalkOptions {
@@ -297,7 +299,7 @@ impl Encoder {
         for &f in &st.order {
             let fam = &st.families[f as usize];
             fam.write_header(&mut self.out, format);
-            self.out.extend_from_slice(&fam.series);
+            fam.write_series(&mut self.out, &st.label_text, &st.label_ends);
         }
         if format == Format::OpenMetrics {
             self.out.extend_from_slice(b"# EOF\n");
@@ -381,8 +383,20 @@ struct Family {
     /// `+Inf` and not listed.
     bounds: Vec<(u16, u32)>,
     le_text: Vec<u8>,
-    series: Vec<u8>,
+    /// The series of this encode, in walk order, and the words they read.
+    series: Vec<Series>,
+    words: Vec<u64>,
     epoch: u64,
+}
+
+/// One series of a family: which source's labels, and where its words start.
+#[derive(Clone, Copy)]
+struct Series {
+    /// Index into the encode's label sets.
+    labels: usize,
+    /// Index of its first word in [`Family::words`].
+    at: usize,
+    signed: bool,
 }
 
 impl Family {
@@ -454,9 +468,10 @@ struct State {
     names: HashMap<String, u32>,
     /// The families of this encode, in order of first appearance.
     order: Vec<u32>,
-    /// The current source's labels, rendered (`k="v",k="v"`, no braces).
-    labels: Vec<u8>,
-    skip_source: bool,
+    /// The label sets of every source of this encode, rendered (`k="v",k="v"`, no
+    /// braces) one after the other; set i ends at `label_ends[i]`.
+    label_text: Vec<u8>,
+    label_ends: Vec<usize>,
     epoch: u64,
     series: usize,
     skipped: usize,
@@ -464,9 +479,9 @@ struct State {
 
 impl Visitor for State {
     fn enter(&mut self, place: &Place<'_>) -> bool {
-        self.labels.clear();
+        let labels = &mut self.label_text;
         let mut first = true;
-        let mut push = |labels: &mut Vec<u8>, k: &str, v: &str| {
+        let mut push = |k: &str, v: &str| {
             if !first {
                 labels.push(b',');
             }
@@ -478,20 +493,20 @@ impl Visitor for State {
         };
         let path_label = self.options.path_label.as_deref();
         if let Some(key) = path_label {
-            push(&mut self.labels, key, place.path);
+            push(key, place.path);
         }
         for (k, v) in place.labels {
             if Some(k.as_str()) == path_label || k == "le" || !valid_label_name(k) {
                 continue;
             }
-            push(&mut self.labels, k, v);
+            push(k, v);
         }
-        self.skip_source = false;
+        self.label_ends.push(self.label_text.len());
         true
     }
 
     fn value(&mut self, _place: &Place<'_>, value: &ValueRef<'_>) {
-        if value.aggregate || self.skip_source {
+        if value.aggregate {
             return;
         }
         let Some(f) = self.family_of(value.schema, value.descriptor) else {
@@ -502,61 +517,107 @@ impl Visitor for State {
         if fam.epoch != self.epoch {
             fam.epoch = self.epoch;
             fam.series.clear();
+            fam.words.clear();
             self.order.push(f);
         }
         self.series += 1;
         let d = value.descriptor;
-        let out = &mut fam.series;
-        if fam.shape.ty != Type::Histogram {
-            out.extend_from_slice(&fam.sample);
-            if !self.labels.is_empty() {
-                out.push(b'{');
-                out.extend_from_slice(&self.labels);
-                out.push(b'}');
-            }
-            out.push(b' ');
+        fam.series.push(Series {
+            labels: self.label_ends.len().saturating_sub(1),
+            at: fam.words.len(),
+            signed: d.ty.is_signed(),
+        });
+        if fam.shape.ty == Type::Histogram {
+            // Exactly `size` words, whatever the reader gave.
+            let n = fam.shape.size as usize;
+            let w = value.words;
+            fam.words.extend_from_slice(&w[..w.len().min(n)]);
+            fam.words
+                .resize(fam.words.len() + n.saturating_sub(w.len()), 0);
+        } else {
             let w = value.words.first().copied().unwrap_or(0);
-            let v = match d.ty {
-                t if t.is_signed() => w as i64 as i128,
-                ValueType::Bool => (w != 0) as i128,
-                _ => w as i128,
-            };
-            write_scaled(out, v, d.scale);
-            out.push(b'\n');
-            return;
-        }
-        let mut cum: u128 = 0;
-        let mut start = 0usize;
-        let mut next = 0usize;
-        let last = value.words.len().saturating_sub(1);
-        for (i, &w) in value.words.iter().enumerate() {
-            cum += w as u128;
-            let bound = if i == last {
-                None
+            fam.words.push(if d.ty == ValueType::Bool {
+                (w != 0) as u64
             } else {
-                match fam.bounds.get(next) {
-                    Some(&(at, end)) if at as usize == i => {
-                        next += 1;
-                        let s = start;
-                        start = end as usize;
-                        Some(&fam.le_text[s..end as usize])
-                    }
-                    // A bucket without a bound of its own: folded into the next.
-                    _ => continue,
-                }
+                w
+            });
+        }
+    }
+}
+
+impl Family {
+    /// Writes the series of this encode; `label_text`/`label_ends` hold the label sets.
+    fn write_series(&self, out: &mut Vec<u8>, label_text: &[u8], label_ends: &[usize]) {
+        for s in &self.series {
+            let from = match s.labels {
+                0 => 0,
+                i => label_ends.get(i - 1).copied().unwrap_or(0),
             };
-            out.extend_from_slice(&fam.sample);
-            out.push(b'{');
-            out.extend_from_slice(&self.labels);
-            if !self.labels.is_empty() {
-                out.push(b',');
+            let to = label_ends.get(s.labels).copied().unwrap_or(from);
+            let labels = label_text.get(from..to).unwrap_or_default();
+            if self.shape.ty != Type::Histogram {
+                out.extend_from_slice(&self.sample);
+                if !labels.is_empty() {
+                    out.push(b'{');
+                    out.extend_from_slice(labels);
+                    out.push(b'}');
+                }
+                out.push(b' ');
+                let w = self.words.get(s.at).copied().unwrap_or(0);
+                if self.shape.scale.exponent == 0 {
+                    let mut buf = itoa::Buffer::new();
+                    let text = if s.signed {
+                        buf.format(w as i64)
+                    } else {
+                        buf.format(w)
+                    };
+                    out.extend_from_slice(text.as_bytes());
+                } else {
+                    let v = if s.signed {
+                        w as i64 as i128
+                    } else {
+                        w as i128
+                    };
+                    write_scaled(out, v, self.shape.scale);
+                }
+                out.push(b'\n');
+                continue;
             }
-            out.extend_from_slice(b"le=\"");
-            out.extend_from_slice(bound.unwrap_or(b"+Inf"));
-            out.extend_from_slice(b"\"} ");
-            let mut buf = itoa::Buffer::new();
-            out.extend_from_slice(buf.format(cum).as_bytes());
-            out.push(b'\n');
+            let n = self.shape.size as usize;
+            let words = self.words.get(s.at..s.at + n).unwrap_or_default();
+            let mut cum: u128 = 0;
+            let mut start = 0usize;
+            let mut next = 0usize;
+            let last = words.len().saturating_sub(1);
+            for (i, &w) in words.iter().enumerate() {
+                cum += w as u128;
+                let bound = if i == last {
+                    None
+                } else {
+                    match self.bounds.get(next) {
+                        Some(&(at, end)) if at as usize == i => {
+                            next += 1;
+                            let b = start;
+                            start = end as usize;
+                            Some(&self.le_text[b..end as usize])
+                        }
+                        // A bucket without a bound of its own: folded into the next.
+                        _ => continue,
+                    }
+                };
+                out.extend_from_slice(&self.sample);
+                out.push(b'{');
+                out.extend_from_slice(labels);
+                if !labels.is_empty() {
+                    out.push(b',');
+                }
+                out.extend_from_slice(b"le=\"");
+                out.extend_from_slice(bound.unwrap_or(b"+Inf"));
+                out.extend_from_slice(b"\"} ");
+                let mut buf = itoa::Buffer::new();
+                out.extend_from_slice(buf.format(cum).as_bytes());
+                out.push(b'\n');
+            }
         }
     }
 }
@@ -663,6 +724,7 @@ impl State {
             bounds,
             le_text,
             series: Vec::new(),
+            words: Vec::new(),
             epoch: 0,
         });
         Some(f)

@@ -43,9 +43,9 @@
 #![deny(missing_docs)]
 
 pub use statsfs_core::{
-    cell, desc, openmetrics, registry, schema, value, walk, Aggregation, Base, BlockSource, Change,
-    Descriptor, Error, Kind, Place, Scale, Schema, SchemaRef, Source, Storage, Subscription, Unit,
-    Value, ValueGroup, ValueRef, ValueType, Visitor, WalkOptions,
+    binary, cell, desc, openmetrics, registry, schema, value, walk, Aggregation, Base, BlockSource,
+    Change, Descriptor, Error, Kind, Place, Scale, Schema, SchemaRef, Source, Storage,
+    Subscription, Unit, Value, ValueGroup, ValueRef, ValueType, Visitor, WalkOptions,
 };
 
 /// A struct whose fields are statistics; derive it with `#[derive(Stats)]`.
@@ -127,6 +127,10 @@ pub use statsfs_core::{
 /// ```
 pub use statsfs_core::Stats;
 pub use statsfs_derive::Stats;
+
+/// The FUSE view: mount a tree as a file system (feature `vfs`, on by default).
+#[cfg(feature = "vfs")]
+pub use statsfs_vfs as vfs;
 
 #[doc(hidden)]
 pub use statsfs_core::__private;

@@ -126,7 +126,11 @@ fn aggregates_are_left_out_so_sums_do_not_double_count() {
         hidden: false,
         ..Options::default()
     });
-    let t = String::from_utf8(e.encode(&[tree.root.clone()], Format::Prometheus).to_vec()).unwrap();
+    let t = String::from_utf8(
+        e.encode(std::slice::from_ref(&tree.root), Format::Prometheus)
+            .to_vec(),
+    )
+    .unwrap();
     assert!(
         !t.contains("hidden_halts") && !t.contains("vcpu=\"1\""),
         "{t}"

@@ -74,6 +74,7 @@ impl Binding {
 
     /// Reads one value of a simple group into `out[..d.size]`, after
     /// [`prepare`](Self::prepare) returned `true`.
+    #[inline]
     pub(crate) fn load(&self, d: &Descriptor, block: &[u64], out: &mut [u64]) {
         match self {
             // SAFETY: `d` comes from this group's schema, the one the instance was bound
@@ -213,9 +214,10 @@ impl Group {
 
     /// Whether this group shows descriptor `i` at all: not shadowed, and not a plain
     /// (`none`) value in an aggregate group.
+    #[inline]
     pub(crate) fn offers(&self, i: usize) -> bool {
-        !self.shadowed[i]
-            && !(matches!(self.binding, Binding::Aggregate)
-                && self.schema.descriptors()[i].aggregation == crate::desc::Aggregation::None)
+        let plain_in_aggregate = matches!(self.binding, Binding::Aggregate)
+            && self.schema.descriptors()[i].aggregation == crate::desc::Aggregation::None;
+        !self.shadowed[i] && !plain_in_aggregate
     }
 }

@@ -20,6 +20,7 @@
 //! * [`Source`]: the tree; [`ValueGroup`]: what a source reads; aggregates fold over
 //!   subtrees by schema identity.
 //! * [`walk`]: the one interface views use.
+//! * [`binary`]: the kernel's KVM binary stats layout: encoder and reader library.
 //! * [`openmetrics`]: the Prometheus and OpenMetrics exposition, a view over `walk`.
 //!
 //! Most users depend on the `statsfs` facade and write `#[derive(statsfs::Stats)]`.
@@ -27,6 +28,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod aggregate;
+pub mod binary;
 pub mod cell;
 pub mod desc;
 mod error;

@@ -62,6 +62,7 @@ impl RawInstance {
     ///
     /// `d` is a descriptor of the schema of the `T` this instance was made from, and its
     /// storage is not [`Storage::Block`].
+    #[inline]
     pub(crate) unsafe fn read(&self, d: &Descriptor, out: &mut [u64]) {
         // SAFETY: by the contract, `base + d.offset` is in bounds of the live `T`
         // (kept alive by `_keep` or static) and holds the cell `d` describes, suitably
@@ -116,6 +117,7 @@ impl RawInstance {
 
 /// # Safety
 /// An atomic of type `ty` lives at `p`.
+#[inline]
 unsafe fn load_scalar(p: *const u8, ty: ValueType) -> u64 {
     // SAFETY: the caller promises the atomic of `ty` at `p`; every arm reads that type.
     unsafe {
@@ -149,5 +151,158 @@ unsafe fn store_zero(p: *const u8, ty: ValueType) {
             ValueType::I64 => (*p.cast::<AtomicI64>()).store(0, Relaxed),
             ValueType::Bool => (*p.cast::<AtomicBool>()).store(false, Relaxed),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The unsafe reads and clears, for every storage and type; run under Miri in CI
+    //! (`cargo +nightly miri test -p statsfs-core`).
+
+    use core::mem::offset_of;
+    use core::sync::atomic::{AtomicBool, AtomicI16, AtomicI8, AtomicU32};
+    use std::sync::Arc;
+
+    use crate::cell::{Counter, Gauge, LogHistogram, ShardedCounter};
+    use crate::desc::{Descriptor, Kind};
+    use crate::schema::{Schema, SchemaBuilder};
+    use crate::{Source, Stats, ValueGroup};
+
+    use super::RawInstance;
+
+    #[derive(Default)]
+    struct Every {
+        a: AtomicI8,
+        b: AtomicU32,
+        c: Gauge<i64>,
+        d: AtomicBool,
+        e: LogHistogram<3>,
+        f: ShardedCounter,
+        g: AtomicI16,
+        h: Counter,
+    }
+
+    const fn f<T: crate::cell::StatField>(name: &'static str, offset: usize) -> Descriptor {
+        crate::__private::field::<T>(name, offset)
+    }
+
+    static SCHEMA: Schema =
+        Schema::new_static("every", "raw::Every", <Every as Stats>::DESCRIPTORS);
+
+    // SAFETY: each descriptor is built from the field at its offset, as the derive does.
+    unsafe impl Stats for Every {
+        const DESCRIPTORS: &'static [Descriptor] = &SchemaBuilder::<8>::new()
+            .push(f::<AtomicI8>("a", offset_of!(Every, a)))
+            .push(f::<AtomicU32>("b", offset_of!(Every, b)))
+            .push(f::<Gauge<i64>>("c", offset_of!(Every, c)))
+            .push(f::<AtomicBool>("d", offset_of!(Every, d)))
+            .push(f::<LogHistogram<3>>("e", offset_of!(Every, e)))
+            .push(f::<ShardedCounter>("f", offset_of!(Every, f)))
+            .push(crate::__private::field_of_kind::<AtomicI16>(
+                "g",
+                offset_of!(Every, g),
+                Kind::Instant,
+            ))
+            .push(f::<Counter>("h", offset_of!(Every, h)))
+            .build();
+        const SCHEMA: &'static Schema = &SCHEMA;
+    }
+
+    fn filled() -> Arc<Every> {
+        let e = Arc::new(Every::default());
+        e.a.store(-3, core::sync::atomic::Ordering::Relaxed);
+        e.b.store(u32::MAX, core::sync::atomic::Ordering::Relaxed);
+        e.c.set(i64::MIN);
+        e.d.store(true, core::sync::atomic::Ordering::Relaxed);
+        e.e.record(0);
+        e.e.record(9);
+        e.f.add(7);
+        e.g.store(-300, core::sync::atomic::Ordering::Relaxed);
+        e.h.add(1);
+        e
+    }
+
+    #[test]
+    fn reads_every_storage_and_type_widened() {
+        let inst = RawInstance::new(filled());
+        let mut out = [0u64; 3];
+        let mut got = Vec::new();
+        for d in Every::DESCRIPTORS {
+            // SAFETY: the descriptors are Every's and the instance is an Every.
+            unsafe { inst.read(d, &mut out[..d.size as usize]) };
+            got.push(out[..d.size as usize].to_vec());
+        }
+        assert_eq!(
+            got,
+            [
+                vec![-3i64 as u64],
+                vec![u32::MAX as u64],
+                vec![i64::MIN as u64],
+                vec![1],
+                vec![1, 0, 1],
+                vec![7],
+                vec![-300i64 as u64],
+                vec![1]
+            ]
+        );
+        for d in Every::DESCRIPTORS {
+            // SAFETY: as above.
+            unsafe { inst.clear(d) };
+            // SAFETY: as above.
+            unsafe { inst.read(d, &mut out[..d.size as usize]) };
+            assert!(
+                out[..d.size as usize].iter().all(|&w| w == 0),
+                "{} not cleared",
+                d.name
+            );
+        }
+    }
+
+    #[test]
+    fn static_instances_read_too() {
+        static E: Every = Every {
+            a: AtomicI8::new(1),
+            b: AtomicU32::new(2),
+            c: Gauge::new(),
+            d: AtomicBool::new(false),
+            e: LogHistogram::new(),
+            f: ShardedCounter::new(),
+            g: AtomicI16::new(0),
+            h: Counter::new(),
+        };
+        let s = Source::new("s").unwrap();
+        s.add(ValueGroup::of_static(&E)).unwrap();
+        assert_eq!(s.get("b").unwrap().as_u64(), 2);
+    }
+
+    #[test]
+    fn readers_race_revoke_and_removal_without_touching_freed_memory() {
+        let root = Source::new("root").unwrap();
+        root.add(ValueGroup::aggregates::<Every>()).unwrap();
+        let children: Vec<Source> = (0..3)
+            .map(|i| {
+                let c = Source::new(format!("c{i}")).unwrap();
+                c.add(ValueGroup::of(filled())).unwrap();
+                root.add_subordinate(&c).unwrap();
+                c
+            })
+            .collect();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for _ in 0..20 {
+                    let h = root.get("h").unwrap().as_u64();
+                    assert!(h <= 3);
+                    let mut n = 0;
+                    root.for_each_value(|_| n += 1);
+                    assert_eq!(n, 8);
+                }
+            });
+            s.spawn(|| {
+                children[0].revoke();
+                root.remove_subordinate(&children[1]).unwrap();
+            });
+        });
+        assert_eq!(root.get("h").unwrap().as_u64(), 1);
+        assert_eq!(root.get("a").unwrap().as_i64(), -3);
     }
 }

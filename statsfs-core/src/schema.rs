@@ -242,7 +242,7 @@ impl<const N: usize> SchemaBuilder<N> {
             }
             i += 1;
         }
-        if first_duplicate(&self.descriptors).is_some() {
+        if has_duplicate_names(&self.descriptors) {
             panic!("two stats of this struct have the same name after flatten/rename: rename one with #[stat(rename = \"...\")]");
         }
         self.descriptors
@@ -268,6 +268,71 @@ pub fn intern(name: &str) -> &'static str {
     let s: &'static str = Box::leak(name.to_owned().into_boxed_str());
     set.insert(s);
     s
+}
+
+/// FNV-1a of a name.
+const fn name_hash(s: &str) -> u64 {
+    let b = s.as_bytes();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut i = 0;
+    while i < b.len() {
+        h = (h ^ b[i] as u64).wrapping_mul(0x0100_0000_01b3);
+        i += 1;
+    }
+    h
+}
+
+/// Whether two of `N` descriptors share a name; O(N log N), so that compile-time checks
+/// of structs with thousands of stats stay fast. Names are hashed, the hashes
+/// heap-sorted, and only equal hashes are compared as strings.
+const fn has_duplicate_names<const N: usize>(ds: &[Descriptor; N]) -> bool {
+    let mut h = [0u64; N];
+    let mut i = 0;
+    while i < N {
+        h[i] = name_hash(ds[i].name);
+        i += 1;
+    }
+    // Heap sort.
+    let mut start = N / 2;
+    while start > 0 {
+        start -= 1;
+        sift_down(&mut h, start, N);
+    }
+    let mut end = N;
+    while end > 1 {
+        end -= 1;
+        let t = h[0];
+        h[0] = h[end];
+        h[end] = t;
+        sift_down(&mut h, 0, end);
+    }
+    let mut k = 1;
+    while k < N {
+        if h[k] == h[k - 1] && first_duplicate(ds).is_some() {
+            return true;
+        }
+        k += 1;
+    }
+    false
+}
+
+const fn sift_down<const N: usize>(h: &mut [u64; N], mut root: usize, end: usize) {
+    loop {
+        let mut child = 2 * root + 1;
+        if child >= end {
+            return;
+        }
+        if child + 1 < end && h[child] < h[child + 1] {
+            child += 1;
+        }
+        if h[root] >= h[child] {
+            return;
+        }
+        let t = h[root];
+        h[root] = h[child];
+        h[child] = t;
+        root = child;
+    }
 }
 
 /// The first name that two descriptors share.

@@ -62,14 +62,27 @@ pub(crate) struct State {
     hidden: bool,
 }
 
+/// Where a bulk view reads a value and writes it: (group index, descriptor index, first
+/// word in the data block).
+pub(crate) type Slot = (u32, u32, u32);
+
 /// Orders changes of parenthood, so two concurrent `add_subordinate` calls cannot build
 /// a cycle between them. Readers never take it.
 static STRUCTURE: Mutex<()> = Mutex::new(());
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+/// Bumped by every change of any tree, before its listeners run.
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// A number that changes whenever any source anywhere gains or loses a subordinate or a
+/// group, is revoked, hidden or relabelled.
+pub(crate) fn generation() -> u64 {
+    GENERATION.load(Ordering::Acquire)
+}
 
 /// What changed in a subtree; delivered to the listeners of the source that changed and
 /// of all its ancestors (see [`Source::subscribe`]).
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub enum Change {
     /// `child` was added under `parent`.
     SubordinateAdded {
@@ -278,6 +291,18 @@ impl Source {
             .cloned()
     }
 
+    /// The names from the topmost ancestor down to this source, joined by `/`.
+    pub fn path(&self) -> String {
+        let mut names = vec![self.name().to_owned()];
+        let mut cur = self.parent();
+        while let Some(p) = cur {
+            names.push(p.name().to_owned());
+            cur = p.parent();
+        }
+        names.reverse();
+        names.join("/")
+    }
+
     /// The parent, while this source is a subordinate.
     pub fn parent(&self) -> Option<Source> {
         self.read_state().parent.upgrade().map(Source)
@@ -419,40 +444,96 @@ impl Source {
     pub fn for_each_value(&self, mut f: impl FnMut(ValueRef<'_>)) {
         let st = self.read_state();
         let mut block = Vec::new();
-        // Sized once for the widest value, so reading allocates per group, not per value.
-        let widest = st
-            .groups
-            .iter()
-            .flat_map(|g| g.schema.descriptors())
-            .map(|d| d.size as usize)
-            .max()
-            .unwrap_or(0);
-        let mut words = Vec::with_capacity(widest);
-        for g in &st.groups {
+        // Scalars read into `one`; only histograms need the (growable) `words`.
+        let mut one = [0u64; 1];
+        let mut words = Vec::new();
+        for (gi, g) in st.groups.iter().enumerate() {
             let ds = g.schema.descriptors();
-            let mut which = Vec::with_capacity(ds.len());
-            which.extend((0..ds.len()).filter(|&i| g.offers(i)));
             match &g.binding {
                 Binding::Aggregate => {
+                    let which: Vec<usize> = (0..ds.len()).filter(|&i| g.offers(i)).collect();
                     let mut fold = Fold::new(&g.schema, &which);
                     fold.visit(&st);
-                    fold.finish(|i, w| f(ValueRef::new(&ds[i], &g.schema, true, g.hidden, w)));
+                    fold.finish(|i, w| {
+                        f(ValueRef::new(&ds[i], &g.schema, true, g.hidden, w, (gi, i)))
+                    });
                 }
                 Binding::Revoked => {
-                    for &i in &which {
-                        words.resize(ds[i].size as usize, 0);
-                        aggregate::empty(&ds[i], &mut words);
-                        f(ValueRef::new(&ds[i], &g.schema, true, g.hidden, &words));
+                    for (i, d) in ds.iter().enumerate().filter(|&(i, _)| g.offers(i)) {
+                        words.resize(d.size as usize, 0);
+                        aggregate::empty(d, &mut words);
+                        f(ValueRef::new(d, &g.schema, true, g.hidden, &words, (gi, i)));
                     }
                 }
                 b => {
                     if !b.prepare(&g.schema, &mut block) {
                         continue;
                     }
-                    for &i in &which {
-                        words.resize(ds[i].size as usize, 0);
-                        b.load(&ds[i], &block, &mut words);
-                        f(ValueRef::new(&ds[i], &g.schema, false, g.hidden, &words));
+                    for (i, d) in ds.iter().enumerate() {
+                        if !g.offers(i) {
+                            continue;
+                        }
+                        let out: &mut [u64] = if d.size == 1 {
+                            &mut one
+                        } else {
+                            words.resize(d.size as usize, 0);
+                            &mut words
+                        };
+                        b.load(d, &block, out);
+                        f(ValueRef::new(d, &g.schema, false, g.hidden, out, (gi, i)));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads the values at `slots` — (group index, descriptor index, first word), sorted by
+    /// group — straight into `words`, in one pass under one read lock: the data path of a
+    /// bulk view. Slots that no longer exist read as 0.
+    pub(crate) fn read_slots(&self, slots: &[Slot], words: &mut [u64]) {
+        let st = self.read_state();
+        let mut block = Vec::new();
+        let mut k = 0;
+        while k < slots.len() {
+            let gi = slots[k].0;
+            let end = k + slots[k..].iter().take_while(|s| s.0 == gi).count();
+            let run = &slots[k..end];
+            k = end;
+            let Some(g) = st.groups.get(gi as usize) else {
+                continue;
+            };
+            let ds = g.schema.descriptors();
+            let dest = |s: &Slot| {
+                let d = &ds[s.1 as usize];
+                (d, s.2 as usize..s.2 as usize + d.size as usize)
+            };
+            match &g.binding {
+                Binding::Aggregate => {
+                    let which: Vec<usize> = run.iter().map(|s| s.1 as usize).collect();
+                    let mut fold = Fold::new(&g.schema, &which);
+                    fold.visit(&st);
+                    let mut n = 0;
+                    fold.finish(|_, w| {
+                        let (_, r) = dest(&run[n]);
+                        words[r].copy_from_slice(w);
+                        n += 1;
+                    });
+                }
+                Binding::Revoked => {
+                    for s in run {
+                        let (d, r) = dest(s);
+                        aggregate::empty(d, &mut words[r]);
+                    }
+                }
+                b => {
+                    let ok = b.prepare(&g.schema, &mut block);
+                    for s in run {
+                        let (d, r) = dest(s);
+                        if ok {
+                            b.load(d, &block, &mut words[r]);
+                        } else {
+                            aggregate::empty(d, &mut words[r]);
+                        }
                     }
                 }
             }
@@ -487,6 +568,7 @@ impl Source {
     }
 
     fn notify(&self, change: &Change) {
+        GENERATION.fetch_add(1, Ordering::Release);
         let mut cur = Some(self.clone());
         while let Some(s) = cur {
             let listeners: Vec<Listener> = lock(&s.0.listeners)

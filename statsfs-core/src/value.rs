@@ -48,6 +48,8 @@ pub struct ValueRef<'a> {
     /// The words: one, or one per histogram bucket. Signed values are stored as their
     /// two's-complement pattern.
     pub words: &'a [u64],
+    /// Where the value is in its source: (group index, descriptor index).
+    pub(crate) position: (u32, u32),
 }
 
 impl<'a> ValueRef<'a> {
@@ -57,6 +59,7 @@ impl<'a> ValueRef<'a> {
         aggregate: bool,
         group_hidden: bool,
         words: &'a [u64],
+        position: (usize, usize),
     ) -> Self {
         ValueRef {
             descriptor,
@@ -64,6 +67,7 @@ impl<'a> ValueRef<'a> {
             aggregate,
             group_hidden,
             words,
+            position: (position.0 as u32, position.1 as u32),
         }
     }
 

@@ -10,7 +10,7 @@ use crate::ctxt::Ctxt;
 pub fn check(cx: &Ctxt, input: &Input<'_>) {
     if let Some(p) = input.generics.params.first() {
         cx.error_spanned_by(
-            &input.generics,
+            input.generics,
             match p {
                 syn::GenericParam::Lifetime(_) => "#[derive(Stats)] does not support lifetime parameters: a stats struct must be 'static, as sources keep it alive",
                 _ => "#[derive(Stats)] does not support generic parameters: each schema is one static table, so write one struct per layout",
@@ -64,7 +64,11 @@ fn check_field(cx: &Ctxt, f: &Field<'_>) {
     match &f.cell {
         Cell::Plain(t) => cx.error_spanned_by(
             f.ty,
-            format!("`{t}` cannot be a stat field: stats are read while they are written, so a field must be a cell (Counter, Gauge<{t}>, Peak<{t}>, Flag, ...) or a std atomic; a field that is no stat takes #[stat(skip)]"),
+            match t.as_str() {
+                "f32" | "f64" => format!("`{t}` cannot be a stat field: stats are integers; store a count in a scaled unit (nanoseconds: a Counter with `unit = seconds, exponent = -9`)"),
+                "usize" | "isize" | "u128" | "i128" => format!("`{t}` cannot be a stat field: stats are 64 bits wide at most and the same on every platform; use Counter or Gauge<u64>/Gauge<i64>"),
+                _ => format!("`{t}` cannot be a stat field: stats are read while they are written, so a field must be a cell (Counter, Gauge<{t}>, Peak<{t}>, Flag, ...) or a std atomic; a field that is no stat takes #[stat(skip)]"),
+            },
         ),
         Cell::PointerSized => cx.error_spanned_by(f.ty, "pointer-sized atomics are not stats: their width depends on the platform; use AtomicU64 or AtomicI64"),
         Cell::LinearHistogram { buckets, width, buckets_span, width_span } => {

@@ -28,11 +28,13 @@ pub fn expand(input: &Input<'_>) -> TokenStream {
     let sf = krate(input);
     let ident = input.ident;
     let schema_name = input.schema_name();
-    let own = input
-        .fields
-        .iter()
-        .filter(|f| f.attrs.flatten.is_none() && f.attrs.skip.is_none())
-        .count();
+    let own = proc_macro2::Literal::usize_unsuffixed(
+        input
+            .fields
+            .iter()
+            .filter(|f| f.attrs.flatten.is_none() && f.attrs.skip.is_none())
+            .count(),
+    );
     let nested: Vec<TokenStream> = input
         .fields
         .iter()
@@ -106,7 +108,9 @@ fn step(ident: &syn::Ident, f: &Field<'_>) -> TokenStream {
             Some(2) => quote!(Two),
             _ => quote!(Ten),
         };
-        let exponent = a.exponent.as_ref().map(|e| e.value as i16).unwrap_or(0);
+        let exponent = proc_macro2::Literal::i16_unsuffixed(
+            a.exponent.as_ref().map(|e| e.value as i16).unwrap_or(0),
+        );
         let scale = quote!(__sf::Scale { base: __sf::Base::#base, exponent: #exponent });
         d = match &a.unit {
             Some(u) => {

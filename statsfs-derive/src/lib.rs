@@ -42,3 +42,44 @@ fn derive(input: &DeriveInput) -> proc_macro2::TokenStream {
     }
     expand::expand(&ir)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// The code generated for a KVM-like `VcpuStat` is checked in, formatted, so that
+    /// what `cargo expand` shows stays short and legible; `STATSFS_BLESS=1` rewrites it.
+    #[test]
+    fn expansion_snapshot() {
+        let input: syn::DeriveInput =
+            syn::parse_str(include_str!("../tests/expand/vcpu_stat.input.rs")).unwrap();
+        let tokens = super::derive(&input);
+        let file: syn::File = syn::parse2(tokens).expect("the expansion parses as Rust items");
+        let expanded = prettyplease::unparse(&file);
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/expand/vcpu_stat.expanded.rs");
+        if std::env::var_os("STATSFS_BLESS").is_some() {
+            std::fs::write(&path, &expanded).unwrap();
+        }
+        let want = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            want == expanded,
+            "the expansion changed; review it and rerun with STATSFS_BLESS=1:\n{expanded}"
+        );
+    }
+
+    #[test]
+    fn errors_come_all_at_once_with_a_fallback_impl() {
+        let input: syn::DeriveInput = syn::parse_quote! {
+            struct Bad {
+                #[stat(unit = seconds, exponent = 3)]
+                a: Counter,
+                #[stat(nope)]
+                b: Counter,
+                c: u64,
+            }
+        };
+        let out = super::derive(&input).to_string();
+        assert_eq!(out.matches("compile_error").count(), 3, "{out}");
+        assert!(out.contains("unsafe impl __sf :: Stats for Bad"), "{out}");
+    }
+}

@@ -1,0 +1,457 @@
+//! A real KVM hypervisor instrumented with `#[derive(Stats)]`, its statistics mounted as
+//! files in the layout of KVM's debugfs, the kernel's own statistics of the same VMs
+//! mirrored beside them.
+//!
+//! ```text
+//! cargo run --release --example kvm                         # 2 VMs x 2 vCPUs for 10 s
+//! cargo run --release --example kvm -- --duration 0         # until Ctrl-C
+//! ls /tmp/statsfs-kvm/kvm; cat /tmp/statsfs-kvm/kvm/exits   # in another terminal
+//! ```
+//!
+//! It runs `--vms` VMs of `--vcpus` vCPUs each, one host thread per vCPU. Every vCPU
+//! runs a 42-byte real-mode guest ([`vmm`]) in rounds of `--iterations` iterations
+//! (a port write, an MMIO write, an MMIO read each; a `hlt` every 16) until
+//! `--rounds` rounds are done or `--duration` seconds have passed. Each vCPU thread
+//! counts its exits in its own [`stats::VcpuStat`]; the tree ([`tree`]) sums them per
+//! VM and in total, and mirrors the kernel's `KVM_GET_STATS_FD` statistics
+//! ([`kernel_stats`]). Once a second it prints the exits per second of every VM, read
+//! back from the tree ([`summary`]). On exit, Ctrl-C or SIGTERM it unmounts cleanly.
+//!
+//! For tests: `--rounds 1 --duration 0 --ready-file PATH` runs one round, writes PATH
+//! (holding the mount point) once the workload is done and the mount is up, and then
+//! waits for SIGTERM.
+
+mod kernel_stats;
+mod mount;
+mod stats;
+mod summary;
+mod tree;
+mod vmm;
+
+use std::error::Error;
+use std::fmt;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use clap::{value_parser, Parser};
+use kvm_ioctls::Kvm;
+use statsfs::binary::Mirror;
+
+use crate::kernel_stats::{KernelStats, VCPU_SCHEMA, VM_SCHEMA};
+use crate::mount::Mounted;
+use crate::stats::{StatsObserver, VcpuStat, VmStat};
+use crate::summary::Summary;
+use crate::tree::{KvmTree, VmNode};
+use crate::vmm::{ExitReason, VcpuOutcome, Vm, Workload};
+
+/// Run tiny KVM guests and serve their statistics, and the kernel's, as files.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// Number of VMs.
+    #[arg(long, default_value_t = 2, value_parser = value_parser!(u32).range(1..=64))]
+    vms: u32,
+    /// Number of vCPUs per VM, one host thread each.
+    #[arg(long, default_value_t = 2, value_parser = value_parser!(u32).range(1..=64))]
+    vcpus: u32,
+    /// Guest loop iterations per round (N): each makes one port write, one MMIO write
+    /// and one MMIO read; every 16th also a hlt.
+    #[arg(long, default_value_t = 10_000)]
+    iterations: u32,
+    /// Rounds each vCPU runs; without it, rounds go on until --duration ends.
+    #[arg(long, value_parser = value_parser!(u64).range(1..))]
+    rounds: Option<u64>,
+    /// Seconds to run (and to keep the mount up once the rounds are done); 0: until
+    /// Ctrl-C or SIGTERM.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Where to mount the statistics (created if missing, removed afterwards).
+    #[arg(long, default_value = "/tmp/statsfs-kvm")]
+    mount: PathBuf,
+    /// Do not mount: only run the guests and print the summary.
+    #[arg(long, conflicts_with = "mount")]
+    no_mount: bool,
+    /// Write this file (holding the mount point) once every vCPU has finished its
+    /// rounds and the mount is up; for tests and scripts.
+    #[arg(long, requires = "rounds")]
+    ready_file: Option<PathBuf>,
+}
+
+/// Why the hypervisor could not run.
+#[derive(Debug)]
+enum AppError {
+    /// `/dev/kvm` cannot be opened.
+    NoKvm(kvm_ioctls::Error),
+    /// A VM could not be created.
+    CreateVm(u32, vmm::VmmError),
+    /// The statistics tree could not be built.
+    Tree(statsfs::Error),
+    /// The kernel's statistics could not be mirrored.
+    Kernel(kernel_stats::KernelStatsError),
+    /// Mounting or unmounting failed.
+    Mount(mount::MountError),
+    /// Signal handlers could not be installed.
+    Signals(std::io::Error),
+    /// A vCPU thread could not be started.
+    Spawn(std::io::Error),
+    /// The ready file could not be written.
+    ReadyFile(PathBuf, std::io::Error),
+    /// vCPUs failed while running.
+    Vcpus(Vec<String>),
+}
+
+impl fmt::Display for AppError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AppError::NoKvm(e) => write!(
+                f,
+                "cannot open /dev/kvm: {e}\n\
+                 This example runs real virtual machines and needs KVM: a Linux host with \
+                 hardware (or nested) virtualization, the kvm module loaded, and read-write \
+                 access to /dev/kvm. Nothing was run."
+            ),
+            AppError::CreateVm(v, e) => write!(f, "creating VM {v}: {e}"),
+            AppError::Tree(e) => write!(f, "building the statistics tree: {e}"),
+            AppError::Kernel(e) => write!(f, "{e}"),
+            AppError::Mount(e) => write!(
+                f,
+                "{e}\n(is /dev/fuse there and usable? --mount PATH picks another place, \
+                 --no-mount runs without mounting)"
+            ),
+            AppError::Signals(e) => write!(f, "installing the signal handlers: {e}"),
+            AppError::Spawn(e) => write!(f, "starting a vCPU thread: {e}"),
+            AppError::ReadyFile(p, e) => write!(f, "writing {}: {e}", p.display()),
+            AppError::Vcpus(errors) => write!(f, "vCPUs failed: {}", errors.join("; ")),
+        }
+    }
+}
+
+impl Error for AppError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            AppError::NoKvm(e) => Some(e),
+            AppError::CreateVm(_, e) => Some(e),
+            AppError::Tree(e) => Some(e),
+            AppError::Kernel(e) => Some(e),
+            AppError::Mount(e) => Some(e),
+            AppError::Signals(e) | AppError::Spawn(e) | AppError::ReadyFile(_, e) => Some(e),
+            AppError::Vcpus(_) => None,
+        }
+    }
+}
+
+/// One VM with everything that belongs to it.
+struct Machine {
+    name: String,
+    vm: Vm,
+    node: VmNode,
+    stats: Arc<VmStat>,
+    vcpu_stats: Vec<Arc<VcpuStat>>,
+}
+
+/// Writes `contents` to `path` atomically (a temporary file renamed into place), so a
+/// reader never sees half of it.
+fn write_atomically(path: &Path, contents: &str) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    std::fs::write(&tmp, contents)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Creates the VMs and the tree.
+fn build(args: &Args, kvm: &Kvm, tree: &KvmTree) -> Result<Vec<Machine>, AppError> {
+    let workload = Workload {
+        iterations: args.iterations,
+        rounds: args.rounds,
+    };
+    let mirror = Mirror::new();
+    let mut machines = Vec::new();
+    for v in 0..args.vms {
+        let vm = Vm::new(kvm, args.vcpus, workload).map_err(|e| AppError::CreateVm(v, e))?;
+        // KVM's debugfs names a VM `<pid>-<fd>`: unique, unlike the kernel's stats id
+        // (`kvm-<tid>`, the creating thread).
+        let name = format!("{}-{}", std::process::id(), vm.fd().as_raw_fd());
+        let with_kernel = kernel_stats::supported(vm.fd());
+        if v == 0 && !with_kernel {
+            println!(
+                "note: this kernel has no KVM_GET_STATS_FD (Linux < 5.14): \
+                 no kernel/ directories"
+            );
+        }
+        let stats = Arc::new(VmStat::default());
+        stats.online_vcpus.set(args.vcpus);
+        stats.guest_ram_bytes.set(vmm::GUEST_RAM_SIZE as u64);
+        let vm_kernel = with_kernel
+            .then(|| KernelStats::open(&mirror, VM_SCHEMA, vm.fd(), &format!("VM {name}")))
+            .transpose()
+            .map_err(AppError::Kernel)?;
+        let node = tree
+            .add_vm(&name, Arc::clone(&stats), vm_kernel.as_ref())
+            .map_err(AppError::Tree)?;
+        let mut vcpu_stats = Vec::new();
+        for vcpu in vm.vcpus() {
+            let s = Arc::new(VcpuStat::default());
+            let k = with_kernel
+                .then(|| {
+                    let what = format!("VM {name} vCPU {}", vcpu.id());
+                    KernelStats::open(&mirror, VCPU_SCHEMA, vcpu.fd(), &what)
+                })
+                .transpose()
+                .map_err(AppError::Kernel)?;
+            tree.add_vcpu(&node, vcpu.id(), Arc::clone(&s), k.as_ref())
+                .map_err(AppError::Tree)?;
+            vcpu_stats.push(s);
+        }
+        machines.push(Machine {
+            name,
+            vm,
+            node,
+            stats,
+            vcpu_stats,
+        });
+    }
+    Ok(machines)
+}
+
+/// Runs every vCPU on its own thread and prints the summary once a second until the
+/// run ends: `--duration` passed, a signal came, or a vCPU failed.
+fn run_vcpus(
+    args: &Args,
+    machines: &mut [Machine],
+    summary: &mut Summary,
+    stop: &AtomicBool,
+    mount: Option<&Path>,
+) -> Result<(), AppError> {
+    let total: usize = machines.iter().map(|m| m.vcpu_stats.len()).sum();
+    let finished = AtomicUsize::new(0);
+    let errors = Mutex::new(Vec::<String>::new());
+    let failed = AtomicBool::new(false);
+    let start = Instant::now();
+    let deadline = (args.duration > 0).then(|| start + Duration::from_secs(args.duration));
+    thread::scope(|scope| -> Result<(), AppError> {
+        for m in machines.iter_mut() {
+            for (vcpu, stats) in m.vm.vcpus_mut().iter_mut().zip(&m.vcpu_stats) {
+                let mut observer = StatsObserver::new(Arc::clone(stats), Arc::clone(&m.stats));
+                let stats = Arc::clone(stats);
+                let what = format!("VM {} vCPU {}", m.name, vcpu.id());
+                let (finished, errors, failed) = (&finished, &errors, &failed);
+                let spawned = thread::Builder::new()
+                    .name(format!("vcpu{}", vcpu.id()))
+                    .spawn_scoped(scope, move || {
+                        stats.generic.runnable.set(1);
+                        let result = vcpu.run(&mut observer, stop);
+                        stats.generic.runnable.set(0);
+                        match result {
+                            Ok(VcpuOutcome::Done | VcpuOutcome::Stopped) => {}
+                            Ok(VcpuOutcome::Shutdown) => {
+                                errors
+                                    .lock()
+                                    .unwrap_or_else(|e| e.into_inner())
+                                    .push(format!("{what}: the guest shut down"));
+                                failed.store(true, Ordering::Relaxed);
+                            }
+                            Err(e) => {
+                                errors
+                                    .lock()
+                                    .unwrap_or_else(|e| e.into_inner())
+                                    .push(format!("{what}: {e}"));
+                                failed.store(true, Ordering::Relaxed);
+                            }
+                        }
+                        finished.fetch_add(1, Ordering::Release);
+                    });
+                if let Err(e) = spawned {
+                    stop.store(true, Ordering::Relaxed);
+                    return Err(AppError::Spawn(e));
+                }
+            }
+        }
+        let mut next_tick = start + Duration::from_secs(1);
+        let mut workload_done = false;
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                println!("signal received: stopping");
+                break;
+            }
+            if failed.load(Ordering::Relaxed) {
+                break;
+            }
+            let now = Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
+                break;
+            }
+            if now >= next_tick {
+                if !workload_done {
+                    println!("{}", summary.line());
+                }
+                next_tick += Duration::from_secs(1);
+            }
+            if !workload_done && finished.load(Ordering::Acquire) == total {
+                workload_done = true;
+                println!("{}", summary.line());
+                let until = match deadline {
+                    Some(_) => format!("for the rest of --duration {} s", args.duration),
+                    None => "until Ctrl-C or SIGTERM".to_owned(),
+                };
+                match mount {
+                    Some(p) => println!("workload done; {} stays mounted {until}", p.display()),
+                    None => println!("workload done; waiting {until}"),
+                }
+                if let Some(ready) = &args.ready_file {
+                    let contents = mount.map_or(String::new(), |p| p.display().to_string());
+                    write_atomically(ready, &format!("{contents}\n"))
+                        .map_err(|e| AppError::ReadyFile(ready.clone(), e))?;
+                }
+            }
+            let wait = next_tick.saturating_duration_since(Instant::now());
+            thread::sleep(wait.min(Duration::from_millis(50)));
+        }
+        stop.store(true, Ordering::Relaxed);
+        Ok(())
+    })?;
+    let errors = errors.into_inner().unwrap_or_else(|e| e.into_inner());
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(AppError::Vcpus(errors))
+    }
+}
+
+/// Prints what each VM did, read back from the tree, and, when every vCPU ran all its
+/// rounds, checks each vCPU's exits against what the guest program makes.
+fn print_totals(args: &Args, tree: &KvmTree, machines: &[Machine]) {
+    let get = |s: &statsfs::Source, name: &str| s.get(name).map_or(0, |v| v.as_u64());
+    for m in machines {
+        let vm = m.node.source();
+        println!(
+            "{}: {} exits (io_in {}, io_out {}, io_out_ctl {}, mmio_read {}, mmio_write {}, \
+             halt_exits {}), {} rounds",
+            vm.name(),
+            get(vm, "exits"),
+            get(vm, "io_in"),
+            get(vm, "io_out"),
+            get(vm, "io_out_ctl"),
+            get(vm, "mmio_read"),
+            get(vm, "mmio_write"),
+            get(vm, "halt_exits"),
+            get(vm, "rounds"),
+        );
+    }
+    println!(
+        "total: {} exits seen by the VMM, {} counted by the kernel",
+        get(tree.root(), "exits"),
+        get(tree.kernel(), "exits")
+    );
+    let Some(rounds) = args.rounds else { return };
+    let all_done = machines
+        .iter()
+        .flat_map(|m| &m.vcpu_stats)
+        .all(|s| s.rounds.get() == rounds);
+    if !all_done {
+        return;
+    }
+    let expected = vmm::expected_exit_counts(args.iterations);
+    let mut mismatches = Vec::new();
+    for m in machines {
+        for (c, s) in m.vcpu_stats.iter().enumerate() {
+            for reason in ExitReason::ALL {
+                let want = expected
+                    .iter()
+                    .find(|(r, _)| *r == reason)
+                    .map_or(0, |&(_, n)| n * rounds);
+                let got = stats::exits_of(s, reason);
+                if got != want {
+                    mismatches.push(format!(
+                        "{} vcpu{c} {reason}: {got}, expected {want}",
+                        m.name
+                    ));
+                }
+            }
+        }
+    }
+    if mismatches.is_empty() {
+        println!("verified: every vCPU's exits by reason match the guest program exactly");
+    } else {
+        println!("MISMATCH: {}", mismatches.join("; "));
+    }
+}
+
+fn run(args: &Args) -> Result<(), AppError> {
+    let kvm = Kvm::new().map_err(AppError::NoKvm)?;
+    let tree = KvmTree::new().map_err(AppError::Tree)?;
+    let mut machines = build(args, &kvm, &tree)?;
+    println!(
+        "running {} VM(s) x {} vCPU(s), {} iterations per round, {}, {}",
+        args.vms,
+        args.vcpus,
+        args.iterations,
+        args.rounds
+            .map_or("rounds until the end".to_owned(), |r| format!(
+                "{r} round(s)"
+            )),
+        if args.duration == 0 {
+            "until Ctrl-C".to_owned()
+        } else {
+            format!("for {} s", args.duration)
+        }
+    );
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop)).map_err(AppError::Signals)?;
+    }
+
+    let mounted = if args.no_mount {
+        None
+    } else {
+        let m = Mounted::new(&args.mount, tree.root()).map_err(AppError::Mount)?;
+        let p = m.path().display();
+        println!("statsfs mounted at {p}");
+        println!(
+            "  try: ls {p}/{root}   cat {p}/{root}/exits   cat {p}/{root}/{vm}/vcpu0/io_out   \
+             cat {p}/{root}/{vm}/kernel/exits",
+            root = tree::ROOT,
+            vm = machines[0].name
+        );
+        Some(m)
+    };
+
+    let vm_sources = machines.iter().map(|m| m.node.source().clone()).collect();
+    let kernel = machines
+        .iter()
+        .any(|m| m.node.kernel().is_some())
+        .then(|| tree.kernel().clone());
+    let mut summary = Summary::new(tree.root().clone(), vm_sources, kernel);
+
+    let result = run_vcpus(
+        args,
+        &mut machines,
+        &mut summary,
+        &stop,
+        mounted.as_ref().map(|m| m.path()),
+    );
+    print_totals(args, &tree, &machines);
+    if let Some(m) = mounted {
+        let path = m.path().to_owned();
+        m.unmount().map_err(AppError::Mount)?;
+        println!("unmounted {}", path.display());
+    }
+    result
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // Every message already includes its causes.
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

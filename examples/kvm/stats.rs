@@ -1,0 +1,139 @@
+//! The hypervisor's own statistics: one [`VcpuStat`] per vCPU, one [`VmStat`] per VM,
+//! declared once with `#[derive(Stats)]`.
+//!
+//! Like KVM, the vCPU statistics are split into the ones every architecture has
+//! ([`VcpuGenericStat`]) and this VMM's own ([`VcpuStat`], which flattens the generic
+//! ones in): a file listing shows one flat directory.
+//!
+//! Each vCPU thread is the only writer of its own [`VcpuStat`] and updates it through
+//! the single-writer path (`inc_local`, `record_local`, `set`): a relaxed load and a
+//! relaxed store, no locked instruction. The [`VmStat`] of a VM is shared by its vCPU
+//! threads, which use the shared path (`record`).
+
+use std::sync::Arc;
+
+use statsfs::cell::{Counter, Flag, Gauge, LogHistogram, Peak};
+use statsfs::Stats;
+
+use crate::vmm::{ExitObserver, ExitReason};
+
+/// Statistics every vCPU has, whatever the architecture (KVM's `kvm_vcpu_stat_generic`).
+#[derive(Stats, Default, Debug)]
+#[stats(name = "kvm_vcpu_generic")]
+pub struct VcpuGenericStat {
+    /// Exits from the guest handled by the VMM, every reason
+    pub exits: Counter,
+    /// Exits for a guest hlt
+    pub halt_exits: Counter,
+    /// Time the VMM took to handle one exit
+    #[stat(unit = seconds, exponent = -9)]
+    pub exit_handling_ns: LogHistogram<32>,
+    /// Longest time the VMM took to handle one exit
+    #[stat(unit = seconds, exponent = -9)]
+    pub max_exit_handling_ns: Peak<u64>,
+    /// Whether the vCPU thread is inside KVM_RUN or handling its exit
+    #[stat(unit = boolean)]
+    pub in_guest: Flag,
+    /// 1 while the vCPU has guest work left to run, else 0 (a VM sums its runnable vCPUs)
+    pub runnable: Gauge<u8>,
+}
+
+/// One vCPU's statistics: the generic ones, then exits by reason.
+#[derive(Stats, Default, Debug)]
+#[stats(name = "kvm_vcpu")]
+pub struct VcpuStat {
+    /// The statistics every vCPU has.
+    #[stat(flatten)]
+    pub generic: VcpuGenericStat,
+    /// Port reads (in): one per round, the guest reading its iteration count
+    pub io_in: Counter,
+    /// Port writes (out) to the data port: one per guest iteration
+    pub io_out: Counter,
+    /// Port writes (out) to the control port: one per round, at its end
+    pub io_out_ctl: Counter,
+    /// MMIO reads: one per guest iteration
+    pub mmio_read: Counter,
+    /// MMIO writes: one per guest iteration
+    pub mmio_write: Counter,
+    /// KVM_RUN interrupted by a signal (EINTR or EAGAIN)
+    pub interrupted: Counter,
+    /// Exits of any other reason (shutdown, failed entry, internal error, ...)
+    pub other_exits: Counter,
+    /// Rounds of the guest workload finished
+    pub rounds: Counter,
+}
+
+/// One VM's statistics.
+#[derive(Stats, Default, Debug)]
+#[stats(name = "kvm_vm")]
+pub struct VmStat {
+    /// vCPUs created in the VM
+    pub online_vcpus: Gauge<u32>,
+    /// Guest RAM
+    #[stat(unit = bytes)]
+    pub guest_ram_bytes: Gauge<u64>,
+    /// Longest wall-clock time one vCPU took for one round of the workload
+    #[stat(unit = seconds, exponent = -9)]
+    pub max_round_ns: Peak<u64>,
+}
+
+/// Feeds one vCPU's exits into its [`VcpuStat`] (and its VM's [`VmStat`]); lives on the
+/// vCPU's thread, the only writer of `vcpu`.
+pub struct StatsObserver {
+    vcpu: Arc<VcpuStat>,
+    vm: Arc<VmStat>,
+}
+
+impl StatsObserver {
+    /// An observer writing to `vcpu` (this thread's own) and `vm` (shared).
+    pub fn new(vcpu: Arc<VcpuStat>, vm: Arc<VmStat>) -> Self {
+        StatsObserver { vcpu, vm }
+    }
+}
+
+/// The counter of `stats` that counts exits of `reason`.
+pub fn exit_counter(stats: &VcpuStat, reason: ExitReason) -> &Counter {
+    let g = &stats.generic;
+    match reason {
+        ExitReason::IoIn => &stats.io_in,
+        ExitReason::IoOut => &stats.io_out,
+        ExitReason::IoOutCtl => &stats.io_out_ctl,
+        ExitReason::MmioRead => &stats.mmio_read,
+        ExitReason::MmioWrite => &stats.mmio_write,
+        ExitReason::Hlt => &g.halt_exits,
+        ExitReason::Interrupted => &stats.interrupted,
+        ExitReason::Shutdown
+        | ExitReason::FailEntry
+        | ExitReason::InternalError
+        | ExitReason::SystemEvent
+        | ExitReason::Other => &stats.other_exits,
+    }
+}
+
+/// How many exits of `reason` `stats` counted (for the catch-all `other_exits`, all of
+/// the reasons it counts).
+pub fn exits_of(stats: &VcpuStat, reason: ExitReason) -> u64 {
+    exit_counter(stats, reason).get()
+}
+
+impl ExitObserver for StatsObserver {
+    fn on_enter(&mut self) {
+        self.vcpu.generic.in_guest.set(true);
+    }
+
+    fn on_exit(&mut self, reason: ExitReason, handle_ns: u64) {
+        let s = &*self.vcpu;
+        let g = &s.generic;
+        g.exits.inc_local();
+        g.exit_handling_ns.record_local(handle_ns);
+        g.max_exit_handling_ns.record_local(handle_ns);
+        let counter = exit_counter(s, reason);
+        counter.inc_local();
+        g.in_guest.set(false);
+    }
+
+    fn on_round(&mut self, _round: u64, round_ns: u64) {
+        self.vcpu.rounds.inc_local();
+        self.vm.max_round_ns.record(round_ns);
+    }
+}

@@ -1,0 +1,127 @@
+//! Inode numbers: stable for as long as a source lives, and the table of the inodes the
+//! kernel knows.
+//!
+//! * the mount's root: 1;
+//! * a source's directory: `source.id() << 16` (source ids are never reused);
+//! * a value file: the directory's number plus a slot (1 to 0xfffd) given to each name
+//!   the first time it is seen in that source, never given to another name;
+//! * the bulk files `.stats` and `.tree.stats`: plus 0xfffe and 0xffff.
+
+use std::collections::HashMap;
+
+use statsfs_core::binary::Scope;
+use statsfs_core::Source;
+
+/// The mount's root directory.
+pub(crate) const ROOT: u64 = 1;
+const SLOT_BITS: u32 = 16;
+const BULK: u64 = 0xfffe;
+const TREE_BULK: u64 = 0xffff;
+
+/// The bulk file names.
+pub(crate) const BULK_NAME: &str = ".stats";
+pub(crate) const TREE_BULK_NAME: &str = ".tree.stats";
+
+/// What an inode is.
+#[derive(Clone)]
+pub(crate) enum Node {
+    /// The mount's root: lists the registered roots.
+    Root,
+    /// A source's directory.
+    Dir(Source),
+    /// A value file.
+    Value {
+        source: Source,
+        name: &'static str,
+        clearable: bool,
+    },
+    /// A bulk file.
+    Bulk { source: Source, scope: Scope },
+}
+
+impl Node {
+    pub(crate) fn is_dir(&self) -> bool {
+        matches!(self, Node::Root | Node::Dir(_))
+    }
+}
+
+struct Known {
+    node: Node,
+    parent: u64,
+    nlookup: u64,
+}
+
+/// The inodes the kernel holds (by lookup count), and the slots given to names.
+#[derive(Default)]
+pub(crate) struct Table {
+    known: HashMap<u64, Known>,
+    slots: HashMap<u64, HashMap<&'static str, u64>>,
+}
+
+pub(crate) fn dir_ino(source: &Source) -> u64 {
+    source.id() << SLOT_BITS
+}
+
+impl Table {
+    /// The number of `node` (giving a value's name a slot on first sight); `None` when a
+    /// source has used up its slots.
+    pub(crate) fn ino(&mut self, node: &Node) -> Option<u64> {
+        Some(match node {
+            Node::Root => ROOT,
+            Node::Dir(s) => dir_ino(s),
+            Node::Bulk { source, scope } => {
+                dir_ino(source)
+                    | if *scope == Scope::Source {
+                        BULK
+                    } else {
+                        TREE_BULK
+                    }
+            }
+            Node::Value { source, name, .. } => {
+                let slots = self.slots.entry(source.id()).or_default();
+                let next = slots.len() as u64 + 1;
+                let slot = *slots.entry(name).or_insert(next);
+                if slot >= BULK {
+                    return None;
+                }
+                dir_ino(source) | slot
+            }
+        })
+    }
+
+    /// Records one kernel lookup of `node` under `parent`; returns its number.
+    pub(crate) fn remember(&mut self, parent: u64, node: Node) -> Option<u64> {
+        let ino = self.ino(&node)?;
+        let k = self.known.entry(ino).or_insert(Known {
+            node: node.clone(),
+            parent,
+            nlookup: 0,
+        });
+        k.node = node;
+        k.nlookup += 1;
+        Some(ino)
+    }
+
+    /// The kernel dropped `n` references to `ino`.
+    pub(crate) fn forget(&mut self, ino: u64, n: u64) {
+        if let Some(k) = self.known.get_mut(&ino) {
+            k.nlookup = k.nlookup.saturating_sub(n);
+            if k.nlookup == 0 {
+                self.known.remove(&ino);
+            }
+        }
+    }
+
+    /// What `ino` is, if the kernel holds it.
+    pub(crate) fn node(&self, ino: u64) -> Option<Node> {
+        if ino == ROOT {
+            return Some(Node::Root);
+        }
+        self.known.get(&ino).map(|k| k.node.clone())
+    }
+
+    /// The parent directory of `ino`.
+    pub(crate) fn parent(&self, ino: u64) -> u64 {
+        self.known.get(&ino).map(|k| k.parent).unwrap_or(ROOT)
+    }
+}

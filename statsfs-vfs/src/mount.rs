@@ -1,0 +1,314 @@
+//! Mounting and unmounting.
+//!
+//! statsfs mounts with `mount(2)` itself (as root: no libfuse, no fusermount) and hands
+//! the `/dev/fuse` descriptor to fuser. The returned [`Mount`] unmounts when dropped,
+//! but only while the mount at the path is still its own: its FUSE connection is alive
+//! and the topmost mount at the path has its device number (mount ids and device numbers
+//! are reused at once, so a handle whose mount was already unmounted by someone else must
+//! not unmount whatever is mounted there now). A busy mount point (an open file, a shell
+//! inside) is detached lazily: the path leaves the mount table at once and the open files
+//! keep working until closed.
+
+use std::fmt;
+use std::fs::{self, OpenOptions};
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fuser::{BackgroundSession, Config, Session, SessionACL};
+use statsfs_core::Source;
+
+use crate::fs::{Shared, StatsFs};
+use crate::invalidate::Invalidator;
+use crate::{mountinfo, sys, MountOptions};
+
+/// The file system type in `/proc/self/mountinfo` and `df -T`.
+pub const FSTYPE: &str = "fuse.statsfs";
+
+/// How long unmounting waits for the worker threads to see the end of the connection.
+const JOIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why mounting or unmounting failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum MountError {
+    /// `/dev/fuse` cannot be opened: FUSE is missing (`modprobe fuse`) or we lack the
+    /// permission.
+    NoFuse(io::Error),
+    /// The mount point is missing, not a directory, or cannot be resolved.
+    MountPoint {
+        /// The path.
+        path: PathBuf,
+        /// What the system said.
+        source: io::Error,
+    },
+    /// `mount(2)` failed (not root: statsfs mounts as root only).
+    Mount {
+        /// The path.
+        path: PathBuf,
+        /// What the system said.
+        source: io::Error,
+    },
+    /// Two roots share a name: each root is a top-level directory.
+    DuplicateRoot {
+        /// The name.
+        name: String,
+    },
+    /// Serving or unmounting failed.
+    Io(io::Error),
+}
+
+impl fmt::Display for MountError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MountError::NoFuse(e) => write!(
+                f,
+                "cannot open /dev/fuse ({e}); load the fuse module and run as root"
+            ),
+            MountError::MountPoint { path, source } => {
+                write!(
+                    f,
+                    "mount point {} is unusable ({source}); create the directory first",
+                    path.display()
+                )
+            }
+            MountError::Mount { path, source } => {
+                write!(f, "mounting at {} failed ({source}); statsfs mounts with mount(2) and must run as root", path.display())
+            }
+            MountError::DuplicateRoot { name } => write!(
+                f,
+                "two roots are named `{name}`; give each root its own name"
+            ),
+            MountError::Io(e) => write!(f, "statsfs mount: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for MountError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            MountError::NoFuse(e) | MountError::Io(e) => Some(e),
+            MountError::MountPoint { source, .. } | MountError::Mount { source, .. } => {
+                Some(source)
+            }
+            MountError::DuplicateRoot { .. } => None,
+        }
+    }
+}
+
+impl From<io::Error> for MountError {
+    fn from(e: io::Error) -> Self {
+        MountError::Io(e)
+    }
+}
+
+/// A mounted tree; dropping it unmounts.
+pub struct Mount {
+    session: Option<BackgroundSession>,
+    invalidator: Option<Invalidator>,
+    path: PathBuf,
+    /// `major:minor` of our superblock, as in mountinfo.
+    dev: String,
+    /// A dup of the `/dev/fuse` descriptor: polls `POLLERR` once our superblock is gone.
+    conn: OwnedFd,
+}
+
+/// Mounts `roots` at `path` (an existing directory): each root is a top-level directory
+/// named by the root's name. Served by background threads until the [`Mount`] is
+/// dropped.
+///
+/// A stale mount left at `path` by a process that died without unmounting ("Transport
+/// endpoint is not connected") is detached first, with a warning in the log.
+///
+/// ```no_run
+/// # use statsfs_core::Source;
+/// let kvm = Source::new("kvm").unwrap();
+/// std::fs::create_dir_all("/run/statsfs").unwrap();
+/// let mount = statsfs_vfs::mount("/run/statsfs", &[kvm], Default::default()).unwrap();
+/// println!("stats at {}", mount.path().display());
+/// mount.wait_for_signal(); // until SIGINT or SIGTERM, then unmount
+/// ```
+pub fn mount(
+    path: impl AsRef<Path>,
+    roots: &[Source],
+    options: MountOptions,
+) -> Result<Mount, MountError> {
+    let path = path.as_ref();
+    for (i, r) in roots.iter().enumerate() {
+        if roots[..i].iter().any(|o| o.name() == r.name()) {
+            return Err(MountError::DuplicateRoot {
+                name: r.name().to_owned(),
+            });
+        }
+    }
+    let bad_path = |source| MountError::MountPoint {
+        path: path.to_path_buf(),
+        source,
+    };
+    mountinfo::clean_stale_mount(path).map_err(bad_path)?;
+    let path = fs::canonicalize(path).map_err(bad_path)?;
+    if !path.is_dir() {
+        return Err(bad_path(io::Error::from_raw_os_error(libc::ENOTDIR)));
+    }
+    let dev_fuse: OwnedFd = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/fuse")
+        .map_err(MountError::NoFuse)?
+        .into();
+    let (uid, gid) = sys::ids();
+    let mut data = format!(
+        "fd={},rootmode={:o},user_id={uid},group_id={gid},default_permissions",
+        dev_fuse.as_raw_fd(),
+        libc::S_IFDIR | (options.mode & 0o7777)
+    );
+    if options.allow_other {
+        data.push_str(",allow_other");
+    }
+    sys::mount_fuse("statsfs", &path, FSTYPE, &data).map_err(|source| MountError::Mount {
+        path: path.clone(),
+        source,
+    })?;
+    // From here on, undo the mount if anything fails.
+    let guard = DetachOnError(&path);
+    let dev = mountinfo::read()?
+        .into_iter()
+        .rev()
+        .find(|(_, mp)| mp.as_slice() == path.as_os_str().as_bytes())
+        .map(|(dev, _)| dev)
+        .ok_or_else(|| io::Error::other("the new mount is missing from /proc/self/mountinfo"))?;
+    let conn = dev_fuse.try_clone()?;
+    let mut config = Config::default();
+    config.acl = if options.allow_other {
+        SessionACL::All
+    } else {
+        SessionACL::Owner
+    };
+    config.n_threads = Some(options.threads.max(1));
+    config.clone_fd = true;
+    let shared = Arc::new(Shared::new(roots.to_vec(), options));
+    // Reads FUSE_INIT (queued by mount(2)) and answers it.
+    let session = Session::from_fd(StatsFs(shared), dev_fuse, config.acl, config)?;
+    let invalidator = Invalidator::start(roots, session.notifier());
+    let session = session.spawn()?;
+    std::mem::forget(guard);
+    Ok(Mount {
+        session: Some(session),
+        invalidator: Some(invalidator),
+        path,
+        dev,
+        conn,
+    })
+}
+
+/// Lazily unmounts a half-set-up mount when dropped.
+struct DetachOnError<'a>(&'a Path);
+
+impl Drop for DetachOnError<'_> {
+    fn drop(&mut self) {
+        let _ = sys::umount2(self.0, libc::MNT_DETACH);
+    }
+}
+
+impl Mount {
+    /// The mount point (canonical).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Where `source` is in the mount: the mount point, then the source's path from its
+    /// topmost ancestor (a root). With a root `kvm`, the VM `1234-5` under it is at
+    /// `<mount>/kvm/1234-5`, and its `exits` at `path_of(vm).join("exits")`: the layout
+    /// of KVM's debugfs.
+    pub fn path_of(&self, source: &Source) -> PathBuf {
+        self.path.join(source.path())
+    }
+
+    /// Blocks until the process gets SIGINT or SIGTERM, then unmounts. Without this (or
+    /// another handler that drops the `Mount`), those signals end the process without
+    /// unmounting and leave a dead mount behind.
+    pub fn wait_for_signal(self) -> Result<(), MountError> {
+        let mut signals = signal_hook::iterator::Signals::new([
+            signal_hook::consts::SIGINT,
+            signal_hook::consts::SIGTERM,
+        ])?;
+        let _ = signals.forever().next();
+        self.unmount()
+    }
+
+    /// Unmounts now. Returns once the worker threads are gone, or at once if the mount was
+    /// busy and had to be detached lazily.
+    pub fn unmount(mut self) -> Result<(), MountError> {
+        self.unmount_inner().map_err(MountError::Io)
+    }
+
+    fn unmount_inner(&mut self) -> io::Result<()> {
+        let Some(session) = self.session.take() else {
+            return Ok(());
+        };
+        // Stop listening to the tree before the connection goes away.
+        self.invalidator = None;
+        if !sys::connection_alive(&self.conn) {
+            // Unmounted by someone else: whatever is at the path now is not ours.
+            join_with_timeout(session);
+            return Ok(());
+        }
+        let mounts = mountinfo::read()?;
+        let ours = self.path.as_os_str().as_bytes();
+        let top = mounts.iter().rev().find(|(_, mp)| mp.as_slice() == ours);
+        if top.map(|(dev, _)| dev) != Some(&self.dev) {
+            return if mounts.iter().any(|(dev, _)| *dev == self.dev) {
+                Err(io::Error::other(format!(
+                    "{}: another mount covers ours; not unmounting",
+                    self.path.display()
+                )))
+            } else {
+                Ok(())
+            };
+        }
+        match sys::umount2(&self.path, 0) {
+            Ok(()) => {
+                join_with_timeout(session);
+                Ok(())
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                sys::umount2(&self.path, libc::MNT_DETACH)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        if let Err(e) = self.unmount_inner() {
+            log::warn!("unmounting {}: {e}", self.path.display());
+        }
+    }
+}
+
+impl fmt::Debug for Mount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mount")
+            .field("path", &self.path)
+            .field("dev", &self.dev)
+            .finish()
+    }
+}
+
+fn join_with_timeout(session: BackgroundSession) {
+    let deadline = Instant::now() + JOIN_TIMEOUT;
+    while !session.guard.is_finished() {
+        if Instant::now() >= deadline {
+            log::warn!("FUSE workers still running after unmount; leaving them");
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    if let Err(e) = session.join() {
+        log::warn!("FUSE session ended with: {e}");
+    }
+}

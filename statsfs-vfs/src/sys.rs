@@ -1,0 +1,75 @@
+//! The vfs crate's only unsafe code: the system calls that std does not wrap.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+fn cstr(path: &Path) -> io::Result<CString> {
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path holds a NUL byte"))
+}
+
+/// `mount(2)` of a FUSE connection (`dev_fuse`) at `target` with the option string
+/// `data` and the flags nosuid, nodev, noexec, noatime.
+pub(crate) fn mount_fuse(source: &str, target: &Path, fstype: &str, data: &str) -> io::Result<()> {
+    let source = CString::new(source)?;
+    let target = cstr(target)?;
+    let fstype = CString::new(fstype)?;
+    let data = CString::new(data)?;
+    let flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC | libc::MS_NOATIME;
+    // SAFETY: four valid NUL-terminated strings that outlive the call; `data` is the
+    // FUSE option string, which the kernel only reads.
+    let r = unsafe {
+        libc::mount(
+            source.as_ptr(),
+            target.as_ptr(),
+            fstype.as_ptr(),
+            flags,
+            data.as_ptr().cast(),
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// `umount2(path, flags)`.
+pub(crate) fn umount2(path: &Path, flags: libc::c_int) -> io::Result<()> {
+    let c = cstr(path)?;
+    // SAFETY: `c` is a valid NUL-terminated string that outlives the call.
+    if unsafe { libc::umount2(c.as_ptr(), flags) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Whether the FUSE connection behind `fd` is still up: `/dev/fuse` polls `POLLERR`
+/// once the connection was aborted (its superblock is gone).
+pub(crate) fn connection_alive(fd: &OwnedFd) -> bool {
+    let mut p = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: 0,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: one valid pollfd that outlives the call; zero timeout.
+        let r = unsafe { libc::poll(&mut p, 1, 0) };
+        if r >= 0 {
+            return p.revents & libc::POLLERR == 0;
+        }
+        if io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return false;
+        }
+    }
+}
+
+/// The real user and group ids of this process.
+pub(crate) fn ids() -> (u32, u32) {
+    // SAFETY: getuid and getgid take no arguments and cannot fail.
+    unsafe { (libc::getuid(), libc::getgid()) }
+}

@@ -1,0 +1,299 @@
+//! The kvm example end to end: the real binary runs a fixed workload (`--iterations N
+//! --rounds 1`) on real VMs, mounts its tree, and this test reads the mounted files and
+//! the bulk files, then sends SIGTERM and checks the mount is gone.
+//!
+//! The binary is the one cargo builds for `cargo test` into
+//! `target/<profile>/examples/kvm`; when it is missing or stale (`cargo test --test
+//! kvm_example` builds only this test) the test builds it first (see
+//! [`example_binary`]).
+//!
+//! Skipped loudly (a line with `SKIPPED:`) only without `/dev/kvm` or `/dev/fuse`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant, SystemTime};
+
+use statsfs::binary::Blob;
+
+const VMS: u64 = 2;
+const VCPUS: u64 = 2;
+const N: u64 = 1000;
+
+/// Says why the test cannot run here, if it cannot.
+/// Says loudly that a test does nothing here: straight to the process's stderr, which
+/// the test harness does not capture (it captures `println!` and `eprintln!`).
+fn skipped(why: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "SKIPPED: {why}");
+}
+
+fn missing_device() -> Option<String> {
+    for dev in ["/dev/kvm", "/dev/fuse"] {
+        if let Err(e) = fs::OpenOptions::new().read(true).write(true).open(dev) {
+            return Some(format!("cannot open {dev}: {e}"));
+        }
+    }
+    None
+}
+
+/// The newest modification time of the example's sources.
+fn newest_source() -> Option<SystemTime> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/kvm");
+    fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok()?.metadata().ok()?.modified().ok())
+        .max()
+}
+
+/// The example binary, `target/<profile>/examples/kvm` beside this test's binary.
+///
+/// `cargo test` builds it (cargo builds a package's examples with its tests), but not
+/// `cargo test --test kvm_example`; so when it is missing or older than the example's
+/// sources, it is built here, with the same target directory and profile (cargo does
+/// not hold its lock while tests run).
+fn example_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test's own path");
+    // target/<profile>/deps/kvm_example-<hash>
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("the test binary lives in target/<profile>/deps");
+    let bin = profile_dir.join("examples").join("kvm");
+    let built = fs::metadata(&bin).and_then(|m| m.modified()).ok();
+    if built.is_some() && built >= newest_source() {
+        return bin;
+    }
+    let target_dir = profile_dir.parent().expect("target/<profile>");
+    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") | None => "dev",
+        Some(other) => other,
+    };
+    eprintln!("building the kvm example ({profile} profile)");
+    let status = Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--example",
+            "kvm",
+            "--features",
+            "vfs",
+            "--profile",
+            profile,
+        ])
+        .arg("--target-dir")
+        .arg(target_dir)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("run cargo build --example kvm");
+    assert!(status.success(), "cargo build --example kvm failed");
+    bin
+}
+
+/// The running example; killed and its mount removed if the test fails half-way.
+struct Example {
+    child: Option<Child>,
+    mount: PathBuf,
+    out: PathBuf,
+    err: PathBuf,
+}
+
+impl Example {
+    fn output(&self) -> String {
+        format!(
+            "--- stdout\n{}--- stderr\n{}",
+            fs::read_to_string(&self.out).unwrap_or_default(),
+            fs::read_to_string(&self.err).unwrap_or_default()
+        )
+    }
+
+    /// Waits up to `limit` for the process to end.
+    fn wait(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let child = self.child.as_mut()?;
+        let end = Instant::now() + limit;
+        while Instant::now() < end {
+            if let Some(status) = child.try_wait().expect("poll the example") {
+                self.child = None;
+                return Some(status);
+            }
+            sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
+    fn signal(&self, signal: libc::c_int) {
+        if let Some(child) = &self.child {
+            let pid = libc::pid_t::try_from(child.id()).expect("a pid fits pid_t");
+            // SAFETY: kill() only sends a signal; `pid` is our own child, not yet reaped
+            // (we still hold it), so the pid cannot have been reused.
+            unsafe { libc::kill(pid, signal) };
+        }
+    }
+}
+
+impl Drop for Example {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            self.signal(libc::SIGTERM);
+            if self.wait(Duration::from_secs(10)).is_none() {
+                if let Some(child) = &mut self.child {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                }
+                // The process is gone; do not leave a dead FUSE mount behind.
+                let _ = Command::new("umount").arg("-l").arg(&self.mount).status();
+            }
+        }
+    }
+}
+
+fn read_u64(path: &Path) -> u64 {
+    let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.trim_end()
+        .parse()
+        .unwrap_or_else(|e| panic!("{}: {text:?}: {e}", path.display()))
+}
+
+fn mounted(path: &Path) -> bool {
+    let info = fs::read_to_string("/proc/self/mountinfo").expect("read mountinfo");
+    let p = path.to_str().expect("a UTF-8 path");
+    info.lines()
+        .any(|l| l.split(' ').nth(4).is_some_and(|m| m == p))
+}
+
+#[test]
+fn the_mounted_tree_counts_exactly_and_unmounts_on_sigterm() {
+    if let Some(why) = missing_device() {
+        skipped(&format!("kvm example end to end: {why}"));
+        return;
+    }
+    let bin = example_binary();
+    let dir =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("kvm-example-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).expect("create the test's directory");
+    let mount = dir.join("mnt");
+    let ready = dir.join("ready");
+    let (out, err) = (dir.join("stdout"), dir.join("stderr"));
+    let child = Command::new(&bin)
+        .args(["--vms", &VMS.to_string(), "--vcpus", &VCPUS.to_string()])
+        .args([
+            "--iterations",
+            &N.to_string(),
+            "--rounds",
+            "1",
+            "--duration",
+            "0",
+        ])
+        .arg("--mount")
+        .arg(&mount)
+        .arg("--ready-file")
+        .arg(&ready)
+        .stdin(Stdio::null())
+        .stdout(fs::File::create(&out).expect("stdout file"))
+        .stderr(fs::File::create(&err).expect("stderr file"))
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
+    let pid = child.id();
+    let mut ex = Example {
+        child: Some(child),
+        mount: mount.clone(),
+        out,
+        err,
+    };
+
+    // Wait for the workload to finish and the mount to be up.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !ready.exists() {
+        if let Some(status) = ex.wait(Duration::from_millis(100)) {
+            panic!("the example ended early ({status}):\n{}", ex.output());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no ready file after 120 s:\n{}",
+            ex.output()
+        );
+    }
+    assert!(mounted(&mount), "{} is not in mountinfo", mount.display());
+
+    let kvm = mount.join("kvm");
+    let mut vms: Vec<String> = fs::read_dir(&kvm)
+        .expect("list the root")
+        .map(|e| {
+            e.expect("a directory entry")
+                .file_name()
+                .into_string()
+                .expect("UTF-8")
+        })
+        .filter(|n| n.starts_with(&format!("{pid}-")))
+        .collect();
+    vms.sort();
+    assert_eq!(vms.len() as u64, VMS, "VM directories: {vms:?}");
+
+    // Text files: exact userspace counts at every level.
+    assert_eq!(read_u64(&kvm.join("io_out")), VMS * VCPUS * N);
+    assert_eq!(read_u64(&kvm.join("online_vcpus")), VMS * VCPUS);
+    for vm in &vms {
+        let vm_dir = kvm.join(vm);
+        assert_eq!(read_u64(&vm_dir.join("io_out")), VCPUS * N, "{vm}");
+        let mut kernel_sum = 0;
+        for c in 0..VCPUS {
+            let vcpu = vm_dir.join(format!("vcpu{c}"));
+            assert_eq!(read_u64(&vcpu.join("io_out")), N, "{vm}/vcpu{c}");
+            let exits = read_u64(&vcpu.join("exits"));
+            let kernel_exits = read_u64(&vcpu.join("kernel/exits"));
+            assert!(
+                kernel_exits >= exits,
+                "{vm}/vcpu{c}: kernel exits {kernel_exits} < {exits} seen by the VMM"
+            );
+            assert!(
+                read_u64(&vcpu.join("kernel/halt_exits")) >= 1,
+                "{vm}/vcpu{c}"
+            );
+            let hist = fs::read_to_string(vcpu.join("exit_handling_ns")).expect("histogram");
+            let buckets: u64 = hist
+                .split_whitespace()
+                .map(|b| b.parse::<u64>().expect("a bucket count"))
+                .sum();
+            assert_eq!(
+                buckets, exits,
+                "{vm}/vcpu{c}: every exit is in the histogram"
+            );
+            kernel_sum += kernel_exits;
+        }
+        assert_eq!(read_u64(&vm_dir.join("kernel/exits")), kernel_sum, "{vm}");
+    }
+
+    // Bulk files: the kernel's binary layout, one read each.
+    let tree = fs::read(kvm.join(".tree.stats")).expect("read .tree.stats");
+    let tree = Blob::decode(&tree).expect("decode .tree.stats");
+    assert_eq!(tree.value("io_out"), Some(VMS * VCPUS * N));
+    for vm in &vms {
+        assert_eq!(tree.value(&format!("{vm}/io_out")), Some(VCPUS * N));
+        for c in 0..VCPUS {
+            assert_eq!(tree.value(&format!("{vm}/vcpu{c}/io_out")), Some(N));
+            let k = tree.value(&format!("{vm}/vcpu{c}/kernel/halt_exits"));
+            assert!(
+                k.is_some_and(|h| h >= 1),
+                "{vm}/vcpu{c}/kernel/halt_exits: {k:?}"
+            );
+        }
+        let one = fs::read(kvm.join(vm).join(".stats")).expect("read a VM's .stats");
+        let one = Blob::decode(&one).expect("decode a VM's .stats");
+        assert_eq!(one.value("io_out"), Some(VCPUS * N));
+    }
+
+    // SIGTERM: a clean exit, and the mount is gone.
+    ex.signal(libc::SIGTERM);
+    let status = ex
+        .wait(Duration::from_secs(30))
+        .unwrap_or_else(|| panic!("still running 30 s after SIGTERM:\n{}", ex.output()));
+    assert!(status.success(), "exit status {status}:\n{}", ex.output());
+    assert!(!mounted(&mount), "{} is still mounted", mount.display());
+    assert!(!mount.exists(), "the mount point it created is left behind");
+    let out = ex.output();
+    assert!(out.contains("statsfs mounted at"), "{out}");
+    assert!(out.contains("verified: every vCPU's exits"), "{out}");
+    assert!(out.contains("unmounted"), "{out}");
+    let _ = fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,13 @@
+use statsfs::cell::Counter;
+
+#[derive(statsfs::Stats)]
+struct VcpuStat {
+    #[stat(rename = "exits/io")]
+    io_exits: Counter,
+    #[stat(rename = "..")]
+    up: Counter,
+    #[stat(rename = "")]
+    empty: Counter,
+}
+
+fn main() {}

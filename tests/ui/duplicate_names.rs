@@ -1,0 +1,10 @@
+use statsfs::cell::Counter;
+
+#[derive(statsfs::Stats)]
+struct VcpuStat {
+    exits: Counter,
+    #[stat(rename = "exits")]
+    io_exits: Counter,
+}
+
+fn main() {}

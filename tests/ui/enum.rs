@@ -1,0 +1,7 @@
+#[derive(statsfs::Stats)]
+enum VcpuStat {
+    Running,
+    Halted,
+}
+
+fn main() {}

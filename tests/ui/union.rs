@@ -1,0 +1,6 @@
+#[derive(statsfs::Stats)]
+union VcpuStat {
+    exits: u64,
+}
+
+fn main() {}

@@ -152,7 +152,10 @@ pub fn python() -> Option<PathBuf> {
 
 fn missing<T>(what: &str) -> Option<T> {
     if std::env::var(SKIP_VAR).as_deref() == Ok("1") {
-        eprintln!(
+        // Written to the stderr handle itself, past libtest's capture, so a skip shows.
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
             "\n!!!!!!!! SKIPPED: {what}; {SKIP_VAR}=1 is set, so this test checks nothing !!!!!!!!\n"
         );
         None

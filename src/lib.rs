@@ -43,9 +43,9 @@
 #![deny(missing_docs)]
 
 pub use statsfs_core::{
-    binary, cell, desc, registry, schema, value, walk, Aggregation, Base, BlockSource, Change,
-    Descriptor, Error, Kind, Place, Scale, Schema, SchemaRef, Source, Storage, Subscription, Unit,
-    Value, ValueGroup, ValueRef, ValueType, Visitor, WalkOptions,
+    binary, cell, desc, openmetrics, registry, schema, value, walk, Aggregation, Base, BlockSource,
+    Change, Descriptor, Error, Kind, Place, Scale, Schema, SchemaRef, Source, Storage,
+    Subscription, Unit, Value, ValueGroup, ValueRef, ValueType, Visitor, WalkOptions,
 };
 
 /// A struct whose fields are statistics; derive it with `#[derive(Stats)]`.

@@ -21,6 +21,7 @@
 //!   subtrees by schema identity.
 //! * [`walk`]: the one interface views use.
 //! * [`binary`]: the kernel's KVM binary stats layout: encoder and reader library.
+//! * [`openmetrics`]: the Prometheus and OpenMetrics exposition, a view over `walk`.
 //!
 //! Most users depend on the `statsfs` facade and write `#[derive(statsfs::Stats)]`.
 #![deny(missing_docs)]
@@ -32,6 +33,7 @@ pub mod cell;
 pub mod desc;
 mod error;
 mod group;
+pub mod openmetrics;
 mod raw;
 pub mod registry;
 pub mod schema;

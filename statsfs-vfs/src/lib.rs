@@ -40,6 +40,10 @@ mod mountinfo;
 mod options;
 mod sys;
 
+/// `/metrics` over HTTP (feature `http`).
+#[cfg(feature = "http")]
+pub mod http;
+
 pub use mount::{mount, Mount, MountError, FSTYPE};
 pub use mountinfo::{clean_stale_mount, is_mounted};
 pub use options::MountOptions;

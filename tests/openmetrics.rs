@@ -1,0 +1,314 @@
+//! The OpenMetrics view end to end: exact text, aggregates, and the real parsers
+//! (`promtool check metrics`, prometheus-client's classic and OpenMetrics parsers).
+//!
+//! The tools are found on PATH; a missing one fails the test unless
+//! `STATSFS_SKIP_PROMETHEUS=1` is set (then it is skipped with a loud message).
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use statsfs::openmetrics::{Encoder, Format, Options};
+use statsfs::Source;
+
+fn encode(root: &Source, format: Format) -> String {
+    let mut e = Encoder::new();
+    let out = String::from_utf8(e.encode(std::slice::from_ref(root), format).to_vec()).unwrap();
+    assert_eq!(e.skipped(), 0);
+    out
+}
+
+fn text(format: Format) -> String {
+    encode(&common::tree().root, format)
+}
+
+const VCPU0: &str = r#"path="kvm/1234-5/vcpu0",vcpu="0",vm="1234-5""#;
+const VCPU1: &str = r#"path="kvm/1234-5/vcpu\"1\\\n",vcpu="1",note="a \"quoted\" back\\slash\nnewline",vm="1234-5""#;
+
+#[test]
+fn prometheus_text_names_types_units_and_labels() {
+    let t = text(Format::Prometheus);
+    let has = |line: &str| assert!(t.lines().any(|l| l == line), "no line `{line}` in\n{t}");
+    has("# HELP vcpu_exits_total Guest exits handled");
+    has("# TYPE vcpu_exits_total counter");
+    has(&format!("vcpu_exits_total{{{VCPU0}}} 10"));
+    has(&format!("vcpu_exits_total{{{VCPU1}}} 11"));
+    // halt_ns: nanoseconds become seconds, exactly; the abbreviation gives way to the unit.
+    has("# TYPE vcpu_halt_seconds_total counter");
+    has(&format!("vcpu_halt_seconds_total{{{VCPU0}}} 0.0000015"));
+    has(&format!("vcpu_halt_seconds_total{{{VCPU1}}} 1.0000015"));
+    // Instant and peak are gauges; signed values keep their sign; bool reads 0/1.
+    has("# TYPE vcpu_drift_seconds gauge");
+    has(&format!("vcpu_drift_seconds{{{VCPU1}}} -0.0005"));
+    has("# TYPE vcpu_queue_depth gauge");
+    has(&format!("vcpu_queue_depth{{{VCPU1}}} 8"));
+    has(&format!("vcpu_running{{{VCPU1}}} 0"));
+    has(&format!("vcpu_touched_bytes{{{VCPU0}}} 2097152"));
+    has(&format!("vcpu_guest_cycles_total{{{VCPU0}}} 1099511627776"));
+    // HELP escapes backslash and newline (not quotes, in this format).
+    has(r#"# HELP vcpu_pending_irqs Interrupts waiting, "quoted" and with a back\\slash"#);
+    has(r#"# HELP kernel_dirty Whether the log is dirty\nsecond line with \\ and ""#);
+    has("# HELP vcpu_undocumented_total statsfs value undocumented of schema vcpu");
+    has(r#"kernel_pages_total{path="kvm/1234-5",vm="1234-5"} 42e3"#);
+    // Histograms: inclusive integer bounds, scaled; cumulative counts; +Inf is the count.
+    has("# TYPE vcpu_exit_latency_seconds histogram");
+    for (le, n) in [
+        ("0", 1),
+        ("0.000000001", 2),
+        ("0.000000003", 4),
+        ("0.000000007", 4),
+        ("0.000000015", 4),
+        ("+Inf", 6),
+    ] {
+        has(&format!(
+            "vcpu_exit_latency_seconds_bucket{{{VCPU0},le=\"{le}\"}} {n}"
+        ));
+    }
+    for (le, n) in [("9", 2), ("19", 3), ("29", 3), ("+Inf", 5)] {
+        has(&format!("vcpu_queue_len_bucket{{{VCPU1},le=\"{le}\"}} {n}"));
+    }
+    assert!(!t.contains("_sum") && !t.contains("_count"), "{t}");
+    // Each family's metadata once, its series together.
+    assert_eq!(t.matches("# TYPE vcpu_exits_total ").count(), 1);
+    assert!(!t.contains("# EOF"));
+}
+
+#[test]
+fn openmetrics_text_declares_units_and_ends_with_eof() {
+    let t = text(Format::OpenMetrics);
+    let has = |line: &str| assert!(t.lines().any(|l| l == line), "no line `{line}` in\n{t}");
+    has("# TYPE vcpu_exits counter");
+    has(&format!("vcpu_exits_total{{{VCPU0}}} 10"));
+    has("# TYPE vcpu_halt_seconds counter");
+    has("# UNIT vcpu_halt_seconds seconds");
+    has("# UNIT vcpu_touched_bytes bytes");
+    has("# UNIT vcpu_guest_cycles cycles");
+    has("# UNIT vcpu_exit_latency_seconds seconds");
+    has(r#"# HELP vcpu_pending_irqs Interrupts waiting, \"quoted\" and with a back\\slash"#);
+    assert!(!t.contains("_total counter"), "{t}");
+    assert!(t.ends_with("\n# EOF\n"), "{t}");
+    // The same samples as the 0.0.4 format: only metadata differs.
+    let samples = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(samples(&t), samples(&text(Format::Prometheus)));
+}
+
+#[test]
+fn aggregates_are_left_out_so_sums_do_not_double_count() {
+    let tree = common::tree();
+    let t = encode(&tree.root, Format::Prometheus);
+    // Two leaves per stat, none from the two aggregate groups above them.
+    let exits: Vec<u64> = t
+        .lines()
+        .filter(|l| l.starts_with("vcpu_exits_total{"))
+        .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(exits, [10, 11]);
+    assert_eq!(
+        exits.iter().sum::<u64>(),
+        tree.root.get("exits").unwrap().as_u64()
+    );
+    assert!(!t.contains(r#"path="kvm""#) && !t.contains(r#"path="kvm/1234-5"}"#));
+    // Hidden sources and values are leaves too: in the exposition, as in the aggregates.
+    let halts: u64 = t
+        .lines()
+        .filter(|l| l.starts_with("vcpu_hidden_halts_total{"))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(halts, tree.root.get("hidden_halts").unwrap().as_u64());
+    // Without hidden: the hidden vCPU and the hidden value are gone.
+    let mut e = Encoder::with_options(Options {
+        hidden: false,
+        ..Options::default()
+    });
+    let t = String::from_utf8(
+        e.encode(std::slice::from_ref(&tree.root), Format::Prometheus)
+            .to_vec(),
+    )
+    .unwrap();
+    assert!(
+        !t.contains("hidden_halts") && !t.contains("vcpu=\"1\""),
+        "{t}"
+    );
+    assert!(t.contains(&format!("vcpu_exits_total{{{VCPU0}}} 10")));
+}
+
+#[test]
+fn the_encoder_is_reusable_and_follows_the_tree() {
+    let tree = common::tree();
+    let mut e = Encoder::new();
+    let roots = [tree.root.clone()];
+    let first = e.encode(&roots, Format::Prometheus).to_vec();
+    assert_eq!(e.encode(&roots, Format::Prometheus), &first[..]);
+    tree.vcpus[0].exits.add(5);
+    let t = String::from_utf8(e.encode(&roots, Format::Prometheus).to_vec()).unwrap();
+    assert!(t.contains(&format!("vcpu_exits_total{{{VCPU0}}} 15")));
+    // A source removed: its series and (once unused) its families go.
+    let vm = tree.root.subordinate("1234-5").unwrap();
+    tree.root.remove_subordinate(&vm).unwrap();
+    assert_eq!(e.encode(&roots, Format::Prometheus), b"");
+    assert_eq!(e.encode(&roots, Format::OpenMetrics), b"# EOF\n");
+    tree.root.add_subordinate(&vm).unwrap();
+    assert_eq!(e.encode(&roots, Format::Prometheus), t.as_bytes());
+    // Several roots share families.
+    let other = common::tree();
+    let t = String::from_utf8(
+        e.encode(&[tree.root.clone(), other.root.clone()], Format::Prometheus)
+            .to_vec(),
+    )
+    .unwrap();
+    assert_eq!(t.matches("# TYPE vcpu_exits_total counter").count(), 1);
+    assert_eq!(t.matches("vcpu_exits_total{").count(), 4);
+}
+
+#[test]
+fn clashing_names_are_skipped_not_written() {
+    use statsfs::{Descriptor, Kind, Schema, ValueGroup, ValueType};
+    // `a.b` and `a_b` sanitize to one name; as counter and gauge they cannot share it.
+    let s1 = Schema::new_runtime(
+        "s",
+        vec![Descriptor::new("a.b", ValueType::U64, Kind::Cumulative)],
+    )
+    .unwrap();
+    let s2 = Schema::new_runtime(
+        "s",
+        vec![Descriptor::new("a_b", ValueType::U64, Kind::Instant)],
+    )
+    .unwrap();
+    let root = Source::new("r").unwrap();
+    root.add(ValueGroup::block(s1, |o: &mut [u64]| {
+        o[0] = 1;
+        Ok(())
+    }))
+    .unwrap();
+    let child = Source::new("c").unwrap();
+    child
+        .add(ValueGroup::block(s2, |o: &mut [u64]| {
+            o[0] = 2;
+            Ok(())
+        }))
+        .unwrap();
+    root.add_subordinate(&child).unwrap();
+    let mut e = Encoder::new();
+    let t = String::from_utf8(e.encode(&[root], Format::Prometheus).to_vec()).unwrap();
+    assert_eq!(
+        t,
+        "# HELP s_a_b_total statsfs value a.b of schema s\n# TYPE s_a_b_total counter\ns_a_b_total{path=\"r\"} 1\n"
+    );
+    assert_eq!((e.series(), e.skipped()), (1, 1));
+}
+
+#[test]
+fn promtool_finds_no_problem() {
+    let Some(promtool) = common::tool("promtool") else {
+        return;
+    };
+    let t = text(Format::Prometheus);
+    let mut child = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(t.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "promtool: {report}\non:\n{t}");
+    assert_eq!(report.trim(), "", "promtool reported problems on:\n{t}");
+}
+
+/// Parses `input` with prometheus-client's parser for `format` and prints one line per
+/// sample: `family<TAB>type<TAB>unit<TAB>sample<TAB>labels as sorted JSON<TAB>value`.
+fn python_parse(format: Format, input: &str) -> Option<Vec<String>> {
+    let py = common::python()?;
+    let module = match format {
+        Format::Prometheus => "prometheus_client.parser",
+        Format::OpenMetrics => "prometheus_client.openmetrics.parser",
+    };
+    let script = format!(
+        "import sys, json\n\
+         from {module} import text_string_to_metric_families as parse\n\
+         for f in parse(sys.stdin.read()):\n\
+         \x20   for s in f.samples:\n\
+         \x20       print(f.name, f.type, f.unit or '-', s.name, json.dumps(s.labels, sort_keys=True), repr(float(s.value)), sep='\\t')\n"
+    );
+    let mut child = Command::new(py)
+        .args(["-c", &script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{module} rejected the text: {}\n{input}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect(),
+    )
+}
+
+fn check_parsed(lines: &[String], unit_of_seconds: &str) {
+    let has = |l: &str| {
+        assert!(
+            lines.iter().any(|x| x == l),
+            "no `{l}` in\n{}",
+            lines.join("\n")
+        )
+    };
+    let vcpu1 = r#""note": "a \"quoted\" back\\slash\nnewline", "path": "kvm/1234-5/vcpu\"1\\\n", "vcpu": "1", "vm": "1234-5""#;
+    has(&format!(
+        "vcpu_exits\tcounter\t-\tvcpu_exits_total\t{{{vcpu1}}}\t11.0"
+    ));
+    has(&format!(
+        "vcpu_halt_seconds\tcounter\t{unit_of_seconds}\tvcpu_halt_seconds_total\t{{{vcpu1}}}\t1.0000015"
+    ));
+    has(&format!(
+        "vcpu_drift_seconds\tgauge\t{unit_of_seconds}\tvcpu_drift_seconds\t{{{vcpu1}}}\t-0.0005"
+    ));
+    has(&format!(
+        "vcpu_exit_latency_seconds\thistogram\t{unit_of_seconds}\tvcpu_exit_latency_seconds_bucket\t{{\"le\": \"+Inf\", {vcpu1}}}\t6.0"
+    ));
+    has("kernel_pages\tcounter\t-\tkernel_pages_total\t{\"path\": \"kvm/1234-5\", \"vm\": \"1234-5\"}\t42000.0");
+    // Every sample of the text comes back.
+    assert_eq!(lines.len(), 2 * (10 + 6 + 4) + 2, "{}", lines.join("\n"));
+}
+
+#[test]
+fn prometheus_client_classic_parser_reads_the_text_format() {
+    let Some(lines) = python_parse(Format::Prometheus, &text(Format::Prometheus)) else {
+        return;
+    };
+    // The classic parser knows no units.
+    check_parsed(&lines, "-");
+}
+
+#[test]
+fn prometheus_client_openmetrics_parser_reads_openmetrics() {
+    let Some(lines) = python_parse(Format::OpenMetrics, &text(Format::OpenMetrics)) else {
+        return;
+    };
+    check_parsed(&lines, "seconds");
+}

@@ -1,0 +1,273 @@
+//! The HTTP endpoint, and a real Prometheus server scraping two processes that serve
+//! statsfs trees: PromQL `sum()` over both equals the sum of their in-process values.
+//!
+//! Needs `prometheus` on PATH (Debian package `prometheus`); without it the test fails,
+//! unless `STATSFS_SKIP_PROMETHEUS=1` is set (then it is skipped with a loud message).
+//! The serving processes are this test binary run again with `STATSFS_CHILD_SEED` set
+//! (see [`child_process_entry`]).
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use statsfs_vfs::http::serve;
+
+/// One HTTP/1.0 GET to 127.0.0.1; returns (status line, headers, body).
+fn get(addr: SocketAddr, path: &str, accept: Option<&str>) -> (String, String, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let accept = accept
+        .map(|a| format!("Accept: {a}\r\n"))
+        .unwrap_or_default();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n{accept}\r\n").unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let (status, headers) = head.split_once("\r\n").unwrap_or((head, ""));
+    (
+        status.to_owned(),
+        headers.to_ascii_lowercase(),
+        body.to_owned(),
+    )
+}
+
+#[test]
+fn endpoint_negotiates_the_format_and_stops_on_drop() {
+    let tree = common::tree();
+    let server = serve(vec![tree.root.clone()], "127.0.0.1:0").unwrap();
+    let addr = server.local_addr();
+    assert!(addr.ip().is_loopback());
+
+    let (status, headers, body) = get(addr, "/metrics", None);
+    assert!(status.contains("200"), "{status}");
+    assert!(
+        headers.contains("content-type: text/plain; version=0.0.4; charset=utf-8"),
+        "{headers}"
+    );
+    assert!(body.contains("# TYPE vcpu_exits_total counter\n"), "{body}");
+    assert!(!body.contains("# EOF"));
+
+    let prometheus_accept = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    let (_, headers, body) = get(addr, "/metrics?x=1", Some(prometheus_accept));
+    assert!(
+        headers
+            .contains("content-type: application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        "{headers}"
+    );
+    assert!(body.contains("# TYPE vcpu_exits counter\n") && body.ends_with("# EOF\n"));
+
+    // Values are read at scrape time.
+    tree.vcpus[0].exits.add(1000);
+    let (_, _, body) = get(addr, "/metrics", Some("text/plain"));
+    assert!(body.contains(r#"vcpu_exits_total{path="kvm/1234-5/vcpu0",vcpu="0",vm="1234-5"} 1010"#));
+
+    let (status, _, _) = get(addr, "/nothing", None);
+    assert!(status.contains("404"), "{status}");
+    let (status, _, _) = get(addr, "/", None);
+    assert!(status.contains("200"), "{status}");
+
+    drop(server);
+    // tiny_http closes its listener from its accept thread, just after the drop: poll.
+    let start = Instant::now();
+    while TcpStream::connect(addr).is_ok() {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "still listening 5 s after drop"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn binding_a_taken_port_is_a_typed_error() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let err = serve(Vec::new(), taken.local_addr().unwrap()).unwrap_err();
+    assert!(
+        matches!(err, statsfs_vfs::http::Error::Bind { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("cannot serve /metrics"));
+}
+
+const CHILD_VAR: &str = "STATSFS_CHILD_SEED";
+
+/// Not a test of its own: when this binary runs again with `STATSFS_CHILD_SEED=n`, this
+/// serves the common tree (with `n` more exits on vcpu0) on a free port, prints
+/// `LISTENING <addr> <in-process exits> <in-process halt ns>` and serves until its
+/// standard input closes (the parent test holds it open). Without the variable it does
+/// nothing.
+#[test]
+fn child_process_entry() {
+    let Ok(seed) = std::env::var(CHILD_VAR) else {
+        return;
+    };
+    let seed: u64 = seed.parse().unwrap();
+    let tree = common::tree();
+    tree.vcpus[0].exits.add(seed);
+    tree.vcpus[1].halt_ns.add(seed * 1_000_000);
+    let server = serve(vec![tree.root.clone()], "127.0.0.1:0").unwrap();
+    let exits = tree.root.get("exits").unwrap().as_u64();
+    let halt = tree.root.get("halt_ns").unwrap().as_u64();
+    println!("LISTENING {} {exits} {halt}", server.local_addr());
+    std::io::stdout().flush().unwrap();
+    let mut sink = Vec::new();
+    let _ = std::io::stdin().read_to_end(&mut sink);
+    drop(server);
+}
+
+/// Kills and reaps every process it holds and removes the temp dir, also when the test
+/// fails.
+struct Guard {
+    children: Vec<Child>,
+    dir: PathBuf,
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'.' | b'-' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The value of an instant query whose result is one sample, if it has one yet.
+fn query(prom: SocketAddr, promql: &str) -> Option<f64> {
+    let mut s = TcpStream::connect(prom).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let path = format!("/api/v1/query?query={}", url_encode(promql));
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {prom}\r\n\r\n").ok()?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).ok()?;
+    // {"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1700000000.123,"42"]}]}}
+    let at = raw.find("\"value\":[")?;
+    let rest = &raw[at..];
+    let v = rest.split('"').nth(3)?;
+    v.parse().ok()
+}
+
+#[test]
+fn prometheus_scrapes_two_processes_and_sums_them() {
+    let Some(prometheus) = common::tool("prometheus") else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("statsfs-prom-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut guard = Guard {
+        children: Vec::new(),
+        dir: dir.clone(),
+    };
+
+    let (mut targets, mut exits, mut halt_ns) = (Vec::new(), 0u64, 0u64);
+    for seed in [100u64, 2000] {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "child_process_entry",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD_VAR, seed.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        guard.children.push(child);
+        let line = BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            // libtest prints `test child_process_entry ... ` before it on the same line.
+            .find_map(|l| l.find("LISTENING ").map(|at| l[at..].to_owned()))
+            .expect("the child process did not start serving");
+        let mut words = line.split(' ').skip(1);
+        targets.push(words.next().unwrap().to_owned());
+        exits += words.next().unwrap().parse::<u64>().unwrap();
+        halt_ns += words.next().unwrap().parse::<u64>().unwrap();
+    }
+
+    let port = free_port();
+    let config = dir.join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
+             scrape_configs:\n  - job_name: statsfs\n    scrape_interval: 1s\n    scrape_timeout: 1s\n    static_configs:\n      - targets: [{}]\n",
+            targets.iter().map(|t| format!("'{t}'")).collect::<Vec<_>>().join(", ")
+        ),
+    )
+    .unwrap();
+    let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
+    let server = Command::new(prometheus)
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    guard.children.push(server);
+    let prom: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+
+    // Poll, with a bound: the first scrape lands a few seconds after start.
+    let start = Instant::now();
+    let limit = Duration::from_secs(60);
+    let (mut got_exits, mut got_halt) = (None, None);
+    while start.elapsed() < limit {
+        let up = query(prom, "sum(up{job=\"statsfs\"})");
+        got_exits = query(prom, "sum(vcpu_exits_total)");
+        got_halt = query(prom, "sum(vcpu_halt_seconds_total)");
+        if up == Some(2.0) && got_exits == Some(exits as f64) && got_halt.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let log = std::fs::read_to_string(dir.join("prometheus.log")).unwrap_or_default();
+    assert_eq!(
+        got_exits,
+        Some(exits as f64),
+        "PromQL sum(vcpu_exits_total) after {:?}; in-process sum {exits}; prometheus log:\n{log}",
+        start.elapsed()
+    );
+    let want = halt_ns as f64 * 1e-9;
+    let got = got_halt.unwrap();
+    assert!(
+        (got - want).abs() <= want * 1e-12,
+        "sum(vcpu_halt_seconds_total) = {got}, want {want}"
+    );
+    // Leaves only: as many series as leaves, none from the aggregates.
+    assert_eq!(query(prom, "count(vcpu_exits_total)"), Some(4.0));
+    // Histograms made it through OpenMetrics (what Prometheus asks for first).
+    assert_eq!(
+        query(prom, "sum(vcpu_queue_len_bucket{le=\"+Inf\"})"),
+        Some(4.0 * 5.0)
+    );
+    eprintln!("Prometheus agreed after {:?}", start.elapsed());
+}

@@ -39,6 +39,20 @@ seq!(N in 0..1000 {
     }
 });
 
+seq!(N in 0..50 {
+    /// A source of 50 counters.
+    #[derive(Stats)]
+    struct Fifty {
+        #(f~N: Counter,)*
+    }
+
+    impl Fifty {
+        fn new() -> Self {
+            Fifty { #(f~N: Counter::new(),)* }
+        }
+    }
+});
+
 fn can_mount() -> bool {
     // SAFETY: geteuid cannot fail.
     let ok = unsafe { libc::geteuid() } == 0 && Path::new("/dev/fuse").exists();
@@ -145,6 +159,23 @@ fn encode_in_process(c: &mut Criterion) {
         b.iter(|| view.encode_data(black_box(&mut blob)))
     });
     g.finish();
+    // The whole-tree snapshot of BENCHMARKS.md: 1,000 sources × 50 values.
+    let root = Source::new("root").unwrap();
+    for i in 0..1000 {
+        let s = Source::new(format!("s{i}")).unwrap();
+        s.add_values(Arc::new(Fifty::new())).unwrap();
+        root.add_subordinate(&s).unwrap();
+    }
+    let mut tree = BulkView::new(&root, Scope::Subtree, &Selection::all()).unwrap();
+    assert_eq!(tree.len(), 50_000);
+    let mut tree_blob = Vec::new();
+    tree.encode(&mut tree_blob);
+    g.throughput(Throughput::Elements(50_000));
+    g.bench_function("snapshot_1000x50_data_block", |b| {
+        b.iter(|| tree.encode_data(black_box(&mut tree_blob)))
+    });
+    g.finish();
+
     let mut g = c.benchmark_group("make_view_50000_values");
     g.sample_size(10);
     g.bench_function("layout", |b| {

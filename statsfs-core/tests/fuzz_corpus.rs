@@ -89,14 +89,19 @@ fn every_seed_decodes() {
     for entry in fs::read_dir(seed_dir()).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let blob = Blob::decode(&fs::read(&path).unwrap()).unwrap_or_else(|e| panic!("seed {name} must decode: {e}"));
+        let blob = Blob::decode(&fs::read(&path).unwrap())
+            .unwrap_or_else(|e| panic!("seed {name} must decode: {e}"));
         if name.starts_with("kernel-vcpu") {
             assert!(blob.value("exits").is_some());
             assert_eq!(blob.values("halt_wait_hist").map(<[u64]>::len), Some(32));
         }
         n += 1;
     }
-    assert!(n >= 5, "seeds are missing: {n} files in {}", seed_dir().display());
+    assert!(
+        n >= 5,
+        "seeds are missing: {n} files in {}",
+        seed_dir().display()
+    );
 }
 
 #[test]
@@ -108,5 +113,9 @@ fn every_corpus_input_decodes_or_is_refused_without_panic() {
         let _ = BlobSchema::parse(&bytes);
         n += 1;
     }
-    assert!(n >= 100, "the corpus is missing: {n} files in {}", corpus().display());
+    assert!(
+        n >= 100,
+        "the corpus is missing: {n} files in {}",
+        corpus().display()
+    );
 }

@@ -713,3 +713,56 @@ fn a_stale_mount_of_a_killed_process_is_cleaned_before_mounting() {
     drop(m);
     assert!(!is_mounted(dir.path()).unwrap());
 }
+
+#[test]
+fn a_slow_read_blocks_neither_other_reads_nor_writers() {
+    use std::sync::mpsc::{channel, RecvTimeoutError};
+    use std::sync::Mutex;
+    if !can_mount("a_slow_read_blocks_neither_other_reads_nor_writers") {
+        return;
+    }
+    let k = kvm_tree();
+    // A value whose reading waits until the test lets it go (or gives up after 30 s).
+    let (entered_tx, entered_rx) = channel::<()>();
+    let (release_tx, release_rx) = channel::<()>();
+    let (entered_tx, release_rx) = (Mutex::new(entered_tx), Mutex::new(release_rx));
+    let schema = statsfs::Schema::new_runtime(
+        "slow",
+        vec![statsfs::Descriptor::new(
+            "slow",
+            statsfs::ValueType::U64,
+            statsfs::Kind::Instant,
+        )],
+    )
+    .unwrap();
+    let slow = Source::new("slow").unwrap();
+    slow.add(ValueGroup::block(schema, move |out: &mut [u64]| {
+        let _ = entered_tx.lock().unwrap().send(());
+        match release_rx
+            .lock()
+            .unwrap()
+            .recv_timeout(Duration::from_secs(30))
+        {
+            Ok(()) => {
+                out[0] = 1;
+                Ok(())
+            }
+            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
+                Err(io::Error::other("never released"))
+            }
+        }
+    }))
+    .unwrap();
+    k.root.add_subordinate(&slow).unwrap();
+    let (_dir, m) = mounted(&k.root, MountOptions::default());
+    let slow_file = m.path().join("kvm/slow/slow");
+    let reader = std::thread::spawn(move || fs::read_to_string(slow_file));
+    entered_rx.recv().unwrap();
+    // While that read is stuck inside the tree, other reads and the writers go on.
+    k.stats[0].exits.inc_local();
+    assert_eq!(cat(&m.path().join("kvm/1234-5/vcpu0/exits")), "1\n");
+    release_tx.send(()).unwrap();
+    // The slow read got its value: it was released by us, not by its timeout, so the fast
+    // read above was served while it was in flight.
+    assert_eq!(reader.join().unwrap().unwrap(), "1\n");
+}

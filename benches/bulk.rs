@@ -158,7 +158,6 @@ fn encode_in_process(c: &mut Criterion) {
     g.bench_function("data_block", |b| {
         b.iter(|| view.encode_data(black_box(&mut blob)))
     });
-    g.finish();
     // The whole-tree snapshot of BENCHMARKS.md: 1,000 sources × 50 values.
     let root = Source::new("root").unwrap();
     for i in 0..1000 {

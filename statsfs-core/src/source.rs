@@ -413,22 +413,18 @@ impl Source {
     /// hidden values are found too.
     pub fn get(&self, name: &str) -> Result<Value, Error> {
         let st = self.read_state();
-        for g in st.groups.iter().rev() {
-            let Some(i) = g.schema.descriptors().iter().position(|d| d.name == name) else {
-                continue;
-            };
-            if !g.offers(i) {
-                continue;
-            }
-            let d = g.schema.descriptors()[i];
-            let mut words = vec![0; d.size as usize];
-            let aggregate = read_one(&st, g, i, &mut words);
-            return Ok(Value::new(d, aggregate, words));
-        }
-        Err(Error::NotFound {
+        let (g, i) = lookup(&st, name).ok_or_else(|| self.not_found(name))?;
+        let d = g.schema.descriptors()[i];
+        let mut words = vec![0; d.size as usize];
+        let aggregate = read_one(&st, g, i, &mut words);
+        Ok(Value::new(d, aggregate, words))
+    }
+
+    fn not_found(&self, name: &str) -> Error {
+        Error::NotFound {
             source: self.name().to_owned(),
             name: name.to_owned(),
-        })
+        }
     }
 
     /// Clears the value named `name` (found as [`get`](Self::get) finds it): a simple
@@ -436,34 +432,23 @@ impl Source {
     /// [`Error::ReadOnly`] if the descriptor may not be cleared.
     pub fn clear(&self, name: &str) -> Result<(), Error> {
         let st = self.read_state();
-        for g in st.groups.iter().rev() {
-            let Some(i) = g.schema.descriptors().iter().position(|d| d.name == name) else {
-                continue;
-            };
-            if !g.offers(i) {
-                continue;
-            }
-            let d = &g.schema.descriptors()[i];
-            let read_only = || Error::ReadOnly {
-                source: self.name().to_owned(),
-                name: name.to_owned(),
-            };
-            if !d.clearable {
-                return Err(read_only());
-            }
-            return match &g.binding {
-                Binding::Aggregate(_) => {
-                    aggregate::clear_subtree(&st, &g.schema, d);
-                    Ok(())
-                }
-                Binding::Revoked => Ok(()),
-                b => b.clear(d).then_some(()).ok_or_else(read_only),
-            };
-        }
-        Err(Error::NotFound {
+        let (g, i) = lookup(&st, name).ok_or_else(|| self.not_found(name))?;
+        let d = &g.schema.descriptors()[i];
+        let read_only = || Error::ReadOnly {
             source: self.name().to_owned(),
             name: name.to_owned(),
-        })
+        };
+        if !d.clearable {
+            return Err(read_only());
+        }
+        match &g.binding {
+            Binding::Aggregate(_) => {
+                aggregate::clear_subtree(&st, &g.schema, d);
+                Ok(())
+            }
+            Binding::Revoked => Ok(()),
+            b => b.clear(d).then_some(()).ok_or_else(read_only),
+        }
     }
 
     /// Calls `f` for every value of this source, hidden ones included, in one pass under
@@ -638,6 +623,15 @@ impl Source {
             cur = s.parent();
         }
     }
+}
+
+/// The value `name` of a locked source, as lookups find it (SPEC §1): the newest group
+/// offering such a value, then its first descriptor of that name.
+fn lookup<'s>(st: &'s State, name: &str) -> Option<(&'s Group, usize)> {
+    st.groups.iter().rev().find_map(|g| {
+        let i = g.schema.descriptors().iter().position(|d| d.name == name)?;
+        g.offers(i).then_some((g, i))
+    })
 }
 
 /// Reads descriptor `i` of group `g` of a locked source; returns whether it is an

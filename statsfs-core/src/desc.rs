@@ -263,7 +263,7 @@ pub enum Storage {
     /// A [`ShardedCounter`](crate::cell::ShardedCounter), summed on read.
     Sharded,
     /// A runtime value: `size` u64 words at word `offset / 8` of a block that the value
-    /// group's [`BlockSource`](crate::source::BlockSource) fills.
+    /// group's [`BlockSource`](crate::BlockSource) fills.
     Block,
 }
 

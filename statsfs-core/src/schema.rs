@@ -34,7 +34,7 @@ impl Schema {
     }
 
     /// A schema known only at run time (for instance decoded from a kernel stats file),
-    /// whose values a [`BlockSource`](crate::source::BlockSource) provides as a block of
+    /// whose values a [`BlockSource`](crate::BlockSource) provides as a block of
     /// u64 words. Every descriptor is given [`Storage::Block`]; its `offset` is the byte
     /// offset of its first word in that block, as in the binary layout.
     ///

@@ -4,7 +4,7 @@
 //! The server is [`tiny_http`]: a synchronous server with four small dependencies and
 //! no async runtime. One scrape every few seconds needs nothing more, and the vfs crate
 //! stays free of tokio (which `hyper` would bring). One thread answers requests one after
-//! the other, reusing one [`Encoder`], so a scrape allocates nothing per series once the
+//! the other, reusing one [`Encoder`](statsfs_core::openmetrics::Encoder), so a scrape allocates nothing per series once the
 //! tree has been seen.
 //!
 //! ```no_run
@@ -17,7 +17,7 @@
 //! ```
 //!
 //! Requests: `GET` (or `HEAD`) `/metrics` answers with the format that the `Accept`
-//! header asks for ([`Format::negotiate`]); `/` says where the metrics are; other paths
+//! header asks for ([`Format::negotiate`](statsfs_core::openmetrics::Format::negotiate)); `/` says where the metrics are; other paths
 //! are 404, other methods 405.
 
 use std::fmt;

@@ -90,6 +90,9 @@ pub use statsfs_core::{
 /// * `clear` / `read_only`: whether writing 0 clears it (default: clearable unless
 ///   instant; an instant value cannot be made clearable).
 /// * `hidden`: no file, still readable by name and aggregated.
+/// * `names = ["RUNNABLE", "HALTED"]`: an enum-valued stat (an instant unsigned integer,
+///   a state): its file shows the name of its value; not aggregated unless `aggregate`
+///   says so (the `min`/`max` of a state is shown by name too).
 /// * `flatten`: the field is itself `Stats`; its stats are embedded at the field's offset.
 /// * `skip`: the field is not a stat.
 ///

@@ -240,6 +240,9 @@ fn the_mounted_tree_counts_exactly_and_unmounts_on_sigterm() {
         for c in 0..VCPUS {
             let vcpu = vm_dir.join(format!("vcpu{c}"));
             assert_eq!(read_u64(&vcpu.join("io_out")), N, "{vm}/vcpu{c}");
+            // The workload ended with a guest hlt: the state reads by name.
+            let state = std::fs::read_to_string(vcpu.join("mp_state")).unwrap();
+            assert_eq!(state, "HALTED\n", "{vm}/vcpu{c}/mp_state");
             let exits = read_u64(&vcpu.join("exits"));
             let kernel_exits = read_u64(&vcpu.join("kernel/exits"));
             assert!(

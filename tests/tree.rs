@@ -528,3 +528,45 @@ fn listeners_hear_changes_of_the_whole_subtree() {
         ["+top/mid", "+mid/leaf", "-mid/leaf"]
     );
 }
+
+#[test]
+fn enum_valued_stats_read_by_name() {
+    #[derive(Stats, Default)]
+    struct Vcpu {
+        /// The vCPU's multiprocessing state
+        #[stat(names = ["RUNNABLE", "HALTED", "INIT_RECEIVED"])]
+        mp_state: Gauge<u8>,
+        /// The lowest state of the vCPUs below
+        #[stat(kind = instant, names = ["RUNNABLE", "HALTED"], aggregate = max)]
+        worst: AtomicU32,
+    }
+    let d = &Vcpu::DESCRIPTORS[0];
+    assert_eq!(d.names, ["RUNNABLE", "HALTED", "INIT_RECEIVED"]);
+    assert_eq!(
+        d.aggregation,
+        statsfs::Aggregation::None,
+        "a state is not summed unless asked"
+    );
+    let vm = src("vm");
+    vm.add_aggregates::<Vcpu>().unwrap();
+    let stats: Vec<Arc<Vcpu>> = (0..2).map(|_| Arc::new(Vcpu::default())).collect();
+    for (i, s) in stats.iter().enumerate() {
+        let c = src(&format!("vcpu{i}"));
+        c.add_values(s.clone()).unwrap();
+        vm.add_subordinate(&c).unwrap();
+    }
+    stats[1].mp_state.set(1);
+    stats[1].worst.store(1, Relaxed);
+    let c1 = vm.subordinate("vcpu1").unwrap();
+    assert_eq!(c1.get("mp_state").unwrap().to_string(), "HALTED");
+    stats[1].mp_state.set(7);
+    assert_eq!(
+        c1.get("mp_state").unwrap().to_string(),
+        "7",
+        "a value past the names shows as a number"
+    );
+    assert_eq!(c1.get("mp_state").unwrap().as_u64(), 7);
+    // `none` values are not aggregated; the max of a state is a state.
+    assert!(matches!(vm.get("mp_state"), Err(Error::NotFound { .. })));
+    assert_eq!(vm.get("worst").unwrap().to_string(), "HALTED");
+}

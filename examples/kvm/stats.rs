@@ -36,7 +36,16 @@ pub struct VcpuGenericStat {
     pub in_guest: Flag,
     /// 1 while the vCPU has guest work left to run, else 0 (a VM sums its runnable vCPUs)
     pub runnable: Gauge<u8>,
+    /// The vCPU's state, as KVM's mp_state: RUNNABLE while it runs guest code, HALTED
+    /// after a guest hlt until it runs again (a state: shown by name, never summed)
+    #[stat(names = ["RUNNABLE", "HALTED"])]
+    pub mp_state: Gauge<u8>,
 }
+
+/// `VcpuGenericStat::mp_state` values.
+pub const MP_STATE_RUNNABLE: u8 = 0;
+/// `VcpuGenericStat::mp_state` values.
+pub const MP_STATE_HALTED: u8 = 1;
 
 /// One vCPU's statistics: the generic ones, then exits by reason.
 #[derive(Stats, Default, Debug)]
@@ -118,7 +127,9 @@ pub fn exits_of(stats: &VcpuStat, reason: ExitReason) -> u64 {
 
 impl ExitObserver for StatsObserver {
     fn on_enter(&mut self) {
-        self.vcpu.generic.in_guest.set(true);
+        let g = &self.vcpu.generic;
+        g.in_guest.set(true);
+        g.mp_state.set(MP_STATE_RUNNABLE);
     }
 
     fn on_exit(&mut self, reason: ExitReason, handle_ns: u64) {
@@ -130,6 +141,9 @@ impl ExitObserver for StatsObserver {
         let counter = exit_counter(s, reason);
         counter.inc_local();
         g.in_guest.set(false);
+        if reason == ExitReason::Hlt {
+            g.mp_state.set(MP_STATE_HALTED);
+        }
     }
 
     fn on_round(&mut self, _round: u64, round_ns: u64) {

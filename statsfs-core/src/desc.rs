@@ -306,6 +306,11 @@ pub struct Descriptor {
     pub clearable: bool,
     /// Hidden values have no file but are still readable and aggregated.
     pub hidden: bool,
+    /// For an enum-valued stat (a state such as a vCPU's `mp_state`), the name of each
+    /// value: the text view shows `names[v]` instead of `v` (a value past the end shows
+    /// as its number). Empty for ordinary stats. Binary and OpenMetrics readers see the
+    /// number.
+    pub names: &'static [&'static str],
 }
 
 impl Descriptor {
@@ -334,6 +339,7 @@ impl Descriptor {
             },
             clearable: kind.clearable_by_default(),
             hidden: false,
+            names: &[],
         }
     }
 
@@ -385,6 +391,20 @@ impl Descriptor {
     pub const fn with_hidden(mut self, hidden: bool) -> Self {
         self.hidden = hidden;
         self
+    }
+
+    /// This descriptor with names for its values (an enum-valued stat).
+    pub const fn with_names(mut self, names: &'static [&'static str]) -> Self {
+        self.names = names;
+        self
+    }
+
+    /// The name of value `v`, for an enum-valued stat.
+    pub fn name_of(&self, v: u64) -> Option<&'static str> {
+        usize::try_from(v)
+            .ok()
+            .and_then(|i| self.names.get(i))
+            .copied()
     }
 
     /// The file mode of this value's file: 0644 when clearable, else 0444.
@@ -458,6 +478,15 @@ impl Descriptor {
         }
         if hist && !matches!(self.aggregation, Aggregation::Sum | Aggregation::None) {
             return Err("histograms aggregate by sum (bucket by bucket) or not at all");
+        }
+        if !self.names.is_empty()
+            && (!matches!(self.kind, Kind::Instant)
+                || matches!(self.ty, ValueType::Bool)
+                || self.ty.is_signed())
+        {
+            return Err(
+                "value names are for instant unsigned integer stats: a state such as mp_state",
+            );
         }
         if self.clearable && matches!(self.kind, Kind::Instant) {
             return Err("an instant value measures the present and cannot be cleared");

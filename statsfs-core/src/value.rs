@@ -2,20 +2,29 @@
 
 use std::fmt;
 
-use crate::desc::{Descriptor, ValueType};
+use crate::desc::{Aggregation, Descriptor, ValueType};
 use crate::schema::Schema;
 
 /// Writes `words` as a file reads: the decimal value (`-5` for a negative signed value,
-/// `0`/`1` for a bool), or a histogram's bucket counts separated by spaces; no newline.
+/// `0`/`1` for a bool, the value's name for an enum-valued stat), or a histogram's bucket
+/// counts separated by spaces; no newline.
 ///
 /// ```
 /// use statsfs_core::{value::write_text, Descriptor, Kind, ValueType};
 /// let d = Descriptor::new("x", ValueType::I32, Kind::Instant);
 /// let mut s = String::new();
-/// write_text(&mut s, &d, &[(-5i64) as u64]).unwrap();
+/// write_text(&mut s, &d, &[(-5i64) as u64], false).unwrap();
 /// assert_eq!(s, "-5");
 /// ```
-pub fn write_text(out: &mut impl fmt::Write, d: &Descriptor, words: &[u64]) -> fmt::Result {
+///
+/// `aggregate` says whether the words are an aggregate: the names of an enum-valued stat
+/// name its simple values and its min or max, never a sum, an average or a count.
+pub fn write_text(
+    out: &mut impl fmt::Write,
+    d: &Descriptor,
+    words: &[u64],
+    aggregate: bool,
+) -> fmt::Result {
     if d.kind.is_histogram() {
         for (i, w) in words.iter().enumerate() {
             if i > 0 {
@@ -26,6 +35,10 @@ pub fn write_text(out: &mut impl fmt::Write, d: &Descriptor, words: &[u64]) -> f
         return Ok(());
     }
     let w = words.first().copied().unwrap_or(0);
+    let named = !aggregate || matches!(d.aggregation, Aggregation::Min | Aggregation::Max);
+    if let Some(name) = d.name_of(w).filter(|_| named) {
+        return out.write_str(name);
+    }
     match d.ty {
         t if t.is_signed() => write!(out, "{}", w as i64),
         ValueType::Bool => write!(out, "{}", (w != 0) as u8),
@@ -79,7 +92,7 @@ impl<'a> ValueRef<'a> {
 
 impl fmt::Display for ValueRef<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_text(f, self.descriptor, self.words)
+        write_text(f, self.descriptor, self.words, self.aggregate)
     }
 }
 
@@ -139,6 +152,6 @@ impl Value {
 
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_text(f, &self.descriptor, &self.words)
+        write_text(f, &self.descriptor, &self.words, self.aggregate)
     }
 }

@@ -53,6 +53,8 @@ pub struct Field {
     pub hidden: Option<Span>,
     pub flatten: Option<Span>,
     pub skip: Option<Span>,
+    /// `names = ["RUNNABLE", "HALTED"]`: an enum-valued stat.
+    pub names: Option<Spanned<Vec<String>>>,
 }
 
 impl Field {
@@ -75,12 +77,13 @@ impl Field {
         put("hidden", self.hidden);
         put("flatten", self.flatten);
         put("skip", self.skip);
+        put("names", self.names.as_ref().map(|x| x.span));
         v
     }
 }
 
 const FIELD_KEYS: &str =
-    "rename, kind, unit, base, exponent, aggregate, clear, read_only, hidden, flatten, skip";
+    "rename, kind, unit, base, exponent, aggregate, clear, read_only, hidden, names, flatten, skip";
 
 fn set<T>(cx: &Ctxt, slot: &mut Option<T>, value: T, key: &syn::Path) {
     if slot.is_some() {
@@ -245,6 +248,25 @@ pub fn field(cx: &Ctxt, attrs: &[Attribute]) -> Field {
                         }
                         set(cx, &mut f.exponent, Spanned { value: v as i64, span: e.span() }, &meta.path);
                     }
+                }
+                "names" => {
+                    let e: Expr = meta.value()?.parse()?;
+                    let span = e.span();
+                    let Expr::Array(arr) = &e else {
+                        cx.error_at(span, "`names` takes a list of strings: names = [\"RUNNABLE\", \"HALTED\"]");
+                        return Ok(());
+                    };
+                    let mut names = Vec::new();
+                    for el in &arr.elems {
+                        match el {
+                            Expr::Lit(ExprLit { lit: Lit::Str(s), .. }) => names.push(s.value()),
+                            other => {
+                                cx.error_spanned_by(other, "`names` takes string literals only");
+                                return Ok(());
+                            }
+                        }
+                    }
+                    set(cx, &mut f.names, Spanned { value: names, span }, &meta.path);
                 }
                 "clear" | "read_only" | "hidden" | "flatten" | "skip" => {
                     if meta.input.peek(syn::Token![=]) {

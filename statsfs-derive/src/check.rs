@@ -152,6 +152,31 @@ fn check_field(cx: &Ctxt, f: &Field<'_>) {
         }
     }
 
+    // Enum-valued stats: a state, named value by value.
+    if let Some(n) = &a.names {
+        if n.value.is_empty() {
+            cx.error_at(n.span, "`names` needs at least one name");
+        }
+        for (i, name) in n.value.iter().enumerate() {
+            if name.is_empty() || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                cx.error_at(
+                    n.span,
+                    format!(
+                        "value name {name:?} must be a non-empty word (it is what the file shows)"
+                    ),
+                );
+            } else if n.value[..i].contains(name) {
+                cx.error_at(n.span, format!("value name `{name}` appears twice"));
+            }
+        }
+        if kind.is_some_and(|k| k != "instant")
+            || prim.is_some_and(|p| p != Prim::Int { signed: false })
+            || f.cell.is_histogram()
+        {
+            cx.error_at(n.span, "`names` is for instant unsigned integer stats (a state): use Gauge<u8>, Gauge<u32> or an unsigned atomic with kind = instant");
+        }
+    }
+
     // Aggregation against the type.
     if let Some(ag) = &a.aggregate {
         if prim == Some(Prim::Bool) && ag.value == "avg" {

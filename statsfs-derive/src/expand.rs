@@ -120,6 +120,10 @@ fn step(ident: &syn::Ident, f: &Field<'_>) -> TokenStream {
             None => quote!(#d.with_scale(#scale)),
         };
     }
+    if a.names.is_some() && a.aggregate.is_none() {
+        // A state does not add up: named stats are not aggregated unless asked.
+        d = quote!(#d.with_aggregation(__sf::Aggregation::None));
+    }
     if let Some(ag) = &a.aggregate {
         let ag = format_ident!(
             "{}",
@@ -139,6 +143,10 @@ fn step(ident: &syn::Ident, f: &Field<'_>) -> TokenStream {
     }
     if a.hidden.is_some() {
         d = quote!(#d.with_hidden(true));
+    }
+    if let Some(names) = &a.names {
+        let names = &names.value;
+        d = quote!(#d.with_names(&[#(#names),*]));
     }
     quote!(.push(#d))
 }

@@ -189,6 +189,7 @@ fn the_mounted_tree_counts_exactly_and_unmounts_on_sigterm() {
         .arg(&mount)
         .arg("--ready-file")
         .arg(&ready)
+        .args(["--metrics", "127.0.0.1:0"])
         .stdin(Stdio::null())
         .stdout(fs::File::create(&out).expect("stdout file"))
         .stderr(fs::File::create(&err).expect("stderr file"))
@@ -215,6 +216,12 @@ fn the_mounted_tree_counts_exactly_and_unmounts_on_sigterm() {
         );
     }
     assert!(mounted(&mount), "{} is not in mountinfo", mount.display());
+    let metrics_addr = fs::read_to_string(&ready).expect("read the ready file");
+    let metrics_addr = metrics_addr
+        .lines()
+        .nth(1)
+        .expect("the ready file names the metrics address")
+        .to_owned();
 
     let kvm = mount.join("kvm");
     let mut vms: Vec<String> = fs::read_dir(&kvm)
@@ -285,6 +292,25 @@ fn the_mounted_tree_counts_exactly_and_unmounts_on_sigterm() {
         let one = Blob::decode(&one).expect("decode a VM's .stats");
         assert_eq!(one.value("io_out"), Some(VCPUS * N));
     }
+    // The same tree over HTTP for Prometheus: leaves only, so the series add up to the
+    // totals the files show.
+    let text = http_get(&metrics_addr, "/metrics");
+    let io_out: u64 = text
+        .lines()
+        .filter(|l| l.starts_with("kvm_vcpu_io_out_total{"))
+        .map(|l| {
+            l.rsplit(' ')
+                .next()
+                .unwrap()
+                .parse::<u64>()
+                .expect("a counter value")
+        })
+        .sum();
+    assert_eq!(
+        io_out,
+        VMS * VCPUS * N,
+        "sum of kvm_vcpu_io_out_total over:\n{text}"
+    );
 
     // SIGTERM: a clean exit, and the mount is gone.
     ex.signal(libc::SIGTERM);
@@ -299,4 +325,23 @@ fn the_mounted_tree_counts_exactly_and_unmounts_on_sigterm() {
     assert!(out.contains("verified: every vCPU's exits"), "{out}");
     assert!(out.contains("unmounted"), "{out}");
     let _ = fs::remove_dir_all(&dir);
+}
+
+/// A plain HTTP/1.0 GET on loopback; the body.
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut conn =
+        std::net::TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    conn.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("a read timeout");
+    write!(conn, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").expect("send the request");
+    let mut response = String::new();
+    conn.read_to_string(&mut response)
+        .expect("read the response");
+    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+    assert!(
+        head.starts_with("HTTP/1.") && head.contains(" 200 "),
+        "{head}"
+    );
+    body.to_owned()
 }

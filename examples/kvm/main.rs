@@ -80,6 +80,11 @@ struct Args {
     /// rounds and the mount is up; for tests and scripts.
     #[arg(long, requires = "rounds")]
     ready_file: Option<PathBuf>,
+    /// Also serve the tree to Prometheus at http://ADDR/metrics (e.g. 127.0.0.1:9477;
+    /// port 0 picks a free one); the address is printed, and written to the ready file's
+    /// second line.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<String>,
 }
 
 /// Why the hypervisor could not run.
@@ -103,6 +108,8 @@ enum AppError {
     ReadyFile(PathBuf, std::io::Error),
     /// vCPUs failed while running.
     Vcpus(Vec<String>),
+    /// The /metrics endpoint could not be started.
+    Metrics(statsfs::vfs::http::Error),
 }
 
 impl fmt::Display for AppError {
@@ -127,6 +134,7 @@ impl fmt::Display for AppError {
             AppError::Spawn(e) => write!(f, "starting a vCPU thread: {e}"),
             AppError::ReadyFile(p, e) => write!(f, "writing {}: {e}", p.display()),
             AppError::Vcpus(errors) => write!(f, "vCPUs failed: {}", errors.join("; ")),
+            AppError::Metrics(e) => write!(f, "serving /metrics: {e}"),
         }
     }
 }
@@ -141,6 +149,7 @@ impl Error for AppError {
             AppError::Mount(e) => Some(e),
             AppError::Signals(e) | AppError::Spawn(e) | AppError::ReadyFile(_, e) => Some(e),
             AppError::Vcpus(_) => None,
+            AppError::Metrics(e) => Some(e),
         }
     }
 }
@@ -226,6 +235,7 @@ fn run_vcpus(
     summary: &mut Summary,
     stop: &AtomicBool,
     mount: Option<&Path>,
+    metrics: Option<std::net::SocketAddr>,
 ) -> Result<(), AppError> {
     let total: usize = machines.iter().map(|m| m.vcpu_stats.len()).sum();
     let finished = AtomicUsize::new(0);
@@ -304,7 +314,8 @@ fn run_vcpus(
                 }
                 if let Some(ready) = &args.ready_file {
                     let contents = mount.map_or(String::new(), |p| p.display().to_string());
-                    write_atomically(ready, &format!("{contents}\n"))
+                    let metrics = metrics.map_or(String::new(), |a| a.to_string());
+                    write_atomically(ready, &format!("{contents}\n{metrics}\n"))
                         .map_err(|e| AppError::ReadyFile(ready.clone(), e))?;
                 }
             }
@@ -421,6 +432,16 @@ fn run(args: &Args) -> Result<(), AppError> {
         Some(m)
     };
 
+    let metrics = match &args.metrics {
+        Some(addr) => {
+            let server = statsfs::vfs::http::serve(vec![tree.root().clone()], addr.as_str())
+                .map_err(AppError::Metrics)?;
+            println!("metrics at http://{}/metrics", server.local_addr());
+            Some(server)
+        }
+        None => None,
+    };
+
     let vm_sources = machines.iter().map(|m| m.node.source().clone()).collect();
     let kernel = machines
         .iter()
@@ -434,7 +455,9 @@ fn run(args: &Args) -> Result<(), AppError> {
         &mut summary,
         &stop,
         mounted.as_ref().map(|m| m.path()),
+        metrics.as_ref().map(|s| s.local_addr()),
     );
+    drop(metrics);
     print_totals(args, &tree, &machines);
     if let Some(m) = mounted {
         let path = m.path().to_owned();

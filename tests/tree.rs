@@ -570,3 +570,25 @@ fn enum_valued_stats_read_by_name() {
     assert!(matches!(vm.get("mp_state"), Err(Error::NotFound { .. })));
     assert_eq!(vm.get("worst").unwrap().to_string(), "HALTED");
 }
+
+#[test]
+fn an_aggregate_group_does_not_hide_a_plain_value_it_does_not_offer() {
+    #[derive(Stats, Default)]
+    struct S {
+        exits: Counter,
+        #[stat(kind = instant, aggregate = none)]
+        plain: AtomicI32,
+    }
+    let s = src("s");
+    let v = Arc::new(S::default());
+    v.exits.add(2);
+    v.plain.store(-7, Relaxed);
+    s.add_values(v).unwrap();
+    s.add_aggregates::<S>().unwrap();
+    // `exits` is offered by the newer aggregate group; `plain` only by the simple one.
+    assert!(s.get("exits").unwrap().is_aggregate());
+    assert_eq!(s.get("plain").unwrap().as_i64(), -7);
+    let mut names = Vec::new();
+    s.for_each_value(|v| names.push((v.descriptor.name, v.aggregate)));
+    assert_eq!(names, [("plain", false), ("exits", true)]);
+}

@@ -766,3 +766,26 @@ fn a_slow_read_blocks_neither_other_reads_nor_writers() {
     // read above was served while it was in flight.
     assert_eq!(reader.join().unwrap().unwrap(), "1\n");
 }
+
+#[test]
+fn the_bulk_file_names_are_reserved() {
+    if !can_mount("the_bulk_file_names_are_reserved") {
+        return;
+    }
+    let k = kvm_tree();
+    // A subordinate that takes a bulk file's name is not listed: the name is the bulk file.
+    k.vm.add_subordinate(&Source::new(".stats").unwrap())
+        .unwrap();
+    let (_dir, m) = mounted(&k.root, MountOptions::default());
+    let vm = m.path().join("kvm/1234-5");
+    let names: Vec<String> = fs::read_dir(&vm)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(
+        names.iter().filter(|n| *n == ".stats").count(),
+        1,
+        "{names:?}"
+    );
+    assert!(fs::metadata(vm.join(".stats")).unwrap().is_file());
+}

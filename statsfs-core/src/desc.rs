@@ -465,11 +465,10 @@ impl Descriptor {
             }
             _ => {}
         }
+        let two_bucket_linear = matches!(self.kind, Kind::LinearHistogram { .. }) && self.size == 2;
         if matches!(self.unit, Unit::Boolean)
-            && !matches!(
-                self.kind,
-                Kind::Instant | Kind::Peak | Kind::LinearHistogram { .. }
-            )
+            && !matches!(self.kind, Kind::Instant | Kind::Peak)
+            && !two_bucket_linear
         {
             return Err("a boolean is instant or peak (or a two-bucket linear histogram)");
         }

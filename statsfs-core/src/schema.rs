@@ -49,6 +49,8 @@ impl Schema {
         let mut descriptors = descriptors;
         for (i, d) in descriptors.iter_mut().enumerate() {
             d.storage = Storage::Block;
+            // A block source is read, never written: its values cannot be cleared.
+            d.clearable = false;
             if d.offset % 8 != 0 {
                 return Err(crate::Error::InvalidSchema {
                     schema: name,

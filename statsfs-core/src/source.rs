@@ -203,10 +203,17 @@ impl Source {
                 });
             }
             let new = group.into_group();
-            // The newest group wins lookups: older values of the same name step back.
+            // The newest group wins lookups: older values of the same name step back, if
+            // the new group offers that name (an aggregate group offers no `none` value).
+            let offered = |name: &str| {
+                let ds = new.schema.descriptors();
+                ds.iter()
+                    .position(|d| d.name == name)
+                    .is_some_and(|j| new.offers(j))
+            };
             for old in &mut st.groups {
                 for (i, d) in old.schema.descriptors().iter().enumerate() {
-                    if new.schema.descriptor(d.name).is_some() {
+                    if offered(d.name) {
                         if old.shadowed.is_empty() {
                             old.shadowed = vec![false; old.schema.descriptors().len()].into();
                         }
@@ -294,9 +301,12 @@ impl Source {
             };
             st.children.remove(at);
             drop(st);
+            // Drop the caches above while the child still names its parent: a `revoke`
+            // below that walks up meanwhile reaches them too, and once they are dropped no
+            // fold over them is in flight.
+            self.invalidate_up();
             child.write_state().parent = Weak::new();
         }
-        self.invalidate_up();
         self.notify(&Change::SubordinateRemoved {
             parent: self.clone(),
             child: child.clone(),
@@ -453,6 +463,9 @@ impl Source {
 
     /// Calls `f` for every value of this source, hidden ones included, in one pass under
     /// one read lock: the values of one source in one call come from one traversal.
+    /// `f` runs with that read lock held: it must not change this source (a deadlock) and
+    /// should not read it again (a writer waiting meanwhile would deadlock it too); the
+    /// same holds for a [`BlockSource`](crate::BlockSource), called during reads.
     /// Groups come in the order they were added, descriptors in schema order; a value
     /// shadowed by a newer group of the same name is left out, and so are `none` values
     /// of aggregate groups.

@@ -2,7 +2,9 @@
 //!
 //! * **Directories**: the mount's root lists the registered roots; a source's directory
 //!   lists its visible subordinates, its visible values, and the bulk files `.stats` and
-//!   `.tree.stats` (dot names keep them out of `kvm_stat`-style walkers). A directory
+//!   `.tree.stats` (dot names keep them out of `kvm_stat`-style walkers). Those two names
+//!   are the bulk files' own: a subordinate or value so named is not shown, and a
+//!   subordinate hides a value of the same name. A directory
 //!   listing is taken at `opendir`, so a `readdir` sequence stays consistent while the
 //!   tree changes.
 //! * **Value files** are opened with direct I/O (no page cache: every `read` and `pread`
@@ -99,15 +101,22 @@ impl Shared {
                 .map(|r| (r.name().to_owned(), Node::Dir(r.clone())))
                 .collect(),
             Node::Dir(src) => {
+                // The bulk files' names are taken: a source or value of that name is not
+                // listed (resolve finds the bulk file), so a listing holds each name once.
+                let free = |name: &str| name != BULK_NAME && name != TREE_BULK_NAME;
                 let mut out: Vec<(String, Node)> = src
                     .subordinates()
                     .into_iter()
-                    .filter(|c| !c.is_hidden())
+                    .filter(|c| !c.is_hidden() && free(c.name()))
                     .map(|c| (c.name().to_owned(), Node::Dir(c)))
                     .collect();
                 let dirs = out.len();
                 src.for_each_descriptor(|d, _, _, group_hidden| {
-                    if !group_hidden && !d.hidden && !out[..dirs].iter().any(|(n, _)| n == d.name) {
+                    if !group_hidden
+                        && !d.hidden
+                        && free(d.name)
+                        && !out[..dirs].iter().any(|(n, _)| n == d.name)
+                    {
                         out.push((
                             d.name.to_owned(),
                             Node::Value {

@@ -69,11 +69,15 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-/// A running `/metrics` endpoint; dropping it stops the server and joins its thread.
+/// How many requests are answered at once: a client that stops reading a response
+/// holds one worker, not the endpoint.
+const WORKERS: usize = 2;
+
+/// A running `/metrics` endpoint; dropping it stops the server and joins its threads.
 pub struct Server {
     server: Arc<tiny_http::Server>,
     addr: SocketAddr,
-    thread: Option<JoinHandle<()>>,
+    threads: Vec<JoinHandle<()>>,
 }
 
 impl fmt::Debug for Server {
@@ -91,8 +95,11 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        self.server.unblock();
-        if let Some(t) = self.thread.take() {
+        // Each unblock wakes one thread waiting for a request.
+        for _ in 0..self.threads.len() {
+            self.server.unblock();
+        }
+        for t in self.threads.drain(..) {
             let _ = t.join();
         }
     }
@@ -120,25 +127,39 @@ pub fn serve(roots: Vec<Source>, addr: impl ToSocketAddrs + fmt::Debug) -> Resul
     })?;
     let server = Arc::new(server);
     let local = server.server_addr().to_ip().unwrap_or(addr);
-    let thread = {
-        let server = server.clone();
-        std::thread::Builder::new()
-            .name("statsfs-http".to_owned())
+    let roots = Arc::new(roots);
+    let mut threads = Vec::with_capacity(WORKERS);
+    for i in 0..WORKERS {
+        let (worker_server, roots) = (server.clone(), roots.clone());
+        let spawned = std::thread::Builder::new()
+            .name(format!("statsfs-http-{i}"))
             .spawn(move || {
+                // Each worker keeps its own encoder, so scrapes allocate nothing per series.
                 let mut encoder = Encoder::new();
-                for request in server.incoming_requests() {
+                for request in worker_server.incoming_requests() {
                     answer(request, &roots, &mut encoder);
                 }
-            })
-            .map_err(|e| Error::Bind {
-                addr,
-                reason: format!("cannot start the server thread: {e}"),
-            })?
-    };
+            });
+        match spawned {
+            Ok(t) => threads.push(t),
+            Err(e) => {
+                // Stop the workers already started before giving up.
+                drop(Server {
+                    server,
+                    addr,
+                    threads,
+                });
+                return Err(Error::Bind {
+                    addr,
+                    reason: format!("cannot start the server threads: {e}"),
+                });
+            }
+        }
+    }
     Ok(Server {
         server,
         addr: local,
-        thread: Some(thread),
+        threads,
     })
 }
 

@@ -102,12 +102,25 @@ impl Table {
         Some(ino)
     }
 
-    /// The kernel dropped `n` references to `ino`.
+    /// The kernel dropped `n` references to `ino`. When it forgets the directory of a
+    /// source that has left the tree, the slots of that source's names go too (the
+    /// kernel forgets a directory only after everything in it): a long-lived mount over
+    /// sources that come and go does not grow.
     pub(crate) fn forget(&mut self, ino: u64, n: u64) {
         if let Some(k) = self.known.get_mut(&ino) {
             k.nlookup = k.nlookup.saturating_sub(n);
             if k.nlookup == 0 {
-                self.known.remove(&ino);
+                if let Some(Known {
+                    node: Node::Dir(s),
+                    parent,
+                    ..
+                }) = self.known.remove(&ino)
+                {
+                    // Roots (under the mount's root) have no parent source but stay.
+                    if parent != ROOT && s.parent().is_none() {
+                        self.slots.remove(&s.id());
+                    }
+                }
             }
         }
     }

@@ -246,28 +246,34 @@ impl Mount {
     }
 
     fn unmount_inner(&mut self) -> io::Result<()> {
+        if self.session.is_none() {
+            return Ok(());
+        }
+        if sys::connection_alive(&self.conn) {
+            let mounts = mountinfo::read()?;
+            let ours = self.path.as_os_str().as_bytes();
+            let top = mounts.iter().rev().find(|(_, mp)| mp.as_slice() == ours);
+            if top.map(|(dev, _)| dev) != Some(&self.dev)
+                && mounts.iter().any(|(dev, _)| *dev == self.dev)
+            {
+                // The session stays: a later call may still unmount.
+                return Err(io::Error::other(format!(
+                    "{}: another mount covers ours; not unmounting",
+                    self.path.display()
+                )));
+            }
+        }
+        // From here on the mount goes (or is gone): stop listening to the tree first.
+        self.invalidator = None;
         let Some(session) = self.session.take() else {
             return Ok(());
         };
-        // Stop listening to the tree before the connection goes away.
-        self.invalidator = None;
-        if !sys::connection_alive(&self.conn) {
+        if !sys::connection_alive(&self.conn)
+            || !mountinfo::read()?.iter().any(|(dev, _)| *dev == self.dev)
+        {
             // Unmounted by someone else: whatever is at the path now is not ours.
             join_with_timeout(session);
             return Ok(());
-        }
-        let mounts = mountinfo::read()?;
-        let ours = self.path.as_os_str().as_bytes();
-        let top = mounts.iter().rev().find(|(_, mp)| mp.as_slice() == ours);
-        if top.map(|(dev, _)| dev) != Some(&self.dev) {
-            return if mounts.iter().any(|(dev, _)| *dev == self.dev) {
-                Err(io::Error::other(format!(
-                    "{}: another mount covers ours; not unmounting",
-                    self.path.display()
-                )))
-            } else {
-                Ok(())
-            };
         }
         match sys::umount2(&self.path, 0) {
             Ok(()) => {

@@ -966,101 +966,66 @@ fn stat_of<'a>(desc: &'a StatDesc, data: &'a [u64]) -> Option<Stat<'a>> {
 }
 
 /// An open statistics file: the schema read once, the data block re-read on demand
-/// with one positioned read into a reused buffer.
+/// with one positioned read into a reused buffer. It reads as the [`Blob`] of its last
+/// read (`Deref`): `file.value("exits")`, `file.schema()`, `file.data()`.
 ///
 /// `F` is anything with positioned reads: a [`File`](std::fs::File), or a test double.
 #[derive(Debug)]
 pub struct StatsFile<F> {
     file: F,
-    schema: BlobSchema,
+    blob: Blob,
     raw: Vec<u8>,
-    data: Vec<u64>,
 }
 
 impl<F: FileExt> StatsFile<F> {
     /// Reads the header, then the id string and descriptors, then the data block, and
     /// checks everything.
     pub fn open(file: F) -> Result<Self, ReadError> {
-        let schema = BlobSchema::read(&file)?;
-        let raw = read_block(&file, schema.data_range(), Block::Data, None)?;
-        let mut data = Vec::new();
-        words_from_bytes(&raw, &mut data);
+        let blob = Blob::read(&file)?;
         Ok(StatsFile {
             file,
-            schema,
-            raw,
-            data,
+            blob,
+            raw: Vec::new(),
         })
     }
 
     /// Re-reads the data block: one positioned read (continued only if the system
-    /// returns fewer bytes), no allocation. The schema is not read again: only the
-    /// data block changes over the life of a statistics file.
+    /// returns fewer bytes), no allocation after the first. The schema is not read
+    /// again: only the data block changes over the life of a statistics file.
     pub fn refresh(&mut self) -> Result<&[u64], ReadError> {
-        let r = self.schema.data_range();
+        let schema = &self.blob.schema;
+        let r = schema.data_range();
         if !r.is_empty() {
-            self.raw.resize(self.schema.data_len, 0);
+            self.raw.resize(schema.data_len, 0);
             read_exact_at(&self.file, &mut self.raw, r.start, Block::Data)?;
-            words_from_bytes(&self.raw, &mut self.data);
+            words_from_bytes(&self.raw, &mut self.blob.data);
         }
-        Ok(&self.data)
+        Ok(&self.blob.data)
     }
 
     /// Re-reads the words of descriptor `index` alone, with one positioned read;
     /// `None` if there is no such descriptor.
     pub fn refresh_stat(&mut self, index: usize) -> Option<Result<&[u64], ReadError>> {
-        let d = self.schema.descriptors.get(index)?;
+        let schema = &self.blob.schema;
+        let d = schema.descriptors.get(index)?;
         let r = d.byte_range();
         let (words, bytes) = (d.words(), r.start as usize..r.end as usize);
-        let pos = u64::from(self.schema.header.data_offset) + r.start;
+        let pos = u64::from(schema.header.data_offset) + r.start;
+        self.raw.resize(schema.data_len, 0);
         let buf = self.raw.get_mut(bytes)?;
         if let Err(e) = read_exact_at(&self.file, buf, pos, Block::Data) {
             return Some(Err(e));
         }
-        let out = self.data.get_mut(words)?;
+        let out = self.blob.data.get_mut(words)?;
         for (w, c) in out.iter_mut().zip(buf.chunks_exact(WORD_SIZE)) {
             *w = word(c);
         }
         Some(Ok(&*out))
     }
 
-    /// The schema read at open.
-    pub fn schema(&self) -> &BlobSchema {
-        &self.schema
-    }
-
-    /// The data words of the last read.
-    pub fn data(&self) -> &[u64] {
-        &self.data
-    }
-
-    /// The first stat named `name`, as of the last read (a linear scan, as
-    /// [`Blob::stat`]).
-    pub fn stat(&self, name: &str) -> Option<Stat<'_>> {
-        stat_of(self.schema.get(name)?, &self.data)
-    }
-
-    /// The stat of descriptor `index`, as of the last read.
-    pub fn stat_at(&self, index: usize) -> Option<Stat<'_>> {
-        stat_of(self.schema.descriptors.get(index)?, &self.data)
-    }
-
-    /// The words of the first stat named `name`, as of the last read.
-    pub fn values(&self, name: &str) -> Option<&[u64]> {
-        self.stat(name).map(|s| s.values)
-    }
-
-    /// The first word of the first stat named `name`, as of the last read.
-    pub fn value(&self, name: &str) -> Option<u64> {
-        self.stat(name).map(|s| s.value())
-    }
-
     /// A copy of the schema and the last data read.
     pub fn to_blob(&self) -> Blob {
-        Blob {
-            schema: self.schema.clone(),
-            data: self.data.clone(),
-        }
+        self.blob.clone()
     }
 
     /// The file.
@@ -1071,6 +1036,15 @@ impl<F: FileExt> StatsFile<F> {
     /// Gives the file back.
     pub fn into_inner(self) -> F {
         self.file
+    }
+}
+
+impl<F> std::ops::Deref for StatsFile<F> {
+    type Target = Blob;
+
+    /// The schema read at open and the data of the last read.
+    fn deref(&self) -> &Blob {
+        &self.blob
     }
 }
 

@@ -117,7 +117,7 @@ fn a_source_held_by_a_reader_outlives_its_removal() {
 }
 
 #[test]
-fn clears_race_with_writers_without_tearing() {
+fn clears_race_with_writers_and_the_last_clear_wins() {
     let root = Source::new("root").unwrap();
     let s = Arc::new(Shared::default());
     root.add_values(s.clone()).unwrap();

@@ -119,7 +119,6 @@ impl Binding {
 /// A schema and what it reads, ready to be added to a [`Source`](crate::Source).
 ///
 /// ```
-/// use std::sync::Arc;
 /// use statsfs_core::{Source, ValueGroup};
 /// # use statsfs_core::{Descriptor, Kind, Schema, ValueType};
 /// # let schema = Schema::new_runtime("s", vec![Descriptor::new("x", ValueType::U64, Kind::Cumulative)]).unwrap();

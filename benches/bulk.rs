@@ -20,9 +20,11 @@ use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use seq_macro::seq;
-use statsfs::binary::{Blob, BulkView, Scope, Selection};
+use statsfs::binary::{Blob, Selection};
 use statsfs::cell::Counter;
 use statsfs::vfs::{mount, MountOptions};
+use statsfs::view::BulkView;
+use statsfs::Scope;
 use statsfs::{Source, Stats};
 
 seq!(N in 0..1000 {

@@ -47,10 +47,13 @@ fn statsfs_tree() -> Source {
             let c = Source::new(format!("vcpu{cpu}")).unwrap();
             c.set_label("vcpu", cpu.to_string()).unwrap();
             let words: Arc<[u64]> = (0..STATS).map(|s| value(vm, cpu, s)).collect();
-            c.add(ValueGroup::block(schema.clone(), move |o: &mut [u64]| {
-                o.copy_from_slice(&words);
-                Ok(())
-            }))
+            c.add(ValueGroup::block(
+                schema.clone(),
+                Arc::new(move |o: &mut [u64]| {
+                    o.copy_from_slice(&words);
+                    Ok(())
+                }),
+            ))
             .unwrap();
             v.add_subordinate(&c).unwrap();
         }

@@ -43,9 +43,10 @@
 #![deny(missing_docs)]
 
 pub use statsfs_core::{
-    binary, cell, desc, openmetrics, registry, schema, value, walk, Aggregation, Base, BlockSource,
-    Change, Descriptor, Error, Kind, Place, Scale, Schema, SchemaRef, Source, Storage,
-    Subscription, Unit, Value, ValueGroup, ValueRef, ValueType, Visitor, WalkOptions,
+    binary, cell, desc, openmetrics, registry, schema, tree, value, view, walk, Aggregation, Base,
+    BlockSource, Change, Descriptor, Error, Kind, Place, PlanOptions, PlannedSource, PlannedValue,
+    ReadPlan, Scale, Schema, SchemaRef, Scope, Source, Storage, Subscription, Unit, Value,
+    ValueGroup, ValueRef, ValueType, Visitor, WalkOptions,
 };
 
 /// A struct whose fields are statistics; derive it with `#[derive(Stats)]`.

@@ -2,8 +2,10 @@
 
 use std::sync::Arc;
 
-use statsfs::binary::{Blob, BulkView, Scope, Selection, SelectionError, ViewError};
+use statsfs::binary::{Blob, Selection, SelectionError};
 use statsfs::cell::{Counter, Flag, Gauge, LogHistogram};
+use statsfs::view::{BulkView, ViewError};
+use statsfs::Scope;
 use statsfs::{Kind, Source, Stats, Unit, ValueGroup};
 
 #[derive(Stats, Default)]
@@ -142,10 +144,13 @@ fn runtime_groups_join_the_blob() {
         ],
     )
     .unwrap();
-    vm.add(ValueGroup::block(schema, |o: &mut [u64]| {
-        o[0] = 42;
-        Ok(())
-    }))
+    vm.add(ValueGroup::block(
+        schema,
+        Arc::new(|o: &mut [u64]| {
+            o[0] = 42;
+            Ok(())
+        }),
+    ))
     .unwrap();
     let mut view = BulkView::new(&vm, Scope::Source, &Selection::all()).unwrap();
     let mut blob = Vec::new();

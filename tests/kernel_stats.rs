@@ -14,7 +14,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use kvm_ioctls::Kvm;
-use statsfs::binary::{Blob, Mirror, StatsFile};
+use statsfs::binary::{Blob, StatsFile};
+use statsfs::view::Mirror;
 use statsfs::{Kind, Source, Unit};
 
 use vmm::{ExitObserver, ExitReason, VcpuOutcome, Vm, Workload};

@@ -23,7 +23,9 @@ use std::sync::Arc;
 use std::thread;
 
 use kvm_ioctls::Kvm;
-use statsfs::binary::{Blob, BulkView, Mirror, Scope, Selection};
+use statsfs::binary::{Blob, Selection};
+use statsfs::view::{BulkView, Mirror};
+use statsfs::Scope;
 use statsfs::{walk, Place, Source, ValueRef, Visitor, WalkOptions};
 
 use kernel_stats::{KernelStats, VCPU_SCHEMA, VM_SCHEMA};

@@ -8,6 +8,7 @@ mod common;
 
 use std::io::Write;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 
 use statsfs::openmetrics::{Encoder, Format, Options};
 use statsfs::Source;
@@ -181,17 +182,23 @@ fn clashing_names_are_skipped_not_written() {
     )
     .unwrap();
     let root = Source::new("r").unwrap();
-    root.add(ValueGroup::block(s1, |o: &mut [u64]| {
-        o[0] = 1;
-        Ok(())
-    }))
+    root.add(ValueGroup::block(
+        s1,
+        Arc::new(|o: &mut [u64]| {
+            o[0] = 1;
+            Ok(())
+        }),
+    ))
     .unwrap();
     let child = Source::new("c").unwrap();
     child
-        .add(ValueGroup::block(s2, |o: &mut [u64]| {
-            o[0] = 2;
-            Ok(())
-        }))
+        .add(ValueGroup::block(
+            s2,
+            Arc::new(|o: &mut [u64]| {
+                o[0] = 2;
+                Ok(())
+            }),
+        ))
         .unwrap();
     root.add_subordinate(&child).unwrap();
     let mut e = Encoder::new();

@@ -736,22 +736,25 @@ fn a_slow_read_blocks_neither_other_reads_nor_writers() {
     )
     .unwrap();
     let slow = Source::new("slow").unwrap();
-    slow.add(ValueGroup::block(schema, move |out: &mut [u64]| {
-        let _ = entered_tx.lock().unwrap().send(());
-        match release_rx
-            .lock()
-            .unwrap()
-            .recv_timeout(Duration::from_secs(30))
-        {
-            Ok(()) => {
-                out[0] = 1;
-                Ok(())
+    slow.add(ValueGroup::block(
+        schema,
+        Arc::new(move |out: &mut [u64]| {
+            let _ = entered_tx.lock().unwrap().send(());
+            match release_rx
+                .lock()
+                .unwrap()
+                .recv_timeout(Duration::from_secs(30))
+            {
+                Ok(()) => {
+                    out[0] = 1;
+                    Ok(())
+                }
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
+                    Err(io::Error::other("never released"))
+                }
             }
-            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
-                Err(io::Error::other("never released"))
-            }
-        }
-    }))
+        }),
+    ))
     .unwrap();
     k.root.add_subordinate(&slow).unwrap();
     let (_dir, m) = mounted(&k.root, MountOptions::default());

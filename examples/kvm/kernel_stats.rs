@@ -18,8 +18,8 @@ use std::sync::Arc;
 
 use kvm_bindings::KVM_CAP_BINARY_STATS_FD;
 use kvm_ioctls::VmFd;
-use statsfs::binary::{FileBlock, Mirror, MirrorError};
-use statsfs::{BlockSource, Schema, ValueGroup};
+use statsfs::view::{FileBlock, Mirror, MirrorError};
+use statsfs::{Schema, ValueGroup};
 
 /// `KVM_GET_STATS_FD = _IO(KVMIO, 0xce)`: no direction, no argument, so the request
 /// number is just `(KVMIO << 8) | 0xce` with `KVMIO = 0xae`.
@@ -122,10 +122,7 @@ impl KernelStats {
                     what: what.to_owned(),
                     source,
                 })?;
-        Ok(KernelStats {
-            schema,
-            block: Arc::new(block),
-        })
+        Ok(KernelStats { schema, block })
     }
 
     /// The runtime schema (the same `Arc` for every object of the same layout).
@@ -136,9 +133,6 @@ impl KernelStats {
     /// A new value group of these statistics. Every group made here reads through the
     /// same file and block reader: one `pread` of the data block per read of the group.
     pub fn group(&self) -> ValueGroup {
-        let block = Arc::clone(&self.block);
-        ValueGroup::block(Arc::clone(&self.schema), move |out: &mut [u64]| {
-            block.read_block(out)
-        })
+        ValueGroup::block(Arc::clone(&self.schema), Arc::clone(&self.block))
     }
 }

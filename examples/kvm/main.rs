@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 
 use clap::{value_parser, Parser};
 use kvm_ioctls::Kvm;
-use statsfs::binary::Mirror;
+use statsfs::view::Mirror;
 
 use crate::kernel_stats::{KernelStats, VCPU_SCHEMA, VM_SCHEMA};
 use crate::mount::Mounted;

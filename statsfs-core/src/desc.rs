@@ -2,7 +2,7 @@
 //!
 //! A [`Descriptor`] says everything a reader needs to know about one value without
 //! looking at any instance: its name, where it lives in the struct, how wide and how
-//! signed it is, what kind of quantity it is (SPEC §2), its unit and scale, how it folds
+//! signed it is, what kind of quantity it is (`docs/MODEL.md#kinds`), its unit and scale, how it folds
 //! into an aggregate, whether it may be cleared, and a one-line description.
 //!
 //! Descriptors are `Copy` plain data and are normally built at compile time by
@@ -40,6 +40,16 @@ impl ValueType {
         matches!(self, Self::I8 | Self::I16 | Self::I32 | Self::I64)
     }
 
+    /// The width in bytes of the integer (and of its atomic cell).
+    pub const fn width(self) -> usize {
+        match self {
+            Self::U8 | Self::I8 | Self::Bool => 1,
+            Self::U16 | Self::I16 => 2,
+            Self::U32 | Self::I32 => 4,
+            Self::U64 | Self::I64 => 8,
+        }
+    }
+
     /// The Rust name of the type (`"u64"`, `"bool"`, ...).
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -62,7 +72,8 @@ impl fmt::Display for ValueType {
     }
 }
 
-/// What kind of quantity a value is (SPEC §2, the kernel's `KVM_STATS_TYPE_*`).
+/// What kind of quantity a value is (`docs/MODEL.md#kinds`, the kernel's
+/// `KVM_STATS_TYPE_*`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kind {
     /// Only increases: event counts, total time. Clearable by default.
@@ -101,6 +112,29 @@ impl Kind {
             Self::Peak => 2,
             Self::LinearHistogram { .. } => 3,
             Self::LogHistogram => 4,
+        }
+    }
+
+    /// The kind whose code is `code` (bits 0-3 of a binary descriptor's flags), with the
+    /// descriptor's `bucket_size` for a linear histogram; `None` for an unknown code. The
+    /// inverse of [`code`](Self::code).
+    pub const fn from_code(code: u32, bucket_size: u32) -> Option<Kind> {
+        Some(match code {
+            0 => Self::Cumulative,
+            1 => Self::Instant,
+            2 => Self::Peak,
+            3 => Self::LinearHistogram { bucket_size },
+            4 => Self::LogHistogram,
+            _ => return None,
+        })
+    }
+
+    /// The bucket width of a linear histogram, else 0 (the binary layout's
+    /// `bucket_size`).
+    pub const fn bucket_size(self) -> u32 {
+        match self {
+            Self::LinearHistogram { bucket_size } => bucket_size,
+            _ => 0,
         }
     }
 
@@ -144,6 +178,40 @@ impl Unit {
         }
     }
 
+    /// The unit whose code is `code`; `None` for an unknown code. The inverse of
+    /// [`code`](Self::code).
+    pub const fn from_code(code: u32) -> Option<Unit> {
+        Some(match code {
+            0 => Self::None,
+            1 => Self::Bytes,
+            2 => Self::Seconds,
+            3 => Self::Cycles,
+            4 => Self::Boolean,
+            _ => return None,
+        })
+    }
+
+    /// Whether `exponent` may scale a value of this unit (the kernel's rule): `>= 0` for
+    /// none, bytes and cycles, `<= 0` for seconds, `0` for boolean. The derive, the
+    /// descriptor check, the encoder and the decoder all ask this.
+    pub const fn exponent_allowed(self, exponent: i16) -> bool {
+        match self {
+            Self::None | Self::Bytes | Self::Cycles => exponent >= 0,
+            Self::Seconds => exponent <= 0,
+            Self::Boolean => exponent == 0,
+        }
+    }
+
+    /// What [`exponent_allowed`](Self::exponent_allowed) asks, for messages: `">= 0"`,
+    /// `"<= 0"` or `"0"`.
+    pub const fn exponent_rule(self) -> &'static str {
+        match self {
+            Self::None | Self::Bytes | Self::Cycles => ">= 0",
+            Self::Seconds => "<= 0",
+            Self::Boolean => "0",
+        }
+    }
+
     /// The lower-case name used in attributes, documentation and OpenMetrics `# UNIT`.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -171,6 +239,16 @@ impl Base {
         match self {
             Self::Ten => 0,
             Self::Two => 1,
+        }
+    }
+
+    /// The base whose code is `code`; `None` for an unknown code. The inverse of
+    /// [`code`](Self::code).
+    pub const fn from_code(code: u32) -> Option<Base> {
+        match code {
+            0 => Some(Self::Ten),
+            1 => Some(Self::Two),
+            _ => None,
         }
     }
 
@@ -221,7 +299,8 @@ impl Scale {
     };
 }
 
-/// How a value folds over every matching simple value of a subtree (SPEC §1).
+/// How a value folds over every matching simple value of a subtree
+/// (`docs/MODEL.md#aggregation`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Aggregation {
     /// Wrapping sum; 0 over no values.
@@ -419,14 +498,11 @@ impl Descriptor {
     /// The bucket width of a linear histogram, else 0 (the binary layout's
     /// `bucket_size`).
     pub const fn bucket_size(&self) -> u32 {
-        match self.kind {
-            Kind::LinearHistogram { bucket_size } => bucket_size,
-            _ => 0,
-        }
+        self.kind.bucket_size()
     }
 
-    /// Checks every rule a descriptor must keep, as the kernel's layout test and SPEC §2
-    /// state them; `Err` says which rule is broken. Usable in `const` context: derived
+    /// Checks every rule a descriptor must keep, as the kernel's layout test and
+    /// `docs/MODEL.md#rules` state them; `Err` says which rule is broken. Usable in `const` context: derived
     /// schemas are checked at compile time.
     pub const fn check(&self) -> Result<(), &'static str> {
         if self.name.is_empty() {
@@ -453,17 +529,14 @@ impl Descriptor {
         if let Kind::LinearHistogram { bucket_size: 0 } = self.kind {
             return Err("a linear histogram needs a bucket width greater than 0");
         }
-        match self.unit {
-            Unit::None | Unit::Bytes | Unit::Cycles if self.scale.exponent < 0 => {
-                return Err("counts, bytes and cycles take an exponent >= 0");
-            }
-            Unit::Seconds if self.scale.exponent > 0 => {
-                return Err("seconds take an exponent <= 0");
-            }
-            Unit::Boolean if self.scale.exponent != 0 => {
-                return Err("a boolean takes exponent 0");
-            }
-            _ => {}
+        if !self.unit.exponent_allowed(self.scale.exponent) {
+            return Err(match self.unit {
+                Unit::None | Unit::Bytes | Unit::Cycles => {
+                    "counts, bytes and cycles take an exponent >= 0"
+                }
+                Unit::Seconds => "seconds take an exponent <= 0",
+                Unit::Boolean => "a boolean takes exponent 0",
+            });
         }
         let two_bucket_linear = matches!(self.kind, Kind::LinearHistogram { .. }) && self.size == 2;
         if matches!(self.unit, Unit::Boolean)
@@ -492,6 +565,26 @@ impl Descriptor {
         }
         Ok(())
     }
+}
+
+/// Whether `key` is a Prometheus label name that users may set:
+/// `[a-zA-Z_][a-zA-Z0-9_]*`, not starting with `__` (reserved by Prometheus).
+pub const fn valid_label_name(key: &str) -> bool {
+    let b = key.as_bytes();
+    if b.is_empty() || (b.len() >= 2 && b[0] == b'_' && b[1] == b'_') {
+        return false;
+    }
+    if b[0].is_ascii_digit() {
+        return false;
+    }
+    let mut i = 0;
+    while i < b.len() {
+        if !(b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 /// Whether `name` can be a file name: not empty, not `.` or `..`, no `/` and no NUL.

@@ -3,51 +3,57 @@
 //! Statistics declared once, kept in the user's own structs, organized as a tree of
 //! sources with aggregates, and read by views (files, a bulk binary layout, OpenMetrics).
 //!
-//! Data flows one way:
+//! Data flows one way, and the modules follow it:
 //!
 //! ```text
-//! #[derive(Stats)]  ──►  static Schema  ──►  Source tree  ──►  walk  ──►  views
-//!   (the derive)          desc, schema       source, group,     walk      value (text),
-//!                         cell, registry     aggregate, raw               binary, ...
+//! #[derive(Stats)] ──► static Schema ──► tree ──────────────► read plan / walk ──► views
+//!   (the derive)       desc, cell,       tree/: source,       tree/plan, tree/walk   view/: bulk,
+//!                      schema, registry  group, aggregate,                           mirror,
+//!                                        raw (unsafe)                                openmetrics
+//!
+//!                      binary: the kernel's binary layout (header, descriptors, encoder,
+//!                      decoder, selections); depends on `desc` only
 //! ```
 //!
 //! * [`desc`]: what one value is ([`Descriptor`]): name, offset, type, kind, unit,
-//!   scale, aggregation, mode, description.
+//!   scale, aggregation, mode, description; the codes and rules every user checks.
 //! * [`cell`]: the field types ([`Counter`](cell::Counter), [`Gauge`](cell::Gauge),
 //!   [`Peak`](cell::Peak), histograms, ...) with the owner and shared write paths.
 //! * [`schema`]: a struct's descriptors ([`Schema`]) and the [`Stats`] trait.
 //! * [`registry`]: every derived schema of the binary, collected at link time.
-//! * [`Source`]: the tree; [`ValueGroup`]: what a source reads; aggregates fold over
-//!   subtrees by schema identity.
-//! * [`walk`]: the one interface views use.
-//! * [`binary`]: the kernel's KVM binary stats layout: encoder and reader library.
-//! * [`openmetrics`]: the Prometheus and OpenMetrics exposition, a view over `walk`.
+//! * [`tree`]: [`Source`]s with [`ValueGroup`]s and aggregates, and the two doors readers
+//!   use: [`ReadPlan`] (a fixed set of values re-read into a buffer) and [`walk`].
+//! * [`binary`]: the kernel's KVM binary stats layout, standing alone.
+//! * [`view`]: the views built on the doors: [`BulkView`](view::BulkView) (the binary
+//!   layout of a source or subtree), [`Mirror`](view::Mirror) (a stats file into the
+//!   tree), [`openmetrics`](view::openmetrics).
+//!
+//! The semantics are written down in the repository's `docs/` (`MODEL.md`, `BINARY.md`,
+//! `FILES.md`, `OPENMETRICS.md`).
 //!
 //! Most users depend on the `statsfs` facade and write `#[derive(statsfs::Stats)]`.
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
-mod aggregate;
 pub mod binary;
 pub mod cell;
 pub mod desc;
 mod error;
-mod group;
-pub mod openmetrics;
-mod raw;
 pub mod registry;
 pub mod schema;
-mod source;
+pub mod tree;
 pub mod value;
-mod walk;
+pub mod view;
 
 pub use desc::{Aggregation, Base, Descriptor, Kind, Scale, Storage, Unit, ValueType};
 pub use error::Error;
-pub use group::{BlockSource, ValueGroup};
 pub use schema::{Schema, SchemaRef, Stats};
-pub use source::{Change, Source, Subscription};
+pub use tree::{
+    walk, BlockSource, Change, Place, PlanOptions, PlannedSource, PlannedValue, ReadPlan, Scope,
+    Source, Subscription, ValueGroup, Visitor, WalkOptions,
+};
 pub use value::{Value, ValueRef};
-pub use walk::{walk, Place, Visitor, WalkOptions};
+pub use view::openmetrics;
 
 /// What `#[derive(Stats)]` expands to refers to; not a public API.
 #[doc(hidden)]

@@ -98,6 +98,15 @@ impl Schema {
         &self.descriptors
     }
 
+    /// The descriptors of a static schema ([`new_static`](Self::new_static)), usable in
+    /// `const` context; `None` for a runtime schema.
+    pub const fn static_descriptors(&self) -> Option<&'static [Descriptor]> {
+        match &self.descriptors {
+            Cow::Borrowed(d) => Some(*d),
+            Cow::Owned(_) => None,
+        }
+    }
+
     /// The first descriptor named `name`.
     pub fn descriptor(&self, name: &str) -> Option<&Descriptor> {
         self.descriptors.iter().find(|d| d.name == name)

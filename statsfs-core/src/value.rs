@@ -1,4 +1,4 @@
-//! Values as readers see them, and their text form (SPEC §3).
+//! Values as readers see them, and their text form (`docs/FILES.md#values`).
 
 use std::fmt;
 
@@ -61,8 +61,6 @@ pub struct ValueRef<'a> {
     /// The words: one, or one per histogram bucket. Signed values are stored as their
     /// two's-complement pattern.
     pub words: &'a [u64],
-    /// Where the value is in its source: (group index, descriptor index).
-    pub(crate) position: (u32, u32),
 }
 
 impl<'a> ValueRef<'a> {
@@ -72,7 +70,6 @@ impl<'a> ValueRef<'a> {
         aggregate: bool,
         group_hidden: bool,
         words: &'a [u64],
-        position: (usize, usize),
     ) -> Self {
         ValueRef {
             descriptor,
@@ -80,7 +77,6 @@ impl<'a> ValueRef<'a> {
             aggregate,
             group_hidden,
             words,
-            position: (position.0 as u32, position.1 as u32),
         }
     }
 
@@ -102,7 +98,8 @@ impl fmt::Display for ValueRef<'_> {
 /// # use statsfs_core::{Descriptor, Kind, Schema, Source, ValueGroup, ValueType};
 /// # let schema = Schema::new_runtime("s", vec![Descriptor::new("temp", ValueType::I16, Kind::Instant)]).unwrap();
 /// # let s = Source::new("s").unwrap();
-/// # s.add(ValueGroup::block(schema, |o: &mut [u64]| { o[0] = -40i64 as u64; Ok(()) })).unwrap();
+/// # use std::sync::Arc;
+/// # s.add(ValueGroup::block(schema, Arc::new(|o: &mut [u64]| { o[0] = -40i64 as u64; Ok(()) }))).unwrap();
 /// let v = s.get("temp").unwrap();
 /// assert_eq!(v.as_i64(), -40);
 /// assert_eq!(v.to_string(), "-40");

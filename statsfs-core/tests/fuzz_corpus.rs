@@ -8,7 +8,7 @@
 use std::fs;
 use std::path::PathBuf;
 
-use statsfs_core::binary::{Blob, BlobSchema, Entry, Layout};
+use statsfs_core::binary::{Blob, BlobSchema, Layout, StatDesc};
 use statsfs_core::{Base, Kind, Scale, Unit};
 
 fn corpus() -> PathBuf {
@@ -21,8 +21,8 @@ fn seed_dir() -> PathBuf {
 
 fn seeds() -> Vec<(&'static str, Vec<u8>)> {
     let every = [
-        Entry::new("count", Kind::Cumulative, Unit::None, Scale::ONE, 1),
-        Entry::new(
+        StatDesc::new("count", Kind::Cumulative, Unit::None, Scale::ONE, 1),
+        StatDesc::new(
             "pages",
             Kind::Instant,
             Unit::Bytes,
@@ -32,18 +32,18 @@ fn seeds() -> Vec<(&'static str, Vec<u8>)> {
             },
             1,
         ),
-        Entry::new("max_depth", Kind::Peak, Unit::None, Scale::ONE, 1),
-        Entry::new("wait_ns", Kind::Cumulative, Unit::Seconds, Scale::NANO, 1),
-        Entry::new("cycles", Kind::Cumulative, Unit::Cycles, Scale::ONE, 1),
-        Entry::new("blocked", Kind::Instant, Unit::Boolean, Scale::ONE, 1),
-        Entry::new(
+        StatDesc::new("max_depth", Kind::Peak, Unit::None, Scale::ONE, 1),
+        StatDesc::new("wait_ns", Kind::Cumulative, Unit::Seconds, Scale::NANO, 1),
+        StatDesc::new("cycles", Kind::Cumulative, Unit::Cycles, Scale::ONE, 1),
+        StatDesc::new("blocked", Kind::Instant, Unit::Boolean, Scale::ONE, 1),
+        StatDesc::new(
             "sizes",
             Kind::LinearHistogram { bucket_size: 512 },
             Unit::Bytes,
             Scale::ONE,
             8,
         ),
-        Entry::new(
+        StatDesc::new(
             "latency",
             Kind::LogHistogram,
             Unit::Seconds,
@@ -55,7 +55,7 @@ fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         .map(|i| if i == 2 { -5i64 as u64 } else { i * 3 })
         .collect();
     let long = "n".repeat(100);
-    let long_entries = [Entry::counter(&long)];
+    let long_entries = [StatDesc::counter(&long)];
     vec![
         (
             "statsfs-every-kind.bin",

@@ -1,7 +1,9 @@
 //! What the files say and do: value files (text, SPEC §3) and bulk files (the binary
 //! layout, SPEC §4), independent of FUSE.
 
-use statsfs_core::binary::{BulkView, Scope, Selection, ViewError};
+use statsfs_core::binary::Selection;
+use statsfs_core::view::{BulkView, ViewError};
+use statsfs_core::Scope;
 use statsfs_core::{Error, Source};
 
 /// How a request failed, as an errno.

@@ -36,7 +36,7 @@ use fuser::{
     ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyWrite,
     ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
-use statsfs_core::binary::Scope;
+use statsfs_core::Scope;
 use statsfs_core::Source;
 
 use crate::files::{self, BulkFile};

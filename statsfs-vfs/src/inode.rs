@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use statsfs_core::binary::Scope;
+use statsfs_core::Scope;
 use statsfs_core::Source;
 
 /// The mount's root directory.

@@ -108,11 +108,14 @@ pub fn tree() -> Tree {
         ],
     )
     .unwrap();
-    vm.add(ValueGroup::block(kernel, |o: &mut [u64]| {
-        o[0] = 1;
-        o[1] = 42;
-        Ok(())
-    }))
+    vm.add(ValueGroup::block(
+        kernel,
+        Arc::new(|o: &mut [u64]| {
+            o[0] = 1;
+            o[1] = 42;
+            Ok(())
+        }),
+    ))
     .unwrap();
     Tree { root, vcpus }
 }

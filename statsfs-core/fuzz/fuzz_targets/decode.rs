@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use statsfs_core::binary::{Blob, BlobSchema, Entry, Layout};
+use statsfs_core::binary::{Blob, BlobSchema, StatDesc, Layout};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(blob) = Blob::decode(data) else {
@@ -17,8 +17,8 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(stat.values.len(), stat.desc.size as usize);
     }
     // Re-encoding what was read gives a blob that reads back the same.
-    let entries: Vec<Entry<'_>> =
-        blob.descriptors().iter().map(|d| Entry::new(&d.name, d.kind, d.unit, d.scale, d.size)).collect();
+    let entries: Vec<StatDesc> =
+        blob.descriptors().iter().map(|d| StatDesc::new(&d.name, d.kind, d.unit, d.scale, d.size)).collect();
     if let Ok(layout) = Layout::new(blob.id(), &entries) {
         let words: Vec<u64> = blob.iter().flat_map(|s| s.values.iter().copied()).collect();
         let again = Blob::decode(&layout.encode(&words).expect("the layout sized the data")).expect("our own blob decodes");

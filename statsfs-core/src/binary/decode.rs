@@ -4,537 +4,23 @@
 //! Decoding never panics and never allocates more than the input justifies: every
 //! length is checked against the input (or, for files, the bytes actually read, in
 //! growing chunks) before anything is allocated, all arithmetic on offsets is done in
-//! `u64` or checked, and hostile headers are bounded by [`MAX_NAME_SIZE`],
-//! [`MAX_NUM_DESC`], [`MAX_DESC_BLOCK_LEN`] and [`MAX_DATA_LEN`].
+//! `u64` or checked, and hostile headers are bounded by [`MAX_NAME_SIZE`](super::header::MAX_NAME_SIZE),
+//! [`MAX_NUM_DESC`](super::header::MAX_NUM_DESC),
+//! [`MAX_DESC_BLOCK_LEN`](super::header::MAX_DESC_BLOCK_LEN) and
+//! [`MAX_DATA_LEN`](super::header::MAX_DATA_LEN).
 
-use core::fmt;
 use core::ops::Range;
 use std::io;
 use std::os::unix::fs::FileExt;
 
-use super::layout::{
-    exponent_rule, Block, Header, ALIGN, BASE_MASK, BASE_MAX, BASE_SHIFT, DESC_FIXED_SIZE,
-    D_BUCKET_SIZE, D_EXPONENT, D_FLAGS, D_NAME, D_OFFSET, D_SIZE, FLAGS_DEFINED, HEADER_SIZE,
-    KIND_MASK, KIND_MAX, KIND_SHIFT, MAX_DATA_LEN, MAX_DESC_BLOCK_LEN, MAX_NAME_SIZE, MAX_NUM_DESC,
-    UNIT_MASK, UNIT_MAX, UNIT_SHIFT, WORD_SIZE,
+use super::descriptor::StatDesc;
+use super::error::{DecodeError, ReadError};
+use super::header::{
+    check_disjoint, Block, Header, BASE_MASK, BASE_SHIFT, DESC_FIXED_SIZE, D_BUCKET_SIZE,
+    D_EXPONENT, D_FLAGS, D_NAME, D_OFFSET, D_SIZE, FLAGS_DEFINED, HEADER_SIZE, KIND_MASK,
+    KIND_SHIFT, MAX_DATA_LEN, UNIT_MASK, UNIT_SHIFT, WORD_SIZE,
 };
 use crate::desc::{Base, Kind, Scale, Unit};
-
-/// Why a blob is not a well-formed statistics layout. Each variant is one rule; byte
-/// offsets are absolute (from the start of the blob or file) and point at the
-/// offending field.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum DecodeError {
-    /// The input ends before the end of a block.
-    Truncated {
-        /// The block that does not fit.
-        block: Block,
-        /// The byte offset where the block ends.
-        end: u64,
-        /// Where the input ends: the length of a blob; for a file, the offset at which
-        /// a read first returned nothing (the file ends there or before).
-        available: u64,
-    },
-    /// The header's `flags` is not 0.
-    HeaderFlags {
-        /// The value found.
-        flags: u32,
-    },
-    /// The header's `name_size` is 0 or not a multiple of 8.
-    BadNameSize {
-        /// The value found.
-        name_size: u32,
-    },
-    /// The header's `name_size` is beyond statsfs's bound [`MAX_NAME_SIZE`].
-    NameSizeTooLarge {
-        /// The value found.
-        name_size: u32,
-        /// The largest accepted.
-        max: u32,
-    },
-    /// The header's `num_desc` is beyond statsfs's bound [`MAX_NUM_DESC`].
-    TooManyDescriptors {
-        /// The value found.
-        num_desc: u32,
-        /// The largest accepted.
-        max: u32,
-    },
-    /// The descriptor block (`num_desc * (16 + name_size)`) is beyond statsfs's bound
-    /// [`MAX_DESC_BLOCK_LEN`].
-    DescBlockTooLarge {
-        /// Its length in bytes.
-        len: u64,
-        /// The largest accepted.
-        max: u64,
-    },
-    /// A block's offset in the header is 0.
-    ZeroOffset {
-        /// The block.
-        block: Block,
-    },
-    /// A block's offset in the header points into the header itself (below 24).
-    OffsetInHeader {
-        /// The block.
-        block: Block,
-        /// The offset found.
-        offset: u32,
-    },
-    /// A block's offset in the header is not a multiple of 8.
-    MisalignedOffset {
-        /// The block.
-        block: Block,
-        /// The offset found.
-        offset: u32,
-    },
-    /// Two blocks overlap.
-    BlocksOverlap {
-        /// The block that starts first (or the id block, when both start together).
-        first: Block,
-        /// Its byte range.
-        first_range: Range<u64>,
-        /// The other block.
-        second: Block,
-        /// Its byte range.
-        second_range: Range<u64>,
-    },
-    /// The id string has no NUL within `name_size` bytes.
-    IdNotTerminated {
-        /// Byte offset of the id string.
-        offset: u64,
-    },
-    /// The id string is not UTF-8.
-    IdNotUtf8 {
-        /// Byte offset of the id string.
-        offset: u64,
-    },
-    /// A descriptor's name has no NUL within `name_size` bytes.
-    NameNotTerminated {
-        /// Index of the descriptor.
-        index: u32,
-        /// Byte offset of the name.
-        offset: u64,
-    },
-    /// A descriptor's name is empty.
-    NameEmpty {
-        /// Index of the descriptor.
-        index: u32,
-        /// Byte offset of the name.
-        offset: u64,
-    },
-    /// A descriptor's name is not UTF-8.
-    NameNotUtf8 {
-        /// Index of the descriptor.
-        index: u32,
-        /// Byte offset of the name.
-        offset: u64,
-    },
-    /// A descriptor's `flags` has bits set outside kind, unit and base (bits 12-31).
-    ReservedFlags {
-        /// Index of the descriptor.
-        index: u32,
-        /// Byte offset of `flags`.
-        offset: u64,
-        /// The whole `flags` word.
-        flags: u32,
-    },
-    /// A descriptor's kind code (bits 0-3 of `flags`) is above 4.
-    UnknownKind {
-        /// Index of the descriptor.
-        index: u32,
-        /// Byte offset of `flags`.
-        offset: u64,
-        /// The kind code found.
-        code: u32,
-    },
-    /// A descriptor's unit code (bits 4-7 of `flags`) is above 4.
-    UnknownUnit {
-        /// Index of the descriptor.
-        index: u32,
-        /// Byte offset of `flags`.
-        offset: u64,
-        /// The unit code found.
-        code: u32,
-    },
-    /// A descriptor's base code (bits 8-11 of `flags`) is above 1.
-    UnknownBase {
-        /// Index of the descriptor.
-        index: u32,
-        /// Byte offset of `flags`.
-        offset: u64,
-        /// The base code found.
-        code: u32,
-    },
-    /// A descriptor's exponent does not suit its unit: `>= 0` for none, bytes and
-    /// cycles, `<= 0` for seconds, `0` for boolean.
-    BadExponent {
-        /// Index of the descriptor.
-        index: u32,
-        /// Byte offset of `exponent`.
-        offset: u64,
-        /// The unit.
-        unit: Unit,
-        /// The exponent found.
-        exponent: i16,
-    },
-    /// A descriptor's `size` is 0.
-    ZeroSize {
-        /// Index of the descriptor.
-        index: u32,
-        /// Byte offset of `size`.
-        offset: u64,
-    },
-    /// A linear histogram's `bucket_size` is 0.
-    ZeroBucketSize {
-        /// Index of the descriptor.
-        index: u32,
-        /// Byte offset of `bucket_size`.
-        offset: u64,
-    },
-    /// A descriptor that is not a linear histogram has a nonzero `bucket_size`.
-    UnexpectedBucketSize {
-        /// Index of the descriptor.
-        index: u32,
-        /// Byte offset of `bucket_size`.
-        offset: u64,
-        /// The value found.
-        bucket_size: u32,
-    },
-    /// A stat's `offset` in the data block is not a multiple of 8.
-    MisalignedStat {
-        /// Index of the descriptor.
-        index: u32,
-        /// Byte offset of the descriptor's `offset` field.
-        offset: u64,
-        /// The value found.
-        stat_offset: u32,
-    },
-    /// A stat ends beyond statsfs's bound on the data block, [`MAX_DATA_LEN`].
-    DataBlockTooLarge {
-        /// Index of the descriptor.
-        index: u32,
-        /// Byte offset of the descriptor's `offset` field.
-        offset: u64,
-        /// Where the stat ends in the data block (`offset + size * 8`).
-        end: u64,
-        /// The largest data block accepted.
-        max: u64,
-    },
-    /// Two stats share words of the data block.
-    StatsOverlap {
-        /// Index of the descriptor whose words start inside the other's.
-        index: u32,
-        /// Byte offset of its `offset` field.
-        offset: u64,
-        /// Index of the other descriptor.
-        other: u32,
-    },
-}
-
-impl fmt::Display for DecodeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Truncated { block, end, available } => write!(
-                f,
-                "truncated input: the {block} ends at byte {end}, but there are no bytes at or after byte {available}"
-            ),
-            Self::HeaderFlags { flags } => {
-                write!(f, "header (byte 0): flags is {flags:#x}; it must be 0")
-            }
-            Self::BadNameSize { name_size } => write!(
-                f,
-                "header (byte 4): name_size is {name_size}; it must be a nonzero multiple of {ALIGN}"
-            ),
-            Self::NameSizeTooLarge { name_size, max } => {
-                write!(f, "header (byte 4): name_size is {name_size}; statsfs reads at most {max}")
-            }
-            Self::TooManyDescriptors { num_desc, max } => {
-                write!(f, "header (byte 8): num_desc is {num_desc}; statsfs reads at most {max}")
-            }
-            Self::DescBlockTooLarge { len, max } => write!(
-                f,
-                "header: the descriptor block (num_desc * (16 + name_size)) is {len} bytes; statsfs reads at most {max}"
-            ),
-            Self::ZeroOffset { block } => write!(f, "header (byte {}): the {block} offset is 0", field_of(*block)),
-            Self::OffsetInHeader { block, offset } => write!(
-                f,
-                "header (byte {}): the {block} offset is {offset}, inside the {HEADER_SIZE}-byte header",
-                field_of(*block)
-            ),
-            Self::MisalignedOffset { block, offset } => write!(
-                f,
-                "header (byte {}): the {block} offset is {offset}, not a multiple of {ALIGN}",
-                field_of(*block)
-            ),
-            Self::BlocksOverlap { first, first_range, second, second_range } => write!(
-                f,
-                "the {first} (bytes {}..{}) and the {second} (bytes {}..{}) overlap",
-                first_range.start, first_range.end, second_range.start, second_range.end
-            ),
-            Self::IdNotTerminated { offset } => {
-                write!(f, "id string (byte {offset}): no NUL within name_size bytes")
-            }
-            Self::IdNotUtf8 { offset } => write!(f, "id string (byte {offset}): not UTF-8"),
-            Self::NameNotTerminated { index, offset } => {
-                write!(f, "descriptor {index}, name (byte {offset}): no NUL within name_size bytes")
-            }
-            Self::NameEmpty { index, offset } => {
-                write!(f, "descriptor {index}, name (byte {offset}): the name is empty")
-            }
-            Self::NameNotUtf8 { index, offset } => {
-                write!(f, "descriptor {index}, name (byte {offset}): not UTF-8")
-            }
-            Self::ReservedFlags { index, offset, flags } => write!(
-                f,
-                "descriptor {index}, flags (byte {offset}): {flags:#x} has bits set outside 0-11 (kind, unit, base)"
-            ),
-            Self::UnknownKind { index, offset, code } => write!(
-                f,
-                "descriptor {index}, flags (byte {offset}): unknown kind {code} (0-{KIND_MAX} are defined)"
-            ),
-            Self::UnknownUnit { index, offset, code } => write!(
-                f,
-                "descriptor {index}, flags (byte {offset}): unknown unit {code} (0-{UNIT_MAX} are defined)"
-            ),
-            Self::UnknownBase { index, offset, code } => write!(
-                f,
-                "descriptor {index}, flags (byte {offset}): unknown base {code} (0-{BASE_MAX} are defined)"
-            ),
-            Self::BadExponent { index, offset, unit, exponent } => write!(
-                f,
-                "descriptor {index}, exponent (byte {offset}): {exponent} with unit {}; it must be {}",
-                unit.as_str(),
-                exponent_rule(*unit)
-            ),
-            Self::ZeroSize { index, offset } => {
-                write!(f, "descriptor {index}, size (byte {offset}): 0; a stat has at least one word")
-            }
-            Self::ZeroBucketSize { index, offset } => write!(
-                f,
-                "descriptor {index}, bucket_size (byte {offset}): 0 for a linear histogram; it must be > 0"
-            ),
-            Self::UnexpectedBucketSize { index, offset, bucket_size } => write!(
-                f,
-                "descriptor {index}, bucket_size (byte {offset}): {bucket_size}; it must be 0 unless the stat is a linear histogram"
-            ),
-            Self::MisalignedStat { index, offset, stat_offset } => write!(
-                f,
-                "descriptor {index}, offset (byte {offset}): {stat_offset} is not a multiple of {WORD_SIZE}"
-            ),
-            Self::DataBlockTooLarge { index, offset, end, max } => write!(
-                f,
-                "descriptor {index}, offset (byte {offset}): the stat ends at byte {end} of the data block; statsfs reads at most {max}"
-            ),
-            Self::StatsOverlap { index, offset, other } => write!(
-                f,
-                "descriptor {index}, offset (byte {offset}): its words overlap those of descriptor {other}"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for DecodeError {}
-
-/// The header field holding a block's offset, for messages.
-fn field_of(block: Block) -> usize {
-    match block {
-        Block::Header => 0,
-        Block::Id => 12,
-        Block::Descriptors => 16,
-        Block::Data => 20,
-    }
-}
-
-/// Why reading a statistics file failed: the file could not be read, or what it holds
-/// is not a well-formed layout.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum ReadError {
-    /// A positioned read failed.
-    Io {
-        /// The block being read.
-        block: Block,
-        /// The file offset of the read.
-        offset: u64,
-        /// The error.
-        source: io::Error,
-    },
-    /// The bytes read break a rule of the layout (a file shorter than its header says
-    /// is [`DecodeError::Truncated`]).
-    Invalid(DecodeError),
-}
-
-impl fmt::Display for ReadError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Io {
-                block,
-                offset,
-                source,
-            } => write!(f, "reading the {block} at byte {offset}: {source}"),
-            Self::Invalid(e) => e.fmt(f),
-        }
-    }
-}
-
-impl std::error::Error for ReadError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Io { source, .. } => Some(source),
-            Self::Invalid(e) => Some(e),
-        }
-    }
-}
-
-impl From<DecodeError> for ReadError {
-    fn from(e: DecodeError) -> Self {
-        Self::Invalid(e)
-    }
-}
-
-impl Header {
-    /// Reads the header from the first 24 bytes of `bytes` and checks it
-    /// ([`Header::validate`]).
-    pub fn parse(bytes: &[u8]) -> Result<Header, DecodeError> {
-        let raw = bytes
-            .first_chunk::<HEADER_SIZE>()
-            .ok_or(DecodeError::Truncated {
-                block: Block::Header,
-                end: HEADER_SIZE as u64,
-                available: bytes.len() as u64,
-            })?;
-        let header = Header::from_bytes(raw);
-        header.validate()?;
-        Ok(header)
-    }
-
-    /// Checks every rule that the header alone decides: `flags` 0; `name_size` a
-    /// nonzero multiple of 8; the size bounds; the three offsets nonzero, past the
-    /// header and 8-aligned; the id and descriptor blocks not overlapping. (Whether the
-    /// data block overlaps another depends on the descriptors; [`BlobSchema`] checks it.)
-    pub fn validate(&self) -> Result<(), DecodeError> {
-        if self.flags != 0 {
-            return Err(DecodeError::HeaderFlags { flags: self.flags });
-        }
-        if self.name_size == 0 || self.name_size % ALIGN as u32 != 0 {
-            return Err(DecodeError::BadNameSize {
-                name_size: self.name_size,
-            });
-        }
-        if self.name_size > MAX_NAME_SIZE {
-            return Err(DecodeError::NameSizeTooLarge {
-                name_size: self.name_size,
-                max: MAX_NAME_SIZE,
-            });
-        }
-        if self.num_desc > MAX_NUM_DESC {
-            return Err(DecodeError::TooManyDescriptors {
-                num_desc: self.num_desc,
-                max: MAX_NUM_DESC,
-            });
-        }
-        let desc_len = self.desc_block_len();
-        if desc_len > MAX_DESC_BLOCK_LEN {
-            return Err(DecodeError::DescBlockTooLarge {
-                len: desc_len,
-                max: MAX_DESC_BLOCK_LEN,
-            });
-        }
-        for (block, offset) in [
-            (Block::Id, self.id_offset),
-            (Block::Descriptors, self.desc_offset),
-            (Block::Data, self.data_offset),
-        ] {
-            if offset == 0 {
-                return Err(DecodeError::ZeroOffset { block });
-            }
-            if (offset as usize) < HEADER_SIZE {
-                return Err(DecodeError::OffsetInHeader { block, offset });
-            }
-            if offset as usize % ALIGN != 0 {
-                return Err(DecodeError::MisalignedOffset { block, offset });
-            }
-        }
-        check_disjoint(
-            (Block::Id, self.id_range()),
-            (Block::Descriptors, self.desc_range()),
-        )
-    }
-
-    /// Byte range of the id string.
-    pub fn id_range(&self) -> Range<u64> {
-        let start = u64::from(self.id_offset);
-        start..start.saturating_add(u64::from(self.name_size))
-    }
-
-    /// Byte range of the descriptor block.
-    pub fn desc_range(&self) -> Range<u64> {
-        let start = u64::from(self.desc_offset);
-        start..start.saturating_add(self.desc_block_len())
-    }
-}
-
-/// `Err(BlocksOverlap)` when both ranges are non-empty and share a byte.
-fn check_disjoint(a: (Block, Range<u64>), b: (Block, Range<u64>)) -> Result<(), DecodeError> {
-    let ((first, first_range), (second, second_range)) = if b.1.start < a.1.start {
-        (b, a)
-    } else {
-        (a, b)
-    };
-    if !first_range.is_empty() && !second_range.is_empty() && second_range.start < first_range.end {
-        return Err(DecodeError::BlocksOverlap {
-            first,
-            first_range,
-            second,
-            second_range,
-        });
-    }
-    Ok(())
-}
-
-/// One decoded descriptor: what one stat is and where its words are.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct StatDesc {
-    /// The name.
-    pub name: String,
-    /// The kind; a linear histogram carries its `bucket_size`.
-    pub kind: Kind,
-    /// The unit (for histograms: of the bucket bounds).
-    pub unit: Unit,
-    /// The base and exponent.
-    pub scale: Scale,
-    /// Number of `u64` words: 1, or the number of buckets.
-    pub size: u16,
-    /// Byte offset of the first word in the data block (a multiple of 8).
-    pub offset: u32,
-}
-
-impl StatDesc {
-    /// The bucket width of a linear histogram, else 0.
-    pub fn bucket_size(&self) -> u32 {
-        match self.kind {
-            Kind::LinearHistogram { bucket_size } => bucket_size,
-            _ => 0,
-        }
-    }
-
-    /// Index of the first word in the data block.
-    pub fn word_index(&self) -> usize {
-        self.offset as usize / WORD_SIZE
-    }
-
-    /// Indices of the words in the data block.
-    pub fn words(&self) -> Range<usize> {
-        let start = self.word_index();
-        start..start + usize::from(self.size)
-    }
-
-    /// Byte range of the words in the data block.
-    pub fn byte_range(&self) -> Range<u64> {
-        let start = u64::from(self.offset);
-        start..start + u64::from(self.size) * WORD_SIZE as u64
-    }
-}
 
 /// One stat with its words.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -749,48 +235,24 @@ fn parse_desc(raw: &[u8], index: u32, base: u64) -> Result<StatDesc, DecodeError
         });
     }
     let code = (flags & KIND_MASK) >> KIND_SHIFT;
-    let kind = match code {
-        0 => Kind::Cumulative,
-        1 => Kind::Instant,
-        2 => Kind::Peak,
-        3 => Kind::LinearHistogram { bucket_size },
-        4 => Kind::LogHistogram,
-        _ => {
-            return Err(DecodeError::UnknownKind {
-                index,
-                offset,
-                code,
-            })
-        }
-    };
+    let kind = Kind::from_code(code, bucket_size).ok_or(DecodeError::UnknownKind {
+        index,
+        offset,
+        code,
+    })?;
     let code = (flags & UNIT_MASK) >> UNIT_SHIFT;
-    let unit = match code {
-        0 => Unit::None,
-        1 => Unit::Bytes,
-        2 => Unit::Seconds,
-        3 => Unit::Cycles,
-        4 => Unit::Boolean,
-        _ => {
-            return Err(DecodeError::UnknownUnit {
-                index,
-                offset,
-                code,
-            })
-        }
-    };
+    let unit = Unit::from_code(code).ok_or(DecodeError::UnknownUnit {
+        index,
+        offset,
+        code,
+    })?;
     let code = (flags & BASE_MASK) >> BASE_SHIFT;
-    let base_ = match code {
-        0 => Base::Ten,
-        1 => Base::Two,
-        _ => {
-            return Err(DecodeError::UnknownBase {
-                index,
-                offset,
-                code,
-            })
-        }
-    };
-    if !super::layout::exponent_allowed(unit, exponent) {
+    let base_ = Base::from_code(code).ok_or(DecodeError::UnknownBase {
+        index,
+        offset,
+        code,
+    })?;
+    if !unit.exponent_allowed(exponent) {
         return Err(DecodeError::BadExponent {
             index,
             offset: at(D_EXPONENT),
@@ -1183,45 +645,45 @@ fn read_exact_at<F: FileExt + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::binary::layout::{
-        Entry, Layout, D_SIZE, H_DATA_OFFSET, H_DESC_OFFSET, H_ID_OFFSET, H_NAME_SIZE, H_NUM_DESC,
-    };
+    use crate::binary::header::*;
+    use crate::binary::Layout;
+    use crate::desc::{Base, Kind, Scale, Unit};
     use std::cell::{Cell, RefCell};
 
     const ID: &str = "kvm-42/vcpu-3";
 
     /// Every kind, every unit and both bases, histograms included.
-    fn entries() -> Vec<Entry<'static>> {
+    fn entries() -> Vec<StatDesc> {
         let s = |base, exponent| Scale { base, exponent };
         vec![
-            Entry::new("exits", Kind::Cumulative, Unit::None, Scale::ONE, 1),
-            Entry::new("pages", Kind::Instant, Unit::Bytes, s(Base::Two, 12), 1),
-            Entry::new("max_wait_ns", Kind::Peak, Unit::Seconds, Scale::NANO, 1),
-            Entry::new(
+            StatDesc::new("exits", Kind::Cumulative, Unit::None, Scale::ONE, 1),
+            StatDesc::new("pages", Kind::Instant, Unit::Bytes, s(Base::Two, 12), 1),
+            StatDesc::new("max_wait_ns", Kind::Peak, Unit::Seconds, Scale::NANO, 1),
+            StatDesc::new(
                 "tsc_offset",
                 Kind::Instant,
                 Unit::Cycles,
                 s(Base::Ten, 3),
                 1,
             ),
-            Entry::new("enabled", Kind::Instant, Unit::Boolean, Scale::ONE, 1),
-            Entry::new(
+            StatDesc::new("enabled", Kind::Instant, Unit::Boolean, Scale::ONE, 1),
+            StatDesc::new(
                 "lat_us",
                 Kind::LinearHistogram { bucket_size: 250 },
                 Unit::Seconds,
                 Scale::MICRO,
                 5,
             ),
-            Entry::new("sizes", Kind::LogHistogram, Unit::Bytes, Scale::KIB, 8),
-            Entry::new(
+            StatDesc::new("sizes", Kind::LogHistogram, Unit::Bytes, Scale::KIB, 8),
+            StatDesc::new(
                 "posted",
                 Kind::LinearHistogram { bucket_size: 1 },
                 Unit::Boolean,
                 Scale::ONE,
                 2,
             ),
-            Entry::new("ever_on", Kind::Peak, Unit::Boolean, Scale::ONE, 1),
-            Entry::new("cycles", Kind::Cumulative, Unit::Cycles, s(Base::Two, 0), 1),
+            StatDesc::new("ever_on", Kind::Peak, Unit::Boolean, Scale::ONE, 1),
+            StatDesc::new("cycles", Kind::Cumulative, Unit::Cycles, s(Base::Two, 0), 1),
         ]
     }
 
@@ -1279,7 +741,7 @@ mod tests {
             assert_eq!(d.bucket_size(), e.bucket_size());
             assert_eq!(d.words(), layout.word_range(i).unwrap());
             assert_eq!(d.offset as usize, layout.word_index(i).unwrap() * 8);
-            assert_eq!(decoded.schema().find(e.name), Some(i));
+            assert_eq!(decoded.schema().find(&e.name), Some(i));
         }
         assert_eq!(decoded.value("exits"), Some(1));
         assert_eq!(decoded.stat("pages").unwrap().value_i64(), -1);
@@ -1329,7 +791,7 @@ mod tests {
     #[test]
     fn long_names_round_trip() {
         let long = "n".repeat(4095);
-        let entries = [Entry::counter(&long), Entry::counter("b")];
+        let entries = [StatDesc::counter(&long), StatDesc::counter("b")];
         let layout = Layout::new(&long[..100], &entries).unwrap();
         assert_eq!(layout.name_size(), 4096);
         let decoded = Blob::decode(&layout.encode(&[1, 2]).unwrap()).unwrap();
@@ -1996,8 +1458,13 @@ mod tests {
             ..MockFile::new(blob)
         })
         .unwrap_err();
-        assert!(e.to_string().starts_with("reading the header at byte 0"));
-        assert!(std::error::Error::source(&e).is_some());
+        // The message names the place; the cause is the source, printed once by a chain.
+        assert_eq!(
+            e.to_string(),
+            "cannot read the header at byte 0 of the stats file"
+        );
+        let cause = std::error::Error::source(&e).expect("the I/O error is the source");
+        assert_eq!(cause.to_string(), "disk on fire");
     }
 
     #[test]

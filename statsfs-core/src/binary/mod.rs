@@ -8,18 +8,28 @@
 //! by `virt/kvm/binary_stats.c`), so a reader written for the kernel reads ours and
 //! [`Blob::decode`] reads the kernel's.
 //!
-//! * [`Layout`] (the encoder) is computed once from an id string and a list of
-//!   [`Entry`]s; it holds the encoded schema part and writes data words with a straight
-//!   copy ([`Layout::write_data`]).
-//! * [`BulkView`] lays out a source (or a subtree) once, with an optional
-//!   [`Selection`] of stats, and refreshes its data block from the tree.
-//! * [`Mirror`] turns a stats file (the kernel's) into a runtime schema and a block
-//!   source, so the kernel's stats join the tree.
-//! * [`Blob::decode`] parses a blob in memory; [`StatsFile`] reads an open file (header,
-//!   then id and descriptors, then data) and re-reads the data block on
-//!   [`StatsFile::refresh`]. Both check every rule below and return a
-//!   [`DecodeError`] saying which rule is broken and where; they never panic, whatever
-//!   the input.
+//! This module is the format and nothing else: it depends on the descriptor enums of
+//! [`desc`](crate::desc) only, never on the tree, so it can be fuzzed, reused by tools
+//! and read by someone who only wants the format. One concept a file:
+//!
+//! * `header`: the [`Header`], the layout's constants and bounds, the [`Block`]s.
+//! * `descriptor`: [`StatDesc`], the one descriptor type, given to the encoder and
+//!   returned by the decoder.
+//! * `encode`: [`Layout`], computed once from an id string and a list of
+//!   [`StatDesc`]s; it holds the encoded schema part and writes data words with a
+//!   straight copy ([`Layout::write_data`]).
+//! * `decode`: [`Blob::decode`] parses a blob in memory; [`StatsFile`] reads an open file
+//!   (header, then id and descriptors, then data) and re-reads the data block on
+//!   [`StatsFile::refresh`]. Both check every rule below and return a [`DecodeError`]
+//!   saying which rule is broken and where; they never panic, whatever the input.
+//! * `error`: [`LayoutError`], [`DecodeError`], [`ReadError`].
+//! * `select`: [`Selection`], which stats a bulk reader wants.
+//!
+//! The views that produce and consume blobs live in [`view`](crate::view):
+//! [`BulkView`](crate::view::BulkView) lays out a source or subtree,
+//! [`Mirror`](crate::view::Mirror) turns a stats file into tree values. The whole layout
+//! is specified in the repository's `docs/BINARY.md`; the summary below is for readers
+//! of the code.
 //!
 //! # The blob
 //!
@@ -76,7 +86,7 @@
 //! | 12 | u32 | `bucket_size` | bucket width of a linear histogram; 0 for every other kind |
 //! | 16 | `name_size` bytes | `name` | NUL-terminated, zero-padded |
 //!
-//! Codes in `flags` (see the constants in [`layout`]):
+//! Codes in `flags` (see the constants in [`header`]):
 //!
 //! | bits | field | codes |
 //! |---|---|---|
@@ -138,15 +148,15 @@
 //! # Example
 //!
 //! ```
-//! use statsfs_core::binary::{Blob, Entry, Layout};
+//! use statsfs_core::binary::{Blob, Layout, StatDesc};
 //! use statsfs_core::desc::{Kind, Scale, Unit};
 //!
 //! // The schema, once: a counter, a signed gauge in bytes, a 4-bucket histogram of
 //! // nanoseconds.
 //! let entries = [
-//!     Entry::counter("exits"),
-//!     Entry::new("balance", Kind::Instant, Unit::Bytes, Scale::KIB, 1),
-//!     Entry::new("halt_ns", Kind::LinearHistogram { bucket_size: 500 }, Unit::Seconds, Scale::NANO, 4),
+//!     StatDesc::counter("exits"),
+//!     StatDesc::new("balance", Kind::Instant, Unit::Bytes, Scale::KIB, 1),
+//!     StatDesc::new("halt_ns", Kind::LinearHistogram { bucket_size: 500 }, Unit::Seconds, Scale::NANO, 4),
 //! ];
 //! let layout = Layout::new("kvm-1234", &entries).unwrap();
 //! assert_eq!((layout.name_size(), layout.data_offset(), layout.data_words()), (48, 264, 6));
@@ -174,14 +184,16 @@
 
 #![forbid(unsafe_code)]
 
-pub mod decode;
-pub mod layout;
-mod mirror;
+mod decode;
+mod descriptor;
+mod encode;
+mod error;
+pub mod header;
 mod select;
-mod view;
 
-pub use decode::{Blob, BlobSchema, DecodeError, ReadError, Stat, StatDesc, StatsFile};
-pub use layout::{Block, Entry, Header, Layout, LayoutError};
-pub use mirror::{descriptor_of, FileBlock, Mirror, MirrorError};
+pub use decode::{Blob, BlobSchema, Stat, StatsFile};
+pub use descriptor::{pack_flags, StatDesc};
+pub use encode::Layout;
+pub use error::{DecodeError, LayoutError, ReadError};
+pub use header::{Block, Header};
 pub use select::{Selection, SelectionError, MAX_SELECTION_LEN};
-pub use view::{BulkView, Scope, ViewError};

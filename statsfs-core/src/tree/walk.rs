@@ -1,6 +1,8 @@
-//! Visiting a subtree as (path, labels, value): the one interface every view uses.
+//! Visiting a subtree as (path, labels, value), for views that read once per visit (a
+//! scrape, a dump); views that re-read the same values use a
+//! [`ReadPlan`](super::ReadPlan). Both read each group through the same function.
 
-use crate::source::{merge_labels, Source};
+use super::source::{merge_labels, Source};
 use crate::value::ValueRef;
 
 /// What a walk visits.
@@ -18,7 +20,7 @@ pub struct Place<'a> {
     pub source: &'a Source,
     /// `root/child/grandchild`.
     pub path: &'a str,
-    /// Own labels first, then the ancestors' nearest first (SPEC §1).
+    /// Own labels first, then the ancestors' nearest first (`docs/MODEL.md#labels`).
     pub labels: &'a [(String, String)],
     /// How deep: 0 for the root.
     pub depth: usize,

@@ -9,6 +9,7 @@
 //!
 //! ```
 //! use statsfs_core::openmetrics::{Encoder, Format};
+//! use std::sync::Arc;
 //! use statsfs_core::{Descriptor, Kind, Schema, Source, ValueGroup, ValueType};
 //!
 //! let schema = Schema::new_runtime("kvm_vcpu", vec![
@@ -19,7 +20,7 @@
 //! vm.add(ValueGroup::aggregates_of(schema.clone()))?; // not exported: leaves only
 //! let vcpu = Source::new("vcpu0")?;
 //! vcpu.set_label("vcpu", "0")?;
-//! vcpu.add(ValueGroup::block(schema, |o: &mut [u64]| { o[0] = 7; Ok(()) }))?;
+//! vcpu.add(ValueGroup::block(schema, Arc::new(|o: &mut [u64]| { o[0] = 7; Ok(()) })))?;
 //! vm.add_subordinate(&vcpu)?;
 //!
 //! let mut encoder = Encoder::new();
@@ -107,11 +108,10 @@
 use std::collections::HashMap;
 use std::io::Write as _;
 
-use crate::desc::{Base, Descriptor, Kind, Scale, Unit, ValueType};
+use crate::desc::{valid_label_name, Base, Descriptor, Kind, Scale, Unit, ValueType};
 use crate::schema::Schema;
-use crate::source::Source;
+use crate::tree::{walk, Place, Source, Visitor, WalkOptions};
 use crate::value::ValueRef;
-use crate::walk::{walk, Place, Visitor, WalkOptions};
 
 /// An exposition format.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -832,13 +832,6 @@ fn sanitize_into(out: &mut String, s: &str) {
             '_'
         }
     }));
-}
-
-fn valid_label_name(k: &str) -> bool {
-    let mut b = k.bytes();
-    matches!(b.next(), Some(b'a'..=b'z' | b'A'..=b'Z' | b'_'))
-        && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
-        && !k.starts_with("__")
 }
 
 /// Appends `s` escaped: `\` as `\\`, a newline as `\n`, and with `quote` `"` as `\"`.

@@ -15,9 +15,9 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 
-use crate::aggregate::{self, Fold};
-use crate::desc::{valid_name, Descriptor};
-use crate::group::{Binding, Group, ValueGroup};
+use super::aggregate::{self, Fold, Members};
+use super::group::{same_schema, Binding, Group, ValueGroup};
+use crate::desc::{valid_label_name, valid_name, Descriptor};
 use crate::schema::Schema;
 use crate::value::{Value, ValueRef};
 use crate::{Error, Stats};
@@ -36,7 +36,7 @@ use crate::{Error, Stats};
 /// vm.add(ValueGroup::aggregates_of(schema.clone()))?;
 /// for (i, exits) in [3, 4].into_iter().enumerate() {
 ///     let vcpu = Source::new(format!("vcpu{i}"))?;
-///     vcpu.add(ValueGroup::block(schema.clone(), block(exits)))?;
+///     vcpu.add(ValueGroup::block(schema.clone(), Arc::new(block(exits))))?;
 ///     vm.add_subordinate(&vcpu)?;
 /// }
 /// assert_eq!(vm.get("exits")?.as_u64(), 7);
@@ -45,7 +45,7 @@ use crate::{Error, Stats};
 #[derive(Clone)]
 pub struct Source(Arc<Node>);
 
-pub(crate) struct Node {
+pub(super) struct Node {
     id: u64,
     /// Bumped by every change of this source or of any source below it.
     version: AtomicU64,
@@ -55,17 +55,13 @@ pub(crate) struct Node {
 
 type Listener = Arc<dyn Fn(&Change) + Send + Sync>;
 
-pub(crate) struct State {
-    pub(crate) groups: Vec<Group>,
-    pub(crate) children: Vec<Source>,
+pub(super) struct State {
+    pub(super) groups: Vec<Group>,
+    pub(super) children: Vec<Source>,
     parent: Weak<Node>,
     labels: Labels,
     hidden: bool,
 }
-
-/// Where a bulk view reads a value and writes it: (group index, descriptor index, first
-/// word in the data block).
-pub(crate) type Slot = (u32, u32, u32);
 
 /// A source's own labels: one word, and no allocation until the first label (most
 /// sources inherit theirs).
@@ -183,7 +179,7 @@ impl Source {
         Arc::ptr_eq(&self.0, &other.0)
     }
 
-    pub(crate) fn read_state(&self) -> RwLockReadGuard<'_, State> {
+    pub(super) fn read_state(&self) -> RwLockReadGuard<'_, State> {
         self.0.state.read().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -206,16 +202,18 @@ impl Source {
             // The newest group wins lookups: older values of the same name step back, if
             // the new group offers that name (an aggregate group offers no `none` value).
             let offered = |name: &str| {
-                let ds = new.schema.descriptors();
+                let ds = new.schema().descriptors();
                 ds.iter()
                     .position(|d| d.name == name)
                     .is_some_and(|j| new.offers(j))
             };
             for old in &mut st.groups {
-                for (i, d) in old.schema.descriptors().iter().enumerate() {
+                // `binding` and `shadowed` are borrowed apart.
+                let ds = old.binding.schema().descriptors();
+                for (i, d) in ds.iter().enumerate() {
                     if offered(d.name) {
                         if old.shadowed.is_empty() {
-                            old.shadowed = vec![false; old.schema.descriptors().len()].into();
+                            old.shadowed = vec![false; ds.len()].into();
                         }
                         old.shadowed[i] = true;
                     }
@@ -363,7 +361,7 @@ impl Source {
     /// names: `[a-zA-Z_][a-zA-Z0-9_]*`, not starting with `__`.
     pub fn set_label(&self, key: impl Into<String>, value: impl Into<String>) -> Result<(), Error> {
         let (key, value) = (key.into(), value.into());
-        if !valid_label(&key) {
+        if !valid_label_name(&key) {
             return Err(Error::InvalidLabel { key });
         }
         {
@@ -406,9 +404,7 @@ impl Source {
         {
             let mut st = self.write_state();
             for g in &mut st.groups {
-                if g.binding.is_simple() {
-                    g.binding = Binding::Revoked;
-                }
+                g.binding.revoke();
             }
         }
         // Waits for every fold in flight over this source's instances.
@@ -424,10 +420,16 @@ impl Source {
     pub fn get(&self, name: &str) -> Result<Value, Error> {
         let st = self.read_state();
         let (g, i) = lookup(&st, name).ok_or_else(|| self.not_found(name))?;
-        let d = g.schema.descriptors()[i];
-        let mut words = vec![0; d.size as usize];
-        let aggregate = read_one(&st, g, i, &mut words);
-        Ok(Value::new(d, aggregate, words))
+        let d = g.schema().descriptors()[i];
+        struct One(Vec<u64>);
+        impl Sink for One {
+            fn place(&mut self, _: usize) -> &mut [u64] {
+                &mut self.0
+            }
+        }
+        let mut one = One(vec![0; d.size as usize]);
+        read_group(&st, g, [i].into_iter(), &mut Vec::new(), &mut one);
+        Ok(Value::new(d, g.is_aggregate(), one.0))
     }
 
     fn not_found(&self, name: &str) -> Error {
@@ -443,7 +445,7 @@ impl Source {
     pub fn clear(&self, name: &str) -> Result<(), Error> {
         let st = self.read_state();
         let (g, i) = lookup(&st, name).ok_or_else(|| self.not_found(name))?;
-        let d = &g.schema.descriptors()[i];
+        let d = &g.schema().descriptors()[i];
         let read_only = || Error::ReadOnly {
             source: self.name().to_owned(),
             name: name.to_owned(),
@@ -452,12 +454,16 @@ impl Source {
             return Err(read_only());
         }
         match &g.binding {
-            Binding::Aggregate(_) => {
-                aggregate::clear_subtree(&st, &g.schema, d);
+            Binding::Aggregate(schema, _) => {
+                clear_subtree(&st, schema, i);
                 Ok(())
             }
-            Binding::Revoked => Ok(()),
-            b => b.clear(d).then_some(()).ok_or_else(read_only),
+            Binding::Revoked(_) => Ok(()),
+            Binding::Instance(inst) => {
+                inst.clear(i);
+                Ok(())
+            }
+            Binding::Block(..) => Err(read_only()),
         }
     }
 
@@ -470,101 +476,40 @@ impl Source {
     /// shadowed by a newer group of the same name is left out, and so are `none` values
     /// of aggregate groups.
     pub fn for_each_value(&self, mut f: impl FnMut(ValueRef<'_>)) {
-        let st = self.read_state();
-        let mut block = Vec::new();
-        // Scalars read into `one`; only histograms need the (growable) `words`.
-        let mut one = [0u64; 1];
-        let mut words = Vec::new();
-        for (gi, g) in st.groups.iter().enumerate() {
-            let ds = g.schema.descriptors();
-            match &g.binding {
-                Binding::Aggregate(cache) => {
-                    let which: Vec<usize> = (0..ds.len()).filter(|&i| g.offers(i)).collect();
-                    let mut fold = Fold::new(&g.schema, &which);
-                    fold.run(&st, cache);
-                    fold.finish(|i, w| {
-                        f(ValueRef::new(&ds[i], &g.schema, true, g.hidden, w, (gi, i)))
-                    });
-                }
-                Binding::Revoked => {
-                    for (i, d) in ds.iter().enumerate().filter(|&(i, _)| g.offers(i)) {
-                        words.resize(d.size as usize, 0);
-                        aggregate::empty(d, &mut words);
-                        f(ValueRef::new(d, &g.schema, true, g.hidden, &words, (gi, i)));
-                    }
-                }
-                b => {
-                    if !b.prepare(&g.schema, &mut block) {
-                        continue;
-                    }
-                    for (i, d) in ds.iter().enumerate() {
-                        if !g.offers(i) {
-                            continue;
-                        }
-                        let out: &mut [u64] = if d.size == 1 {
-                            &mut one
-                        } else {
-                            words.resize(d.size as usize, 0);
-                            &mut words
-                        };
-                        b.load(d, &block, out);
-                        f(ValueRef::new(d, &g.schema, false, g.hidden, out, (gi, i)));
-                    }
+        /// Hands each value to `f` as soon as it is read.
+        struct Each<'a, F> {
+            group: &'a Group,
+            words: Vec<u64>,
+            f: &'a mut F,
+        }
+        impl<F: FnMut(ValueRef<'_>)> Sink for Each<'_, F> {
+            fn place(&mut self, i: usize) -> &mut [u64] {
+                let size = self.group.schema().descriptors()[i].size as usize;
+                self.words.resize(size, 0);
+                &mut self.words
+            }
+            fn done(&mut self, i: usize, read: bool) {
+                // A block source that failed leaves its values out of a walk.
+                if read {
+                    let g = self.group;
+                    let d = &g.schema().descriptors()[i];
+                    let v = ValueRef::new(d, g.schema(), g.is_aggregate(), g.hidden, &self.words);
+                    (self.f)(v);
                 }
             }
         }
-    }
-
-    /// Reads the values at `slots` — (group index, descriptor index, first word), sorted by
-    /// group — straight into `words`, in one pass under one read lock: the data path of a
-    /// bulk view. Slots that no longer exist read as 0.
-    pub(crate) fn read_slots(&self, slots: &[Slot], words: &mut [u64]) {
         let st = self.read_state();
         let mut block = Vec::new();
-        let mut k = 0;
-        while k < slots.len() {
-            let gi = slots[k].0;
-            let end = k + slots[k..].iter().take_while(|s| s.0 == gi).count();
-            let run = &slots[k..end];
-            k = end;
-            let Some(g) = st.groups.get(gi as usize) else {
-                continue;
+        let mut words = Vec::new();
+        for g in &st.groups {
+            let offered = (0..g.schema().descriptors().len()).filter(|&i| g.offers(i));
+            let mut each = Each {
+                group: g,
+                words,
+                f: &mut f,
             };
-            let ds = g.schema.descriptors();
-            let dest = |s: &Slot| {
-                let d = &ds[s.1 as usize];
-                (d, s.2 as usize..s.2 as usize + d.size as usize)
-            };
-            match &g.binding {
-                Binding::Aggregate(cache) => {
-                    let which: Vec<usize> = run.iter().map(|s| s.1 as usize).collect();
-                    let mut fold = Fold::new(&g.schema, &which);
-                    fold.run(&st, cache);
-                    let mut n = 0;
-                    fold.finish(|_, w| {
-                        let (_, r) = dest(&run[n]);
-                        words[r].copy_from_slice(w);
-                        n += 1;
-                    });
-                }
-                Binding::Revoked => {
-                    for s in run {
-                        let (d, r) = dest(s);
-                        aggregate::empty(d, &mut words[r]);
-                    }
-                }
-                b => {
-                    let ok = b.prepare(&g.schema, &mut block);
-                    for s in run {
-                        let (d, r) = dest(s);
-                        if ok {
-                            b.load(d, &block, &mut words[r]);
-                        } else {
-                            aggregate::empty(d, &mut words[r]);
-                        }
-                    }
-                }
-            }
+            read_group(&st, g, offered, &mut block, &mut each);
+            words = each.words;
         }
     }
 
@@ -574,10 +519,10 @@ impl Source {
     pub fn for_each_descriptor(&self, mut f: impl FnMut(&Descriptor, &Schema, bool, bool)) {
         let st = self.read_state();
         for g in &st.groups {
-            let aggregate = !g.binding.is_simple();
-            for (i, d) in g.schema.descriptors().iter().enumerate() {
+            let aggregate = g.is_aggregate();
+            for (i, d) in g.schema().descriptors().iter().enumerate() {
                 if g.offers(i) {
-                    f(d, &g.schema, aggregate, g.hidden);
+                    f(d, g.schema(), aggregate, g.hidden);
                 }
             }
         }
@@ -606,7 +551,7 @@ impl Source {
         while let Some(s) = cur {
             let st = s.read_state();
             for g in &st.groups {
-                if let Binding::Aggregate(cache) = &g.binding {
+                if let Binding::Aggregate(_, cache) = &g.binding {
                     dropped.extend(cache.invalidate());
                 }
             }
@@ -638,57 +583,130 @@ impl Source {
     }
 }
 
-/// The value `name` of a locked source, as lookups find it (SPEC §1): the newest group
-/// offering such a value, then its first descriptor of that name.
+/// The value `name` of a locked source, as lookups find it
+/// (`docs/MODEL.md#lookup`): the newest group offering such a value, then its first
+/// descriptor of that name.
 fn lookup<'s>(st: &'s State, name: &str) -> Option<(&'s Group, usize)> {
     st.groups.iter().rev().find_map(|g| {
-        let i = g.schema.descriptors().iter().position(|d| d.name == name)?;
+        let i = g
+            .schema()
+            .descriptors()
+            .iter()
+            .position(|d| d.name == name)?;
         g.offers(i).then_some((g, i))
     })
 }
 
-/// Reads descriptor `i` of group `g` of a locked source; returns whether it is an
-/// aggregate.
-fn read_one(st: &State, g: &Group, i: usize, out: &mut [u64]) -> bool {
-    let d = &g.schema.descriptors()[i];
+/// Where [`read_group`] puts the values it reads.
+pub(super) trait Sink {
+    /// The place for descriptor `i`'s words: exactly its `size` words long.
+    fn place(&mut self, i: usize) -> &mut [u64];
+    /// Descriptor `i`'s words are in its place: read (`true`), or the empty aggregate
+    /// value because its block source failed this time (`false`).
+    fn done(&mut self, i: usize, read: bool) {
+        let _ = (i, read);
+    }
+}
+
+/// Reads descriptors `which` (indices into the schema, in order) of group `g` of a locked
+/// source: the one way the tree reads a group, behind [`Source::get`],
+/// [`Source::for_each_value`] (and so `walk`) and [`ReadPlan`](super::ReadPlan). Each
+/// value goes straight into its place in `sink`; simple values are read from their
+/// instance or block, aggregates folded over the subtree, revoked groups read as empty
+/// aggregates. `block` is scratch space for block sources.
+pub(super) fn read_group(
+    st: &State,
+    g: &Group,
+    which: impl Iterator<Item = usize>,
+    block: &mut Vec<u64>,
+    sink: &mut impl Sink,
+) {
+    let ds = g.schema().descriptors();
     match &g.binding {
-        Binding::Aggregate(cache) => {
-            let which = [i];
-            let mut fold = Fold::new(&g.schema, &which);
-            fold.run(st, cache);
-            fold.finish(|_, w| out.copy_from_slice(w));
-            true
-        }
-        Binding::Revoked => {
-            aggregate::empty(d, out);
-            true
-        }
-        b => {
-            let mut block = Vec::new();
-            if b.prepare(&g.schema, &mut block) {
-                b.load(d, &block, out);
-            } else {
-                aggregate::empty(d, out);
+        Binding::Instance(inst) => {
+            for i in which {
+                inst.read(i, sink.place(i));
+                sink.done(i, true);
             }
-            false
+        }
+        Binding::Block(schema, src) => {
+            block.clear();
+            block.resize(schema.block_words(), 0);
+            let ok = src.read_block(block).is_ok();
+            for i in which {
+                let d = &ds[i];
+                let out = sink.place(i);
+                if ok {
+                    let start = d.offset / 8;
+                    let words = block.get(start..start + d.size as usize).unwrap_or(&[]);
+                    for (k, o) in out.iter_mut().enumerate() {
+                        *o = words.get(k).copied().unwrap_or(0);
+                    }
+                } else {
+                    aggregate::empty(d, out);
+                }
+                sink.done(i, ok);
+            }
+        }
+        Binding::Aggregate(schema, cache) => {
+            let which: Vec<usize> = which.collect();
+            let mut fold = Fold::new(schema, &which);
+            fold.run(cache, |m| collect(st, schema, m));
+            fold.finish(|i, w| {
+                sink.place(i).copy_from_slice(w);
+                sink.done(i, true);
+            });
+        }
+        Binding::Revoked(_) => {
+            for i in which {
+                aggregate::empty(&ds[i], sink.place(i));
+                sink.done(i, true);
+            }
         }
     }
 }
 
+/// Collects every simple group of `schema` in a locked source and, recursively, in its
+/// subordinates: an aggregate's members.
+fn collect(state: &State, schema: &Schema, into: &mut Members) {
+    for g in &state.groups {
+        if !same_schema(g.schema(), schema) {
+            continue;
+        }
+        match &g.binding {
+            Binding::Instance(inst) => into.push_instance(inst),
+            Binding::Block(_, src) => into.push_block(src),
+            Binding::Aggregate(..) | Binding::Revoked(_) => {}
+        }
+    }
+    for child in &state.children {
+        let st = child.read_state();
+        collect(&st, schema, into);
+    }
+}
+
+/// Clears descriptor `i` of `schema` in every matching instance of a subtree.
+fn clear_subtree(state: &State, schema: &Schema, i: usize) {
+    for g in &state.groups {
+        if let Binding::Instance(inst) = &g.binding {
+            if same_schema(inst.schema(), schema) {
+                inst.clear(i);
+            }
+        }
+    }
+    for child in &state.children {
+        let st = child.read_state();
+        clear_subtree(&st, schema, i);
+    }
+}
+
 /// Appends `more` to `out`, keeping the first value of each key.
-pub(crate) fn merge_labels(out: &mut Vec<(String, String)>, more: &[(String, String)]) {
+pub(super) fn merge_labels(out: &mut Vec<(String, String)>, more: &[(String, String)]) {
     for (k, v) in more {
         if !out.iter().any(|(ok, _)| ok == k) {
             out.push((k.clone(), v.clone()));
         }
     }
-}
-
-fn valid_label(key: &str) -> bool {
-    let mut bytes = key.bytes();
-    matches!(bytes.next(), Some(b'a'..=b'z' | b'A'..=b'Z' | b'_'))
-        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
-        && !key.starts_with("__")
 }
 
 impl fmt::Debug for Source {

@@ -1,451 +1,21 @@
-//! The layout itself: constants, the header, and the encoder ([`Layout`]).
+//! The encoder ([`Layout`]).
 //!
-//! A [`Layout`] is computed once per schema (an id string and a list of [`Entry`]s) and
+//! A [`Layout`] is computed once per schema (an id string and a list of [`StatDesc`]s) and
 //! holds the encoded *schema part* of the blob (header, id string, descriptors), which
 //! never changes. Producing a blob is then copying the schema part once and, on every
 //! refresh, writing the data words at [`Layout::data_offset`]: a straight copy of a
 //! `&[u64]`, with no allocation and no per-value formatting.
 
-use core::fmt;
 use core::ops::Range;
 
-use crate::desc::{Base, Descriptor, Kind, Scale, Unit};
-
-/// Size in bytes of the header (`struct kvm_stats_header`): six `u32` fields.
-pub const HEADER_SIZE: usize = 24;
-
-/// Size in bytes of the fixed part of a descriptor (`struct kvm_stats_desc` without its
-/// name): `flags`, `exponent`, `size`, `offset`, `bucket_size`.
-pub const DESC_FIXED_SIZE: usize = 16;
-
-/// The smallest `name_size` a [`Layout`] uses, the kernel's `KVM_STATS_NAME_SIZE`.
-pub const DEFAULT_NAME_SIZE: u32 = 48;
-
-/// Every block starts on a multiple of this many bytes, and `name_size` is a multiple
-/// of it.
-pub const ALIGN: usize = 8;
-
-/// Size in bytes of one data word.
-pub const WORD_SIZE: usize = 8;
-
-/// Position of the kind (the kernel's "type") in a descriptor's `flags`: bits 0-3.
-pub const KIND_SHIFT: u32 = 0;
-/// Mask of the kind bits in a descriptor's `flags`.
-pub const KIND_MASK: u32 = 0xF << KIND_SHIFT;
-/// The largest kind code (log histogram).
-pub const KIND_MAX: u32 = 4;
-/// Kind code of [`Kind::Cumulative`].
-pub const KIND_CUMULATIVE: u32 = 0;
-/// Kind code of [`Kind::Instant`].
-pub const KIND_INSTANT: u32 = 1;
-/// Kind code of [`Kind::Peak`].
-pub const KIND_PEAK: u32 = 2;
-/// Kind code of [`Kind::LinearHistogram`].
-pub const KIND_LINEAR_HISTOGRAM: u32 = 3;
-/// Kind code of [`Kind::LogHistogram`].
-pub const KIND_LOG_HISTOGRAM: u32 = 4;
-
-/// Position of the unit in a descriptor's `flags`: bits 4-7.
-pub const UNIT_SHIFT: u32 = 4;
-/// Mask of the unit bits in a descriptor's `flags`.
-pub const UNIT_MASK: u32 = 0xF << UNIT_SHIFT;
-/// The largest unit code (boolean).
-pub const UNIT_MAX: u32 = 4;
-/// Unit code of [`Unit::None`].
-pub const UNIT_NONE: u32 = 0;
-/// Unit code of [`Unit::Bytes`].
-pub const UNIT_BYTES: u32 = 1;
-/// Unit code of [`Unit::Seconds`].
-pub const UNIT_SECONDS: u32 = 2;
-/// Unit code of [`Unit::Cycles`].
-pub const UNIT_CYCLES: u32 = 3;
-/// Unit code of [`Unit::Boolean`].
-pub const UNIT_BOOLEAN: u32 = 4;
-
-/// Position of the base in a descriptor's `flags`: bits 8-11.
-pub const BASE_SHIFT: u32 = 8;
-/// Mask of the base bits in a descriptor's `flags`.
-pub const BASE_MASK: u32 = 0xF << BASE_SHIFT;
-/// The largest base code (powers of two).
-pub const BASE_MAX: u32 = 1;
-/// Base code of [`Base::Ten`].
-pub const BASE_POW10: u32 = 0;
-/// Base code of [`Base::Two`].
-pub const BASE_POW2: u32 = 1;
-
-/// Every defined bit of a descriptor's `flags` (kind, unit, base); the others are 0.
-pub const FLAGS_DEFINED: u32 = KIND_MASK | UNIT_MASK | BASE_MASK;
-
-/// The largest `name_size` accepted (statsfs's own bound, so that a hostile header
-/// cannot make a reader allocate without limit): the id or a name is at most 4095 bytes.
-pub const MAX_NAME_SIZE: u32 = 4096;
-
-/// The largest `num_desc` accepted (statsfs's own bound).
-pub const MAX_NUM_DESC: u32 = 1 << 22;
-
-/// The largest descriptor block accepted, in bytes (statsfs's own bound): 256 MiB.
-pub const MAX_DESC_BLOCK_LEN: u64 = 256 << 20;
-
-/// The largest data block accepted, in bytes (statsfs's own bound): 256 MiB, 32 Mi words.
-pub const MAX_DATA_LEN: u64 = 256 << 20;
-
-// Byte offsets of the header fields.
-pub(crate) const H_FLAGS: usize = 0;
-pub(crate) const H_NAME_SIZE: usize = 4;
-pub(crate) const H_NUM_DESC: usize = 8;
-pub(crate) const H_ID_OFFSET: usize = 12;
-pub(crate) const H_DESC_OFFSET: usize = 16;
-pub(crate) const H_DATA_OFFSET: usize = 20;
-
-// Byte offsets of the descriptor fields, from the start of the descriptor.
-pub(crate) const D_FLAGS: usize = 0;
-pub(crate) const D_EXPONENT: usize = 4;
-pub(crate) const D_SIZE: usize = 6;
-pub(crate) const D_OFFSET: usize = 8;
-pub(crate) const D_BUCKET_SIZE: usize = 12;
-pub(crate) const D_NAME: usize = 16;
-
-/// The blocks of the layout, as named in errors.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Block {
-    /// The 24-byte header at offset 0.
-    Header,
-    /// The id string, `name_size` bytes at `id_offset`.
-    Id,
-    /// The descriptors, `num_desc * (16 + name_size)` bytes at `desc_offset`.
-    Descriptors,
-    /// The data words at `data_offset`.
-    Data,
-}
-
-impl Block {
-    /// How the block is named in messages.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Header => "header",
-            Self::Id => "id string",
-            Self::Descriptors => "descriptor block",
-            Self::Data => "data block",
-        }
-    }
-}
-
-impl fmt::Display for Block {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The header (`struct kvm_stats_header`), 24 bytes at offset 0, fields in native
-/// byte order.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Header {
-    /// Always 0.
-    pub flags: u32,
-    /// Bytes reserved for the id string and for each descriptor's name, NUL included;
-    /// a nonzero multiple of 8.
-    pub name_size: u32,
-    /// Number of descriptors.
-    pub num_desc: u32,
-    /// Byte offset of the id string.
-    pub id_offset: u32,
-    /// Byte offset of the first descriptor.
-    pub desc_offset: u32,
-    /// Byte offset of the data block.
-    pub data_offset: u32,
-}
-
-impl Header {
-    /// The header as it is stored: six native-endian `u32`s.
-    pub fn to_bytes(&self) -> [u8; HEADER_SIZE] {
-        let mut b = [0u8; HEADER_SIZE];
-        let fields = [
-            (H_FLAGS, self.flags),
-            (H_NAME_SIZE, self.name_size),
-            (H_NUM_DESC, self.num_desc),
-            (H_ID_OFFSET, self.id_offset),
-            (H_DESC_OFFSET, self.desc_offset),
-            (H_DATA_OFFSET, self.data_offset),
-        ];
-        for (at, v) in fields {
-            b[at..at + 4].copy_from_slice(&v.to_ne_bytes());
-        }
-        b
-    }
-
-    /// Reads the six fields, checking nothing (see
-    /// [`Header::validate`](crate::binary::Header::validate)).
-    pub fn from_bytes(bytes: &[u8; HEADER_SIZE]) -> Header {
-        let f = |at: usize| {
-            let mut w = [0u8; 4];
-            w.copy_from_slice(&bytes[at..at + 4]);
-            u32::from_ne_bytes(w)
-        };
-        Header {
-            flags: f(H_FLAGS),
-            name_size: f(H_NAME_SIZE),
-            num_desc: f(H_NUM_DESC),
-            id_offset: f(H_ID_OFFSET),
-            desc_offset: f(H_DESC_OFFSET),
-            data_offset: f(H_DATA_OFFSET),
-        }
-    }
-
-    /// Size in bytes of one descriptor: `16 + name_size`.
-    pub const fn desc_size(&self) -> u64 {
-        DESC_FIXED_SIZE as u64 + self.name_size as u64
-    }
-
-    /// Size in bytes of the descriptor block: `num_desc * (16 + name_size)`
-    /// (saturating at `u64::MAX`, which no valid header comes near).
-    pub const fn desc_block_len(&self) -> u64 {
-        (self.num_desc as u64).saturating_mul(self.desc_size())
-    }
-}
-
-/// The `flags` word of a descriptor: kind in bits 0-3, unit in bits 4-7, base in bits
-/// 8-11, every other bit 0.
-pub const fn pack_flags(kind: Kind, unit: Unit, base: Base) -> u32 {
-    (kind.code() << KIND_SHIFT) | (unit.code() << UNIT_SHIFT) | (base.code() << BASE_SHIFT)
-}
-
-/// Whether `exponent` is allowed with `unit`, as the kernel's test checks it: `>= 0` for
-/// none, bytes and cycles, `<= 0` for seconds, `== 0` for boolean.
-pub const fn exponent_allowed(unit: Unit, exponent: i16) -> bool {
-    match unit {
-        Unit::None | Unit::Bytes | Unit::Cycles => exponent >= 0,
-        Unit::Seconds => exponent <= 0,
-        Unit::Boolean => exponent == 0,
-    }
-}
-
-/// What the exponent of `unit` must be, for messages.
-pub(crate) const fn exponent_rule(unit: Unit) -> &'static str {
-    match unit {
-        Unit::None | Unit::Bytes | Unit::Cycles => ">= 0",
-        Unit::Seconds => "<= 0",
-        Unit::Boolean => "0",
-    }
-}
-
-/// One stat of a [`Layout`]: everything its descriptor says.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Entry<'a> {
-    /// The name; not empty, no NUL, at most [`MAX_NAME_SIZE`]` - 1` bytes.
-    pub name: &'a str,
-    /// The kind; a linear histogram carries its `bucket_size`.
-    pub kind: Kind,
-    /// The unit.
-    pub unit: Unit,
-    /// The base and exponent.
-    pub scale: Scale,
-    /// How many `u64` words: 1, or the number of buckets. Never 0.
-    pub size: u16,
-}
-
-impl<'a> Entry<'a> {
-    /// An entry from its parts.
-    pub const fn new(name: &'a str, kind: Kind, unit: Unit, scale: Scale, size: u16) -> Self {
-        Entry {
-            name,
-            kind,
-            unit,
-            scale,
-            size,
-        }
-    }
-
-    /// A one-word cumulative count with no unit (the most common stat).
-    pub const fn counter(name: &'a str) -> Self {
-        Entry::new(name, Kind::Cumulative, Unit::None, Scale::ONE, 1)
-    }
-
-    /// The descriptor `flags` word of this entry.
-    pub const fn flags(&self) -> u32 {
-        pack_flags(self.kind, self.unit, self.scale.base)
-    }
-
-    /// The `bucket_size` field: the bucket width of a linear histogram, else 0.
-    pub const fn bucket_size(&self) -> u32 {
-        match self.kind {
-            Kind::LinearHistogram { bucket_size } => bucket_size,
-            _ => 0,
-        }
-    }
-}
-
-impl From<&Descriptor> for Entry<'static> {
-    fn from(d: &Descriptor) -> Self {
-        Entry::new(d.name, d.kind, d.unit, d.scale, d.size)
-    }
-}
-
-impl From<Descriptor> for Entry<'static> {
-    fn from(d: Descriptor) -> Self {
-        Entry::from(&d)
-    }
-}
-
-/// Why a [`Layout`] cannot be built or written.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum LayoutError {
-    /// The id string contains a NUL byte.
-    IdContainsNul,
-    /// The id string is longer than any `name_size` allows.
-    IdTooLong {
-        /// Its length in bytes.
-        len: usize,
-        /// The longest allowed.
-        max: usize,
-    },
-    /// An entry's name is empty.
-    EmptyName {
-        /// Index of the entry.
-        index: usize,
-    },
-    /// An entry's name contains a NUL byte.
-    NameContainsNul {
-        /// Index of the entry.
-        index: usize,
-    },
-    /// An entry's name is longer than any `name_size` allows.
-    NameTooLong {
-        /// Index of the entry.
-        index: usize,
-        /// Its length in bytes.
-        len: usize,
-        /// The longest allowed.
-        max: usize,
-    },
-    /// An entry has `size` 0.
-    ZeroSize {
-        /// Index of the entry.
-        index: usize,
-    },
-    /// A linear histogram entry has bucket width 0.
-    ZeroBucketSize {
-        /// Index of the entry.
-        index: usize,
-    },
-    /// An entry's exponent does not suit its unit.
-    BadExponent {
-        /// Index of the entry.
-        index: usize,
-        /// The unit.
-        unit: Unit,
-        /// The exponent.
-        exponent: i16,
-    },
-    /// More entries than [`MAX_NUM_DESC`].
-    TooManyEntries {
-        /// How many were given.
-        count: usize,
-        /// The most allowed.
-        max: u32,
-    },
-    /// The descriptor block would exceed [`MAX_DESC_BLOCK_LEN`].
-    DescBlockTooLarge {
-        /// Its length in bytes.
-        len: u64,
-        /// The largest allowed.
-        max: u64,
-    },
-    /// The data block would exceed [`MAX_DATA_LEN`].
-    DataBlockTooLarge {
-        /// Its length in bytes.
-        len: u64,
-        /// The largest allowed.
-        max: u64,
-    },
-    /// The number of data words given is not the number the layout holds.
-    WordCount {
-        /// The number the layout (or the entry) holds.
-        expected: usize,
-        /// The number given.
-        got: usize,
-    },
-    /// The buffer is shorter than the part of the blob to be written.
-    BufferTooSmall {
-        /// Bytes needed.
-        needed: usize,
-        /// Bytes available.
-        got: usize,
-    },
-    /// No entry has this index.
-    NoSuchEntry {
-        /// The index asked for.
-        index: usize,
-        /// How many entries there are.
-        count: usize,
-    },
-}
-
-impl fmt::Display for LayoutError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            Self::IdContainsNul => f.write_str("the id string contains a NUL byte"),
-            Self::IdTooLong { len, max } => {
-                write!(f, "the id string is {len} bytes long; at most {max} fit")
-            }
-            Self::EmptyName { index } => write!(f, "entry {index}: the name is empty"),
-            Self::NameContainsNul { index } => {
-                write!(f, "entry {index}: the name contains a NUL byte")
-            }
-            Self::NameTooLong { index, len, max } => {
-                write!(
-                    f,
-                    "entry {index}: the name is {len} bytes long; at most {max} fit"
-                )
-            }
-            Self::ZeroSize { index } => {
-                write!(f, "entry {index}: size is 0; a stat has at least one word")
-            }
-            Self::ZeroBucketSize { index } => {
-                write!(
-                    f,
-                    "entry {index}: a linear histogram needs a bucket size > 0"
-                )
-            }
-            Self::BadExponent {
-                index,
-                unit,
-                exponent,
-            } => write!(
-                f,
-                "entry {index}: exponent {exponent} with unit {}; it must be {}",
-                unit.as_str(),
-                exponent_rule(unit)
-            ),
-            Self::TooManyEntries { count, max } => {
-                write!(f, "{count} entries; at most {max} are allowed")
-            }
-            Self::DescBlockTooLarge { len, max } => {
-                write!(
-                    f,
-                    "the descriptor block would be {len} bytes; at most {max} are allowed"
-                )
-            }
-            Self::DataBlockTooLarge { len, max } => {
-                write!(
-                    f,
-                    "the data block would be {len} bytes; at most {max} are allowed"
-                )
-            }
-            Self::WordCount { expected, got } => {
-                write!(f, "{got} data words given; the layout holds {expected}")
-            }
-            Self::BufferTooSmall { needed, got } => {
-                write!(f, "the buffer holds {got} bytes; {needed} are needed")
-            }
-            Self::NoSuchEntry { index, count } => {
-                write!(f, "no entry {index}: the layout has {count}")
-            }
-        }
-    }
-}
-
-impl std::error::Error for LayoutError {}
+use super::descriptor::StatDesc;
+use super::error::LayoutError;
+use super::header::{
+    Header, ALIGN, DEFAULT_NAME_SIZE, DESC_FIXED_SIZE, D_BUCKET_SIZE, D_EXPONENT, D_FLAGS, D_NAME,
+    D_OFFSET, D_SIZE, HEADER_SIZE, MAX_DATA_LEN, MAX_DESC_BLOCK_LEN, MAX_NAME_SIZE, MAX_NUM_DESC,
+    WORD_SIZE,
+};
+use crate::desc::{Descriptor, Kind};
 
 /// The layout of one blob, computed once from an id string and a list of entries.
 ///
@@ -469,7 +39,7 @@ impl Layout {
     /// Computes the layout of `entries` under the id string `id`, checking every rule a
     /// reader checks (names not empty and without NUL, sizes nonzero, bucket sizes
     /// exactly for linear histograms, exponents suiting units, the size bounds).
-    pub fn new(id: &str, entries: &[Entry<'_>]) -> Result<Layout, LayoutError> {
+    pub fn new(id: &str, entries: &[StatDesc]) -> Result<Layout, LayoutError> {
         let max_len = MAX_NAME_SIZE as usize - 1;
         if id.as_bytes().contains(&0) {
             return Err(LayoutError::IdContainsNul);
@@ -509,7 +79,7 @@ impl Layout {
             if let Kind::LinearHistogram { bucket_size: 0 } = e.kind {
                 return Err(LayoutError::ZeroBucketSize { index });
             }
-            if !exponent_allowed(e.unit, e.scale.exponent) {
+            if !e.unit.exponent_allowed(e.scale.exponent) {
                 return Err(LayoutError::BadExponent {
                     index,
                     unit: e.unit,
@@ -577,7 +147,7 @@ impl Layout {
 
     /// [`Layout::new`] over static descriptors (their name, kind, unit, scale and size).
     pub fn from_descriptors(id: &str, descriptors: &[Descriptor]) -> Result<Layout, LayoutError> {
-        let entries: Vec<Entry<'static>> = descriptors.iter().map(Entry::from).collect();
+        let entries: Vec<StatDesc> = descriptors.iter().map(StatDesc::from).collect();
         Layout::new(id, &entries)
     }
 
@@ -767,6 +337,9 @@ const fn round_up(n: usize, to: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::binary::header::*;
+    use crate::binary::pack_flags;
+    use crate::desc::{Base, Scale, Unit};
 
     fn ne32(v: u32) -> [u8; 4] {
         v.to_ne_bytes()
@@ -777,8 +350,8 @@ mod tests {
     #[test]
     fn golden_bytes_match_the_kernel_structs() {
         let entries = [
-            Entry::counter("exits"),
-            Entry::new(
+            StatDesc::counter("exits"),
+            StatDesc::new(
                 "halt_ns",
                 Kind::LinearHistogram { bucket_size: 1000 },
                 Unit::Seconds,
@@ -830,15 +403,15 @@ mod tests {
 
     #[test]
     fn name_size_grows_with_the_longest_name_or_id() {
-        let l = Layout::new("kvm", &[Entry::counter("a")]).unwrap();
+        let l = Layout::new("kvm", &[StatDesc::counter("a")]).unwrap();
         assert_eq!(l.name_size(), 48);
         let long = "n".repeat(47); // 47 + NUL = 48
-        let l = Layout::new("kvm", &[Entry::counter(&long)]).unwrap();
+        let l = Layout::new("kvm", &[StatDesc::counter(&long)]).unwrap();
         assert_eq!(l.name_size(), 48);
         let long = "n".repeat(48); // 49 -> 56
-        let l = Layout::new("kvm", &[Entry::counter(&long)]).unwrap();
+        let l = Layout::new("kvm", &[StatDesc::counter(&long)]).unwrap();
         assert_eq!(l.name_size(), 56);
-        let l = Layout::new(&"i".repeat(60), &[Entry::counter("a")]).unwrap();
+        let l = Layout::new(&"i".repeat(60), &[StatDesc::counter("a")]).unwrap();
         assert_eq!(l.name_size(), 64);
         assert_eq!(l.desc_offset(), 24 + 64);
         assert_eq!(l.data_offset(), 24 + 64 + 80);
@@ -852,7 +425,7 @@ mod tests {
             let name = "x".repeat(n + 1);
             let l = Layout::new(
                 &"y".repeat(n),
-                &[Entry::counter(&name), Entry::counter("b")],
+                &[StatDesc::counter(&name), StatDesc::counter("b")],
             )
             .unwrap();
             assert_eq!(l.name_size() % 8, 0);
@@ -870,7 +443,7 @@ mod tests {
     #[test]
     fn entries_are_checked() {
         let e = |name, kind, unit, exponent, size| {
-            Entry::new(
+            StatDesc::new(
                 name,
                 kind,
                 unit,
@@ -932,7 +505,7 @@ mod tests {
         ];
         for (bad, err) in cases {
             assert_eq!(
-                Layout::new("id", &[Entry::counter("ok"), bad]),
+                Layout::new("id", &[StatDesc::counter("ok"), bad]),
                 Err(err.clone())
             );
             assert!(!err.to_string().is_empty());
@@ -947,19 +520,19 @@ mod tests {
             })
         );
         assert_eq!(
-            Layout::new("id", &[Entry::counter(&long)]),
+            Layout::new("id", &[StatDesc::counter(&long)]),
             Err(LayoutError::NameTooLong {
                 index: 0,
                 len: 4096,
                 max: 4095
             })
         );
-        assert!(Layout::new(&long[..4095], &[Entry::counter(&long[..4095])]).is_ok());
+        assert!(Layout::new(&long[..4095], &[StatDesc::counter(&long[..4095])]).is_ok());
     }
 
     #[test]
     fn too_large_blocks_are_refused() {
-        let hist = Entry::new("h", Kind::LogHistogram, Unit::None, Scale::ONE, u16::MAX);
+        let hist = StatDesc::new("h", Kind::LogHistogram, Unit::None, Scale::ONE, u16::MAX);
         let n = (MAX_DATA_LEN / 8 / u64::from(u16::MAX)) as usize + 1;
         let entries = vec![hist; n];
         assert!(matches!(
@@ -967,7 +540,7 @@ mod tests {
             Err(LayoutError::DataBlockTooLarge { .. })
         ));
         let long = "z".repeat(2000);
-        let entries = vec![Entry::counter(&long); 200_000];
+        let entries = vec![StatDesc::counter(&long); 200_000];
         assert!(matches!(
             Layout::new("id", &entries),
             Err(LayoutError::DescBlockTooLarge { .. })
@@ -976,7 +549,7 @@ mod tests {
 
     #[test]
     fn writing_data_checks_counts_and_buffers() {
-        let l = Layout::new("id", &[Entry::counter("a"), Entry::counter("b")]).unwrap();
+        let l = Layout::new("id", &[StatDesc::counter("a"), StatDesc::counter("b")]).unwrap();
         let mut blob = l.new_blob();
         assert_eq!(blob.len(), l.total_len());
         assert_eq!(&blob[..l.data_offset()], l.schema());
@@ -1032,7 +605,7 @@ mod tests {
                 .with_unit(Unit::Seconds, Scale::MICRO),
         ];
         let l = Layout::from_descriptors("vm", &ds).unwrap();
-        let entries: Vec<Entry<'_>> = ds.iter().map(Entry::from).collect();
+        let entries: Vec<StatDesc> = ds.iter().map(StatDesc::from).collect();
         assert_eq!(l, Layout::new("vm", &entries).unwrap());
         assert_eq!(l.data_words(), 9);
         assert_eq!(entries[1].flags(), 4 | (2 << 4));

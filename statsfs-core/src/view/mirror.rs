@@ -5,12 +5,11 @@
 use std::os::unix::fs::FileExt;
 use std::sync::{Arc, Mutex};
 
+use crate::binary::{BlobSchema, ReadError, StatDesc, StatsFile};
 use crate::desc::{Aggregation, Descriptor, Kind, Storage, ValueType};
-use crate::group::BlockSource;
 use crate::schema::{intern, Schema};
+use crate::tree::BlockSource;
 use crate::Error;
-
-use super::decode::{BlobSchema, ReadError, StatDesc, StatsFile};
 
 /// The statsfs descriptor of a decoded stat: a u64 (the kernel's stats are unsigned),
 /// read-only (a stats file cannot be written), aggregated by `max` for peaks and `sum`
@@ -34,7 +33,7 @@ pub fn descriptor_of(d: &StatDesc) -> Descriptor {
 ///
 /// ```no_run
 /// use std::fs::File;
-/// use statsfs_core::binary::{Mirror, StatsFile};
+/// use statsfs_core::view::Mirror;
 /// use statsfs_core::{Source, ValueGroup};
 /// # fn stats_fd() -> File { unimplemented!() }
 /// let mirror = Mirror::new();
@@ -70,46 +69,32 @@ impl Mirror {
     }
 
     /// Opens a stats file: its schema (shared as [`schema`](Self::schema) shares it) and
-    /// a block source that re-reads its data block with one `pread` per read.
+    /// a block source that re-reads its data block with one `pread` per read. The block
+    /// source comes in an `Arc`, ready for [`ValueGroup::block`](crate::ValueGroup::block)
+    /// (more than one group may share it).
     pub fn open<F: FileExt + Send + 'static>(
         &self,
         name: &str,
         file: F,
-    ) -> Result<(Arc<Schema>, FileBlock<F>), MirrorError> {
+    ) -> Result<(Arc<Schema>, Arc<FileBlock<F>>), MirrorError> {
         let file = StatsFile::open(file).map_err(MirrorError::Read)?;
         let schema = self
             .schema(name, file.schema())
             .map_err(MirrorError::Schema)?;
-        Ok((schema, FileBlock(Mutex::new(file))))
+        Ok((schema, Arc::new(FileBlock(Mutex::new(file)))))
     }
 }
 
-/// Why a file could not be mirrored.
-#[derive(Debug)]
+/// Why a file could not be mirrored; the cause is the [`source`](std::error::Error::source).
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum MirrorError {
     /// The file could not be read or is malformed.
-    Read(ReadError),
+    #[error("cannot mirror the stats file: it cannot be read or is malformed")]
+    Read(#[source] ReadError),
     /// Its descriptors break a statsfs rule.
-    Schema(Error),
-}
-
-impl std::fmt::Display for MirrorError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            MirrorError::Read(e) => write!(f, "cannot mirror the stats file: {e}"),
-            MirrorError::Schema(e) => write!(f, "cannot mirror the stats file: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for MirrorError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            MirrorError::Read(e) => Some(e),
-            MirrorError::Schema(e) => Some(e),
-        }
-    }
+    #[error("cannot mirror the stats file: its descriptors break a statsfs rule")]
+    Schema(#[source] Error),
 }
 
 /// The data block of an open stats file, re-read at every read of the tree.

@@ -1,14 +1,28 @@
-//! The one unsafe module: reading and clearing a described value inside a live instance.
+//! The tree's one unsafe module: reading and clearing a described value inside a live
+//! instance, and the invariant that makes it sound.
 //!
-//! Everything else in statsfs is safe code. A [`RawInstance`] is the address of a live
-//! struct plus what keeps it alive; [`read`] and [`clear`] go to `base + offset` and view
-//! the bytes there as the cell the descriptor names. Their safety rests on one invariant,
-//! kept by [`RawInstance::new`] and [`RawInstance::from_static`]: the schema a
-//! `RawInstance` is used with is `T::SCHEMA` of the `T` it was made from, and
-//! [`Stats`](crate::Stats) (an `unsafe` trait, implemented only by the derive) promises
-//! that those descriptors describe `T`'s fields exactly.
+//! # The contract, all in this file
+//!
+//! An [`Instance`] is the address of a live `T: Stats`, what keeps it alive, and
+//! `T::SCHEMA`. It is made only by [`Instance::new`] and [`Instance::from_static`], which
+//! take the schema from the same `T` as the address, and it reads or clears a value only
+//! by the index of a descriptor *of that schema*. So nothing outside this file can pair
+//! an address with the wrong descriptors, and every method here is safe to call.
+//!
+//! What the unsafe code relies on, and where it is established:
+//!
+//! * [`Stats`](crate::Stats) is an `unsafe trait`: whoever implements it promises that
+//!   each descriptor's offset, storage, type and size describe a field of `T` that is
+//!   the named cell (see the trait's safety section). The derive keeps that promise.
+//! * [`check_layout`] verifies what can be verified, at compile time, for every `T` an
+//!   instance is made of: each descriptor lies inside `T`, is aligned for its cell, and
+//!   uses no runtime-only storage.
+//! * [`Instances`] (an aggregate's flattened members) holds instances of one schema only:
+//!   [`Instances::push`] refuses any other, so its folds read each member with its own
+//!   schema's descriptors.
 
 use core::any::Any;
+use core::mem::{align_of, size_of};
 use core::ptr::NonNull;
 use core::sync::atomic::{
     AtomicBool, AtomicI16, AtomicI32, AtomicI64, AtomicI8, AtomicU16, AtomicU32, AtomicU64,
@@ -18,79 +32,115 @@ use std::sync::Arc;
 
 use crate::cell::ShardedCounter;
 use crate::desc::{Descriptor, Storage, ValueType};
+use crate::schema::Schema;
 use crate::Stats;
 
-/// The address of a live stats struct and what keeps it alive.
-///
-/// Two words: an `Arc<T>` is its own address (the address of its `T`), a `&'static T`
-/// needs none kept alive.
-pub(crate) enum RawInstance {
-    /// Kept alive by this `Arc<T>`, whose data pointer is the `T`'s address.
+/// What keeps an instance alive: an `Arc<T>` (whose data pointer is the `T`'s address),
+/// or nothing for a `&'static T`.
+#[derive(Clone)]
+enum Keep {
     Shared(Arc<dyn Any + Send + Sync>),
-    /// A `&'static T`.
     Static(NonNull<u8>),
+}
+
+impl Keep {
+    fn base(&self) -> NonNull<u8> {
+        match self {
+            // An `Arc<dyn Any>`'s data pointer is the address of the `T` it was made from.
+            Keep::Shared(a) => NonNull::from(&**a).cast::<u8>(),
+            Keep::Static(p) => *p,
+        }
+    }
+}
+
+/// A live stats struct, what keeps it alive, and its schema.
+#[derive(Clone)]
+pub(super) struct Instance {
+    schema: &'static Schema,
+    keep: Keep,
 }
 
 // SAFETY: the instance is a `T: Stats`, which is `Send + Sync`, and it is only ever
 // accessed through shared references to its atomic cells.
-unsafe impl Send for RawInstance {}
+unsafe impl Send for Instance {}
 // SAFETY: as above.
-unsafe impl Sync for RawInstance {}
+unsafe impl Sync for Instance {}
 
-impl Clone for RawInstance {
-    fn clone(&self) -> Self {
-        match self {
-            RawInstance::Shared(a) => RawInstance::Shared(a.clone()),
-            RawInstance::Static(p) => RawInstance::Static(*p),
-        }
+/// Checks, at compile time for each `T` an instance is made of, what the unsafe reads
+/// rely on and the type system cannot see: `T::SCHEMA` is a static schema (built with
+/// [`Schema::new_static`]), and each of its descriptors lies inside `T`, is aligned for
+/// the cell it names, and is not runtime-only ([`Storage::Block`]).
+pub(super) const fn check_layout<T: Stats>() {
+    let Some(ds) = T::SCHEMA.static_descriptors() else {
+        panic!("Stats::SCHEMA must be a static built with Schema::new_static");
+    };
+    let mut i = 0;
+    while i < ds.len() {
+        let d = &ds[i];
+        let (size, align) = match d.storage {
+            Storage::Atomic => (d.ty.width(), d.ty.width()),
+            Storage::Buckets => (8 * d.size as usize, align_of::<AtomicU64>()),
+            Storage::Sharded => (size_of::<ShardedCounter>(), align_of::<ShardedCounter>()),
+            Storage::Block => panic!("a derived schema cannot hold runtime (block) values"),
+        };
+        assert!(
+            d.offset + size <= size_of::<T>(),
+            "a stat descriptor points past the end of its struct"
+        );
+        assert!(
+            d.offset % align == 0,
+            "a stat descriptor is not aligned for its cell"
+        );
+        i += 1;
     }
 }
 
-impl RawInstance {
+impl Instance {
     /// An instance kept alive by `arc`.
-    pub(crate) fn new<T: Stats>(arc: Arc<T>) -> Self {
-        RawInstance::Shared(arc)
-    }
-
-    /// A static instance.
-    pub(crate) fn from_static<T: Stats>(r: &'static T) -> Self {
-        RawInstance::Static(NonNull::from(r).cast::<u8>())
-    }
-
-    /// The address, to tell instances apart.
-    pub(crate) fn addr(&self) -> usize {
-        self.base().as_ptr() as usize
-    }
-
-    /// The `T`'s address.
-    fn base(&self) -> NonNull<u8> {
-        match self {
-            // An `Arc<dyn Any>`'s data pointer is the address of the `T` it was made from.
-            RawInstance::Shared(a) => NonNull::from(&**a).cast::<u8>(),
-            RawInstance::Static(p) => *p,
+    pub(super) fn new<T: Stats>(arc: Arc<T>) -> Self {
+        const { check_layout::<T>() };
+        Instance {
+            schema: T::SCHEMA,
+            keep: Keep::Shared(arc),
         }
     }
 
-    /// Reads `d` into `out[..d.size]` (widened to u64; signed values sign-extended).
-    ///
-    /// # Safety
-    ///
-    /// `d` is a descriptor of the schema of the `T` this instance was made from, and its
-    /// storage is not [`Storage::Block`].
-    #[inline]
-    pub(crate) unsafe fn read(&self, d: &Descriptor, out: &mut [u64]) {
-        // SAFETY: the caller's contract is `read_at`'s, for this live instance.
-        unsafe { read_at(self.base(), d, out) }
+    /// A static instance.
+    pub(super) fn from_static<T: Stats>(r: &'static T) -> Self {
+        const { check_layout::<T>() };
+        Instance {
+            schema: T::SCHEMA,
+            keep: Keep::Static(NonNull::from(r).cast::<u8>()),
+        }
     }
 
-    /// Sets the value `d` describes to 0.
-    ///
-    /// # Safety
-    ///
-    /// As for [`read`](Self::read).
-    pub(crate) unsafe fn clear(&self, d: &Descriptor) {
-        // SAFETY: as in `read`.
-        let p = unsafe { self.base().as_ptr().add(d.offset) };
+    /// The schema the instance was made with.
+    pub(super) fn schema(&self) -> &'static Schema {
+        self.schema
+    }
+
+    /// The address, to tell instances apart.
+    pub(super) fn addr(&self) -> usize {
+        self.keep.base().as_ptr() as usize
+    }
+
+    /// Reads descriptor `index` of the schema into `out[..size]` (widened to u64; signed
+    /// values sign-extended). Panics if `index` is out of range or `out` too short.
+    #[inline]
+    pub(super) fn read(&self, index: usize, out: &mut [u64]) {
+        let d = &self.schema.descriptors()[index];
+        let out = &mut out[..d.size as usize];
+        // SAFETY: `d` is a descriptor of the schema of the `T` at `base` (the
+        // constructors pair them), `T` is alive (`self.keep`), and `check_layout::<T>`
+        // ruled out block storage.
+        unsafe { read_at(self.keep.base(), d, out) }
+    }
+
+    /// Sets the value of descriptor `index` to 0.
+    pub(super) fn clear(&self, index: usize) {
+        let d = &self.schema.descriptors()[index];
+        // SAFETY: as in `read`: the cell `d` describes lives at `base + d.offset`.
+        let p = unsafe { self.keep.base().as_ptr().add(d.offset) };
         match d.storage {
             // SAFETY: an atomic of `d.ty` lives at `p`.
             Storage::Atomic => unsafe { store_zero(p, d.ty) },
@@ -104,7 +154,7 @@ impl RawInstance {
             }
             // SAFETY: a ShardedCounter lives at `p`.
             Storage::Sharded => unsafe { &*p.cast::<ShardedCounter>() }.clear(),
-            Storage::Block => unreachable!("block values are cleared through their BlockSource"),
+            Storage::Block => unreachable!("check_layout rules out block storage"),
         }
     }
 }
@@ -115,6 +165,7 @@ impl RawInstance {
 ///
 /// `base` is the address of a live `T` (kept alive by the caller), `d` is a descriptor of
 /// `T`'s schema, and its storage is not [`Storage::Block`].
+#[inline]
 unsafe fn read_at(base: NonNull<u8>, d: &Descriptor, out: &mut [u64]) {
     // SAFETY: by the contract, `base + d.offset` is in bounds of the live `T` and holds
     // the cell `d` describes, suitably aligned because it is a field of `T`.
@@ -146,71 +197,81 @@ unsafe fn read_at(base: NonNull<u8>, d: &Descriptor, out: &mut [u64]) {
 /// Holding the keep-alives means an `Instances` can never dangle, whatever happens to the
 /// groups it was collected from; that no reader *uses* it after a `revoke` or a removal
 /// is the aggregate cache's job (see `aggregate.rs`), not a memory-safety matter.
-#[derive(Default)]
-pub(crate) struct Instances {
+pub(super) struct Instances {
+    schema: &'static Schema,
     bases: Vec<NonNull<u8>>,
     keep: Vec<Arc<dyn Any + Send + Sync>>,
 }
 
-// SAFETY: as for `RawInstance`: every base is a live `T: Stats` (`Send + Sync`), only
-// ever accessed through shared references to its atomic cells.
+// SAFETY: as for `Instance`: every base is a live `T: Stats` (`Send + Sync`), only ever
+// accessed through shared references to its atomic cells.
 unsafe impl Send for Instances {}
 // SAFETY: as above.
 unsafe impl Sync for Instances {}
 
 impl Instances {
-    /// Adds `inst`, keeping it alive for as long as `self` lives.
-    pub(crate) fn push(&mut self, inst: &RawInstance) {
-        self.bases.push(inst.base());
-        if let RawInstance::Shared(k) = inst {
-            self.keep.push(k.clone());
+    /// No instances yet; only instances of `schema` will be taken.
+    pub(super) fn new(schema: &'static Schema) -> Self {
+        Instances {
+            schema,
+            bases: Vec::new(),
+            keep: Vec::new(),
         }
     }
 
+    /// Adds `inst`, keeping it alive for as long as `self` lives; returns `false` (and
+    /// adds nothing) when `inst` is of another schema.
+    pub(super) fn push(&mut self, inst: &Instance) -> bool {
+        if !core::ptr::eq(inst.schema, self.schema) {
+            return false;
+        }
+        self.bases.push(inst.keep.base());
+        if let Keep::Shared(k) = &inst.keep {
+            self.keep.push(k.clone());
+        }
+        true
+    }
+
     /// Gives back the spare capacity.
-    pub(crate) fn shrink_to_fit(&mut self) {
+    pub(super) fn shrink_to_fit(&mut self) {
         self.bases.shrink_to_fit();
         self.keep.shrink_to_fit();
     }
 
     /// How many instances.
-    pub(crate) fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.bases.len()
     }
 
-    /// Reads `d` of instance `i` into `out[..d.size]`.
-    ///
-    /// # Safety
-    ///
-    /// Every instance pushed was made from a `T` whose schema `d` belongs to, and `d`'s
-    /// storage is not [`Storage::Block`].
-    pub(crate) unsafe fn read(&self, i: usize, d: &Descriptor, out: &mut [u64]) {
-        // SAFETY: the base is kept alive by `self.keep` (or static); the rest is the
-        // caller's contract.
+    /// Reads descriptor `index` of instance `i` into `out[..size]`.
+    pub(super) fn read(&self, i: usize, index: usize, out: &mut [u64]) {
+        let d = &self.schema.descriptors()[index];
+        let out = &mut out[..d.size as usize];
+        // SAFETY: every base was pushed from an instance of `self.schema` (`push` checks),
+        // is kept alive by `self.keep` (or is static), and instances hold no block values.
         unsafe { read_at(self.bases[i], d, out) }
     }
 
-    /// Calls `f` with the value of the one-word descriptor `d` (widened to u64, signed
-    /// values sign-extended) of each instance in `range`. The match on the cell type is
-    /// outside the loop, so each arm is one tight loop of loads.
-    ///
-    /// # Safety
-    ///
-    /// As for [`read`](Self::read), and `d` is not a histogram.
+    /// Calls `f` with the value of the one-word descriptor `index` (widened to u64,
+    /// signed values sign-extended) of each instance in `range`. The match on the cell
+    /// type is outside the loop, so each arm is one tight loop of loads. Panics on a
+    /// histogram descriptor.
     #[inline]
-    pub(crate) unsafe fn scalars(
+    pub(super) fn scalars(
         &self,
         range: core::ops::Range<usize>,
-        d: &Descriptor,
+        index: usize,
         mut f: impl FnMut(u64),
     ) {
+        let d = &self.schema.descriptors()[index];
         let bases = &self.bases[range];
         let off = d.offset;
         macro_rules! each {
             ($cell:ty, |$v:ident| $conv:expr) => {
                 for b in bases {
                     // SAFETY: `b + off` holds a `$cell`: `d` describes the field at `off`
-                    // of this instance's `T` (contract), which is alive (`self.keep`).
+                    // of this instance's `T` (`push` checked the schema), which is alive
+                    // (`self.keep`).
                     let $v = unsafe { &*b.as_ptr().add(off).cast::<$cell>() };
                     f($conv)
                 }
@@ -234,7 +295,7 @@ impl Instances {
             }
             (Storage::Sharded, _) => each!(ShardedCounter, |c| c.get()),
             (Storage::Buckets, _) | (Storage::Block, _) => {
-                unreachable!("scalars() reads one-word cells only")
+                panic!("scalars() reads one-word cells only")
             }
         }
     }
@@ -293,7 +354,7 @@ mod tests {
     use crate::schema::{Schema, SchemaBuilder};
     use crate::{Source, Stats, ValueGroup};
 
-    use super::RawInstance;
+    use super::Instance;
 
     #[derive(Default)]
     struct Every {
@@ -349,12 +410,11 @@ mod tests {
 
     #[test]
     fn reads_every_storage_and_type_widened() {
-        let inst = RawInstance::new(filled());
+        let inst = Instance::new(filled());
         let mut out = [0u64; 3];
         let mut got = Vec::new();
-        for d in Every::DESCRIPTORS {
-            // SAFETY: the descriptors are Every's and the instance is an Every.
-            unsafe { inst.read(d, &mut out[..d.size as usize]) };
+        for (i, d) in Every::DESCRIPTORS.iter().enumerate() {
+            inst.read(i, &mut out);
             got.push(out[..d.size as usize].to_vec());
         }
         assert_eq!(
@@ -370,11 +430,9 @@ mod tests {
                 vec![1]
             ]
         );
-        for d in Every::DESCRIPTORS {
-            // SAFETY: as above.
-            unsafe { inst.clear(d) };
-            // SAFETY: as above.
-            unsafe { inst.read(d, &mut out[..d.size as usize]) };
+        for (i, d) in Every::DESCRIPTORS.iter().enumerate() {
+            inst.clear(i);
+            inst.read(i, &mut out);
             assert!(
                 out[..d.size as usize].iter().all(|&w| w == 0),
                 "{} not cleared",

@@ -1,4 +1,5 @@
-//! Folding descriptors over every matching simple value of a subtree (SPEC §1).
+//! Folding descriptors over every matching simple value of a subtree
+//! (`docs/MODEL.md#aggregation`).
 //!
 //! Each aggregate group caches the flattened list of its subtree's matching members (the
 //! simple groups of the same schema, by identity; aggregate and revoked groups skipped):
@@ -11,11 +12,10 @@
 use std::ops::Range;
 use std::sync::{Arc, RwLock};
 
+use super::block::BlockSource;
+use super::raw::{Instance, Instances};
 use crate::desc::{Aggregation, Descriptor};
-use crate::group::{Binding, BlockSource};
-use crate::raw::Instances;
-use crate::schema::SchemaRef;
-use crate::source::State;
+use crate::schema::Schema;
 
 /// The running fold of one scalar descriptor.
 #[derive(Clone, Copy)]
@@ -86,8 +86,8 @@ fn finish(d: &Descriptor, acc: &Acc) -> u64 {
 }
 
 /// Folds the descriptors `which` of `schema` over a subtree.
-pub(crate) struct Fold<'a> {
-    schema: &'a SchemaRef,
+pub(super) struct Fold<'a> {
+    schema: &'a Schema,
     which: &'a [usize],
     accs: Vec<Acc>,
     /// Histogram bucket sums, `size` words per descriptor in `which` order.
@@ -97,7 +97,7 @@ pub(crate) struct Fold<'a> {
 }
 
 impl<'a> Fold<'a> {
-    pub(crate) fn new(schema: &'a SchemaRef, which: &'a [usize]) -> Self {
+    pub(super) fn new(schema: &'a Schema, which: &'a [usize]) -> Self {
         let ds = schema.descriptors();
         let words = which
             .iter()
@@ -124,11 +124,11 @@ impl<'a> Fold<'a> {
         }
     }
 
-    /// Folds every member of the aggregate whose group holds `cache`, in the source whose
-    /// (read-locked) state is `state`: from the cache when it is valid, else after
-    /// collecting the members again. The cache lock is held for the whole fold and
-    /// released before this returns, so callers run user code only after it.
-    pub(crate) fn run(&mut self, state: &State, cache: &AggregateCache) {
+    /// Folds every member of the aggregate whose group holds `cache`: from the cache when
+    /// it is valid, else after `collect` gathered the members again. The cache lock is
+    /// held for the whole fold and released before this returns, so callers run user
+    /// code only after it.
+    pub(super) fn run(&mut self, cache: &AggregateCache, collect: impl FnOnce(&mut Members)) {
         {
             let members = cache.members.read().unwrap_or_else(|e| e.into_inner());
             if let Some(m) = members.as_ref() {
@@ -139,7 +139,7 @@ impl<'a> Fold<'a> {
         let mut members = cache.members.write().unwrap_or_else(|e| e.into_inner());
         let m = members.get_or_insert_with(|| {
             let mut m = Members::default();
-            collect(state, self.schema, &mut m);
+            collect(&mut m);
             m.shrink_to_fit();
             m
         });
@@ -148,37 +148,34 @@ impl<'a> Fold<'a> {
 
     fn add_members(&mut self, m: &Members) {
         let ds = self.schema.descriptors();
-        let n = m.instances.len();
-        // Chunks keep the instances a chunk touches in cache while every descriptor of
-        // the fold goes over them.
-        let mut at = 0;
-        while at < n {
-            let range = at..(at + CHUNK).min(n);
-            let mut hist_at = 0;
-            for (k, &i) in self.which.iter().enumerate() {
-                let d = &ds[i];
-                if d.kind.is_histogram() {
-                    let size = d.size as usize;
-                    for j in range.clone() {
-                        // SAFETY: every instance of `m` was collected from a simple group
-                        // of this very schema (`collect` matches by identity), whose
-                        // instance was bound with `T::SCHEMA` (`ValueGroup::of`), and a
-                        // derived schema has no block descriptors.
-                        unsafe { m.instances.read(j, d, &mut self.word[..size]) };
-                        for (sum, w) in self.buckets[hist_at..hist_at + size]
-                            .iter_mut()
-                            .zip(&self.word)
-                        {
-                            *sum = sum.wrapping_add(*w);
+        if let Some(inst) = &m.instances {
+            let n = inst.len();
+            // Chunks keep the instances a chunk touches in cache while every descriptor of
+            // the fold goes over them.
+            let mut at = 0;
+            while at < n {
+                let range = at..(at + CHUNK).min(n);
+                let mut hist_at = 0;
+                for (k, &i) in self.which.iter().enumerate() {
+                    let d = &ds[i];
+                    if d.kind.is_histogram() {
+                        let size = d.size as usize;
+                        for j in range.clone() {
+                            inst.read(j, i, &mut self.word[..size]);
+                            for (sum, w) in self.buckets[hist_at..hist_at + size]
+                                .iter_mut()
+                                .zip(&self.word)
+                            {
+                                *sum = sum.wrapping_add(*w);
+                            }
                         }
+                        hist_at += size;
+                    } else {
+                        fold_scalars(inst, range.clone(), i, d, &mut self.accs[k]);
                     }
-                    hist_at += size;
-                } else {
-                    // SAFETY: as above; `d` is one word.
-                    unsafe { fold_scalars(&m.instances, range.clone(), d, &mut self.accs[k]) };
                 }
+                at = range.end;
             }
-            at = range.end;
         }
         for src in &m.blocks {
             self.block.clear();
@@ -208,7 +205,7 @@ impl<'a> Fold<'a> {
     }
 
     /// Calls `f` with each folded descriptor (in `which` order) and its words.
-    pub(crate) fn finish(mut self, mut f: impl FnMut(usize, &[u64])) {
+    pub(super) fn finish(mut self, mut f: impl FnMut(usize, &[u64])) {
         let ds = self.schema.descriptors();
         let mut hist_at = 0;
         for (k, &i) in self.which.iter().enumerate() {
@@ -238,69 +235,81 @@ fn block_words<'w>(block: &[u64], d: &Descriptor, out: &'w mut [u64]) -> &'w [u6
     out
 }
 
-/// Folds the one-word descriptor `d` of the instances in `range` into `acc`, with one
-/// loop per aggregation that updates only what that aggregation's result needs.
-///
-/// # Safety
-///
-/// As for [`Instances::scalars`].
-unsafe fn fold_scalars(inst: &Instances, range: Range<usize>, d: &Descriptor, acc: &mut Acc) {
+/// Folds the one-word descriptor `d` (index `i` of the instances' schema) of the
+/// instances in `range` into `acc`, with one loop per aggregation that updates only what
+/// that aggregation's result needs.
+fn fold_scalars(inst: &Instances, range: Range<usize>, i: usize, d: &Descriptor, acc: &mut Acc) {
     if range.is_empty() {
         return;
     }
     acc.n += range.len() as u64;
     let signed = d.ty.is_signed();
-    // SAFETY (every `scalars` call below): the caller's contract.
-    unsafe {
+    {
         match d.aggregation {
             Aggregation::Sum | Aggregation::None => {
                 let mut s = acc.wrapping;
-                inst.scalars(range, d, |v| s = s.wrapping_add(v));
+                inst.scalars(range, i, |v| s = s.wrapping_add(v));
                 acc.wrapping = s;
             }
             Aggregation::Avg => {
                 let mut w = acc.wide;
                 if signed {
-                    inst.scalars(range, d, |v| w += v as i64 as i128);
+                    inst.scalars(range, i, |v| w += v as i64 as i128);
                 } else {
-                    inst.scalars(range, d, |v| w += v as i128);
+                    inst.scalars(range, i, |v| w += v as i128);
                 }
                 acc.wide = w;
             }
             Aggregation::Min if signed => {
                 let mut m = i64::MAX;
-                inst.scalars(range, d, |v| m = m.min(v as i64));
+                inst.scalars(range, i, |v| m = m.min(v as i64));
                 acc.min = acc.min.min(m as i128);
             }
             Aggregation::Min => {
                 let mut m = u64::MAX;
-                inst.scalars(range, d, |v| m = m.min(v));
+                inst.scalars(range, i, |v| m = m.min(v));
                 acc.min = acc.min.min(m as i128);
             }
             Aggregation::Max if signed => {
                 let mut m = i64::MIN;
-                inst.scalars(range, d, |v| m = m.max(v as i64));
+                inst.scalars(range, i, |v| m = m.max(v as i64));
                 acc.max = acc.max.max(m as i128);
             }
             Aggregation::Max => {
                 let mut m = 0u64;
-                inst.scalars(range, d, |v| m = m.max(v));
+                inst.scalars(range, i, |v| m = m.max(v));
                 acc.max = acc.max.max(m as i128);
             }
             Aggregation::CountZero => {
                 let mut z = 0u64;
-                inst.scalars(range, d, |v| z += (v == 0) as u64);
+                inst.scalars(range, i, |v| z += (v == 0) as u64);
                 acc.zeros += z;
             }
         }
     }
 }
 
-/// The simple groups of one schema in an aggregate's subtree, flattened.
+/// The simple groups of one schema in an aggregate's subtree, flattened: instances
+/// (for a derived schema) and block sources.
 #[derive(Default)]
-pub(crate) struct Members {
-    instances: Instances,
+pub(super) struct Members {
+    instances: Option<Instances>,
     blocks: Vec<Arc<dyn BlockSource>>,
+}
+
+impl Members {
+    /// Adds an instance; only instances of the first one's schema are taken (`collect`
+    /// matches by schema identity before it calls this).
+    pub(super) fn push_instance(&mut self, inst: &Instance) {
+        self.instances
+            .get_or_insert_with(|| Instances::new(inst.schema()))
+            .push(inst);
+    }
+
+    /// Adds a block source.
+    pub(super) fn push_block(&mut self, block: &Arc<dyn BlockSource>) {
+        self.blocks.push(block.clone());
+    }
 }
 
 /// What an aggregate group keeps to fold fast: the flattened members of its subtree, or
@@ -326,13 +335,15 @@ pub(crate) struct Members {
 /// keep-alives, so a stale cache can never dangle either; `invalidate` drops them after
 /// releasing its locks.
 #[derive(Default)]
-pub(crate) struct AggregateCache {
+pub(super) struct AggregateCache {
     members: RwLock<Option<Members>>,
 }
 
 impl Members {
     fn shrink_to_fit(&mut self) {
-        self.instances.shrink_to_fit();
+        if let Some(i) = &mut self.instances {
+            i.shrink_to_fit();
+        }
         self.blocks.shrink_to_fit();
     }
 }
@@ -340,7 +351,7 @@ impl Members {
 impl AggregateCache {
     /// Forgets the members, once no fold over them is in flight; returns them so that the
     /// caller drops them (and maybe the instances) outside its locks.
-    pub(crate) fn invalidate(&self) -> Option<Members> {
+    pub(super) fn invalidate(&self) -> Option<Members> {
         self.members
             .write()
             .unwrap_or_else(|e| e.into_inner())
@@ -349,7 +360,7 @@ impl AggregateCache {
 
     /// Whether the members are cached (for tests).
     #[cfg(test)]
-    pub(crate) fn is_cached(&self) -> bool {
+    pub(super) fn is_cached(&self) -> bool {
         self.members
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -357,40 +368,8 @@ impl AggregateCache {
     }
 }
 
-/// Collects every matching simple group of `state` and, recursively, of its
-/// subordinates.
-fn collect(state: &State, schema: &SchemaRef, into: &mut Members) {
-    for g in &state.groups {
-        if !g.schema.same(schema) {
-            continue;
-        }
-        match &g.binding {
-            Binding::Instance(inst) => into.instances.push(inst),
-            Binding::Block(src) => into.blocks.push(src.clone()),
-            Binding::Aggregate(_) | Binding::Revoked => {}
-        }
-    }
-    for child in &state.children {
-        let st = child.read_state();
-        collect(&st, schema, into);
-    }
-}
-
-/// Clears descriptor `d` of `schema` in every matching simple group of a subtree.
-pub(crate) fn clear_subtree(state: &State, schema: &SchemaRef, d: &Descriptor) {
-    for g in &state.groups {
-        if g.schema.same(schema) && g.binding.is_simple() {
-            g.binding.clear(d);
-        }
-    }
-    for child in &state.children {
-        let st = child.read_state();
-        clear_subtree(&st, schema, d);
-    }
-}
-
 /// The words an empty aggregate of `d` reads as (used for revoked groups).
-pub(crate) fn empty(d: &Descriptor, out: &mut [u64]) {
+pub(super) fn empty(d: &Descriptor, out: &mut [u64]) {
     out.fill(0);
     if !d.kind.is_histogram() {
         out[0] = finish(d, &Acc::EMPTY);
@@ -403,7 +382,7 @@ mod tests {
     use std::sync::Arc;
 
     use crate::cell::{Counter, Gauge, LogHistogram};
-    use crate::group::Binding;
+    use crate::tree::group::Binding;
     use crate::{Aggregation, Descriptor, Schema, Source, Stats, ValueGroup, ValueType};
 
     /// What the derive would generate, by hand: the core is tested without macros.
@@ -425,8 +404,10 @@ mod tests {
                 .with_aggregation(Aggregation::CountZero),
             crate::__private::field::<LogHistogram<4>>("h", core::mem::offset_of!(T, h)),
         ];
-        const SCHEMA: &'static Schema = &Schema::new_static("t", "T", Self::DESCRIPTORS);
+        const SCHEMA: &'static Schema = &T_SCHEMA;
     }
+
+    static T_SCHEMA: Schema = Schema::new_static("t", "T", <T as Stats>::DESCRIPTORS);
 
     fn leaf(name: &str, a: u64) -> (Source, Arc<T>) {
         let t = Arc::new(T::default());
@@ -438,7 +419,7 @@ mod tests {
 
     fn cached(s: &Source) -> bool {
         s.read_state().groups.iter().any(|g| match &g.binding {
-            Binding::Aggregate(c) => c.is_cached(),
+            Binding::Aggregate(_, c) => c.is_cached(),
             _ => false,
         })
     }
@@ -546,10 +527,13 @@ mod tests {
         let v = Arc::new(AtomicU64::new(5));
         let s = Source::new("b").unwrap();
         let v2 = v.clone();
-        s.add(ValueGroup::block(schema, move |o: &mut [u64]| {
-            o[0] = v2.load(SeqCst);
-            Ok(())
-        }))
+        s.add(ValueGroup::block(
+            schema,
+            Arc::new(move |o: &mut [u64]| {
+                o[0] = v2.load(SeqCst);
+                Ok(())
+            }),
+        ))
         .unwrap();
         root.add_subordinate(&s).unwrap();
         assert_eq!(root.get("w").unwrap().as_u64(), 5);
@@ -586,15 +570,18 @@ mod tests {
                 let revoked = Arc::new(AtomicBool::new(false));
                 let s = Source::new(format!("s{round}")).unwrap();
                 let (r, bad) = (revoked.clone(), violations.clone());
-                s.add(ValueGroup::block(schema.clone(), move |o: &mut [u64]| {
-                    if r.load(SeqCst) {
-                        bad.fetch_add(1, SeqCst);
-                    }
-                    // Make folds long enough to overlap the revoke.
-                    std::thread::yield_now();
-                    o[0] = 1;
-                    Ok(())
-                }))
+                s.add(ValueGroup::block(
+                    schema.clone(),
+                    Arc::new(move |o: &mut [u64]| {
+                        if r.load(SeqCst) {
+                            bad.fetch_add(1, SeqCst);
+                        }
+                        // Make folds long enough to overlap the revoke.
+                        std::thread::yield_now();
+                        o[0] = 1;
+                        Ok(())
+                    }),
+                ))
                 .unwrap();
                 root.add_subordinate(&s).unwrap();
                 std::thread::yield_now();

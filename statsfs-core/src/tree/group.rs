@@ -1,0 +1,184 @@
+//! Value groups: a schema bound to an instance (simple values), to a runtime block
+//! source (simple values), or to nothing (aggregates over the subtree).
+
+use std::sync::Arc;
+
+use super::aggregate::AggregateCache;
+use super::block::BlockSource;
+use super::raw::Instance;
+use crate::desc::Aggregation;
+use crate::schema::{Schema, SchemaRef};
+use crate::Stats;
+
+/// What a group reads, with its schema.
+pub(super) enum Binding {
+    /// A live struct: simple values. The instance carries its schema.
+    Instance(Instance),
+    /// A runtime block: simple values.
+    Block(Arc<Schema>, Arc<dyn BlockSource>),
+    /// Nothing: each value folds over the subtree, through a cache of the subtree's
+    /// matching members.
+    Aggregate(SchemaRef, Box<AggregateCache>),
+    /// Detached by [`Source::revoke`](crate::Source::revoke): reads as an empty aggregate
+    /// and is skipped by every aggregate above it.
+    Revoked(SchemaRef),
+}
+
+impl Binding {
+    /// The schema.
+    pub(super) fn schema(&self) -> &Schema {
+        match self {
+            Binding::Instance(i) => i.schema(),
+            Binding::Block(s, _) => s,
+            Binding::Aggregate(s, _) | Binding::Revoked(s) => s,
+        }
+    }
+
+    /// The schema as a shareable reference.
+    fn schema_ref(&self) -> SchemaRef {
+        match self {
+            Binding::Instance(i) => SchemaRef::Static(i.schema()),
+            Binding::Block(s, _) => SchemaRef::Shared(s.clone()),
+            Binding::Aggregate(s, _) | Binding::Revoked(s) => s.clone(),
+        }
+    }
+
+    /// Whether the group holds simple values (an instance or a block).
+    pub(super) fn is_simple(&self) -> bool {
+        matches!(self, Binding::Instance(_) | Binding::Block(..))
+    }
+
+    /// Revokes a simple binding: it keeps its schema and drops what it read.
+    pub(super) fn revoke(&mut self) {
+        if self.is_simple() {
+            *self = Binding::Revoked(self.schema_ref());
+        }
+    }
+
+    fn same_target(&self, other: &Binding) -> bool {
+        match (self, other) {
+            (Binding::Instance(a), Binding::Instance(b)) => a.addr() == b.addr(),
+            (Binding::Block(_, a), Binding::Block(_, b)) => {
+                Arc::as_ptr(a).cast::<()>() == Arc::as_ptr(b).cast::<()>()
+            }
+            (Binding::Aggregate(..), Binding::Aggregate(..)) => true,
+            _ => false,
+        }
+    }
+}
+
+/// Whether two schemas are the same one (identity, never equality: two schemas with the
+/// same name and descriptors stay distinct). See `docs/MODEL.md#schemas`.
+pub(super) fn same_schema(a: &Schema, b: &Schema) -> bool {
+    core::ptr::eq(a, b)
+}
+
+/// A schema and what it reads, ready to be added to a [`Source`](crate::Source).
+///
+/// ```
+/// use std::sync::Arc;
+/// use statsfs_core::{Source, ValueGroup};
+/// # use statsfs_core::{Descriptor, Kind, Schema, ValueType};
+/// # let schema = Schema::new_runtime("s", vec![Descriptor::new("x", ValueType::U64, Kind::Cumulative)]).unwrap();
+/// let vm = Source::new("vm").unwrap();
+/// // A hidden group: no files, still aggregated by the ancestors.
+/// vm.add(ValueGroup::block(schema.clone(), Arc::new(|o: &mut [u64]| { o[0] = 1; Ok(()) })).hidden()).unwrap();
+/// // Aggregates of the same schema over vm and its subordinates.
+/// vm.add(ValueGroup::aggregates_of(schema)).unwrap();
+/// assert_eq!(vm.get("x").unwrap().as_u64(), 1);
+/// ```
+pub struct ValueGroup {
+    pub(super) binding: Binding,
+    pub(super) hidden: bool,
+}
+
+impl ValueGroup {
+    /// Simple values: `T`'s schema bound to a shared instance.
+    pub fn of<T: Stats>(instance: Arc<T>) -> Self {
+        Self::with(Binding::Instance(Instance::new(instance)))
+    }
+
+    /// Simple values: `T`'s schema bound to a static instance.
+    pub fn of_static<T: Stats>(instance: &'static T) -> Self {
+        Self::with(Binding::Instance(Instance::from_static(instance)))
+    }
+
+    /// Aggregates of `T`'s schema over the source and all its subordinates.
+    pub fn aggregates<T: Stats>() -> Self {
+        Self::aggregates_of(T::SCHEMA)
+    }
+
+    /// Aggregates of any schema, derived or runtime.
+    pub fn aggregates_of(schema: impl Into<SchemaRef>) -> Self {
+        Self::with(Binding::Aggregate(schema.into(), Box::default()))
+    }
+
+    /// Simple values of a runtime schema, read from `source` at read time. The `Arc` is
+    /// the group's identity (see [`BlockSource`]).
+    pub fn block<S: BlockSource + 'static>(schema: Arc<Schema>, source: Arc<S>) -> Self {
+        Self::with(Binding::Block(schema, source))
+    }
+
+    fn with(binding: Binding) -> Self {
+        ValueGroup {
+            binding,
+            hidden: false,
+        }
+    }
+
+    /// This group without files: still readable by name and still aggregated.
+    pub fn hidden(mut self) -> Self {
+        self.hidden = true;
+        self
+    }
+
+    /// The schema.
+    pub fn schema(&self) -> &Schema {
+        self.binding.schema()
+    }
+
+    pub(super) fn into_group(self) -> Group {
+        Group {
+            binding: self.binding,
+            hidden: self.hidden,
+            shadowed: Box::default(),
+        }
+    }
+}
+
+/// A group inside a source.
+pub(super) struct Group {
+    pub(super) binding: Binding,
+    pub(super) hidden: bool,
+    /// Per descriptor: a group added later has a value of the same name, which wins.
+    /// Empty (no allocation) until some value is shadowed: most groups never are.
+    pub(super) shadowed: Box<[bool]>,
+}
+
+impl Group {
+    /// The schema.
+    pub(super) fn schema(&self) -> &Schema {
+        self.binding.schema()
+    }
+
+    /// Whether `other` would be this group again: the same schema bound to the same
+    /// instance or block source, or the same schema's aggregates.
+    pub(super) fn duplicates(&self, other: &ValueGroup) -> bool {
+        same_schema(self.schema(), other.schema()) && self.binding.same_target(&other.binding)
+    }
+
+    /// Whether this is an aggregate group (or a revoked one, which reads as an empty
+    /// aggregate).
+    pub(super) fn is_aggregate(&self) -> bool {
+        !self.binding.is_simple()
+    }
+
+    /// Whether this group shows descriptor `i` at all: not shadowed, and not a plain
+    /// (`none`) value in an aggregate group.
+    #[inline]
+    pub(super) fn offers(&self, i: usize) -> bool {
+        let plain_in_aggregate = matches!(self.binding, Binding::Aggregate(..))
+            && self.schema().descriptors()[i].aggregation == Aggregation::None;
+        !self.shadowed.get(i).copied().unwrap_or(false) && !plain_in_aggregate
+    }
+}

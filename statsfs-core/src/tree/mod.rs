@@ -1,0 +1,30 @@
+//! The tree: sources (directories) holding value groups and subordinates, aggregates
+//! folding over subtrees, and the public doors readers go through.
+//!
+//! The files know each other; nothing outside this module knows their insides:
+//!
+//! * `raw`: the tree's only unsafe code, reading and clearing a value inside a live
+//!   instance, and the invariant that makes it sound (an instance carries its schema).
+//! * `block`: [`BlockSource`], where runtime values come from.
+//! * `aggregate`: folding a value over an aggregate's members, and the members' cache.
+//! * `group`: [`ValueGroup`], a schema bound to an instance, a block, or nothing.
+//! * `source`: [`Source`], the tree itself, and the one function that reads a group.
+//! * `plan`: [`ReadPlan`], a fixed set of values re-read into a caller's buffer.
+//! * `walk`: [`walk`], a visit of a subtree.
+//!
+//! Imports go one way: `raw`, `block` ← `aggregate` ← `group` ← `source` ← `plan`,
+//! `walk`.
+
+mod aggregate;
+mod block;
+mod group;
+mod plan;
+mod raw;
+mod source;
+mod walk;
+
+pub use block::BlockSource;
+pub use group::ValueGroup;
+pub use plan::{PlanOptions, PlannedSource, PlannedValue, ReadPlan, Scope};
+pub use source::{Change, Source, Subscription};
+pub use walk::{walk, Place, Visitor, WalkOptions};

@@ -132,6 +132,39 @@ pub use statsfs_core::{
 pub use statsfs_core::Stats;
 pub use statsfs_derive::Stats;
 
+/// Registers a `static` of a `#[derive(Stats)]` struct as process-global statistics.
+///
+/// The static is registered at link time: with no wiring, it appears as a directory
+/// (`name`, by default the static's name in lower case) beside the roots of every tree
+/// the process mounts or serves over HTTP, as a kernel subsystem's statistics appear
+/// under `/sys/kernel/stats` once it registers. [`registry::globals`] lists them.
+///
+/// ```
+/// use statsfs::cell::Counter;
+/// use statsfs::Stats;
+///
+/// #[derive(Stats)]
+/// struct CacheStat {
+///     /// Lookups that found the entry
+///     hits: Counter,
+///     /// Lookups that did not
+///     misses: Counter,
+/// }
+///
+/// #[statsfs::global(name = "cache")]
+/// static CACHE: CacheStat = CacheStat { hits: Counter::new(), misses: Counter::new() };
+///
+/// CACHE.hits.inc();
+/// let cache = statsfs::registry::globals().iter().find(|s| s.name() == "cache").unwrap();
+/// assert_eq!(cache.get("hits")?.as_u64(), 1);
+/// # Ok::<(), statsfs::Error>(())
+/// ```
+///
+/// Arguments: `name = "..."` (a file name, checked at compile time) and
+/// `crate = path` (where the statsfs API is, as for the derive). The static must not be
+/// `mut`: its cells are atomics, read while they are written.
+pub use statsfs_derive::global;
+
 /// The FUSE view: mount a tree as a file system (feature `vfs`, on by default).
 #[cfg(feature = "vfs")]
 pub use statsfs_vfs as vfs;

@@ -592,3 +592,141 @@ fn an_aggregate_group_does_not_hide_a_plain_value_it_does_not_offer() {
     s.for_each_value(|v| names.push((v.descriptor.name, v.aggregate)));
     assert_eq!(names, [("plain", false), ("exits", true)]);
 }
+
+#[test]
+fn a_block_source_added_twice_is_refused_and_counted_once() {
+    let schema = statsfs::Schema::new_runtime(
+        "blk",
+        vec![statsfs::Descriptor::new(
+            "w",
+            statsfs::ValueType::U64,
+            statsfs::Kind::Cumulative,
+        )],
+    )
+    .unwrap();
+    let block = Arc::new(|o: &mut [u64]| {
+        o[0] = 5;
+        Ok(())
+    });
+    let parent = src("parent");
+    parent
+        .add(ValueGroup::aggregates_of(schema.clone()))
+        .unwrap();
+    let s = src("s");
+    s.add(ValueGroup::block(schema.clone(), block.clone()))
+        .unwrap();
+    let err = s
+        .add(ValueGroup::block(schema.clone(), block.clone()))
+        .unwrap_err();
+    assert!(matches!(err, Error::AlreadyExists { .. }), "{err}");
+    parent.add_subordinate(&s).unwrap();
+    assert_eq!(parent.get("w").unwrap().as_u64(), 5, "counted once");
+    // The same block in another source is another group, and counts there.
+    let t = src("t");
+    t.add(ValueGroup::block(schema, block)).unwrap();
+    parent.add_subordinate(&t).unwrap();
+    assert_eq!(parent.get("w").unwrap().as_u64(), 10);
+}
+
+#[test]
+fn schemas_with_identical_descriptors_stay_distinct() {
+    // Same schema name, same stat names and types: two schemas all the same.
+    #[derive(Stats, Default)]
+    #[stats(name = "twin")]
+    struct A {
+        events: Counter,
+    }
+    #[derive(Stats, Default)]
+    #[stats(name = "twin")]
+    struct B {
+        events: Counter,
+    }
+    assert_eq!(A::DESCRIPTORS, B::DESCRIPTORS);
+    assert!(!std::ptr::eq(A::SCHEMA, B::SCHEMA));
+    let root = src("root");
+    root.add_aggregates::<A>().unwrap();
+    let (a, b) = (Arc::new(A::default()), Arc::new(B::default()));
+    a.events.add(1);
+    b.events.add(100);
+    let (sa, sb) = (src("a"), src("b"));
+    sa.add_values(a).unwrap();
+    sb.add_values(b).unwrap();
+    root.add_subordinate(&sa).unwrap();
+    root.add_subordinate(&sb).unwrap();
+    assert_eq!(root.get("events").unwrap().as_u64(), 1, "B is never folded");
+    // Runtime schemas too: equal descriptors, two identities.
+    let d = statsfs::Descriptor::new("w", statsfs::ValueType::U64, statsfs::Kind::Cumulative);
+    let r1 = statsfs::Schema::new_runtime("r", vec![d]).unwrap();
+    let r2 = statsfs::Schema::new_runtime("r", vec![d]).unwrap();
+    assert!(!std::ptr::eq(&*r1, &*r2));
+}
+
+#[test]
+fn a_schema_has_one_identity_in_every_crate() {
+    use statsfs_test_identity::{aggregates_made_here, schema_seen_here, Shared};
+    // The address named here, in the defining crate, and in the link-time registry.
+    assert!(std::ptr::eq(<Shared as Stats>::SCHEMA, schema_seen_here()));
+    let registered = statsfs::registry::schemas()
+        .into_iter()
+        .filter(|s| s.type_name().ends_with("::Shared"))
+        .collect::<Vec<_>>();
+    assert_eq!(registered.len(), 1);
+    assert!(std::ptr::eq(registered[0], schema_seen_here()));
+    // And so aggregation: aggregates made in that crate fold instances bound here.
+    let root = src("root");
+    root.add(aggregates_made_here()).unwrap();
+    for n in [3, 4] {
+        let s = Arc::new(Shared::default());
+        s.events.add(n);
+        let leaf = src(&format!("l{n}"));
+        leaf.add_values(s).unwrap();
+        root.add_subordinate(&leaf).unwrap();
+    }
+    assert_eq!(root.get("events").unwrap().as_u64(), 7);
+    assert!(matches!(
+        root.add_aggregates::<Shared>(),
+        Err(Error::AlreadyExists { .. })
+    ));
+}
+
+#[derive(Stats)]
+struct ProcessStat {
+    /// Requests served by this process
+    requests: Counter,
+}
+
+#[statsfs::global(name = "tree_test_process")]
+static PROCESS: ProcessStat = ProcessStat {
+    requests: Counter::new(),
+};
+
+#[test]
+fn globals_are_registered_at_link_time_and_shown_beside_the_roots() {
+    PROCESS.requests.add(2);
+    let g = statsfs::registry::globals()
+        .iter()
+        .find(|s| s.name() == "tree_test_process")
+        .expect("the global is registered");
+    assert_eq!(g.get("requests").unwrap().as_u64(), 2);
+    let root = src("root");
+    let roots = statsfs::registry::with_globals(std::slice::from_ref(&root));
+    assert!(roots[0].ptr_eq(&root));
+    assert!(roots.iter().any(|s| s.ptr_eq(g)));
+    // A root of the same name wins.
+    let same = src("tree_test_process");
+    let roots = statsfs::registry::with_globals(std::slice::from_ref(&same));
+    assert_eq!(
+        roots
+            .iter()
+            .filter(|s| s.name() == "tree_test_process")
+            .count(),
+        1
+    );
+    // The catalogue lists every derived schema, before any instance exists.
+    let mut text = String::new();
+    statsfs::registry::write_catalogue(&mut text).unwrap();
+    assert!(text.contains("schema process_stat "), "{text}");
+    assert!(text.contains(
+        "requests cumulative u64 1 unit=none scale=10^0 aggregate=sum mode=0644 hidden=false Requests served by this process"
+    ));
+}

@@ -166,6 +166,15 @@ pub enum Unit {
 }
 
 impl Unit {
+    /// Every unit, in code order.
+    pub const ALL: [Unit; 5] = [
+        Unit::None,
+        Unit::Bytes,
+        Unit::Seconds,
+        Unit::Cycles,
+        Unit::Boolean,
+    ];
+
     /// The kernel's code for this unit (bits 4-7 of a binary descriptor's flags, shifted
     /// down).
     pub const fn code(self) -> u32 {

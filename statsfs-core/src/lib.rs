@@ -60,10 +60,16 @@ pub use view::openmetrics;
 pub mod __private {
     pub use crate::cell::StatField;
     pub use crate::desc::{Aggregation, Base, Descriptor, Kind, Scale, Unit};
-    pub use crate::registry::Registration;
+    pub use crate::registry::{Global, Registration};
     pub use crate::schema::{Schema, SchemaBuilder, Stats};
+    pub use crate::tree::ValueGroup;
     pub use core::mem::offset_of;
     pub use inventory;
+
+    /// Whether a global's name can be a directory name (the attribute's check).
+    pub const fn valid_global_name(name: &str) -> bool {
+        crate::desc::valid_name(name)
+    }
 
     /// A descriptor for a field of cell type `T`, with `T`'s default kind.
     pub const fn field<T: StatField>(name: &'static str, offset: usize) -> Descriptor {

@@ -1,6 +1,13 @@
-//! Every derived schema in the binary, collected at link time with `inventory`.
+//! What the binary declares, collected at link time with `inventory`: every derived
+//! schema (the catalogue of every stat the binary can produce, before any instance
+//! exists) and the process-global statistics (`#[statsfs::global]` statics), which every
+//! mounted or served tree shows beside its own roots.
+
+use std::fmt;
+use std::sync::OnceLock;
 
 use crate::schema::Schema;
+use crate::tree::{Source, ValueGroup};
 
 /// One derived schema's entry in the link-time registry; `#[derive(Stats)]` submits one
 /// per struct.
@@ -24,5 +31,99 @@ pub fn schemas() -> Vec<&'static Schema> {
         .collect();
     all.sort_by(|a, b| (a.type_name(), a.name()).cmp(&(b.type_name(), b.name())));
     all.dedup_by(|a, b| core::ptr::eq(*a, *b));
+    all
+}
+
+/// Writes the catalogue: every derived schema of the binary and each of its stats, one
+/// line a stat, in [`schemas`] order. The views serve it (the mount's `.schema` file,
+/// HTTP `/schema`); the format is in `docs/MODEL.md#catalogue`:
+///
+/// ```text
+/// schema kvm_vcpu statsfs_kvm::stats::VcpuStat 3
+/// exits cumulative u64 1 unit=none scale=10^0 aggregate=sum mode=0644 hidden=false Guest exits
+/// ```
+pub fn write_catalogue(out: &mut impl fmt::Write) -> fmt::Result {
+    for s in schemas() {
+        writeln!(
+            out,
+            "schema {} {} {}",
+            s.name(),
+            s.type_name(),
+            s.descriptors().len()
+        )?;
+        for d in s.descriptors() {
+            writeln!(
+                out,
+                "{} {} {} {} unit={} scale={}^{} aggregate={} mode={:04o} hidden={} {}",
+                d.name,
+                d.kind.as_str(),
+                d.ty,
+                d.size,
+                d.unit.as_str(),
+                d.scale.base.radix(),
+                d.scale.exponent,
+                d.aggregation.as_str(),
+                d.mode(),
+                d.hidden,
+                d.doc.lines().next().unwrap_or("")
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// A process-global statistics struct, registered at link time by
+/// `#[statsfs::global]` on a `static`.
+pub struct Global {
+    name: &'static str,
+    group: fn() -> ValueGroup,
+}
+
+impl Global {
+    /// A global named `name` (a file name) whose values `group` binds.
+    pub const fn new(name: &'static str, group: fn() -> ValueGroup) -> Self {
+        Global { name, group }
+    }
+}
+
+inventory::collect!(Global);
+
+/// The process-global sources: one per name registered with `#[statsfs::global]` (the
+/// groups of globals that share a name go into one source), ordered by name, built once.
+/// The mount and the HTTP endpoint show them beside the roots they are given.
+pub fn globals() -> &'static [Source] {
+    static GLOBALS: OnceLock<Vec<Source>> = OnceLock::new();
+    GLOBALS.get_or_init(|| {
+        let mut all: Vec<&Global> = inventory::iter::<Global>.into_iter().collect();
+        all.sort_by_key(|g| g.name);
+        let mut sources: Vec<Source> = Vec::new();
+        for g in all {
+            let source = match sources.last() {
+                Some(s) if s.name() == g.name => s.clone(),
+                _ => match Source::new(g.name) {
+                    Ok(s) => {
+                        sources.push(s.clone());
+                        s
+                    }
+                    // The attribute checks the name at compile time.
+                    Err(_) => continue,
+                },
+            };
+            // The same static registered twice is one group.
+            let _ = source.add((g.group)());
+        }
+        sources
+    })
+}
+
+/// The roots a view shows: `roots`, then every [`globals`] source whose name no root
+/// has.
+pub fn with_globals(roots: &[Source]) -> Vec<Source> {
+    let mut all = roots.to_vec();
+    for g in globals() {
+        if !all.iter().any(|r| r.name() == g.name()) {
+            all.push(g.clone());
+        }
+    }
     all
 }

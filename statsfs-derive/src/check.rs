@@ -138,12 +138,24 @@ fn check_field(cx: &Ctxt, f: &Field<'_>) {
         }
     }
     if let Some(e) = &a.exponent {
+        // The range is the core's rule (`Unit::exponent_allowed`); the hints are ours.
         let v = e.value;
-        match unit.unwrap_or(if prim == Some(Prim::Bool) { "boolean" } else { "none" }) {
-            "none" | "bytes" | "cycles" if v < 0 => cx.error_at(e.span, format!("exponent {v} is out of range: counts, bytes and cycles take an exponent >= 0 (did you mean unit = seconds?)")),
-            "seconds" if v > 0 => cx.error_at(e.span, format!("exponent {v} is out of range: seconds take an exponent <= 0 (nanoseconds: exponent = -9)")),
-            "boolean" if v != 0 => cx.error_at(e.span, "a boolean takes exponent 0"),
-            _ => {}
+        let name = unit.unwrap_or(if prim == Some(Prim::Bool) {
+            "boolean"
+        } else {
+            "none"
+        });
+        let known = statsfs_core::Unit::ALL.iter().find(|u| u.as_str() == name);
+        if let (Some(u), Ok(exp)) = (known, i16::try_from(v)) {
+            if !u.exponent_allowed(exp) {
+                let rule = u.exponent_rule();
+                let msg = match u {
+                    statsfs_core::Unit::Boolean => "a boolean takes exponent 0".to_owned(),
+                    statsfs_core::Unit::Seconds => format!("exponent {v} is out of range: seconds take an exponent {rule} (nanoseconds: exponent = -9)"),
+                    _ => format!("exponent {v} is out of range: counts, bytes and cycles take an exponent {rule} (did you mean unit = seconds?)"),
+                };
+                cx.error_at(e.span, msg);
+            }
         }
     }
     if let (Some(b), Some("boolean")) = (&a.base, unit) {

@@ -171,10 +171,12 @@ pub fn fallback(input: &Input<'_>) -> TokenStream {
         #[doc(hidden)]
         const _: () = {
             use #sf as __sf;
+            // A schema's identity is a static's address, never a promoted constant's.
+            static __STATSFS_FALLBACK_SCHEMA: __sf::Schema = __sf::Schema::new_static("", "", &[]);
             // SAFETY: an empty schema reads nothing.
             unsafe impl __sf::Stats for #ident {
                 const DESCRIPTORS: &'static [__sf::Descriptor] = &[];
-                const SCHEMA: &'static __sf::Schema = &__sf::Schema::new_static("", "", &[]);
+                const SCHEMA: &'static __sf::Schema = &__STATSFS_FALLBACK_SCHEMA;
             }
         };
     }

@@ -18,6 +18,7 @@ mod attr;
 mod check;
 mod ctxt;
 mod expand;
+mod global;
 
 use proc_macro::TokenStream;
 use syn::{parse_macro_input, DeriveInput};
@@ -27,6 +28,13 @@ use syn::{parse_macro_input, DeriveInput};
 pub fn derive_stats(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
     derive(&input).into()
+}
+
+/// Registers a `static` stats struct as process-global statistics; see the
+/// documentation of `statsfs::global`.
+#[proc_macro_attribute]
+pub fn global(args: TokenStream, item: TokenStream) -> TokenStream {
+    global::expand(args.into(), item.into()).into()
 }
 
 fn derive(input: &DeriveInput) -> proc_macro2::TokenStream {

@@ -2,9 +2,7 @@
 //! bounds a reader enforces, and the blocks' names (`docs/BINARY.md#header`).
 
 use core::fmt;
-use core::ops::Range;
 
-use super::error::DecodeError;
 use crate::desc::{Base, Kind, Unit};
 
 /// Size in bytes of the header (`struct kvm_stats_header`): six `u32` fields.
@@ -197,107 +195,4 @@ impl Header {
     pub const fn desc_block_len(&self) -> u64 {
         (self.num_desc as u64).saturating_mul(self.desc_size())
     }
-}
-
-impl Header {
-    /// Reads the header from the first 24 bytes of `bytes` and checks it
-    /// ([`Header::validate`]).
-    pub fn parse(bytes: &[u8]) -> Result<Header, DecodeError> {
-        let raw = bytes
-            .first_chunk::<HEADER_SIZE>()
-            .ok_or(DecodeError::Truncated {
-                block: Block::Header,
-                end: HEADER_SIZE as u64,
-                available: bytes.len() as u64,
-            })?;
-        let header = Header::from_bytes(raw);
-        header.validate()?;
-        Ok(header)
-    }
-
-    /// Checks every rule that the header alone decides: `flags` 0; `name_size` a
-    /// nonzero multiple of 8; the size bounds; the three offsets nonzero, past the
-    /// header and 8-aligned; the id and descriptor blocks not overlapping. (Whether the
-    /// data block overlaps another depends on the descriptors; [`BlobSchema`] checks it.)
-    pub fn validate(&self) -> Result<(), DecodeError> {
-        if self.flags != 0 {
-            return Err(DecodeError::HeaderFlags { flags: self.flags });
-        }
-        if self.name_size == 0 || self.name_size % ALIGN as u32 != 0 {
-            return Err(DecodeError::BadNameSize {
-                name_size: self.name_size,
-            });
-        }
-        if self.name_size > MAX_NAME_SIZE {
-            return Err(DecodeError::NameSizeTooLarge {
-                name_size: self.name_size,
-                max: MAX_NAME_SIZE,
-            });
-        }
-        if self.num_desc > MAX_NUM_DESC {
-            return Err(DecodeError::TooManyDescriptors {
-                num_desc: self.num_desc,
-                max: MAX_NUM_DESC,
-            });
-        }
-        let desc_len = self.desc_block_len();
-        if desc_len > MAX_DESC_BLOCK_LEN {
-            return Err(DecodeError::DescBlockTooLarge {
-                len: desc_len,
-                max: MAX_DESC_BLOCK_LEN,
-            });
-        }
-        for (block, offset) in [
-            (Block::Id, self.id_offset),
-            (Block::Descriptors, self.desc_offset),
-            (Block::Data, self.data_offset),
-        ] {
-            if offset == 0 {
-                return Err(DecodeError::ZeroOffset { block });
-            }
-            if (offset as usize) < HEADER_SIZE {
-                return Err(DecodeError::OffsetInHeader { block, offset });
-            }
-            if offset as usize % ALIGN != 0 {
-                return Err(DecodeError::MisalignedOffset { block, offset });
-            }
-        }
-        check_disjoint(
-            (Block::Id, self.id_range()),
-            (Block::Descriptors, self.desc_range()),
-        )
-    }
-
-    /// Byte range of the id string.
-    pub fn id_range(&self) -> Range<u64> {
-        let start = u64::from(self.id_offset);
-        start..start.saturating_add(u64::from(self.name_size))
-    }
-
-    /// Byte range of the descriptor block.
-    pub fn desc_range(&self) -> Range<u64> {
-        let start = u64::from(self.desc_offset);
-        start..start.saturating_add(self.desc_block_len())
-    }
-}
-
-/// `Err(BlocksOverlap)` when both ranges are non-empty and share a byte.
-pub(super) fn check_disjoint(
-    a: (Block, Range<u64>),
-    b: (Block, Range<u64>),
-) -> Result<(), DecodeError> {
-    let ((first, first_range), (second, second_range)) = if b.1.start < a.1.start {
-        (b, a)
-    } else {
-        (a, b)
-    };
-    if !first_range.is_empty() && !second_range.is_empty() && second_range.start < first_range.end {
-        return Err(DecodeError::BlocksOverlap {
-            first,
-            first_range,
-            second,
-            second_range,
-        });
-    }
-    Ok(())
 }

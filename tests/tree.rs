@@ -1,4 +1,4 @@
-//! The source tree, rule by rule (SPEC §1), through the public API and the derive.
+//! The source tree, rule by rule (`docs/MODEL.md`), through the public API and the derive.
 
 use std::sync::atomic::{
     AtomicBool, AtomicI16, AtomicI32, AtomicI64, AtomicI8, AtomicU16, AtomicU32, AtomicU64,
@@ -41,7 +41,7 @@ macro_rules! every_aggregation {
                 }
             }
 
-            /// What SPEC §1 says the aggregates of `vs` are, computed without statsfs.
+            /// What `docs/MODEL.md#aggregation` says the aggregates of `vs` are, computed without statsfs.
             fn model(vs: &[$int]) -> [u64; 5] {
                 let signed = <$int>::MIN != 0;
                 let wide: Vec<i128> = vs.iter().map(|&v| v as i128).collect();

@@ -2,7 +2,8 @@
 //! struct to its schema.
 //!
 //! A schema is identified by its address, never by its name: two schemas that happen to
-//! share a name or a stat name never aggregate together (SPEC §1).
+//! share a name or a stat name never aggregate together
+//! (`docs/MODEL.md#schema-identity`).
 
 use std::borrow::Cow;
 use std::fmt;

@@ -1,5 +1,5 @@
-//! What the files say and do: value files (text, SPEC §3) and bulk files (the binary
-//! layout, SPEC §4), independent of FUSE.
+//! What the files say and do: value files (text, `docs/FILES.md#text-rendering`) and bulk
+//! files (the binary layout, `docs/BINARY.md`), independent of FUSE.
 
 use statsfs_core::binary::Selection;
 use statsfs_core::view::{BulkView, ViewError};

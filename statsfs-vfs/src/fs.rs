@@ -19,8 +19,7 @@
 //!   rename, link, symlink, chmod, chown, setxattr) is `EPERM`.
 //! * **Removed sources**: a path whose source was removed is `ENOENT` at once (the
 //!   kernel's cached entries are invalidated); a file opened before the removal keeps
-//!   reading the source's current values, since an open file holds its source (SPEC §1,
-//!   lifetime).
+//!   reading the source's current values, since an open file holds its source (`docs/MODEL.md#lifetime`).
 
 use std::collections::HashMap;
 use std::ffi::OsStr;

@@ -18,7 +18,7 @@
 //! * Writing `0` (or `0\n`) clears a value (and, through an aggregate, every value it
 //!   folds); anything else fails with `EINVAL` and changes nothing.
 //! * Sources added or removed while mounted appear and disappear at once.
-//! * Bulk files: one read returns the whole blob (SPEC §4); a `pread` at the data offset
+//! * Bulk files: one read returns the whole blob (`docs/BINARY.md#refresh-protocol`); a `pread` at the data offset
 //!   re-reads the values; writing a selection (`exits halt_*`, see
 //!   [`Selection`](statsfs_core::binary::Selection)) to an open bulk file makes later
 //!   reads of that open file return only those stats, in a well-formed blob.

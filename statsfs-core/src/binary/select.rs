@@ -1,5 +1,5 @@
-//! Selections: which stats a bulk reader wants (SPEC §4, "a reader who wants only some
-//! stats gets only those, in the same well-formed structure").
+//! Selections: which stats a bulk reader wants (`docs/BINARY.md#selections`): a reader
+//! who wants only some stats gets only those, in the same well-formed structure.
 
 use std::fmt;
 

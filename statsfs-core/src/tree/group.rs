@@ -68,7 +68,7 @@ impl Binding {
 }
 
 /// Whether two schemas are the same one (identity, never equality: two schemas with the
-/// same name and descriptors stay distinct). See `docs/MODEL.md#schemas`.
+/// same name and descriptors stay distinct). See `docs/MODEL.md#schema-identity`.
 pub(super) fn same_schema(a: &Schema, b: &Schema) -> bool {
     core::ptr::eq(a, b)
 }

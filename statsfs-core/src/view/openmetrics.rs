@@ -58,7 +58,7 @@
 //!
 //! Every series carries `path="<root>/<child>/..."` (the source's path from its root, as
 //! [`Place::path`](crate::Place::path) gives it; the key is [`Options::path_label`]) and
-//! then the source's labels in effect (SPEC §1: own labels first, then the ancestors',
+//! then the source's labels in effect (`docs/MODEL.md#labels`: own labels first, then the ancestors',
 //! nearest first). A source label whose key is the path label or `le` (which Prometheus
 //! keeps for histogram buckets) is left out. Label values are escaped (`\` as `\\`, `"` as
 //! `\"`, a newline as `\n`). Sibling sources should have distinct names, or their series

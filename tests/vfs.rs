@@ -628,6 +628,35 @@ fn dropping_the_mount_unmounts() {
     drop(dir);
 }
 
+#[test]
+fn a_missing_mount_point_is_created_and_removed_again() {
+    if !can_mount("a_missing_mount_point_is_created_and_removed_again") {
+        return;
+    }
+    let k = kvm_tree();
+    let dir = TempDir::new().unwrap();
+    let (outer, path) = (dir.path().join("a"), dir.path().join("a/b/mnt"));
+    let m = mount(&path, std::slice::from_ref(&k.root), MountOptions::default()).unwrap();
+    assert!(is_mounted(&path).unwrap());
+    // The default owner is the mounting process.
+    let md = fs::metadata(m.path()).unwrap();
+    // SAFETY: getuid and getgid cannot fail.
+    let me = unsafe { (libc::getuid(), libc::getgid()) };
+    assert_eq!((md.uid(), md.gid()), me);
+    // Someone else's file beside the mount point: a/b/mnt and a/b go, a stays.
+    fs::create_dir(dir.path().join("a/theirs")).unwrap();
+    m.unmount().unwrap();
+    assert!(!is_mounted(&path).unwrap());
+    assert!(!dir.path().join("a/b").exists());
+    assert!(outer.join("theirs").is_dir());
+
+    // An existing mount point stays after the unmount.
+    let m = mount(&outer, std::slice::from_ref(&k.root), MountOptions::default()).unwrap();
+    drop(m);
+    assert!(!is_mounted(&outer).unwrap());
+    assert!(outer.join("theirs").is_dir());
+}
+
 /// When run with STATSFS_TEST_DAEMON=<dir>, this "test" is a daemon: it mounts a tree
 /// there, creates the file STATSFS_TEST_READY, and waits for SIGINT/SIGTERM.
 #[test]

@@ -3,10 +3,10 @@
 //! kvm example relies on found, the data block refreshed, and the runtime schemas shared
 //! between vCPUs by `Mirror`. Skipped loudly without `/dev/kvm`.
 
-#[path = "../examples/kvm/kernel_stats.rs"]
+#[path = "../src/kernel_stats.rs"]
 #[allow(dead_code)]
 mod kernel_stats;
-#[path = "../examples/kvm/vmm.rs"]
+#[path = "../src/vmm.rs"]
 #[allow(dead_code)]
 mod vmm;
 

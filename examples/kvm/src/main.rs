@@ -3,8 +3,8 @@
 //! mirrored beside them.
 //!
 //! ```text
-//! cargo run --release --example kvm                         # 2 VMs x 2 vCPUs for 10 s
-//! cargo run --release --example kvm -- --duration 0         # until Ctrl-C
+//! cargo run --release -p statsfs-kvm                        # 2 VMs x 2 vCPUs for 10 s
+//! cargo run --release -p statsfs-kvm -- --duration 0        # until Ctrl-C
 //! ls /tmp/statsfs-kvm/kvm; cat /tmp/statsfs-kvm/kvm/exits   # in another terminal
 //! ```
 //!

@@ -4,16 +4,16 @@
 //!
 //! `tests/kvm_example.rs` checks the same through the mounted files of the real binary.
 
-#[path = "../examples/kvm/kernel_stats.rs"]
+#[path = "../src/kernel_stats.rs"]
 #[allow(dead_code)]
 mod kernel_stats;
-#[path = "../examples/kvm/stats.rs"]
+#[path = "../src/stats.rs"]
 #[allow(dead_code)]
 mod stats;
-#[path = "../examples/kvm/tree.rs"]
+#[path = "../src/tree.rs"]
 #[allow(dead_code)]
 mod tree;
-#[path = "../examples/kvm/vmm.rs"]
+#[path = "../src/vmm.rs"]
 #[allow(dead_code)]
 mod vmm;
 

@@ -6,7 +6,10 @@
 //! runs the package's integration tests (`CARGO_BIN_EXE_kvm`), also for `cargo test
 //! --test kvm_example`.
 //!
-//! Skipped loudly (a line with `SKIPPED:`) only without `/dev/kvm` or `/dev/fuse`.
+//! Skipped (`SKIPPED: <test>: <reason>`, see `common::skip`) without `/dev/kvm`,
+//! `/dev/fuse` or root.
+
+mod common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -19,23 +22,6 @@ use statsfs::binary::Blob;
 const VMS: u64 = 2;
 const VCPUS: u64 = 2;
 const N: u64 = 1000;
-
-/// Says why the test cannot run here, if it cannot.
-/// Says loudly that a test does nothing here: straight to the process's stderr, which
-/// the test harness does not capture (it captures `println!` and `eprintln!`).
-fn skipped(why: &str) {
-    use std::io::Write as _;
-    let _ = writeln!(std::io::stderr().lock(), "SKIPPED: {why}");
-}
-
-fn missing_device() -> Option<String> {
-    for dev in ["/dev/kvm", "/dev/fuse"] {
-        if let Err(e) = fs::OpenOptions::new().read(true).write(true).open(dev) {
-            return Some(format!("cannot open {dev}: {e}"));
-        }
-    }
-    None
-}
 
 /// The running example; killed and its mount removed if the test fails half-way.
 struct Example {
@@ -110,8 +96,7 @@ fn mounted(path: &Path) -> bool {
 
 #[test]
 fn the_mounted_tree_counts_exactly_and_unmounts_on_sigterm() {
-    if let Some(why) = missing_device() {
-        skipped(&format!("kvm example end to end: {why}"));
+    if !common::can_run_and_mount("the_mounted_tree_counts_exactly_and_unmounts_on_sigterm") {
         return;
     }
     let bin = Path::new(env!("CARGO_BIN_EXE_kvm"));

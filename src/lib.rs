@@ -165,8 +165,9 @@ pub use statsfs_derive::Stats;
 /// `mut`: its cells are atomics, read while they are written.
 pub use statsfs_derive::global;
 
-/// The FUSE view: mount a tree as a file system (feature `vfs`, on by default).
-#[cfg(feature = "vfs")]
+/// The views for other processes: the FUSE mount (feature `vfs`, on by default) and
+/// `/metrics` over HTTP (feature `http`, its module `vfs::http`); either one alone.
+#[cfg(any(feature = "vfs", feature = "http"))]
 pub use statsfs_vfs as vfs;
 
 #[doc(hidden)]

@@ -1,8 +1,8 @@
 //! The OpenMetrics view end to end: exact text, aggregates, and the real parsers
 //! (`promtool check metrics`, prometheus-client's classic and OpenMetrics parsers).
 //!
-//! The tools are found on PATH; a missing one fails the test unless
-//! `STATSFS_SKIP_PROMETHEUS=1` is set (then it is skipped with a loud message).
+//! The tools are found on PATH (`bash .ci/setup` installs them); without one, the test
+//! that needs it is skipped (`SKIPPED: <test>: <reason>`, see `common::skip`).
 
 mod common;
 
@@ -212,7 +212,7 @@ fn clashing_names_are_skipped_not_written() {
 
 #[test]
 fn promtool_finds_no_problem() {
-    let Some(promtool) = common::tool("promtool") else {
+    let Some(promtool) = common::tool("promtool_finds_no_problem", "promtool") else {
         return;
     };
     let t = text(Format::Prometheus);
@@ -236,8 +236,8 @@ fn promtool_finds_no_problem() {
 
 /// Parses `input` with prometheus-client's parser for `format` and prints one line per
 /// sample: `family<TAB>type<TAB>unit<TAB>sample<TAB>labels as sorted JSON<TAB>value`.
-fn python_parse(format: Format, input: &str) -> Option<Vec<String>> {
-    let py = common::python()?;
+fn python_parse(test: &str, format: Format, input: &str) -> Option<Vec<String>> {
+    let py = common::python(test)?;
     let module = match format {
         Format::Prometheus => "prometheus_client.parser",
         Format::OpenMetrics => "prometheus_client.openmetrics.parser",
@@ -305,7 +305,11 @@ fn check_parsed(lines: &[String], unit_of_seconds: &str) {
 
 #[test]
 fn prometheus_client_classic_parser_reads_the_text_format() {
-    let Some(lines) = python_parse(Format::Prometheus, &text(Format::Prometheus)) else {
+    let Some(lines) = python_parse(
+        "prometheus_client_classic_parser_reads_the_text_format",
+        Format::Prometheus,
+        &text(Format::Prometheus),
+    ) else {
         return;
     };
     // The classic parser knows no units.
@@ -314,7 +318,11 @@ fn prometheus_client_classic_parser_reads_the_text_format() {
 
 #[test]
 fn prometheus_client_openmetrics_parser_reads_openmetrics() {
-    let Some(lines) = python_parse(Format::OpenMetrics, &text(Format::OpenMetrics)) else {
+    let Some(lines) = python_parse(
+        "prometheus_client_openmetrics_parser_reads_openmetrics",
+        Format::OpenMetrics,
+        &text(Format::OpenMetrics),
+    ) else {
         return;
     };
     check_parsed(&lines, "seconds");

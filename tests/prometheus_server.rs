@@ -1,8 +1,8 @@
 //! The HTTP endpoint, and a real Prometheus server scraping two processes that serve
 //! statsfs trees: PromQL `sum()` over both equals the sum of their in-process values.
 //!
-//! Needs `prometheus` on PATH (Debian package `prometheus`); without it the test fails,
-//! unless `STATSFS_SKIP_PROMETHEUS=1` is set (then it is skipped with a loud message).
+//! Needs `prometheus` on PATH (Debian package `prometheus`, which `.ci/setup` installs);
+//! without it the test is skipped (`SKIPPED: <test>: <reason>`, see `common::skip`).
 //! The serving processes are this test binary run again with `STATSFS_CHILD_SEED` set
 //! (see [`child_process_entry`]).
 
@@ -170,7 +170,10 @@ fn query(prom: SocketAddr, promql: &str) -> Option<f64> {
 
 #[test]
 fn prometheus_scrapes_two_processes_and_sums_them() {
-    let Some(prometheus) = common::tool("prometheus") else {
+    let Some(prometheus) = common::tool(
+        "prometheus_scrapes_two_processes_and_sums_them",
+        "prometheus",
+    ) else {
         return;
     };
     let dir = std::env::temp_dir().join(format!("statsfs-prom-{}", std::process::id()));

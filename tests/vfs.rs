@@ -1,6 +1,8 @@
 //! The FUSE view with real mounts in temporary directories, checked with real system
 //! calls and real tools (`ls`, `cat`, `sh -c 'echo 0 > f'`, `find`, Python's `os.walk`).
-//! Needs root and /dev/fuse; without them every test says SKIPPED loudly.
+//! Needs root and /dev/fuse; without them every test says SKIPPED (`common::skip`).
+
+mod common;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -16,6 +18,8 @@ use statsfs::cell::{Counter, Flag, Gauge, LinearHistogram, LogHistogram, Peak};
 use statsfs::vfs::{is_mounted, mount, Mount, MountOptions};
 use statsfs::{Source, Stats, ValueGroup};
 use tempfile::TempDir;
+
+use common::can_mount;
 
 #[derive(Stats, Default)]
 struct VcpuStat {
@@ -42,18 +46,6 @@ struct VmStat {
     pages: Gauge<u64>,
     /// Remote TLB flushes
     remote_tlb_flush: Counter,
-}
-
-/// Whether this machine can mount; if not, says so loudly.
-fn can_mount(test: &str) -> bool {
-    // SAFETY: geteuid cannot fail.
-    let root = unsafe { libc::geteuid() } == 0;
-    let fuse = Path::new("/dev/fuse").exists();
-    if !(root && fuse) {
-        // Straight to stderr: the test harness captures eprintln! of passing tests.
-        let _ = writeln!(io::stderr(), "SKIPPED: {test}: FUSE mount tests need root and /dev/fuse (root: {root}, /dev/fuse: {fuse})");
-    }
-    root && fuse
 }
 
 struct Kvm {
@@ -626,6 +618,45 @@ fn dropping_the_mount_unmounts() {
         .unwrap()
         .contains(path.to_str().unwrap()));
     drop(dir);
+}
+
+#[test]
+fn a_missing_mount_point_is_created_and_removed_again() {
+    if !can_mount("a_missing_mount_point_is_created_and_removed_again") {
+        return;
+    }
+    let k = kvm_tree();
+    let dir = TempDir::new().unwrap();
+    let (outer, path) = (dir.path().join("a"), dir.path().join("a/b/mnt"));
+    let m = mount(
+        &path,
+        std::slice::from_ref(&k.root),
+        MountOptions::default(),
+    )
+    .unwrap();
+    assert!(is_mounted(&path).unwrap());
+    // The default owner is the mounting process.
+    let md = fs::metadata(m.path()).unwrap();
+    // SAFETY: getuid and getgid cannot fail.
+    let me = unsafe { (libc::getuid(), libc::getgid()) };
+    assert_eq!((md.uid(), md.gid()), me);
+    // Someone else's file beside the mount point: a/b/mnt and a/b go, a stays.
+    fs::create_dir(dir.path().join("a/theirs")).unwrap();
+    m.unmount().unwrap();
+    assert!(!is_mounted(&path).unwrap());
+    assert!(!dir.path().join("a/b").exists());
+    assert!(outer.join("theirs").is_dir());
+
+    // An existing mount point stays after the unmount.
+    let m = mount(
+        &outer,
+        std::slice::from_ref(&k.root),
+        MountOptions::default(),
+    )
+    .unwrap();
+    drop(m);
+    assert!(!is_mounted(&outer).unwrap());
+    assert!(outer.join("theirs").is_dir());
 }
 
 /// When run with STATSFS_TEST_DAEMON=<dir>, this "test" is a daemon: it mounts a tree

@@ -25,25 +25,44 @@
 //!
 //! Mounting needs root (statsfs calls `mount(2)` itself: no libfuse or fusermount).
 //!
+//! # Features
+//!
+//! * `fuse` (default): the FUSE mount (`mount`, `Mount`, `MountOptions`), on `fuser`;
+//! * `http`: `/metrics` over HTTP for Prometheus (the `http` module), on `tiny_http`.
+//!
+//! The two are independent: with only `http`, nothing of FUSE is compiled.
+//!
 //! The modules, one concept each: `options` (what to mount with), `mount` (mounting,
-//! unmounting, stale mounts), `fs` (the FUSE requests), `inode` (stable inode numbers),
-//! `files` (what value and bulk files say and do), `invalidate` (tree changes pushed to
-//! the kernel), `sys` (the only unsafe code: system calls std does not wrap).
+//! unmounting, stale mounts, mount points), `fs` (the FUSE requests), `inode` (stable inode
+//! numbers), `files` (what value and bulk files say and do), `invalidate` (tree changes
+//! pushed to the kernel), `sys` (the only unsafe code: system calls std does not wrap),
+//! all behind `fuse`; `http` behind `http`.
 #![deny(missing_docs)]
 
+#[cfg(feature = "fuse")]
 mod files;
+#[cfg(feature = "fuse")]
 mod fs;
+#[cfg(feature = "fuse")]
 mod inode;
+#[cfg(feature = "fuse")]
 mod invalidate;
+#[cfg(feature = "fuse")]
 mod mount;
+#[cfg(feature = "fuse")]
 mod mountinfo;
+#[cfg(feature = "fuse")]
 mod options;
+#[cfg(feature = "fuse")]
 mod sys;
 
 /// `/metrics` over HTTP (feature `http`).
 #[cfg(feature = "http")]
 pub mod http;
 
+#[cfg(feature = "fuse")]
 pub use mount::{mount, Mount, MountError, FSTYPE};
+#[cfg(feature = "fuse")]
 pub use mountinfo::{clean_stale_mount, is_mounted};
+#[cfg(feature = "fuse")]
 pub use options::MountOptions;

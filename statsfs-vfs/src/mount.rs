@@ -8,12 +8,17 @@
 //! not unmount whatever is mounted there now). A busy mount point (an open file, a shell
 //! inside) is detached lazily: the path leaves the mount table at once and the open files
 //! keep working until closed.
+//!
+//! A missing mount point is created, with its missing parents; after the unmount exactly
+//! the directories created here are removed again (each only if it is still the one that
+//! was created, and empty), never one that was there before.
 
 use std::fmt;
 use std::fs::{self, OpenOptions};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -38,7 +43,8 @@ pub enum MountError {
     /// `/dev/fuse` cannot be opened: FUSE is missing (`modprobe fuse`) or we lack the
     /// permission.
     NoFuse(io::Error),
-    /// The mount point is missing, not a directory, or cannot be resolved.
+    /// The mount point is not a directory, cannot be resolved, or was missing and could
+    /// not be created.
     MountPoint {
         /// The path.
         path: PathBuf,
@@ -71,7 +77,7 @@ impl fmt::Display for MountError {
             MountError::MountPoint { path, source } => {
                 write!(
                     f,
-                    "mount point {} is unusable ({source}); create the directory first",
+                    "mount point {} is unusable or cannot be created ({source})",
                     path.display()
                 )
             }
@@ -114,19 +120,25 @@ pub struct Mount {
     dev: String,
     /// A dup of the `/dev/fuse` descriptor: polls `POLLERR` once our superblock is gone.
     conn: OwnedFd,
+    /// The directories `mount` created for the mount point, removed after the unmount.
+    created: CreatedDirs,
 }
 
-/// Mounts `roots` at `path` (an existing directory): each root is a top-level directory
-/// named by the root's name. Served by background threads until the [`Mount`] is
-/// dropped.
+/// Mounts `roots` at the directory `path`: each root is a top-level directory named by
+/// the root's name. Served by background threads until the [`Mount`] is dropped.
 ///
 /// A stale mount left at `path` by a process that died without unmounting ("Transport
-/// endpoint is not connected") is detached first, with a warning in the log.
+/// endpoint is not connected") is detached first, with a warning in the log
+/// ([`clean_stale_mount`](crate::clean_stale_mount)). When `path` is missing, it is
+/// created with its missing parents; the unmount removes exactly those directories again
+/// (each only if it is still the directory created here and is empty), never a directory
+/// that was there before. Owner and modes come from [`MountOptions`], whose default is
+/// the mounting process's own user and group.
 ///
 /// ```no_run
 /// # use statsfs_core::Source;
 /// let kvm = Source::new("kvm").unwrap();
-/// std::fs::create_dir_all("/run/statsfs").unwrap();
+/// // /run/statsfs is created if missing, and removed again after the unmount.
 /// let mount = statsfs_vfs::mount("/run/statsfs", &[kvm], Default::default()).unwrap();
 /// println!("stats at {}", mount.path().display());
 /// mount.wait_for_signal(); // until SIGINT or SIGTERM, then unmount
@@ -149,6 +161,8 @@ pub fn mount(
         source,
     };
     mountinfo::clean_stale_mount(path).map_err(bad_path)?;
+    // Removes what it created when dropped: on any error below, and after the unmount.
+    let created = CreatedDirs::create(path).map_err(bad_path)?;
     let path = fs::canonicalize(path).map_err(bad_path)?;
     if !path.is_dir() {
         return Err(bad_path(io::Error::from_raw_os_error(libc::ENOTDIR)));
@@ -159,7 +173,8 @@ pub fn mount(
         .open("/dev/fuse")
         .map_err(MountError::NoFuse)?
         .into();
-    let (uid, gid) = sys::ids();
+    // The mount's owner for the kernel (who may enter it without `allow_other`): us.
+    let (uid, gid) = (sys::getuid(), sys::getgid());
     let mut data = format!(
         "fd={},rootmode={:o},user_id={uid},group_id={gid},default_permissions",
         dev_fuse.as_raw_fd(),
@@ -201,7 +216,86 @@ pub fn mount(
         path,
         dev,
         conn,
+        created,
     })
+}
+
+/// The directories [`mount`] created for a mount point, outermost first, each with the
+/// device and inode it had when created. Dropping it removes them, innermost first.
+struct CreatedDirs(Vec<(PathBuf, u64, u64)>);
+
+impl CreatedDirs {
+    /// Creates `path` and its missing parents, recording each directory created here (a
+    /// directory that appears meanwhile, created by someone else, is not recorded).
+    fn create(path: &Path) -> io::Result<CreatedDirs> {
+        let mut missing = Vec::new();
+        let mut p = path;
+        loop {
+            match fs::symlink_metadata(p) {
+                Ok(_) => break,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    missing.push(p);
+                    match p.parent() {
+                        Some(parent) if !parent.as_os_str().is_empty() => p = parent,
+                        _ => break,
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        // On an error, dropping `created` removes what was created so far.
+        let mut created = CreatedDirs(Vec::new());
+        for dir in missing.into_iter().rev() {
+            match fs::create_dir(dir) {
+                Ok(()) => {
+                    // Absolute, so the removal does not depend on the working directory.
+                    let abs = fs::canonicalize(dir)?;
+                    let m = fs::symlink_metadata(&abs)?;
+                    created.0.push((abs, m.dev(), m.ino()));
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(created)
+    }
+
+    /// Removes the recorded directories, innermost first, each only if it is still the
+    /// directory created (same device and inode); stops at the first that stays (one
+    /// not empty, replaced, or a mount point), since its parents cannot go either.
+    fn remove(&mut self) {
+        while let Some((dir, dev, ino)) = self.0.pop() {
+            match fs::symlink_metadata(&dir) {
+                Ok(m) if m.is_dir() && m.dev() == dev && m.ino() == ino => {}
+                // Removed by someone else already: on to its parent.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                _ => {
+                    log::warn!(
+                        "{}: not the directory statsfs created; leaving it",
+                        dir.display()
+                    );
+                    self.0.clear();
+                    return;
+                }
+            }
+            if let Err(e) = fs::remove_dir(&dir) {
+                log::warn!("removing the mount point {} it created: {e}", dir.display());
+                self.0.clear();
+                return;
+            }
+        }
+    }
+
+    /// Forgets the directories: they stay.
+    fn keep(&mut self) {
+        self.0.clear();
+    }
+}
+
+impl Drop for CreatedDirs {
+    fn drop(&mut self) {
+        self.remove();
+    }
 }
 
 /// Lazily unmounts a half-set-up mount when dropped.
@@ -271,11 +365,13 @@ impl Mount {
         if !sys::connection_alive(&self.conn)
             || !mountinfo::read()?.iter().any(|(dev, _)| *dev == self.dev)
         {
-            // Unmounted by someone else: whatever is at the path now is not ours.
+            // Unmounted by someone else: whatever is at the path now is not ours (the
+            // directories we created are checked one by one before they go).
             join_with_timeout(session);
+            self.created.remove();
             return Ok(());
         }
-        match sys::umount2(&self.path, 0) {
+        let r = match sys::umount2(&self.path, 0) {
             Ok(()) => {
                 join_with_timeout(session);
                 Ok(())
@@ -284,7 +380,13 @@ impl Mount {
                 sys::umount2(&self.path, libc::MNT_DETACH)
             }
             Err(e) => Err(e),
+        };
+        match r {
+            Ok(()) => self.created.remove(),
+            // Still mounted: its mount point stays.
+            Err(_) => self.created.keep(),
         }
+        r
     }
 }
 
@@ -292,6 +394,8 @@ impl Drop for Mount {
     fn drop(&mut self) {
         if let Err(e) = self.unmount_inner() {
             log::warn!("unmounting {}: {e}", self.path.display());
+            // Still mounted (or covered): its mount point stays.
+            self.created.keep();
         }
     }
 }
@@ -316,5 +420,59 @@ fn join_with_timeout(session: BackgroundSession) {
     }
     if let Err(e) = session.join() {
         log::warn!("FUSE session ended with: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::path::PathBuf;
+
+    use super::CreatedDirs;
+
+    /// A fresh directory of this test's own under the system's temporary directory.
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("statsfs-vfs-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn removes_exactly_the_directories_it_created() {
+        let base = scratch("created");
+        let target = base.join("a/b/c");
+        let mut created = CreatedDirs::create(&target).unwrap();
+        assert!(target.is_dir());
+        assert_eq!(created.0.len(), 3);
+        created.remove();
+        assert!(!base.join("a").exists());
+        assert!(base.is_dir(), "a directory that was there before stays");
+
+        // Nothing is created for an existing directory, so nothing is removed.
+        drop(CreatedDirs::create(&base).unwrap());
+        assert!(base.is_dir());
+        fs::remove_dir(&base).unwrap();
+    }
+
+    #[test]
+    fn leaves_a_directory_that_is_no_longer_empty_or_not_the_same() {
+        let base = scratch("kept");
+        let mut created = CreatedDirs::create(&base.join("a/b")).unwrap();
+        // Someone else's file beside the mount point: b goes, a stays.
+        fs::write(base.join("a/theirs"), b"x").unwrap();
+        created.remove();
+        assert!(!base.join("a/b").exists());
+        assert!(base.join("a/theirs").is_file());
+
+        // A directory replaced by another of the same name (empty, but not ours) stays.
+        let mut created = CreatedDirs::create(&base.join("a/b")).unwrap();
+        assert_eq!(created.0.len(), 1);
+        // The old one is kept (renamed), so the new one cannot get its inode number.
+        fs::rename(base.join("a/b"), base.join("a/old")).unwrap();
+        fs::create_dir(base.join("a/b")).unwrap();
+        created.remove();
+        assert!(base.join("a/b").is_dir());
+        fs::remove_dir_all(&base).unwrap();
     }
 }

@@ -20,14 +20,21 @@ pub(crate) fn read() -> io::Result<Vec<(String, Vec<u8>)>> {
 }
 
 /// Whether `path` is a mount point in this process' mount namespace. Only the parent
-/// directory is resolved, never `path` itself, so this is safe on a dead mount.
+/// directory is resolved, never `path` itself, so this is safe on a dead mount; a path
+/// whose parent does not exist is no mount point.
 ///
 /// ```
-/// assert!(statsfs_vfs::is_mounted(std::path::Path::new("/proc")).unwrap());
+/// use std::path::Path;
+/// assert!(statsfs_vfs::is_mounted(Path::new("/proc")).unwrap());
+/// assert!(!statsfs_vfs::is_mounted(Path::new("/no/such/dir")).unwrap());
 /// ```
 pub fn is_mounted(path: &Path) -> io::Result<bool> {
     let path = match (path.parent(), path.file_name()) {
-        (Some(dir), Some(name)) if !dir.as_os_str().is_empty() => fs::canonicalize(dir)?.join(name),
+        (Some(dir), Some(name)) if !dir.as_os_str().is_empty() => match fs::canonicalize(dir) {
+            Ok(dir) => dir.join(name),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e),
+        },
         _ => path.to_path_buf(),
     };
     let want = std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str());

@@ -4,15 +4,28 @@ use std::time::Duration;
 
 /// How to mount a tree.
 ///
+/// By default every file and directory belongs to the mounting process's own (real)
+/// user and group, and only that user may enter the mount (mode 0700).
+///
 /// ```
 /// let o = statsfs_vfs::MountOptions { mode: 0o755, ..Default::default() };
-/// assert_eq!(o.uid, 0);
+/// // This process's real uid: the first of the four ids on the `Uid:` line.
+/// let status = std::fs::read_to_string("/proc/self/status")?;
+/// let uid = status
+///     .lines()
+///     .find_map(|l| l.strip_prefix("Uid:"))
+///     .and_then(|ids| ids.split_whitespace().next())
+///     .unwrap();
+/// assert_eq!(o.uid.to_string(), uid);
+/// # Ok::<(), std::io::Error>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct MountOptions {
-    /// Owner of every file and directory (default 0).
+    /// Owner of every file and directory (default: the real user id of the process
+    /// that builds the options, `getuid()`).
     pub uid: u32,
-    /// Group of every file and directory (default 0).
+    /// Group of every file and directory (default: the real group id of the process,
+    /// `getgid()`).
     pub gid: u32,
     /// Mode bits of the mount's root directory (default 0o700, as the kernel's statsfs).
     /// Other directories are 0755, files 0644 (clearable) or 0444.
@@ -28,10 +41,12 @@ pub struct MountOptions {
 }
 
 impl Default for MountOptions {
+    /// The mounting process's own user and group, mode 0700, no `allow_other`, 4
+    /// threads, a TTL of 1 s.
     fn default() -> Self {
         MountOptions {
-            uid: 0,
-            gid: 0,
+            uid: crate::sys::getuid(),
+            gid: crate::sys::getgid(),
             mode: 0o700,
             allow_other: false,
             threads: 4,

@@ -68,8 +68,14 @@ pub(crate) fn connection_alive(fd: &OwnedFd) -> bool {
     }
 }
 
-/// The real user and group ids of this process.
-pub(crate) fn ids() -> (u32, u32) {
-    // SAFETY: getuid and getgid take no arguments and cannot fail.
-    unsafe { (libc::getuid(), libc::getgid()) }
+/// The real user id of this process.
+pub(crate) fn getuid() -> u32 {
+    // SAFETY: getuid takes no arguments, touches no memory of ours and cannot fail.
+    unsafe { libc::getuid() }
+}
+
+/// The real group id of this process.
+pub(crate) fn getgid() -> u32 {
+    // SAFETY: getgid takes no arguments, touches no memory of ours and cannot fail.
+    unsafe { libc::getgid() }
 }

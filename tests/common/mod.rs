@@ -1,6 +1,8 @@
-//! Shared by the OpenMetrics tests: a tree with every kind, unit, histogram, label and
-//! escaping case, and finding the external tools (promtool, prometheus, python3 with
-//! prometheus-client) on PATH.
+//! Shared by this package's tests: the one skip policy ([`skip`]: a test that cannot run
+//! on this machine says `SKIPPED: <test>: <reason>` and returns), finding the external
+//! tools (promtool, prometheus, python3 with prometheus-client) on PATH, whether FUSE
+//! mounts work here, and for the OpenMetrics tests a tree with every kind, unit,
+//! histogram, label and escaping case.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
@@ -120,27 +122,41 @@ pub fn tree() -> Tree {
     Tree { root, vcpus }
 }
 
-const SKIP_VAR: &str = "STATSFS_SKIP_PROMETHEUS";
+/// The one way a test of this package says it cannot run here: exactly one line,
+/// `SKIPPED: <test>: <reason>`, written to the process's stderr itself (past libtest's
+/// capture, which takes `eprintln!`), so that it shows and `.ci/run` counts the test as
+/// skipped, not passed. The test then returns without checking anything.
+pub fn skip(test: &str, reason: &str) {
+    use std::io::Write as _;
+    // One write of the whole line: stderr is unbuffered, and `writeln!` would write it in
+    // pieces, between which libtest's output to stdout (the same pipe in CI) can land.
+    let line = format!("SKIPPED: {test}: {reason}\n");
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+}
 
-/// `name` on PATH. Missing: panics with what to install, unless `STATSFS_SKIP_PROMETHEUS=1`,
-/// when it says loudly that the test is skipped and returns `None`.
-pub fn tool(name: &str) -> Option<PathBuf> {
+/// `name` on PATH; missing, `test` is skipped (see [`skip`]) and this returns `None`.
+pub fn tool(test: &str, name: &str) -> Option<PathBuf> {
     let found = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
             .map(|p| p.join(name))
             .find(|p| p.is_file())
     });
-    match found {
-        Some(p) => Some(p),
-        None => missing(&format!(
-            "`{name}` is not on PATH (apt-get install -y prometheus)"
-        )),
+    if found.is_none() {
+        let package = match name {
+            "promtool" | "prometheus" => "prometheus",
+            other => other,
+        };
+        skip(
+            test,
+            &format!("`{name}` is not on PATH (apt-get install -y {package}, or bash .ci/setup)"),
+        );
     }
+    found
 }
 
 /// `python3` with `prometheus_client` importable, like [`tool`].
-pub fn python() -> Option<PathBuf> {
-    let py = tool("python3")?;
+pub fn python(test: &str) -> Option<PathBuf> {
+    let py = tool(test, "python3")?;
     let ok = Command::new(&py)
         .args(["-c", "import prometheus_client"])
         .status()
@@ -149,20 +165,25 @@ pub fn python() -> Option<PathBuf> {
     if ok {
         Some(py)
     } else {
-        missing("python3 cannot import prometheus_client (pip install prometheus-client)")
+        skip(
+            test,
+            "python3 cannot import prometheus_client (pip install prometheus-client, or bash .ci/setup)",
+        );
+        None
     }
 }
 
-fn missing<T>(what: &str) -> Option<T> {
-    if std::env::var(SKIP_VAR).as_deref() == Ok("1") {
-        // Written to the stderr handle itself, past libtest's capture, so a skip shows.
-        use std::io::Write as _;
-        let _ = writeln!(
-            std::io::stderr(),
-            "\n!!!!!!!! SKIPPED: {what}; {SKIP_VAR}=1 is set, so this test checks nothing !!!!!!!!\n"
+/// Whether this machine can mount FUSE file systems (root and `/dev/fuse`); if not,
+/// `test` is skipped (see [`skip`]).
+pub fn can_mount(test: &str) -> bool {
+    // SAFETY: geteuid takes no arguments, touches no memory and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    let fuse = std::path::Path::new("/dev/fuse").exists();
+    if !(root && fuse) {
+        skip(
+            test,
+            &format!("FUSE mount tests need root and /dev/fuse (root: {root}, /dev/fuse: {fuse})"),
         );
-        None
-    } else {
-        panic!("{what}. Install it, or set {SKIP_VAR}=1 to skip this test on purpose.");
     }
+    root && fuse
 }

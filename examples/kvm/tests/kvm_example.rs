@@ -2,93 +2,26 @@
 //! --rounds 1`) on real VMs, mounts its tree, and this test reads the mounted files and
 //! the bulk files, then sends SIGTERM and checks the mount is gone.
 //!
-//! The binary is the one cargo builds for `cargo test` into
-//! `target/<profile>/examples/kvm`; when it is missing or stale (`cargo test --test
-//! kvm_example` builds only this test) the test builds it first (see
-//! [`example_binary`]).
+//! The binary is this package's `kvm`, which cargo builds from the current tree before it
+//! runs the package's integration tests (`CARGO_BIN_EXE_kvm`), also for `cargo test
+//! --test kvm_example`.
 //!
-//! Skipped loudly (a line with `SKIPPED:`) only without `/dev/kvm` or `/dev/fuse`.
+//! Skipped (`SKIPPED: <test>: <reason>`, see `common::skip`) without `/dev/kvm`,
+//! `/dev/fuse` or root.
+
+mod common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread::sleep;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use statsfs::binary::Blob;
 
 const VMS: u64 = 2;
 const VCPUS: u64 = 2;
 const N: u64 = 1000;
-
-/// Says why the test cannot run here, if it cannot.
-/// Says loudly that a test does nothing here: straight to the process's stderr, which
-/// the test harness does not capture (it captures `println!` and `eprintln!`).
-fn skipped(why: &str) {
-    use std::io::Write as _;
-    let _ = writeln!(std::io::stderr().lock(), "SKIPPED: {why}");
-}
-
-fn missing_device() -> Option<String> {
-    for dev in ["/dev/kvm", "/dev/fuse"] {
-        if let Err(e) = fs::OpenOptions::new().read(true).write(true).open(dev) {
-            return Some(format!("cannot open {dev}: {e}"));
-        }
-    }
-    None
-}
-
-/// The newest modification time of the example's sources.
-fn newest_source() -> Option<SystemTime> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/kvm");
-    fs::read_dir(dir)
-        .ok()?
-        .filter_map(|e| e.ok()?.metadata().ok()?.modified().ok())
-        .max()
-}
-
-/// The example binary, `target/<profile>/examples/kvm` beside this test's binary.
-///
-/// `cargo test` builds it (cargo builds a package's examples with its tests), but not
-/// `cargo test --test kvm_example`; so when it is missing or older than the example's
-/// sources, it is built here, with the same target directory and profile (cargo does
-/// not hold its lock while tests run).
-fn example_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test's own path");
-    // target/<profile>/deps/kvm_example-<hash>
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("the test binary lives in target/<profile>/deps");
-    let bin = profile_dir.join("examples").join("kvm");
-    let built = fs::metadata(&bin).and_then(|m| m.modified()).ok();
-    if built.is_some() && built >= newest_source() {
-        return bin;
-    }
-    let target_dir = profile_dir.parent().expect("target/<profile>");
-    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-        Some("debug") | None => "dev",
-        Some(other) => other,
-    };
-    eprintln!("building the kvm example ({profile} profile)");
-    let status = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--example",
-            "kvm",
-            "--features",
-            "vfs",
-            "--profile",
-            profile,
-        ])
-        .arg("--target-dir")
-        .arg(target_dir)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .expect("run cargo build --example kvm");
-    assert!(status.success(), "cargo build --example kvm failed");
-    bin
-}
 
 /// The running example; killed and its mount removed if the test fails half-way.
 struct Example {
@@ -163,11 +96,10 @@ fn mounted(path: &Path) -> bool {
 
 #[test]
 fn the_mounted_tree_counts_exactly_and_unmounts_on_sigterm() {
-    if let Some(why) = missing_device() {
-        skipped(&format!("kvm example end to end: {why}"));
+    if !common::can_run_and_mount("the_mounted_tree_counts_exactly_and_unmounts_on_sigterm") {
         return;
     }
-    let bin = example_binary();
+    let bin = Path::new(env!("CARGO_BIN_EXE_kvm"));
     let dir =
         Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("kvm-example-{}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);
@@ -175,7 +107,7 @@ fn the_mounted_tree_counts_exactly_and_unmounts_on_sigterm() {
     let mount = dir.join("mnt");
     let ready = dir.join("ready");
     let (out, err) = (dir.join("stdout"), dir.join("stderr"));
-    let child = Command::new(&bin)
+    let child = Command::new(bin)
         .args(["--vms", &VMS.to_string(), "--vcpus", &VCPUS.to_string()])
         .args([
             "--iterations",

@@ -3,8 +3,8 @@
 //! mirrored beside them.
 //!
 //! ```text
-//! cargo run --release --example kvm                         # 2 VMs x 2 vCPUs for 10 s
-//! cargo run --release --example kvm -- --duration 0         # until Ctrl-C
+//! cargo run --release -p statsfs-kvm                        # 2 VMs x 2 vCPUs for 10 s
+//! cargo run --release -p statsfs-kvm -- --duration 0        # until Ctrl-C
 //! ls /tmp/statsfs-kvm/kvm; cat /tmp/statsfs-kvm/kvm/exits   # in another terminal
 //! ```
 //!
@@ -22,7 +22,6 @@
 //! waits for SIGTERM.
 
 mod kernel_stats;
-mod mount;
 mod stats;
 mod summary;
 mod tree;
@@ -43,7 +42,6 @@ use kvm_ioctls::Kvm;
 use statsfs::view::Mirror;
 
 use crate::kernel_stats::{KernelStats, VCPU_SCHEMA, VM_SCHEMA};
-use crate::mount::Mounted;
 use crate::stats::{StatsObserver, VcpuStat, VmStat};
 use crate::summary::Summary;
 use crate::tree::{KvmTree, VmNode};
@@ -98,8 +96,8 @@ enum AppError {
     Tree(statsfs::Error),
     /// The kernel's statistics could not be mirrored.
     Kernel(kernel_stats::KernelStatsError),
-    /// Mounting or unmounting failed.
-    Mount(mount::MountError),
+    /// Mounting or unmounting at this path failed.
+    Mount(PathBuf, statsfs::vfs::MountError),
     /// Signal handlers could not be installed.
     Signals(std::io::Error),
     /// A vCPU thread could not be started.
@@ -125,10 +123,11 @@ impl fmt::Display for AppError {
             AppError::CreateVm(v, e) => write!(f, "creating VM {v}: {e}"),
             AppError::Tree(e) => write!(f, "building the statistics tree: {e}"),
             AppError::Kernel(e) => write!(f, "{e}"),
-            AppError::Mount(e) => write!(
+            AppError::Mount(p, e) => write!(
                 f,
-                "{e}\n(is /dev/fuse there and usable? --mount PATH picks another place, \
-                 --no-mount runs without mounting)"
+                "statsfs at {}: {e}\n(is /dev/fuse there and usable? --mount PATH picks \
+                 another place, --no-mount runs without mounting)",
+                p.display()
             ),
             AppError::Signals(e) => write!(f, "installing the signal handlers: {e}"),
             AppError::Spawn(e) => write!(f, "starting a vCPU thread: {e}"),
@@ -146,7 +145,7 @@ impl Error for AppError {
             AppError::CreateVm(_, e) => Some(e),
             AppError::Tree(e) => Some(e),
             AppError::Kernel(e) => Some(e),
-            AppError::Mount(e) => Some(e),
+            AppError::Mount(_, e) => Some(e),
             AppError::Signals(e) | AppError::Spawn(e) | AppError::ReadyFile(_, e) => Some(e),
             AppError::Vcpus(_) => None,
             AppError::Metrics(e) => Some(e),
@@ -420,7 +419,11 @@ fn run(args: &Args) -> Result<(), AppError> {
     let mounted = if args.no_mount {
         None
     } else {
-        let m = Mounted::new(&args.mount, tree.root()).map_err(AppError::Mount)?;
+        // Detaches a stale mount of a killed run, creates the mount point if missing (and
+        // removes it again after the unmount); owned by this process's user.
+        let roots = std::slice::from_ref(tree.root());
+        let m = statsfs::vfs::mount(&args.mount, roots, Default::default())
+            .map_err(|e| AppError::Mount(args.mount.clone(), e))?;
         let p = m.path().display();
         println!("statsfs mounted at {p}");
         println!(
@@ -461,7 +464,7 @@ fn run(args: &Args) -> Result<(), AppError> {
     print_totals(args, &tree, &machines);
     if let Some(m) = mounted {
         let path = m.path().to_owned();
-        m.unmount().map_err(AppError::Mount)?;
+        m.unmount().map_err(|e| AppError::Mount(path.clone(), e))?;
         println!("unmounted {}", path.display());
     }
     result

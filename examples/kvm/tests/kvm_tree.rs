@@ -1,19 +1,21 @@
 //! The kvm example's tree, in process: real VMs on `/dev/kvm` run a fixed workload, and
 //! the tree (our stats, their sums, the kernel's mirrored stats and their sums) is read
-//! through `Source::get` and a bulk view. Skipped loudly without `/dev/kvm`.
+//! through `Source::get` and a bulk view. Skipped (`common::skip`) without `/dev/kvm`.
 //!
 //! `tests/kvm_example.rs` checks the same through the mounted files of the real binary.
 
-#[path = "../examples/kvm/kernel_stats.rs"]
+mod common;
+
+#[path = "../src/kernel_stats.rs"]
 #[allow(dead_code)]
 mod kernel_stats;
-#[path = "../examples/kvm/stats.rs"]
+#[path = "../src/stats.rs"]
 #[allow(dead_code)]
 mod stats;
-#[path = "../examples/kvm/tree.rs"]
+#[path = "../src/tree.rs"]
 #[allow(dead_code)]
 mod tree;
-#[path = "../examples/kvm/vmm.rs"]
+#[path = "../src/vmm.rs"]
 #[allow(dead_code)]
 mod vmm;
 
@@ -22,7 +24,6 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::thread;
 
-use kvm_ioctls::Kvm;
 use statsfs::binary::{Blob, Selection};
 use statsfs::view::{BulkView, Mirror};
 use statsfs::Scope;
@@ -36,13 +37,6 @@ use vmm::{VcpuOutcome, Vm, Workload};
 const VMS: usize = 2;
 const VCPUS: u32 = 2;
 const N: u32 = 100;
-
-/// Says loudly that a test does nothing here: straight to the process's stderr, which
-/// the test harness does not capture (it captures `println!` and `eprintln!`).
-fn skipped(why: &str) {
-    use std::io::Write as _;
-    let _ = writeln!(std::io::stderr().lock(), "SKIPPED: {why}");
-}
 
 fn get(s: &Source, name: &str) -> u64 {
     s.get(name)
@@ -67,14 +61,8 @@ impl Visitor for Paths {
 
 #[test]
 fn the_tree_counts_exactly_and_mirrors_the_kernel() {
-    let kvm = match Kvm::new() {
-        Ok(kvm) => kvm,
-        Err(e) => {
-            skipped(&format!(
-                "cannot open /dev/kvm ({e}): no KVM on this machine"
-            ));
-            return;
-        }
+    let Some(kvm) = common::kvm("the_tree_counts_exactly_and_mirrors_the_kernel") else {
+        return;
     };
     let workload = Workload {
         iterations: N,

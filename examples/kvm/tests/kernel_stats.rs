@@ -1,44 +1,25 @@
 //! The kernel's own KVM statistics (`KVM_GET_STATS_FD`) read through
 //! `statsfs::binary`: a real VM and vCPU on `/dev/kvm`, both blobs decoded, the stats the
 //! kvm example relies on found, the data block refreshed, and the runtime schemas shared
-//! between vCPUs by `Mirror`. Skipped loudly without `/dev/kvm`.
+//! between vCPUs by `Mirror`. Skipped (`common::skip`) without `/dev/kvm`.
 
-#[path = "../examples/kvm/kernel_stats.rs"]
+mod common;
+
+#[path = "../src/kernel_stats.rs"]
 #[allow(dead_code)]
 mod kernel_stats;
-#[path = "../examples/kvm/vmm.rs"]
+#[path = "../src/vmm.rs"]
 #[allow(dead_code)]
 mod vmm;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use kvm_ioctls::Kvm;
 use statsfs::binary::{Blob, StatsFile};
 use statsfs::view::Mirror;
 use statsfs::{Kind, Source, Unit};
 
 use vmm::{ExitObserver, ExitReason, VcpuOutcome, Vm, Workload};
-
-/// Opens `/dev/kvm`, or says loudly why the test does nothing.
-fn kvm() -> Option<Kvm> {
-    match Kvm::new() {
-        Ok(kvm) => Some(kvm),
-        Err(e) => {
-            skipped(&format!(
-                "cannot open /dev/kvm ({e}): no KVM on this machine"
-            ));
-            None
-        }
-    }
-}
-
-/// Says loudly that a test does nothing here: straight to the process's stderr, which
-/// the test harness does not capture (it captures `println!` and `eprintln!`).
-fn skipped(why: &str) {
-    use std::io::Write as _;
-    let _ = writeln!(std::io::stderr().lock(), "SKIPPED: {why}");
-}
 
 #[derive(Default)]
 struct Count {
@@ -55,7 +36,9 @@ impl ExitObserver for Count {
 
 #[test]
 fn vm_and_vcpu_blobs_decode_with_the_stats_we_use() {
-    let Some(kvm) = kvm() else { return };
+    let Some(kvm) = common::kvm("vm_and_vcpu_blobs_decode_with_the_stats_we_use") else {
+        return;
+    };
     let workload = Workload {
         iterations: 40,
         rounds: Some(1),
@@ -116,7 +99,9 @@ fn vm_and_vcpu_blobs_decode_with_the_stats_we_use() {
 
 #[test]
 fn refresh_rereads_the_data_block_and_mirrors_share_schemas() {
-    let Some(kvm) = kvm() else { return };
+    let Some(kvm) = common::kvm("refresh_rereads_the_data_block_and_mirrors_share_schemas") else {
+        return;
+    };
     let workload = Workload {
         iterations: 1_000_000,
         rounds: None,

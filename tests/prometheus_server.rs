@@ -274,3 +274,39 @@ fn prometheus_scrapes_two_processes_and_sums_them() {
     );
     eprintln!("Prometheus agreed after {:?}", start.elapsed());
 }
+
+#[derive(statsfs::Stats)]
+struct EndpointTestStat {
+    /// Connections this test process accepted
+    accepted: statsfs::cell::Counter,
+}
+
+#[statsfs::global(name = "endpoint_test")]
+static ENDPOINT_TEST: EndpointTestStat = EndpointTestStat {
+    accepted: statsfs::cell::Counter::new(),
+};
+
+#[test]
+fn globals_are_served_beside_the_roots_and_schema_lists_every_stat() {
+    ENDPOINT_TEST.accepted.add(3);
+    let tree = common::tree();
+    let server = serve(vec![tree.root.clone()], "127.0.0.1:0").unwrap();
+    let (_, _, body) = get(server.local_addr(), "/metrics", None);
+    assert!(
+        body.contains("endpoint_test_stat_accepted_total{path=\"endpoint_test\"} 3\n"),
+        "{body}"
+    );
+    let (status, headers, body) = get(server.local_addr(), "/schema", None);
+    assert!(status.contains("200"), "{status}");
+    assert!(headers.contains("content-type: text/plain"), "{headers}");
+    // Every derived schema of the binary, with or without instances.
+    for s in statsfs::registry::schemas() {
+        assert!(
+            body.contains(&format!("schema {} {} ", s.name(), s.type_name())),
+            "{body}"
+        );
+    }
+    assert!(body.contains(
+        "accepted cumulative u64 1 unit=none scale=10^0 aggregate=sum mode=0644 hidden=false Connections this test process accepted\n"
+    ));
+}

@@ -105,8 +105,11 @@ impl Drop for Server {
     }
 }
 
-/// Serves `/metrics` for `roots` (the same roots that are mounted) on `addr`, from a
-/// thread of its own, until the returned [`Server`] is dropped. Use [`DEFAULT_ADDR`]
+/// Serves `/metrics` for `roots` (the same roots that are mounted) and for the
+/// process-global sources ([`registry::globals`](statsfs_core::registry::globals)) on
+/// `addr`, from a thread of its own, until the returned [`Server`] is dropped. `/schema`
+/// serves the catalogue of every stat the binary can produce
+/// ([`registry::write_catalogue`](statsfs_core::registry::write_catalogue)). Use [`DEFAULT_ADDR`]
 /// (127.0.0.1) unless the endpoint is meant to be reached from elsewhere.
 pub fn serve(roots: Vec<Source>, addr: impl ToSocketAddrs + fmt::Debug) -> Result<Server, Error> {
     let shown = format!("{addr:?}");
@@ -127,7 +130,8 @@ pub fn serve(roots: Vec<Source>, addr: impl ToSocketAddrs + fmt::Debug) -> Resul
     })?;
     let server = Arc::new(server);
     let local = server.server_addr().to_ip().unwrap_or(addr);
-    let roots = Arc::new(roots);
+    // The process-global statistics (`#[statsfs::global]`) are served beside the roots.
+    let roots = Arc::new(statsfs_core::registry::with_globals(&roots));
     let mut threads = Vec::with_capacity(WORKERS);
     for i in 0..WORKERS {
         let (worker_server, roots) = (server.clone(), roots.clone());
@@ -194,8 +198,18 @@ fn answer(request: Request, roots: &[Source], encoder: &mut Encoder) {
             let r = with(r, "Content-Type", format.content_type());
             let _ = request.respond(r);
         }
+        "/schema" => {
+            // Every stat the binary can produce, before any instance exists.
+            let mut text = String::new();
+            let _ = statsfs_core::registry::write_catalogue(&mut text);
+            let r = Response::from_string(text);
+            let r = with(r, "Content-Type", "text/plain; charset=utf-8");
+            let _ = request.respond(r);
+        }
         "/" => {
-            let r = Response::from_string("statsfs: metrics are at /metrics\n");
+            let r = Response::from_string(
+                "statsfs: metrics are at /metrics, the catalogue of every stat at /schema\n",
+            );
             let r = with(r, "Content-Type", "text/plain; charset=utf-8");
             let _ = request.respond(r);
         }

@@ -125,7 +125,9 @@ pub struct Mount {
 }
 
 /// Mounts `roots` at the directory `path`: each root is a top-level directory named by
-/// the root's name. Served by background threads until the [`Mount`] is dropped.
+/// the root's name, and so is each process-global source
+/// ([`registry::globals`](statsfs_core::registry::globals)) whose name no root has.
+/// Served by background threads until the [`Mount`] is dropped.
 ///
 /// A stale mount left at `path` by a process that died without unmounting ("Transport
 /// endpoint is not connected") is detached first, with a warning in the log
@@ -149,6 +151,8 @@ pub fn mount(
     options: MountOptions,
 ) -> Result<Mount, MountError> {
     let path = path.as_ref();
+    // The process-global statistics (`#[statsfs::global]`) are mounted beside the roots.
+    let roots = &statsfs_core::registry::with_globals(roots)[..];
     for (i, r) in roots.iter().enumerate() {
         if roots[..i].iter().any(|o| o.name() == r.name()) {
             return Err(MountError::DuplicateRoot {

@@ -26,7 +26,7 @@
 //! * [`binary`]: the kernel's KVM binary stats layout, standing alone.
 //! * [`view`]: the views built on the doors: [`BulkView`](view::BulkView) (the binary
 //!   layout of a source or subtree), [`Mirror`](view::Mirror) (a stats file into the
-//!   tree), [`openmetrics`](view::openmetrics).
+//!   tree), [`openmetrics`].
 //!
 //! The semantics are written down in the repository's `docs/` (`MODEL.md`, `BINARY.md`,
 //! `FILES.md`, `OPENMETRICS.md`).

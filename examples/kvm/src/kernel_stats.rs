@@ -3,8 +3,8 @@
 //!
 //! `KVM_GET_STATS_FD` (Linux 5.14+, capability `KVM_CAP_BINARY_STATS_FD`) returns a
 //! read-only file descriptor whose contents are a self-describing binary blob: a header,
-//! an id string, one descriptor per statistic and a data block of `u64` values (SPEC §4).
-//! [`statsfs::binary::Mirror`] decodes the descriptors once into a runtime schema (one
+//! an id string, one descriptor per statistic and a data block of `u64` values (`docs/BINARY.md#the-blob`).
+//! [`statsfs::view::Mirror`] decodes the descriptors once into a runtime schema (one
 //! shared `Arc<Schema>` per layout, so aggregates over every vCPU match) and re-reads
 //! the data block with one `pread` whenever the tree is read.
 //!

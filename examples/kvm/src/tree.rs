@@ -1,5 +1,5 @@
 //! The statsfs tree of the hypervisor, in the layout KVM users know from
-//! `/sys/kernel/debug/kvm` (SPEC §3), plus the kernel's own statistics beside ours:
+//! `/sys/kernel/debug/kvm` (`docs/FILES.md#the-kvm-debugfs-layout`), plus the kernel's own statistics beside ours:
 //!
 //! ```text
 //! kvm/                          VmStat and VcpuStat aggregates: totals over every VM

@@ -8,7 +8,7 @@ use std::io;
 use super::header::{Block, ALIGN, BASE_MAX, HEADER_SIZE, KIND_MAX, UNIT_MAX, WORD_SIZE};
 use crate::desc::Unit;
 
-/// Why a [`Layout`] cannot be built or written.
+/// Why a [`Layout`](super::Layout) cannot be built or written.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum LayoutError {
@@ -59,21 +59,21 @@ pub enum LayoutError {
         /// The exponent.
         exponent: i16,
     },
-    /// More entries than [`MAX_NUM_DESC`].
+    /// More entries than [`MAX_NUM_DESC`](super::header::MAX_NUM_DESC).
     TooManyEntries {
         /// How many were given.
         count: usize,
         /// The most allowed.
         max: u32,
     },
-    /// The descriptor block would exceed [`MAX_DESC_BLOCK_LEN`].
+    /// The descriptor block would exceed [`MAX_DESC_BLOCK_LEN`](super::header::MAX_DESC_BLOCK_LEN).
     DescBlockTooLarge {
         /// Its length in bytes.
         len: u64,
         /// The largest allowed.
         max: u64,
     },
-    /// The data block would exceed [`MAX_DATA_LEN`].
+    /// The data block would exceed [`MAX_DATA_LEN`](super::header::MAX_DATA_LEN).
     DataBlockTooLarge {
         /// Its length in bytes.
         len: u64,
@@ -195,14 +195,14 @@ pub enum DecodeError {
         /// The value found.
         name_size: u32,
     },
-    /// The header's `name_size` is beyond statsfs's bound [`MAX_NAME_SIZE`].
+    /// The header's `name_size` is beyond statsfs's bound [`MAX_NAME_SIZE`](super::header::MAX_NAME_SIZE).
     NameSizeTooLarge {
         /// The value found.
         name_size: u32,
         /// The largest accepted.
         max: u32,
     },
-    /// The header's `num_desc` is beyond statsfs's bound [`MAX_NUM_DESC`].
+    /// The header's `num_desc` is beyond statsfs's bound [`MAX_NUM_DESC`](super::header::MAX_NUM_DESC).
     TooManyDescriptors {
         /// The value found.
         num_desc: u32,
@@ -210,7 +210,7 @@ pub enum DecodeError {
         max: u32,
     },
     /// The descriptor block (`num_desc * (16 + name_size)`) is beyond statsfs's bound
-    /// [`MAX_DESC_BLOCK_LEN`].
+    /// [`MAX_DESC_BLOCK_LEN`](super::header::MAX_DESC_BLOCK_LEN).
     DescBlockTooLarge {
         /// Its length in bytes.
         len: u64,
@@ -358,7 +358,7 @@ pub enum DecodeError {
         /// The value found.
         stat_offset: u32,
     },
-    /// A stat ends beyond statsfs's bound on the data block, [`MAX_DATA_LEN`].
+    /// A stat ends beyond statsfs's bound on the data block, [`MAX_DATA_LEN`](super::header::MAX_DATA_LEN).
     DataBlockTooLarge {
         /// Index of the descriptor.
         index: u32,

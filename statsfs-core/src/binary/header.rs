@@ -12,7 +12,7 @@ pub const HEADER_SIZE: usize = 24;
 /// name): `flags`, `exponent`, `size`, `offset`, `bucket_size`.
 pub const DESC_FIXED_SIZE: usize = 16;
 
-/// The smallest `name_size` a [`Layout`] uses, the kernel's `KVM_STATS_NAME_SIZE`.
+/// The smallest `name_size` a [`Layout`](super::Layout) uses, the kernel's `KVM_STATS_NAME_SIZE`.
 pub const DEFAULT_NAME_SIZE: u32 = 48;
 
 /// Every block starts on a multiple of this many bytes, and `name_size` is a multiple

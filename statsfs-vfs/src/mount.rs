@@ -253,9 +253,17 @@ impl CreatedDirs {
             match fs::create_dir(dir) {
                 Ok(()) => {
                     // Absolute, so the removal does not depend on the working directory.
-                    let abs = fs::canonicalize(dir)?;
-                    let m = fs::symlink_metadata(&abs)?;
-                    created.0.push((abs, m.dev(), m.ino()));
+                    let recorded = fs::canonicalize(dir).and_then(|abs| {
+                        let m = fs::symlink_metadata(&abs)?;
+                        Ok((abs, m.dev(), m.ino()))
+                    });
+                    match recorded {
+                        Ok(r) => created.0.push(r),
+                        Err(e) => {
+                            let _ = fs::remove_dir(dir);
+                            return Err(e);
+                        }
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(e),

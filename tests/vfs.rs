@@ -852,5 +852,27 @@ fn globals_are_mounted_beside_the_roots() {
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     top.sort();
-    assert_eq!(top, ["kvm", "mount_test"]);
+    assert_eq!(top, ["kvm", "mount_test"], "the catalogue is not listed");
+    // The catalogue: every stat the binary can produce, opened by name, read-only.
+    let catalogue = m.path().join(".schema");
+    let text = cat(&catalogue);
+    for s in statsfs::registry::schemas() {
+        assert!(text.contains(&format!("schema {} {} ", s.name(), s.type_name())));
+    }
+    assert!(text.contains(
+        "mounts cumulative u64 1 unit=none scale=10^0 aggregate=sum mode=0644 hidden=false Mounts made by this test process\n"
+    ));
+    assert_eq!(
+        fs::metadata(&catalogue).unwrap().len(),
+        text.len() as u64,
+        "stat tells the true size"
+    );
+    assert_eq!(
+        fs::metadata(&catalogue).unwrap().permissions().mode() & 0o777,
+        0o444
+    );
+    assert_eq!(
+        errno(fs::OpenOptions::new().write(true).open(&catalogue)),
+        libc::EACCES
+    );
 }

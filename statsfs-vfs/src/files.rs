@@ -90,3 +90,12 @@ impl BulkFile {
         Ok(())
     }
 }
+
+/// The catalogue file's text: every stat the binary can produce
+/// ([`registry::write_catalogue`](statsfs_core::registry::write_catalogue)).
+pub(crate) fn catalogue() -> Vec<u8> {
+    let mut text = String::new();
+    // Writing into a String cannot fail.
+    let _ = statsfs_core::registry::write_catalogue(&mut text);
+    text.into_bytes()
+}

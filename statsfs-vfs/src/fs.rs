@@ -39,7 +39,7 @@ use statsfs_core::Scope;
 use statsfs_core::Source;
 
 use crate::files::{self, BulkFile};
-use crate::inode::{Node, Table, BULK_NAME, TREE_BULK_NAME};
+use crate::inode::{Node, Table, BULK_NAME, CATALOGUE_NAME, TREE_BULK_NAME};
 use crate::MountOptions;
 
 /// The size `stat` reports for a value file (like sysfs): contents are computed at
@@ -57,6 +57,8 @@ enum OpenFile {
         snapshot: Mutex<Vec<u8>>,
     },
     Bulk(Mutex<BulkFile>),
+    /// Text fixed when the file was opened (the catalogue).
+    Text(Vec<u8>),
 }
 
 struct DirEnt {
@@ -149,6 +151,7 @@ impl Shared {
     /// One name in a directory.
     fn resolve(&self, dir: &Node, name: &str) -> Option<Node> {
         match dir {
+            Node::Root if name == CATALOGUE_NAME => Some(Node::Catalogue),
             Node::Root => self
                 .roots
                 .iter()
@@ -211,6 +214,12 @@ impl Shared {
                 FileType::RegularFile,
                 0o644,
                 BulkFile::len(source, *scope),
+                1,
+            ),
+            Node::Catalogue => (
+                FileType::RegularFile,
+                0o444,
+                files::catalogue().len() as u64,
                 1,
             ),
         };
@@ -332,7 +341,8 @@ impl Filesystem for StatsFs {
                 Node::Root | Node::Dir(_) => return reply.error(Errno::EISDIR),
                 Node::Value {
                     clearable: false, ..
-                } => return reply.error(Errno::EACCES),
+                }
+                | Node::Catalogue => return reply.error(Errno::EACCES),
                 // O_TRUNC: nothing to do; the write that follows says what happens.
                 _ if size == 0 => {}
                 _ => return reply.error(Errno::EINVAL),
@@ -364,6 +374,8 @@ impl Filesystem for StatsFs {
                 Ok(b) => OpenFile::Bulk(Mutex::new(b)),
                 Err(code) => return reply.error(err(code)),
             },
+            Some(Node::Catalogue) if writing => return reply.error(Errno::EACCES),
+            Some(Node::Catalogue) => OpenFile::Text(files::catalogue()),
             Some(_) => return reply.error(Errno::EISDIR),
             None => return reply.error(Errno::ENOENT),
         };
@@ -413,6 +425,13 @@ impl Filesystem for StatsFs {
                 reply.data(&snap[start..end]);
             }
             OpenFile::Bulk(b) => reply.data(lock(b).read(offset, size)),
+            OpenFile::Text(text) => {
+                let start = usize::try_from(offset)
+                    .unwrap_or(usize::MAX)
+                    .min(text.len());
+                let end = start.saturating_add(size as usize).min(text.len());
+                reply.data(&text[start..end]);
+            }
         }
     }
 
@@ -436,6 +455,8 @@ impl Filesystem for StatsFs {
         let r = match &*file {
             OpenFile::Value { source, name, .. } => files::value_write(source, name, data),
             OpenFile::Bulk(b) => lock(b).select(data),
+            // Opened read-only (open refuses writers).
+            OpenFile::Text(_) => Err(libc::EBADF),
         };
         match r {
             Ok(()) => reply.written(data.len() as u32),

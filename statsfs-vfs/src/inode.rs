@@ -5,7 +5,9 @@
 //! * a source's directory: `source.id() << 16` (source ids are never reused);
 //! * a value file: the directory's number plus a slot (1 to 0xfffd) given to each name
 //!   the first time it is seen in that source, never given to another name;
-//! * the bulk files `.stats` and `.tree.stats`: plus 0xfffe and 0xffff.
+//! * the bulk files `.stats` and `.tree.stats`: plus 0xfffe and 0xffff;
+//! * the catalogue `.schema` at the mount's root: 2 (source ids start at 1, so no
+//!   directory is below 1 << 16).
 
 use std::collections::HashMap;
 
@@ -17,6 +19,11 @@ pub(crate) const ROOT: u64 = 1;
 const SLOT_BITS: u32 = 16;
 const BULK: u64 = 0xfffe;
 const TREE_BULK: u64 = 0xffff;
+
+/// The catalogue file at the mount's root.
+pub(crate) const CATALOGUE: u64 = 2;
+/// Its name: open it by name; it is not listed.
+pub(crate) const CATALOGUE_NAME: &str = ".schema";
 
 /// The bulk file names.
 pub(crate) const BULK_NAME: &str = ".stats";
@@ -37,6 +44,8 @@ pub(crate) enum Node {
     },
     /// A bulk file.
     Bulk { source: Source, scope: Scope },
+    /// The catalogue of every stat the binary can produce (`.schema`, at the root).
+    Catalogue,
 }
 
 impl Node {
@@ -68,6 +77,7 @@ impl Table {
     pub(crate) fn ino(&mut self, node: &Node) -> Option<u64> {
         Some(match node {
             Node::Root => ROOT,
+            Node::Catalogue => CATALOGUE,
             Node::Dir(s) => dir_ino(s),
             Node::Bulk { source, scope } => {
                 dir_ino(source)
@@ -129,6 +139,9 @@ impl Table {
     pub(crate) fn node(&self, ino: u64) -> Option<Node> {
         if ino == ROOT {
             return Some(Node::Root);
+        }
+        if ino == CATALOGUE {
+            return Some(Node::Catalogue);
         }
         self.known.get(&ino).map(|k| k.node.clone())
     }

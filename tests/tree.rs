@@ -219,7 +219,12 @@ fn histograms_aggregate_bucket_by_bucket() {
         vm.add_subordinate(&c).unwrap();
     }
     assert_eq!(vm.get("exit_ns").unwrap().words(), [1, 1, 2, 2]);
-    assert_eq!(vm.get("sizes").unwrap().to_string(), "4 0 2");
+    // One number in text (the sample count); the buckets in the words and as text.
+    let sizes = vm.get("sizes").unwrap();
+    assert_eq!(sizes.to_string(), "6");
+    let mut buckets = String::new();
+    statsfs::value::write_buckets(&mut buckets, sizes.descriptor(), sizes.words()).unwrap();
+    assert_eq!(buckets, "4 0 2");
 }
 
 #[test]
@@ -530,7 +535,7 @@ fn listeners_hear_changes_of_the_whole_subtree() {
 }
 
 #[test]
-fn enum_valued_stats_read_by_name() {
+fn enum_valued_stats_read_as_numbers_and_are_named_by_their_descriptor() {
     #[derive(Stats, Default)]
     struct Vcpu {
         /// The vCPU's multiprocessing state
@@ -558,17 +563,18 @@ fn enum_valued_stats_read_by_name() {
     stats[1].mp_state.set(1);
     stats[1].worst.store(1, Relaxed);
     let c1 = vm.subordinate("vcpu1").unwrap();
-    assert_eq!(c1.get("mp_state").unwrap().to_string(), "HALTED");
+    // Every view reads the number; the descriptor names it.
+    let v = c1.get("mp_state").unwrap();
+    assert_eq!(v.to_string(), "1");
+    assert_eq!(v.descriptor().name_of(v.as_u64()), Some("HALTED"));
     stats[1].mp_state.set(7);
-    assert_eq!(
-        c1.get("mp_state").unwrap().to_string(),
-        "7",
-        "a value past the names shows as a number"
-    );
-    assert_eq!(c1.get("mp_state").unwrap().as_u64(), 7);
+    let v = c1.get("mp_state").unwrap();
+    assert_eq!(v.as_u64(), 7);
+    assert_eq!(v.descriptor().name_of(7), None, "a value past the names has none");
     // `none` values are not aggregated; the max of a state is a state.
     assert!(matches!(vm.get("mp_state"), Err(Error::NotFound { .. })));
-    assert_eq!(vm.get("worst").unwrap().to_string(), "HALTED");
+    let worst = vm.get("worst").unwrap();
+    assert_eq!(worst.descriptor().name_of(worst.as_u64()), Some("HALTED"));
 }
 
 #[test]

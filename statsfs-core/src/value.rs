@@ -2,48 +2,55 @@
 
 use std::fmt;
 
-use crate::desc::{Aggregation, Descriptor, ValueType};
+use crate::desc::Descriptor;
 use crate::schema::Schema;
 
-/// Writes `words` as a file reads: the decimal value (`-5` for a negative signed value,
-/// `0`/`1` for a bool, the value's name for an enum-valued stat), or a histogram's bucket
-/// counts separated by spaces; no newline.
+/// The one number a value reads as, in every view (`docs/FILES.md#text-rendering`): the
+/// word itself, sign-extended for a signed type; for a histogram, its sample count (the
+/// sum of its buckets, OpenMetrics' `_count`). A bool reads 0 or 1 as a simple value, and
+/// as a count when aggregated (a sum of bools over vCPUs is how many are set). Bulk files
+/// carry the same word (histograms: the buckets themselves).
+pub fn number(d: &Descriptor, words: &[u64]) -> i128 {
+    if d.kind.is_histogram() {
+        return words.iter().fold(0u64, |s, w| s.wrapping_add(*w)) as i128;
+    }
+    let w = words.first().copied().unwrap_or(0);
+    if d.ty.is_signed() {
+        w as i64 as i128
+    } else {
+        w as i128
+    }
+}
+
+/// Writes `words` as a value file reads: its [`number`] in decimal, no newline. Every
+/// value file holds one integer, as debugfs' do, so tools that parse them (the kernel's
+/// `kvm_stat`) read every file. An enum-valued stat's names are in its descriptor
+/// ([`Descriptor::name_of`]); a histogram's buckets in [`write_buckets`].
 ///
 /// ```
 /// use statsfs_core::{value::write_text, Descriptor, Kind, ValueType};
 /// let d = Descriptor::new("x", ValueType::I32, Kind::Instant);
 /// let mut s = String::new();
-/// write_text(&mut s, &d, &[(-5i64) as u64], false).unwrap();
+/// write_text(&mut s, &d, &[(-5i64) as u64]).unwrap();
 /// assert_eq!(s, "-5");
 /// ```
-///
-/// `aggregate` says whether the words are an aggregate: the names of an enum-valued stat
-/// name its simple values and its min or max, never a sum, an average or a count.
-pub fn write_text(
-    out: &mut impl fmt::Write,
-    d: &Descriptor,
-    words: &[u64],
-    aggregate: bool,
-) -> fmt::Result {
-    if d.kind.is_histogram() {
-        for (i, w) in words.iter().enumerate() {
-            if i > 0 {
-                out.write_char(' ')?;
-            }
-            write!(out, "{w}")?;
+pub fn write_text(out: &mut impl fmt::Write, d: &Descriptor, words: &[u64]) -> fmt::Result {
+    write!(out, "{}", number(d, words))
+}
+
+/// Writes a histogram's bucket counts separated by spaces (for any other value, its
+/// [`number`]); no newline. The mount serves it as the unlisted `<name>.buckets`.
+pub fn write_buckets(out: &mut impl fmt::Write, d: &Descriptor, words: &[u64]) -> fmt::Result {
+    if !d.kind.is_histogram() {
+        return write_text(out, d, words);
+    }
+    for (i, w) in words.iter().enumerate() {
+        if i > 0 {
+            out.write_char(' ')?;
         }
-        return Ok(());
+        write!(out, "{w}")?;
     }
-    let w = words.first().copied().unwrap_or(0);
-    let named = !aggregate || matches!(d.aggregation, Aggregation::Min | Aggregation::Max);
-    if let Some(name) = d.name_of(w).filter(|_| named) {
-        return out.write_str(name);
-    }
-    match d.ty {
-        t if t.is_signed() => write!(out, "{}", w as i64),
-        ValueType::Bool => write!(out, "{}", (w != 0) as u8),
-        _ => write!(out, "{w}"),
-    }
+    Ok(())
 }
 
 /// One value read from a source, borrowed for the duration of a
@@ -88,7 +95,7 @@ impl<'a> ValueRef<'a> {
 
 impl fmt::Display for ValueRef<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_text(f, self.descriptor, self.words, self.aggregate)
+        write_text(f, self.descriptor, self.words)
     }
 }
 
@@ -149,6 +156,6 @@ impl Value {
 
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_text(f, &self.descriptor, &self.words, self.aggregate)
+        write_text(f, &self.descriptor, &self.words)
     }
 }

@@ -4,7 +4,7 @@
 use statsfs_core::binary::Selection;
 use statsfs_core::view::{BulkView, ViewError};
 use statsfs_core::Scope;
-use statsfs_core::{Error, Source};
+use statsfs_core::{value, Error, Source};
 
 /// How a request failed, as an errno.
 pub(crate) fn errno(e: &Error) -> i32 {
@@ -15,10 +15,20 @@ pub(crate) fn errno(e: &Error) -> i32 {
     }
 }
 
-/// A value file's contents: the value as text and a newline.
-pub(crate) fn value_text(source: &Source, name: &str) -> Result<Vec<u8>, i32> {
+/// A value file's contents and a newline: the value's one number
+/// ([`value::write_text`]), or for `<name>.buckets` a histogram's buckets
+/// ([`value::write_buckets`]).
+pub(crate) fn value_text(source: &Source, name: &str, buckets: bool) -> Result<Vec<u8>, i32> {
     let v = source.get(name).map_err(|e| errno(&e))?;
-    Ok(format!("{v}\n").into_bytes())
+    let mut text = String::new();
+    // Writing into a String cannot fail.
+    let _ = if buckets {
+        value::write_buckets(&mut text, v.descriptor(), v.words())
+    } else {
+        value::write_text(&mut text, v.descriptor(), v.words())
+    };
+    text.push('\n');
+    Ok(text.into_bytes())
 }
 
 /// Writing a value file: `0` or `0\n` clears it; anything else is `EINVAL` and changes

@@ -39,7 +39,7 @@ use statsfs_core::Scope;
 use statsfs_core::Source;
 
 use crate::files::{self, BulkFile};
-use crate::inode::{Node, Table, BULK_NAME, CATALOGUE_NAME, TREE_BULK_NAME};
+use crate::inode::{Node, Table, BUCKETS_SUFFIX, BULK_NAME, CATALOGUE_NAME, TREE_BULK_NAME};
 use crate::MountOptions;
 
 /// The size `stat` reports for a value file (like sysfs): contents are computed at
@@ -54,6 +54,8 @@ enum OpenFile {
     Value {
         source: Source,
         name: &'static str,
+        /// The `<name>.buckets` form.
+        buckets: bool,
         snapshot: Mutex<Vec<u8>>,
     },
     Bulk(Mutex<BulkFile>),
@@ -91,8 +93,11 @@ impl Shared {
         }
     }
 
-    /// The visible entries of a directory, in listing order: subordinates, values, bulk
-    /// files. A subordinate hides a value of the same name.
+    /// The entries a directory lists, in listing order: subordinates, then values. A
+    /// subordinate hides a value of the same name. Every listed file reads as one integer
+    /// (`docs/FILES.md#directories`); the bulk files and a histogram's `<name>.buckets`
+    /// open by name but are not listed, so tools that take every listed file for a
+    /// counter (the kernel's `kvm_stat`) read them all.
     fn list(&self, dir: &Node) -> Vec<(String, Node)> {
         match dir {
             Node::Root => self
@@ -124,24 +129,11 @@ impl Shared {
                                 source: src.clone(),
                                 name: d.name,
                                 clearable: d.clearable,
+                                buckets: false,
                             },
                         ));
                     }
                 });
-                out.push((
-                    BULK_NAME.to_owned(),
-                    Node::Bulk {
-                        source: src.clone(),
-                        scope: Scope::Source,
-                    },
-                ));
-                out.push((
-                    TREE_BULK_NAME.to_owned(),
-                    Node::Bulk {
-                        source: src.clone(),
-                        scope: Scope::Subtree,
-                    },
-                ));
                 out
             }
             _ => Vec::new(),
@@ -176,13 +168,24 @@ impl Shared {
                 {
                     return Some(Node::Dir(c));
                 }
+                // `<name>.buckets`: a histogram's buckets as text, not listed.
+                let (want, buckets) = match name.strip_suffix(BUCKETS_SUFFIX) {
+                    Some(stem) => (stem, true),
+                    None => (name, false),
+                };
                 let mut found = None;
                 src.for_each_descriptor(|d, _, _, group_hidden| {
-                    if found.is_none() && d.name == name && !group_hidden && !d.hidden {
+                    if found.is_none()
+                        && d.name == want
+                        && !group_hidden
+                        && !d.hidden
+                        && (!buckets || d.kind.is_histogram())
+                    {
                         found = Some(Node::Value {
                             source: src.clone(),
                             name: d.name,
-                            clearable: d.clearable,
+                            clearable: d.clearable && !buckets,
+                            buckets,
                         });
                     }
                 });
@@ -360,6 +363,7 @@ impl Filesystem for StatsFs {
                 source,
                 name,
                 clearable,
+                buckets,
             }) => {
                 if writing && !clearable {
                     return reply.error(Errno::EACCES);
@@ -367,6 +371,7 @@ impl Filesystem for StatsFs {
                 OpenFile::Value {
                     source,
                     name,
+                    buckets,
                     snapshot: Mutex::new(Vec::new()),
                 }
             }
@@ -409,11 +414,12 @@ impl Filesystem for StatsFs {
             OpenFile::Value {
                 source,
                 name,
+                buckets,
                 snapshot,
             } => {
                 let mut snap = lock(snapshot);
                 if offset == 0 || snap.is_empty() {
-                    match files::value_text(source, name) {
+                    match files::value_text(source, name, *buckets) {
                         Ok(text) => *snap = text,
                         Err(code) => return reply.error(err(code)),
                     }

@@ -5,6 +5,7 @@
 //! * a source's directory: `source.id() << 16` (source ids are never reused);
 //! * a value file: the directory's number plus a slot (1 to 0xfffd) given to each name
 //!   the first time it is seen in that source, never given to another name;
+//!   (a histogram's `<name>.buckets` gets a slot of its own);
 //! * the bulk files `.stats` and `.tree.stats`: plus 0xfffe and 0xffff;
 //! * the catalogue `.schema` at the mount's root: 2 (source ids start at 1, so no
 //!   directory is below 1 << 16).
@@ -25,6 +26,9 @@ pub(crate) const CATALOGUE: u64 = 2;
 /// Its name: open it by name; it is not listed.
 pub(crate) const CATALOGUE_NAME: &str = ".schema";
 
+/// What a histogram's unlisted buckets file adds to its name.
+pub(crate) const BUCKETS_SUFFIX: &str = ".buckets";
+
 /// The bulk file names.
 pub(crate) const BULK_NAME: &str = ".stats";
 pub(crate) const TREE_BULK_NAME: &str = ".tree.stats";
@@ -36,11 +40,12 @@ pub(crate) enum Node {
     Root,
     /// A source's directory.
     Dir(Source),
-    /// A value file.
+    /// A value file (`buckets`: the unlisted `<name>.buckets` of a histogram, read-only).
     Value {
         source: Source,
         name: &'static str,
         clearable: bool,
+        buckets: bool,
     },
     /// A bulk file.
     Bulk { source: Source, scope: Scope },
@@ -64,7 +69,7 @@ struct Known {
 #[derive(Default)]
 pub(crate) struct Table {
     known: HashMap<u64, Known>,
-    slots: HashMap<u64, HashMap<&'static str, u64>>,
+    slots: HashMap<u64, HashMap<(&'static str, bool), u64>>,
 }
 
 pub(crate) fn dir_ino(source: &Source) -> u64 {
@@ -87,10 +92,15 @@ impl Table {
                         TREE_BULK
                     }
             }
-            Node::Value { source, name, .. } => {
+            Node::Value {
+                source,
+                name,
+                buckets,
+                ..
+            } => {
                 let slots = self.slots.entry(source.id()).or_default();
                 let next = slots.len() as u64 + 1;
-                let slot = *slots.entry(name).or_insert(next);
+                let slot = *slots.entry((*name, *buckets)).or_insert(next);
                 if slot >= BULK {
                     return None;
                 }

@@ -354,7 +354,7 @@ fn print_totals(args: &Args, tree: &KvmTree, machines: &[Machine]) {
     }
     println!(
         "total: {} exits seen by the VMM, {} counted by the kernel",
-        get(tree.root(), "exits"),
+        get(tree.vmm(), "exits"),
         get(tree.kernel(), "exits")
     );
     let Some(rounds) = args.rounds else { return };
@@ -421,15 +421,15 @@ fn run(args: &Args) -> Result<(), AppError> {
     } else {
         // Detaches a stale mount of a killed run, creates the mount point if missing (and
         // removes it again after the unmount); owned by this process's user.
-        let roots = std::slice::from_ref(tree.root());
-        let m = statsfs::vfs::mount(&args.mount, roots, Default::default())
+        let m = statsfs::vfs::mount(&args.mount, &tree.roots(), Default::default())
             .map_err(|e| AppError::Mount(args.mount.clone(), e))?;
         let p = m.path().display();
         println!("statsfs mounted at {p}");
         println!(
-            "  try: ls {p}/{root}   cat {p}/{root}/exits   cat {p}/{root}/{vm}/vcpu0/io_out   \
-             cat {p}/{root}/{vm}/kernel/exits",
-            root = tree::ROOT,
+            "  try: ls {p}/{kvm}   cat {p}/{kvm}/exits   cat {p}/{vmm}/{vm}/vcpu0/io_out   \
+             examples/kvm/kvm-stat.sh {p}",
+            kvm = tree::KERNEL_ROOT,
+            vmm = tree::VMM_ROOT,
             vm = machines[0].name
         );
         Some(m)
@@ -437,7 +437,7 @@ fn run(args: &Args) -> Result<(), AppError> {
 
     let metrics = match &args.metrics {
         Some(addr) => {
-            let server = statsfs::vfs::http::serve(vec![tree.root().clone()], addr.as_str())
+            let server = statsfs::vfs::http::serve(tree.roots().to_vec(), addr.as_str())
                 .map_err(AppError::Metrics)?;
             println!("metrics at http://{}/metrics", server.local_addr());
             Some(server)
@@ -450,7 +450,7 @@ fn run(args: &Args) -> Result<(), AppError> {
         .iter()
         .any(|m| m.node.kernel().is_some())
         .then(|| tree.kernel().clone());
-    let mut summary = Summary::new(tree.root().clone(), vm_sources, kernel);
+    let mut summary = Summary::new(tree.vmm().clone(), vm_sources, kernel);
 
     let result = run_vcpus(
         args,

@@ -24,6 +24,13 @@ fn exits(source: &Source) -> u64 {
 }
 
 /// `1234`, `12.3k`, `1.23M`.
+/// The rate of a counter that went from `prev` to `now` in `dt` seconds. A counter that
+/// went down was cleared (`echo 0 >` its file) in between: it counts from 0 again, so the
+/// rate is what it counted since (never a wrapped-around 18446930277.02G/s).
+pub fn rate(now: u64, prev: u64, dt: f64) -> String {
+    human(now.checked_sub(prev).unwrap_or(now) as f64 / dt)
+}
+
 pub fn human(x: f64) -> String {
     if x >= 1e9 {
         format!("{:.2}G", x / 1e9)
@@ -73,7 +80,7 @@ impl Summary {
                 line,
                 " {} {}/s ",
                 vm.name(),
-                human(n.wrapping_sub(*prev) as f64 / dt)
+                rate(n, *prev, dt)
             );
             *prev = n;
         }
@@ -81,7 +88,7 @@ impl Summary {
         let _ = write!(
             line,
             " total {} exits/s",
-            human(total.wrapping_sub(self.prev_total) as f64 / dt)
+            rate(total, self.prev_total, dt)
         );
         self.prev_total = total;
         if let Some(k) = &self.kernel {
@@ -89,7 +96,7 @@ impl Summary {
             let _ = write!(
                 line,
                 " (kernel {}/s)",
-                human(n.wrapping_sub(self.prev_kernel) as f64 / dt)
+                rate(n, self.prev_kernel, dt)
             );
             self.prev_kernel = n;
         }

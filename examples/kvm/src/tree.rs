@@ -1,28 +1,23 @@
-//! The statsfs tree of the hypervisor, in the layout KVM users know from
-//! `/sys/kernel/debug/kvm` (`docs/FILES.md#the-kvm-debugfs-layout`), plus the kernel's own statistics beside ours:
+//! The statsfs trees of the hypervisor, both in the layout KVM users know from
+//! `/sys/kernel/debug/kvm` (`docs/FILES.md#the-kvm-debugfs-layout`):
 //!
 //! ```text
-//! kvm/                          VmStat and VcpuStat aggregates: totals over every VM
-//! ├── exits, io_out, ...
-//! ├── kernel/                   the kernel's VM and vCPU stats, summed over every VM
-//! │   └── (hidden) <pid>-<fd>/  shadows: the same stats files, read by hidden sources
-//! │       └── (hidden) vcpuN/
-//! ├── <pid>-<fd>/               one VM: its VmStat, and VcpuStat sums over its vCPUs
-//! │   ├── kernel/               the kernel's stats of the VM, and sums over its vCPUs
-//! │   │   └── (hidden) vcpuN/   shadows of the vCPUs' kernel stats
-//! │   ├── vcpu0/                one vCPU: its VcpuStat
-//! │   │   └── kernel/           the kernel's stats of the vCPU
+//! kvm/                  the kernel's statistics: VM and vCPU stats summed over every VM
+//! ├── exits, io_exits, halt_exits, remote_tlb_flush, ...
+//! ├── <pid>-<fd>/       one VM: its VM stats, and its vCPUs' stats summed
+//! │   ├── vcpu0/        one vCPU: its vCPU stats
 //! │   └── vcpu1/
 //! └── <pid>-<fd>/
+//! vmm/                  this VMM's own #[derive(Stats)] counters, in the same layout
+//! ├── exits, io_out, ...
+//! └── <pid>-<fd>/
+//!     └── vcpu0/
 //! ```
 //!
-//! An aggregate folds over the subtree of the source that holds it, and a source has one
-//! parent. The vCPUs' kernel stats live in `vcpuN/kernel/`, which is not below the VM's
-//! `kernel/` nor below the top-level `kernel/`; so each of those two holds hidden
-//! *shadow* sources whose groups read the same stats files (sharing one block reader
-//! each: see [`KernelStats::group`]). Hidden sources have no directory but their
-//! ancestors still aggregate them. No source holds aggregates of a kernel schema over a
-//! subtree that contains the same file twice, so nothing is counted twice.
+//! Each tree aggregates its own subtree, so every stats file is counted exactly once:
+//! `kvm/` holds aggregates of the kernel's VM and vCPU schemas, each VM aggregates of the
+//! vCPU schema. The kernel's `kvm_stat -d`, pointed at either tree, shows the right
+//! numbers (`kvm-stat.sh`).
 
 use std::sync::Arc;
 
@@ -31,24 +26,22 @@ use statsfs::{Error, Schema, Source, ValueGroup};
 use crate::kernel_stats::KernelStats;
 use crate::stats::{VcpuStat, VmStat};
 
-/// The name of the root source (the top-level directory of the mount).
-pub const ROOT: &str = "kvm";
-/// The name of the directories holding the kernel's statistics.
-pub const KERNEL: &str = "kernel";
+/// The name of the kernel's tree (a top-level directory of the mount).
+pub const KERNEL_ROOT: &str = "kvm";
+/// The name of the VMM's tree.
+pub const VMM_ROOT: &str = "vmm";
 
-/// The whole tree: the root and its top-level `kernel/` directory.
+/// Both trees.
 pub struct KvmTree {
-    root: Source,
+    vmm: Source,
     kernel: Source,
 }
 
-/// One VM's place in the tree.
+/// One VM's place in the trees.
 pub struct VmNode {
-    source: Source,
-    /// `<pid>-<fd>/kernel/`, when the kernel's stats are mirrored.
+    vmm: Source,
+    /// `kvm/<pid>-<fd>/`, when the kernel's stats are mirrored.
     kernel: Option<Source>,
-    /// The hidden shadow of the VM in the top-level `kernel/`.
-    shadow: Option<Source>,
 }
 
 /// Adds aggregates of `schema` to `source` unless it has them already.
@@ -59,35 +52,36 @@ fn ensure_aggregates(source: &Source, schema: &Arc<Schema>) -> Result<(), Error>
     }
 }
 
-/// A hidden source `name` under `parent` reading `kernel`.
-fn shadow(parent: &Source, name: &str, kernel: &KernelStats) -> Result<Source, Error> {
+/// A directory `name` with the label `key=value`.
+fn labelled(name: &str, key: &str, value: &str) -> Result<Source, Error> {
     let s = Source::new(name)?;
-    s.set_hidden(true);
-    s.add(kernel.group())?;
-    parent.add_subordinate(&s)?;
+    s.set_label(key, value)?;
     Ok(s)
 }
 
 impl KvmTree {
-    /// The root `kvm` with the totals of [`VmStat`] and [`VcpuStat`], and an empty
-    /// top-level `kernel/`.
+    /// `vmm/` with the totals of [`VmStat`] and [`VcpuStat`], and an empty `kvm/`.
     pub fn new() -> Result<Self, Error> {
-        let root = Source::new(ROOT)?;
-        root.add_aggregates::<VmStat>()?;
-        root.add_aggregates::<VcpuStat>()?;
-        let kernel = Source::new(KERNEL)?;
-        root.add_subordinate(&kernel)?;
-        Ok(KvmTree { root, kernel })
+        let vmm = Source::new(VMM_ROOT)?;
+        vmm.add_aggregates::<VmStat>()?;
+        vmm.add_aggregates::<VcpuStat>()?;
+        let kernel = Source::new(KERNEL_ROOT)?;
+        Ok(KvmTree { vmm, kernel })
     }
 
-    /// The root source: what gets mounted.
-    pub fn root(&self) -> &Source {
-        &self.root
+    /// The VMM's tree.
+    pub fn vmm(&self) -> &Source {
+        &self.vmm
     }
 
-    /// The top-level `kernel/` directory: the kernel's stats summed over every VM.
+    /// The kernel's tree.
     pub fn kernel(&self) -> &Source {
         &self.kernel
+    }
+
+    /// Both roots, as they are mounted and served: `kvm/`, then `vmm/`.
+    pub fn roots(&self) -> [Source; 2] {
+        [self.kernel.clone(), self.vmm.clone()]
     }
 
     /// Adds VM `name` (`<pid>-<fd>`) with its statistics and, if given, the kernel's.
@@ -97,25 +91,21 @@ impl KvmTree {
         stats: Arc<VmStat>,
         kernel: Option<&KernelStats>,
     ) -> Result<VmNode, Error> {
-        let source = Source::new(name)?;
-        source.set_label("vm", name)?;
-        source.add_values(stats)?;
-        source.add_aggregates::<VcpuStat>()?;
-        let (mut vm_kernel, mut vm_shadow) = (None, None);
-        if let Some(k) = kernel {
-            let dir = Source::new(KERNEL)?;
-            dir.add(k.group())?;
-            source.add_subordinate(&dir)?;
-            ensure_aggregates(&self.kernel, k.schema())?;
-            vm_shadow = Some(shadow(&self.kernel, name, k)?);
-            vm_kernel = Some(dir);
-        }
-        self.root.add_subordinate(&source)?;
-        Ok(VmNode {
-            source,
-            kernel: vm_kernel,
-            shadow: vm_shadow,
-        })
+        let vmm = labelled(name, "vm", name)?;
+        vmm.add_values(stats)?;
+        vmm.add_aggregates::<VcpuStat>()?;
+        let kernel = match kernel {
+            Some(k) => {
+                let dir = labelled(name, "vm", name)?;
+                dir.add(k.group())?;
+                ensure_aggregates(&self.kernel, k.schema())?;
+                self.kernel.add_subordinate(&dir)?;
+                Some(dir)
+            }
+            None => None,
+        };
+        self.vmm.add_subordinate(&vmm)?;
+        Ok(VmNode { vmm, kernel })
     }
 
     /// Adds vCPU `id` of `vm` with its statistics and, if given, the kernel's.
@@ -125,36 +115,30 @@ impl KvmTree {
         id: u32,
         stats: Arc<VcpuStat>,
         kernel: Option<&KernelStats>,
-    ) -> Result<Source, Error> {
+    ) -> Result<(), Error> {
         let name = format!("vcpu{id}");
-        let source = Source::new(&name)?;
-        source.set_label("vcpu", id.to_string())?;
-        source.add_values(stats)?;
-        if let Some(k) = kernel {
-            let dir = Source::new(KERNEL)?;
+        let vcpu = labelled(&name, "vcpu", &id.to_string())?;
+        vcpu.add_values(stats)?;
+        if let (Some(k), Some(vm_kernel)) = (kernel, &vm.kernel) {
+            let dir = labelled(&name, "vcpu", &id.to_string())?;
             dir.add(k.group())?;
-            source.add_subordinate(&dir)?;
-            if let Some(vm_kernel) = &vm.kernel {
-                ensure_aggregates(vm_kernel, k.schema())?;
-                shadow(vm_kernel, &name, k)?;
-            }
-            if let Some(vm_shadow) = &vm.shadow {
-                ensure_aggregates(&self.kernel, k.schema())?;
-                shadow(vm_shadow, &name, k)?;
-            }
+            ensure_aggregates(vm_kernel, k.schema())?;
+            ensure_aggregates(&self.kernel, k.schema())?;
+            vm_kernel.add_subordinate(&dir)?;
         }
-        vm.source.add_subordinate(&source)?;
-        Ok(source)
+        vm.vmm.add_subordinate(&vcpu)?;
+        Ok(())
     }
 }
 
 impl VmNode {
-    /// The VM's directory, `<pid>-<fd>`.
+    /// The VM's directory in the VMM's tree, `vmm/<pid>-<fd>`.
     pub fn source(&self) -> &Source {
-        &self.source
+        &self.vmm
     }
 
-    /// The VM's `kernel/` directory, when the kernel's stats are mirrored.
+    /// The VM's directory in the kernel's tree, `kvm/<pid>-<fd>`, when its stats are
+    /// mirrored.
     pub fn kernel(&self) -> Option<&Source> {
         self.kernel.as_ref()
     }

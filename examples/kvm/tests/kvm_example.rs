@@ -155,9 +155,9 @@ fn the_mounted_tree_counts_exactly_and_unmounts_on_sigterm() {
         .expect("the ready file names the metrics address")
         .to_owned();
 
-    let kvm = mount.join("kvm");
-    let mut vms: Vec<String> = fs::read_dir(&kvm)
-        .expect("list the root")
+    let (kvm, vmm) = (mount.join("kvm"), mount.join("vmm"));
+    let mut vms: Vec<String> = fs::read_dir(&vmm)
+        .expect("list vmm/")
         .map(|e| {
             e.expect("a directory entry")
                 .file_name()
@@ -169,58 +169,109 @@ fn the_mounted_tree_counts_exactly_and_unmounts_on_sigterm() {
     vms.sort();
     assert_eq!(vms.len() as u64, VMS, "VM directories: {vms:?}");
 
-    // Text files: exact userspace counts at every level.
-    assert_eq!(read_u64(&kvm.join("io_out")), VMS * VCPUS * N);
-    assert_eq!(read_u64(&kvm.join("online_vcpus")), VMS * VCPUS);
+    // The VMM's tree: its own counters, exact.
+    assert_eq!(read_u64(&vmm.join("io_out")), VMS * VCPUS * N);
+    assert_eq!(read_u64(&vmm.join("online_vcpus")), VMS * VCPUS);
     for vm in &vms {
-        let vm_dir = kvm.join(vm);
+        let vm_dir = vmm.join(vm);
         assert_eq!(read_u64(&vm_dir.join("io_out")), VCPUS * N, "{vm}");
         let mut kernel_sum = 0;
         for c in 0..VCPUS {
             let vcpu = vm_dir.join(format!("vcpu{c}"));
             assert_eq!(read_u64(&vcpu.join("io_out")), N, "{vm}/vcpu{c}");
-            // The workload ended with a guest hlt: the state reads by name.
-            let state = std::fs::read_to_string(vcpu.join("mp_state")).unwrap();
-            assert_eq!(state, "HALTED\n", "{vm}/vcpu{c}/mp_state");
+            // An enum-valued stat reads as its number (HALTED is 1) in every view.
+            assert_eq!(read_u64(&vcpu.join("mp_state")), 1, "{vm}/vcpu{c}: halted");
             let exits = read_u64(&vcpu.join("exits"));
-            let kernel_exits = read_u64(&vcpu.join("kernel/exits"));
+            let kernel_vcpu = kvm.join(vm).join(format!("vcpu{c}"));
+            let kernel_exits = read_u64(&kernel_vcpu.join("exits"));
             assert!(
                 kernel_exits >= exits,
                 "{vm}/vcpu{c}: kernel exits {kernel_exits} < {exits} seen by the VMM"
             );
-            assert!(
-                read_u64(&vcpu.join("kernel/halt_exits")) >= 1,
-                "{vm}/vcpu{c}"
-            );
-            let hist = fs::read_to_string(vcpu.join("exit_handling_ns")).expect("histogram");
-            let buckets: u64 = hist
+            assert!(read_u64(&kernel_vcpu.join("halt_exits")) >= 1);
+            // A histogram's file is its sample count; its buckets are `<name>.buckets`.
+            let count = read_u64(&vcpu.join("exit_handling_ns"));
+            let buckets = fs::read_to_string(vcpu.join("exit_handling_ns.buckets"))
+                .expect("the buckets of a histogram");
+            let buckets: Vec<u64> = buckets
                 .split_whitespace()
-                .map(|b| b.parse::<u64>().expect("a bucket count"))
-                .sum();
-            assert_eq!(
-                buckets, exits,
-                "{vm}/vcpu{c}: every exit is in the histogram"
-            );
+                .map(|b| b.parse().expect("a bucket count"))
+                .collect();
+            assert_eq!(buckets.len(), 32);
+            assert_eq!(buckets.iter().sum::<u64>(), count);
+            assert_eq!(count, exits, "one exit-handling sample per exit");
             kernel_sum += kernel_exits;
         }
-        assert_eq!(read_u64(&vm_dir.join("kernel/exits")), kernel_sum, "{vm}");
+        assert_eq!(read_u64(&kvm.join(vm).join("exits")), kernel_sum, "{vm}");
     }
 
-    // Bulk files: the kernel's binary layout, one read each.
-    let tree = fs::read(kvm.join(".tree.stats")).expect("read .tree.stats");
-    let tree = Blob::decode(&tree).expect("decode .tree.stats");
+    // The kernel's kvm_stat in its debugfs mode, pointed at kvm/ (its rules are in
+    // common/debugfs.rs): every listed file parses, no directory is counted twice, and
+    // with and without `-p`, its totals are the sums of the kernel's own stats files,
+    // read directly from the example's descriptors. The vCPUs have finished their rounds,
+    // so nothing moves meanwhile.
+    let blobs = common::kernel_fds::kernel_blobs(pid);
+    assert_eq!(blobs.len() as u64, VMS + VMS * VCPUS, "stats files held by the example");
+    for pid_filter in [None, Some(pid)] {
+        let seen = common::debugfs::read(&kvm, pid_filter);
+        let mut existing: Vec<&String> = seen
+            .paths
+            .iter()
+            .filter(|p| kvm.join(p).is_dir())
+            .collect();
+        existing.sort();
+        let n = existing.len();
+        existing.dedup();
+        assert_eq!(existing.len(), n, "a directory counted twice: {:?}", seen.paths);
+        assert!(!seen.totals.is_empty());
+        for (field, total) in &seen.totals {
+            let direct: u64 = blobs
+                .iter()
+                .filter_map(|(_, b)| b.values(field))
+                .map(|w| w.iter().sum::<u64>())
+                .sum();
+            assert_eq!(*total, direct, "kvm_stat -d {pid_filter:?}: {field}");
+        }
+        assert!(seen.totals["exits"] > 0);
+    }
+    // kvm_stat pointed at the VMM's tree reads it too (every file one integer).
+    let own = common::debugfs::read(&vmm, None);
+    assert_eq!(own.totals["io_out"], VMS * VCPUS * N);
+
+    // The views agree on every value: the file, the bulk data block (frozen counters).
+    for root in [&kvm, &vmm] {
+        let blob = Blob::decode(&fs::read(root.join(".tree.stats")).expect("read .tree.stats"))
+            .expect("decode .tree.stats");
+        assert!(blob.iter().count() > 10);
+        for stat in blob.iter() {
+            let file = root.join(&stat.desc.name);
+            let text = fs::read_to_string(&file)
+                .unwrap_or_else(|e| panic!("read {}: {e}", file.display()));
+            let number: i128 = text.trim().parse().expect("one integer");
+            let words: i128 = if stat.values.len() == 1 {
+                // Signed values are stored as their 64-bit pattern.
+                if number < 0 {
+                    stat.value_i64() as i128
+                } else {
+                    stat.value() as i128
+                }
+            } else {
+                stat.values.iter().map(|&w| w as i128).sum()
+            };
+            assert_eq!(number, words, "{} in the file and in .tree.stats", file.display());
+        }
+        // The bulk files open by name but are not listed.
+        let listed = fs::read_dir(root)
+            .expect("list")
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect::<Vec<_>>();
+        assert!(listed.iter().all(|n| !n.starts_with('.')), "{listed:?}");
+    }
+    let tree = Blob::decode(&fs::read(vmm.join(".tree.stats")).expect("read")).expect("decode");
     assert_eq!(tree.value("io_out"), Some(VMS * VCPUS * N));
     for vm in &vms {
         assert_eq!(tree.value(&format!("{vm}/io_out")), Some(VCPUS * N));
-        for c in 0..VCPUS {
-            assert_eq!(tree.value(&format!("{vm}/vcpu{c}/io_out")), Some(N));
-            let k = tree.value(&format!("{vm}/vcpu{c}/kernel/halt_exits"));
-            assert!(
-                k.is_some_and(|h| h >= 1),
-                "{vm}/vcpu{c}/kernel/halt_exits: {k:?}"
-            );
-        }
-        let one = fs::read(kvm.join(vm).join(".stats")).expect("read a VM's .stats");
+        let one = fs::read(vmm.join(vm).join(".stats")).expect("read a VM's .stats");
         let one = Blob::decode(&one).expect("decode a VM's .stats");
         assert_eq!(one.value("io_out"), Some(VCPUS * N));
     }

@@ -103,7 +103,7 @@ fn the_tree_counts_exactly_and_mirrors_the_kernel() {
         }
     });
 
-    let root = tree.root();
+    let root = tree.vmm();
     let per_round = vmm::expected_exit_counts(N);
     let per_vcpu_exits: u64 = per_round.iter().map(|&(_, n)| n).sum();
     let mut kernel_vm_sum = 0;
@@ -126,12 +126,12 @@ fn the_tree_counts_exactly_and_mirrors_the_kernel() {
             assert_eq!(get(&vcpu, "in_guest"), 0);
             let hist = vcpu.get("exit_handling_ns").unwrap();
             assert_eq!(hist.words().iter().sum::<u64>(), per_vcpu_exits);
-            let k = sub(&vcpu, tree::KERNEL);
+            let k = sub(vm_kernel, &format!("vcpu{c}"));
             assert!(get(&k, "exits") >= per_vcpu_exits);
             assert_eq!(get(&k, "halt_exits"), u64::from(N / 16 + 1));
             kernel_exits += get(&k, "exits");
         }
-        // The VM's kernel/ sums its vCPUs' kernel stats (through hidden shadows) and
+        // The VM's directory in kvm/ sums its vCPUs' kernel stats (they are below it) and
         // shows the kernel's VM stats.
         assert_eq!(get(vm_kernel, "exits"), kernel_exits);
         assert!(vm_kernel.get("remote_tlb_flush").is_ok());
@@ -148,44 +148,47 @@ fn the_tree_counts_exactly_and_mirrors_the_kernel() {
         total * u64::from(N / 16 + 1)
     );
 
-    // What a mount shows: no shadow is visible.
+    // What a mount shows: kvm/ is debugfs' layout, vmm/ the same layout of our own, and
+    // no directory is hidden (there are no shadow copies).
     let mut paths = Paths::default();
+    walk(tree.kernel(), WalkOptions::default(), &mut paths);
     walk(root, WalkOptions::default(), &mut paths);
     let vm0 = vms[0].1.source().name().to_owned();
     for want in [
+        "vmm/exits".to_owned(),
         "kvm/exits".to_owned(),
-        "kvm/kernel/exits".to_owned(),
-        "kvm/kernel/remote_tlb_flush".to_owned(),
-        format!("kvm/{vm0}/io_out"),
-        format!("kvm/{vm0}/online_vcpus"),
-        format!("kvm/{vm0}/kernel/exits"),
-        format!("kvm/{vm0}/vcpu1/io_out"),
-        format!("kvm/{vm0}/vcpu1/kernel/halt_wait_hist"),
+        "kvm/remote_tlb_flush".to_owned(),
+        format!("vmm/{vm0}/io_out"),
+        format!("vmm/{vm0}/online_vcpus"),
+        format!("kvm/{vm0}/exits"),
+        format!("vmm/{vm0}/vcpu1/io_out"),
+        format!("kvm/{vm0}/vcpu1/halt_wait_hist"),
     ] {
         assert!(paths.0.contains(&want), "{want} missing");
     }
-    assert!(
-        !paths
-            .0
-            .iter()
-            .any(|p| p.contains("kernel/vcpu") || p.starts_with(&format!("kvm/kernel/{vm0}"))),
-        "a shadow is visible"
-    );
+    let mut hidden = Paths::default();
+    walk(tree.kernel(), WalkOptions { hidden: true }, &mut hidden);
+    walk(root, WalkOptions { hidden: true }, &mut hidden);
+    assert_eq!(hidden.0, paths.0, "nothing hidden in either tree");
 
-    // The bulk view of the whole tree, values named by relative path.
+    // The bulk view of each tree, values named by relative path.
     let mut view = BulkView::new(root, Scope::Subtree, &Selection::all()).unwrap();
     let mut blob = Vec::new();
     view.encode(&mut blob);
     let b = Blob::decode(&blob).unwrap();
-    assert_eq!(b.id(), "kvm");
+    assert_eq!(b.id(), "vmm");
     assert_eq!(b.value("io_out"), Some(total * u64::from(N)));
     assert_eq!(
         b.value(&format!("{vm0}/io_out")),
         Some(u64::from(VCPUS * N))
     );
     assert_eq!(b.value(&format!("{vm0}/vcpu0/io_out")), Some(u64::from(N)));
+    let mut view = BulkView::new(tree.kernel(), Scope::Subtree, &Selection::all()).unwrap();
+    view.encode(&mut blob);
+    let b = Blob::decode(&blob).unwrap();
+    assert_eq!(b.id(), "kvm");
     assert_eq!(
-        b.value(&format!("{vm0}/vcpu0/kernel/halt_exits")),
+        b.value(&format!("{vm0}/vcpu0/halt_exits")),
         Some(u64::from(N / 16 + 1))
     );
 }

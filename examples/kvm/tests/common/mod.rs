@@ -3,6 +3,9 @@
 //! `SKIPPED: <test>: <reason>`, and returns; `.ci/run` counts it as skipped, not passed.
 #![allow(dead_code)]
 
+pub mod debugfs;
+pub mod kernel_fds;
+
 use std::fs::OpenOptions;
 
 use kvm_ioctls::Kvm;

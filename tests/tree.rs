@@ -570,7 +570,11 @@ fn enum_valued_stats_read_as_numbers_and_are_named_by_their_descriptor() {
     stats[1].mp_state.set(7);
     let v = c1.get("mp_state").unwrap();
     assert_eq!(v.as_u64(), 7);
-    assert_eq!(v.descriptor().name_of(7), None, "a value past the names has none");
+    assert_eq!(
+        v.descriptor().name_of(7),
+        None,
+        "a value past the names has none"
+    );
     // `none` values are not aggregated; the max of a state is a state.
     assert!(matches!(vm.get("mp_state"), Err(Error::NotFound { .. })));
     let worst = vm.get("worst").unwrap();

@@ -213,7 +213,11 @@ fn cat_shows_every_type_simple_and_aggregate() {
     assert_eq!(cat(&kvm.join("1234-5/exit_ns.buckets")), "1 0 0 1\n");
     assert_eq!(cat(&kvm.join("1234-5/vcpu1/sizes.buckets")), "0 0 1\n");
     assert_eq!(
-        errno(fs::OpenOptions::new().write(true).open(kvm.join("1234-5/exit_ns.buckets"))),
+        errno(
+            fs::OpenOptions::new()
+                .write(true)
+                .open(kvm.join("1234-5/exit_ns.buckets"))
+        ),
         libc::EACCES
     );
     assert_eq!(errno(fs::metadata(kvm.join("exits.buckets"))), libc::ENOENT);
@@ -388,11 +392,7 @@ fn find_and_os_walk_visit_the_whole_tree() {
         .collect();
     // The mount point, kvm/ with 8 values, 1234-5/ with 8, and two vCPU directories with
     // 6 each (the bulk files are not listed).
-    assert_eq!(
-        found.len(),
-        1 + 1 + 8 + 1 + 8 + 2 * (1 + 6),
-        "{found:#?}"
-    );
+    assert_eq!(found.len(), 1 + 1 + 8 + 1 + 8 + 2 * (1 + 6), "{found:#?}");
     assert!(found.contains(&"/kvm/1234-5/vcpu1/exit_ns".to_owned()));
     let py = Command::new("python3")
         .arg("-c")

@@ -76,28 +76,15 @@ impl Summary {
         let mut line = format!("[{:>4.0}s]", now.duration_since(self.start).as_secs_f64());
         for (vm, prev) in self.vms.iter().zip(&mut self.prev_vms) {
             let n = exits(vm);
-            let _ = write!(
-                line,
-                " {} {}/s ",
-                vm.name(),
-                rate(n, *prev, dt)
-            );
+            let _ = write!(line, " {} {}/s ", vm.name(), rate(n, *prev, dt));
             *prev = n;
         }
         let total = exits(&self.root);
-        let _ = write!(
-            line,
-            " total {} exits/s",
-            rate(total, self.prev_total, dt)
-        );
+        let _ = write!(line, " total {} exits/s", rate(total, self.prev_total, dt));
         self.prev_total = total;
         if let Some(k) = &self.kernel {
             let n = exits(k);
-            let _ = write!(
-                line,
-                " (kernel {}/s)",
-                rate(n, self.prev_kernel, dt)
-            );
+            let _ = write!(line, " (kernel {}/s)", rate(n, self.prev_kernel, dt));
             self.prev_kernel = n;
         }
         let _ = write!(line, ", {} exits", human(total as f64));

@@ -211,18 +211,24 @@ fn the_mounted_tree_counts_exactly_and_unmounts_on_sigterm() {
     // read directly from the example's descriptors. The vCPUs have finished their rounds,
     // so nothing moves meanwhile.
     let blobs = common::kernel_fds::kernel_blobs(pid);
-    assert_eq!(blobs.len() as u64, VMS + VMS * VCPUS, "stats files held by the example");
+    assert_eq!(
+        blobs.len() as u64,
+        VMS + VMS * VCPUS,
+        "stats files held by the example"
+    );
     for pid_filter in [None, Some(pid)] {
         let seen = common::debugfs::read(&kvm, pid_filter);
-        let mut existing: Vec<&String> = seen
-            .paths
-            .iter()
-            .filter(|p| kvm.join(p).is_dir())
-            .collect();
+        let mut existing: Vec<&String> =
+            seen.paths.iter().filter(|p| kvm.join(p).is_dir()).collect();
         existing.sort();
         let n = existing.len();
         existing.dedup();
-        assert_eq!(existing.len(), n, "a directory counted twice: {:?}", seen.paths);
+        assert_eq!(
+            existing.len(),
+            n,
+            "a directory counted twice: {:?}",
+            seen.paths
+        );
         assert!(!seen.totals.is_empty());
         for (field, total) in &seen.totals {
             let direct: u64 = blobs
@@ -258,7 +264,12 @@ fn the_mounted_tree_counts_exactly_and_unmounts_on_sigterm() {
             } else {
                 stat.values.iter().map(|&w| w as i128).sum()
             };
-            assert_eq!(number, words, "{} in the file and in .tree.stats", file.display());
+            assert_eq!(
+                number,
+                words,
+                "{} in the file and in .tree.stats",
+                file.display()
+            );
         }
         // The bulk files open by name but are not listed.
         let listed = fs::read_dir(root)

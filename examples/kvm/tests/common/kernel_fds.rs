@@ -11,7 +11,11 @@ use statsfs::binary::Blob;
 pub fn kernel_blobs(pid: u32) -> Vec<(String, Blob)> {
     // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
     let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::c_int, 0) };
-    assert!(pidfd >= 0, "pidfd_open({pid}): {}", std::io::Error::last_os_error());
+    assert!(
+        pidfd >= 0,
+        "pidfd_open({pid}): {}",
+        std::io::Error::last_os_error()
+    );
     // SAFETY: the descriptor was just returned to us and is owned by nothing else.
     let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as libc::c_int) };
     let mut out = Vec::new();
@@ -31,7 +35,11 @@ pub fn kernel_blobs(pid: u32) -> Vec<(String, Blob)> {
         // SAFETY: pidfd_getfd takes a pidfd, a descriptor number of that process and
         // flags, and returns a new descriptor of ours or -1.
         let ours = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) };
-        assert!(ours >= 0, "pidfd_getfd({fd}): {}", std::io::Error::last_os_error());
+        assert!(
+            ours >= 0,
+            "pidfd_getfd({fd}): {}",
+            std::io::Error::last_os_error()
+        );
         // SAFETY: as above: a new descriptor that nothing else owns.
         let file = unsafe { File::from_raw_fd(ours as libc::c_int) };
         let blob = Blob::read(&file).unwrap_or_else(|e| panic!("read {link}: {e}"));

@@ -305,6 +305,55 @@ fn the_mounted_tree_counts_exactly_and_unmounts_on_sigterm() {
         VMS * VCPUS * N,
         "sum of kvm_vcpu_io_out_total over:\n{text}"
     );
+    // The views agree with OpenMetrics too: every leaf value without a scale (a scaled
+    // one is exported in its base unit, as Prometheus names require) reads the same
+    // number in its file and in its sample.
+    let mut samples = std::collections::HashMap::new();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let (Some((name, rest)), Some(value)) = (line.split_once('{'), line.rsplit(' ').next())
+        else {
+            continue;
+        };
+        let Some(path) = rest
+            .split("path=\"")
+            .nth(1)
+            .and_then(|p| p.split('"').next())
+        else {
+            continue;
+        };
+        samples.insert((name.to_owned(), path.to_owned()), value.to_owned());
+    }
+    let mut compared = 0;
+    for (tree, prefixes) in [(&vmm, &["kvm_vcpu"][..]), (&kvm, &["kvm_kernel_vcpu"][..])] {
+        let root = tree.file_name().unwrap().to_str().unwrap();
+        for vm in &vms {
+            for c in 0..VCPUS {
+                let dir = tree.join(vm).join(format!("vcpu{c}"));
+                let path = format!("{root}/{vm}/vcpu{c}");
+                for entry in fs::read_dir(&dir).expect("list a vCPU") {
+                    let file = entry.unwrap().file_name().into_string().unwrap();
+                    let number = fs::read_to_string(dir.join(&file)).unwrap();
+                    for prefix in prefixes {
+                        for name in [format!("{prefix}_{file}_total"), format!("{prefix}_{file}")] {
+                            if let Some(v) = samples.get(&(name.clone(), path.clone())) {
+                                assert_eq!(
+                                    v.parse::<f64>().expect("a sample value"),
+                                    number.trim().parse::<f64>().unwrap(),
+                                    "{name}{{path={path}}} and {}",
+                                    dir.join(&file).display()
+                                );
+                                compared += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        compared >= 20,
+        "only {compared} values found in both /metrics and the files"
+    );
 
     // SIGTERM: a clean exit, and the mount is gone.
     ex.signal(libc::SIGTERM);

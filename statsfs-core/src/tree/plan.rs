@@ -289,3 +289,126 @@ impl Sink for Into<'_> {
         self.at += 1;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Plans over every binding (instance, block, aggregate, revoked) and through
+    //! removal; run under Miri in CI with the rest of the tree's unsafe reads.
+
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    use std::sync::Arc;
+
+    use super::{PlanOptions, ReadPlan, Scope};
+    use crate::cell::Counter;
+    use crate::desc::{Descriptor, Kind, ValueType};
+    use crate::schema::{Schema, SchemaBuilder};
+    use crate::{Source, Stats, ValueGroup};
+
+    #[derive(Default)]
+    struct T {
+        a: Counter,
+        b: Counter,
+    }
+
+    static T_SCHEMA: Schema = Schema::new_static("t", "plan::T", <T as Stats>::DESCRIPTORS);
+
+    // SAFETY: each descriptor is built from the field at its offset, as the derive does.
+    unsafe impl Stats for T {
+        const DESCRIPTORS: &'static [Descriptor] = &SchemaBuilder::<2>::new()
+            .push(crate::__private::field::<Counter>(
+                "a",
+                core::mem::offset_of!(T, a),
+            ))
+            .push(crate::__private::field::<Counter>(
+                "b",
+                core::mem::offset_of!(T, b),
+            ))
+            .build();
+        const SCHEMA: &'static Schema = &T_SCHEMA;
+    }
+
+    fn subtree() -> PlanOptions {
+        PlanOptions {
+            scope: Scope::Subtree,
+            hidden: false,
+        }
+    }
+
+    #[test]
+    fn a_plan_reads_every_binding_into_its_words() {
+        let root = Source::new("root").unwrap();
+        root.add_aggregates::<T>().unwrap();
+        let t = Arc::new(T::default());
+        t.a.add(3);
+        t.b.add(4);
+        let leaf = Source::new("leaf").unwrap();
+        leaf.add_values(t.clone()).unwrap();
+        root.add_subordinate(&leaf).unwrap();
+        let rt = Schema::new_runtime(
+            "blk",
+            vec![Descriptor::new("w", ValueType::U64, Kind::Cumulative)],
+        )
+        .unwrap();
+        let fail = Arc::new(AtomicBool::new(false));
+        let f = fail.clone();
+        let blk = Source::new("blk").unwrap();
+        blk.add(ValueGroup::block(
+            rt,
+            Arc::new(move |o: &mut [u64]| {
+                if f.load(SeqCst) {
+                    return Err(std::io::Error::other("gone"));
+                }
+                o[0] = 9;
+                Ok(())
+            }),
+        ))
+        .unwrap();
+        root.add_subordinate(&blk).unwrap();
+
+        let plan = ReadPlan::new(&root, subtree(), |_| true);
+        let names: Vec<&str> = plan.values().iter().map(|v| v.name.as_str()).collect();
+        assert_eq!(names, ["a", "b", "leaf/a", "leaf/b", "blk/w"]);
+        assert!(plan.values()[0].aggregate && !plan.values()[2].aggregate);
+        assert_eq!(plan.sources().len(), 3);
+        assert_eq!(plan.sources()[1].path, "leaf");
+        let mut words = vec![0; plan.words()];
+        plan.read(&mut words);
+        assert_eq!(words, [3, 4, 3, 4, 9]);
+
+        // Live values, a failed block (empty), then a revoked group (an empty aggregate).
+        t.a.inc();
+        fail.store(true, SeqCst);
+        plan.read(&mut words);
+        assert_eq!(words, [4, 4, 4, 4, 0]);
+        leaf.revoke();
+        assert!(!plan.is_current());
+        plan.read(&mut words);
+        assert_eq!(words, [0, 0, 0, 0, 0]);
+        assert_eq!(
+            Arc::strong_count(&t),
+            1,
+            "nothing but us holds the instance"
+        );
+    }
+
+    #[test]
+    fn a_removed_source_keeps_reporting_and_a_selection_selects() {
+        let root = Source::new("root").unwrap();
+        let t = Arc::new(T::default());
+        t.b.add(2);
+        let leaf = Source::new("leaf").unwrap();
+        leaf.add_values(t.clone()).unwrap();
+        root.add_subordinate(&leaf).unwrap();
+        let plan = ReadPlan::new(&root, subtree(), |n| n.ends_with("/b"));
+        assert_eq!(plan.values().len(), 1);
+        assert_eq!(plan.values()[0].words, 0..1);
+        root.remove_subordinate(&leaf).unwrap();
+        let mut words = [0];
+        plan.read(&mut words);
+        assert_eq!(words, [2]);
+        // Scope::Source plans the root alone.
+        let own = ReadPlan::new(&root, PlanOptions::default(), |_| true);
+        assert_eq!(own.words(), 0);
+        assert_eq!(own.sources().len(), 1);
+    }
+}

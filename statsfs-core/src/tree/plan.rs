@@ -250,7 +250,7 @@ impl ReadPlan {
                 k = end;
                 // Groups are only ever appended, so a planned group is still there.
                 let g = &st.groups[gi as usize];
-                let mut into = Into {
+                let mut sink = SlotSink {
                     schema: g.schema(),
                     run,
                     at: 0,
@@ -261,7 +261,7 @@ impl ReadPlan {
                     g,
                     run.iter().map(|s| s.desc as usize),
                     &mut block,
-                    &mut into,
+                    &mut sink,
                 );
             }
         }
@@ -269,7 +269,7 @@ impl ReadPlan {
 }
 
 /// Puts the values of one run of slots (one group) into their words.
-struct Into<'a> {
+struct SlotSink<'a> {
     schema: &'a Schema,
     run: &'a [Slot],
     /// The slot of the next value `read_group` delivers (it delivers them in order).
@@ -277,7 +277,7 @@ struct Into<'a> {
     out: &'a mut [u64],
 }
 
-impl Sink for Into<'_> {
+impl Sink for SlotSink<'_> {
     fn place(&mut self, i: usize) -> &mut [u64] {
         let s = self.run[self.at];
         debug_assert_eq!(s.desc as usize, i);

@@ -1,7 +1,6 @@
 //! What can go wrong building, decoding or reading a blob: one variant per rule, each
 //! message naming the rule, the place (byte offset) and what to do.
 
-use core::fmt;
 use core::ops::Range;
 use std::io;
 
@@ -9,12 +8,14 @@ use super::header::{Block, ALIGN, BASE_MAX, HEADER_SIZE, KIND_MAX, UNIT_MAX, WOR
 use crate::desc::Unit;
 
 /// Why a [`Layout`](super::Layout) cannot be built or written.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum LayoutError {
     /// The id string contains a NUL byte.
+    #[error("the id string contains a NUL byte")]
     IdContainsNul,
     /// The id string is longer than any `name_size` allows.
+    #[error("the id string is {len} bytes long; at most {max} fit")]
     IdTooLong {
         /// Its length in bytes.
         len: usize,
@@ -22,16 +23,19 @@ pub enum LayoutError {
         max: usize,
     },
     /// An entry's name is empty.
+    #[error("entry {index}: the name is empty")]
     EmptyName {
         /// Index of the entry.
         index: usize,
     },
     /// An entry's name contains a NUL byte.
+    #[error("entry {index}: the name contains a NUL byte")]
     NameContainsNul {
         /// Index of the entry.
         index: usize,
     },
     /// An entry's name is longer than any `name_size` allows.
+    #[error("entry {index}: the name is {len} bytes long; at most {max} fit")]
     NameTooLong {
         /// Index of the entry.
         index: usize,
@@ -41,16 +45,19 @@ pub enum LayoutError {
         max: usize,
     },
     /// An entry has `size` 0.
+    #[error("entry {index}: size is 0; a stat has at least one word")]
     ZeroSize {
         /// Index of the entry.
         index: usize,
     },
     /// A linear histogram entry has bucket width 0.
+    #[error("entry {index}: a linear histogram needs a bucket size > 0")]
     ZeroBucketSize {
         /// Index of the entry.
         index: usize,
     },
     /// An entry's exponent does not suit its unit.
+    #[error("entry {index}: exponent {exponent} with unit {unit_name}; it must be {rule}", unit_name = .unit.as_str(), rule = .unit.exponent_rule())]
     BadExponent {
         /// Index of the entry.
         index: usize,
@@ -60,6 +67,7 @@ pub enum LayoutError {
         exponent: i16,
     },
     /// More entries than [`MAX_NUM_DESC`](super::header::MAX_NUM_DESC).
+    #[error("{count} entries; at most {max} are allowed")]
     TooManyEntries {
         /// How many were given.
         count: usize,
@@ -67,6 +75,7 @@ pub enum LayoutError {
         max: u32,
     },
     /// The descriptor block would exceed [`MAX_DESC_BLOCK_LEN`](super::header::MAX_DESC_BLOCK_LEN).
+    #[error("the descriptor block would be {len} bytes; at most {max} are allowed")]
     DescBlockTooLarge {
         /// Its length in bytes.
         len: u64,
@@ -74,6 +83,7 @@ pub enum LayoutError {
         max: u64,
     },
     /// The data block would exceed [`MAX_DATA_LEN`](super::header::MAX_DATA_LEN).
+    #[error("the data block would be {len} bytes; at most {max} are allowed")]
     DataBlockTooLarge {
         /// Its length in bytes.
         len: u64,
@@ -81,6 +91,7 @@ pub enum LayoutError {
         max: u64,
     },
     /// The number of data words given is not the number the layout holds.
+    #[error("{got} data words given; the layout holds {expected}")]
     WordCount {
         /// The number the layout (or the entry) holds.
         expected: usize,
@@ -88,6 +99,7 @@ pub enum LayoutError {
         got: usize,
     },
     /// The buffer is shorter than the part of the blob to be written.
+    #[error("the buffer holds {got} bytes; {needed} are needed")]
     BufferTooSmall {
         /// Bytes needed.
         needed: usize,
@@ -95,6 +107,7 @@ pub enum LayoutError {
         got: usize,
     },
     /// No entry has this index.
+    #[error("no entry {index}: the layout has {count}")]
     NoSuchEntry {
         /// The index asked for.
         index: usize,
@@ -103,79 +116,14 @@ pub enum LayoutError {
     },
 }
 
-impl fmt::Display for LayoutError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            Self::IdContainsNul => f.write_str("the id string contains a NUL byte"),
-            Self::IdTooLong { len, max } => {
-                write!(f, "the id string is {len} bytes long; at most {max} fit")
-            }
-            Self::EmptyName { index } => write!(f, "entry {index}: the name is empty"),
-            Self::NameContainsNul { index } => {
-                write!(f, "entry {index}: the name contains a NUL byte")
-            }
-            Self::NameTooLong { index, len, max } => {
-                write!(
-                    f,
-                    "entry {index}: the name is {len} bytes long; at most {max} fit"
-                )
-            }
-            Self::ZeroSize { index } => {
-                write!(f, "entry {index}: size is 0; a stat has at least one word")
-            }
-            Self::ZeroBucketSize { index } => {
-                write!(
-                    f,
-                    "entry {index}: a linear histogram needs a bucket size > 0"
-                )
-            }
-            Self::BadExponent {
-                index,
-                unit,
-                exponent,
-            } => write!(
-                f,
-                "entry {index}: exponent {exponent} with unit {}; it must be {}",
-                unit.as_str(),
-                unit.exponent_rule()
-            ),
-            Self::TooManyEntries { count, max } => {
-                write!(f, "{count} entries; at most {max} are allowed")
-            }
-            Self::DescBlockTooLarge { len, max } => {
-                write!(
-                    f,
-                    "the descriptor block would be {len} bytes; at most {max} are allowed"
-                )
-            }
-            Self::DataBlockTooLarge { len, max } => {
-                write!(
-                    f,
-                    "the data block would be {len} bytes; at most {max} are allowed"
-                )
-            }
-            Self::WordCount { expected, got } => {
-                write!(f, "{got} data words given; the layout holds {expected}")
-            }
-            Self::BufferTooSmall { needed, got } => {
-                write!(f, "the buffer holds {got} bytes; {needed} are needed")
-            }
-            Self::NoSuchEntry { index, count } => {
-                write!(f, "no entry {index}: the layout has {count}")
-            }
-        }
-    }
-}
-
-impl std::error::Error for LayoutError {}
-
 /// Why a blob is not a well-formed statistics layout. Each variant is one rule; byte
 /// offsets are absolute (from the start of the blob or file) and point at the
 /// offending field.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DecodeError {
     /// The input ends before the end of a block.
+    #[error("truncated input: the {block} ends at byte {end}, but there are no bytes at or after byte {available}")]
     Truncated {
         /// The block that does not fit.
         block: Block,
@@ -186,16 +134,19 @@ pub enum DecodeError {
         available: u64,
     },
     /// The header's `flags` is not 0.
+    #[error("header (byte 0): flags is {flags:#x}; it must be 0")]
     HeaderFlags {
         /// The value found.
         flags: u32,
     },
     /// The header's `name_size` is 0 or not a multiple of 8.
+    #[error("header (byte 4): name_size is {name_size}; it must be a nonzero multiple of {align}", align = ALIGN)]
     BadNameSize {
         /// The value found.
         name_size: u32,
     },
     /// The header's `name_size` is beyond statsfs's bound [`MAX_NAME_SIZE`](super::header::MAX_NAME_SIZE).
+    #[error("header (byte 4): name_size is {name_size}; statsfs reads at most {max}")]
     NameSizeTooLarge {
         /// The value found.
         name_size: u32,
@@ -203,6 +154,7 @@ pub enum DecodeError {
         max: u32,
     },
     /// The header's `num_desc` is beyond statsfs's bound [`MAX_NUM_DESC`](super::header::MAX_NUM_DESC).
+    #[error("header (byte 8): num_desc is {num_desc}; statsfs reads at most {max}")]
     TooManyDescriptors {
         /// The value found.
         num_desc: u32,
@@ -211,6 +163,7 @@ pub enum DecodeError {
     },
     /// The descriptor block (`num_desc * (16 + name_size)`) is beyond statsfs's bound
     /// [`MAX_DESC_BLOCK_LEN`](super::header::MAX_DESC_BLOCK_LEN).
+    #[error("header: the descriptor block (num_desc * (16 + name_size)) is {len} bytes; statsfs reads at most {max}")]
     DescBlockTooLarge {
         /// Its length in bytes.
         len: u64,
@@ -218,11 +171,13 @@ pub enum DecodeError {
         max: u64,
     },
     /// A block's offset in the header is 0.
+    #[error("header (byte {field}): the {block} offset is 0", field = field_of(.block))]
     ZeroOffset {
         /// The block.
         block: Block,
     },
     /// A block's offset in the header points into the header itself (below 24).
+    #[error("header (byte {field}): the {block} offset is {offset}, inside the {header}-byte header", field = field_of(.block), header = HEADER_SIZE)]
     OffsetInHeader {
         /// The block.
         block: Block,
@@ -230,6 +185,7 @@ pub enum DecodeError {
         offset: u32,
     },
     /// A block's offset in the header is not a multiple of 8.
+    #[error("header (byte {field}): the {block} offset is {offset}, not a multiple of {align}", field = field_of(.block), align = ALIGN)]
     MisalignedOffset {
         /// The block.
         block: Block,
@@ -237,6 +193,7 @@ pub enum DecodeError {
         offset: u32,
     },
     /// Two blocks overlap.
+    #[error("the {first} (bytes {a}..{b}) and the {second} (bytes {c}..{e}) overlap", a = .first_range.start, b = .first_range.end, c = .second_range.start, e = .second_range.end)]
     BlocksOverlap {
         /// The block that starts first (or the id block, when both start together).
         first: Block,
@@ -248,16 +205,19 @@ pub enum DecodeError {
         second_range: Range<u64>,
     },
     /// The id string has no NUL within `name_size` bytes.
+    #[error("id string (byte {offset}): no NUL within name_size bytes")]
     IdNotTerminated {
         /// Byte offset of the id string.
         offset: u64,
     },
     /// The id string is not UTF-8.
+    #[error("id string (byte {offset}): not UTF-8")]
     IdNotUtf8 {
         /// Byte offset of the id string.
         offset: u64,
     },
     /// A descriptor's name has no NUL within `name_size` bytes.
+    #[error("descriptor {index}, name (byte {offset}): no NUL within name_size bytes")]
     NameNotTerminated {
         /// Index of the descriptor.
         index: u32,
@@ -265,6 +225,7 @@ pub enum DecodeError {
         offset: u64,
     },
     /// A descriptor's name is empty.
+    #[error("descriptor {index}, name (byte {offset}): the name is empty")]
     NameEmpty {
         /// Index of the descriptor.
         index: u32,
@@ -272,6 +233,7 @@ pub enum DecodeError {
         offset: u64,
     },
     /// A descriptor's name is not UTF-8.
+    #[error("descriptor {index}, name (byte {offset}): not UTF-8")]
     NameNotUtf8 {
         /// Index of the descriptor.
         index: u32,
@@ -279,6 +241,7 @@ pub enum DecodeError {
         offset: u64,
     },
     /// A descriptor's `flags` has bits set outside kind, unit and base (bits 12-31).
+    #[error("descriptor {index}, flags (byte {offset}): {flags:#x} has bits set outside 0-11 (kind, unit, base)")]
     ReservedFlags {
         /// Index of the descriptor.
         index: u32,
@@ -288,6 +251,7 @@ pub enum DecodeError {
         flags: u32,
     },
     /// A descriptor's kind code (bits 0-3 of `flags`) is above 4.
+    #[error("descriptor {index}, flags (byte {offset}): unknown kind {code} (0-{max} are defined)", max = KIND_MAX)]
     UnknownKind {
         /// Index of the descriptor.
         index: u32,
@@ -297,6 +261,7 @@ pub enum DecodeError {
         code: u32,
     },
     /// A descriptor's unit code (bits 4-7 of `flags`) is above 4.
+    #[error("descriptor {index}, flags (byte {offset}): unknown unit {code} (0-{max} are defined)", max = UNIT_MAX)]
     UnknownUnit {
         /// Index of the descriptor.
         index: u32,
@@ -306,6 +271,7 @@ pub enum DecodeError {
         code: u32,
     },
     /// A descriptor's base code (bits 8-11 of `flags`) is above 1.
+    #[error("descriptor {index}, flags (byte {offset}): unknown base {code} (0-{max} are defined)", max = BASE_MAX)]
     UnknownBase {
         /// Index of the descriptor.
         index: u32,
@@ -316,6 +282,7 @@ pub enum DecodeError {
     },
     /// A descriptor's exponent does not suit its unit: `>= 0` for none, bytes and
     /// cycles, `<= 0` for seconds, `0` for boolean.
+    #[error("descriptor {index}, exponent (byte {offset}): {exponent} with unit {unit_name}; it must be {rule}", unit_name = .unit.as_str(), rule = .unit.exponent_rule())]
     BadExponent {
         /// Index of the descriptor.
         index: u32,
@@ -327,6 +294,7 @@ pub enum DecodeError {
         exponent: i16,
     },
     /// A descriptor's `size` is 0.
+    #[error("descriptor {index}, size (byte {offset}): 0; a stat has at least one word")]
     ZeroSize {
         /// Index of the descriptor.
         index: u32,
@@ -334,6 +302,9 @@ pub enum DecodeError {
         offset: u64,
     },
     /// A linear histogram's `bucket_size` is 0.
+    #[error(
+        "descriptor {index}, bucket_size (byte {offset}): 0 for a linear histogram; it must be > 0"
+    )]
     ZeroBucketSize {
         /// Index of the descriptor.
         index: u32,
@@ -341,6 +312,7 @@ pub enum DecodeError {
         offset: u64,
     },
     /// A descriptor that is not a linear histogram has a nonzero `bucket_size`.
+    #[error("descriptor {index}, bucket_size (byte {offset}): {bucket_size}; it must be 0 unless the stat is a linear histogram")]
     UnexpectedBucketSize {
         /// Index of the descriptor.
         index: u32,
@@ -350,6 +322,7 @@ pub enum DecodeError {
         bucket_size: u32,
     },
     /// A stat's `offset` in the data block is not a multiple of 8.
+    #[error("descriptor {index}, offset (byte {offset}): {stat_offset} is not a multiple of {word}", word = WORD_SIZE)]
     MisalignedStat {
         /// Index of the descriptor.
         index: u32,
@@ -359,6 +332,7 @@ pub enum DecodeError {
         stat_offset: u32,
     },
     /// A stat ends beyond statsfs's bound on the data block, [`MAX_DATA_LEN`](super::header::MAX_DATA_LEN).
+    #[error("descriptor {index}, offset (byte {offset}): the stat ends at byte {end} of the data block; statsfs reads at most {max}")]
     DataBlockTooLarge {
         /// Index of the descriptor.
         index: u32,
@@ -370,6 +344,9 @@ pub enum DecodeError {
         max: u64,
     },
     /// Two stats share words of the data block.
+    #[error(
+        "descriptor {index}, offset (byte {offset}): its words overlap those of descriptor {other}"
+    )]
     StatsOverlap {
         /// Index of the descriptor whose words start inside the other's.
         index: u32,
@@ -380,112 +357,8 @@ pub enum DecodeError {
     },
 }
 
-impl fmt::Display for DecodeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Truncated { block, end, available } => write!(
-                f,
-                "truncated input: the {block} ends at byte {end}, but there are no bytes at or after byte {available}"
-            ),
-            Self::HeaderFlags { flags } => {
-                write!(f, "header (byte 0): flags is {flags:#x}; it must be 0")
-            }
-            Self::BadNameSize { name_size } => write!(
-                f,
-                "header (byte 4): name_size is {name_size}; it must be a nonzero multiple of {ALIGN}"
-            ),
-            Self::NameSizeTooLarge { name_size, max } => {
-                write!(f, "header (byte 4): name_size is {name_size}; statsfs reads at most {max}")
-            }
-            Self::TooManyDescriptors { num_desc, max } => {
-                write!(f, "header (byte 8): num_desc is {num_desc}; statsfs reads at most {max}")
-            }
-            Self::DescBlockTooLarge { len, max } => write!(
-                f,
-                "header: the descriptor block (num_desc * (16 + name_size)) is {len} bytes; statsfs reads at most {max}"
-            ),
-            Self::ZeroOffset { block } => write!(f, "header (byte {}): the {block} offset is 0", field_of(*block)),
-            Self::OffsetInHeader { block, offset } => write!(
-                f,
-                "header (byte {}): the {block} offset is {offset}, inside the {HEADER_SIZE}-byte header",
-                field_of(*block)
-            ),
-            Self::MisalignedOffset { block, offset } => write!(
-                f,
-                "header (byte {}): the {block} offset is {offset}, not a multiple of {ALIGN}",
-                field_of(*block)
-            ),
-            Self::BlocksOverlap { first, first_range, second, second_range } => write!(
-                f,
-                "the {first} (bytes {}..{}) and the {second} (bytes {}..{}) overlap",
-                first_range.start, first_range.end, second_range.start, second_range.end
-            ),
-            Self::IdNotTerminated { offset } => {
-                write!(f, "id string (byte {offset}): no NUL within name_size bytes")
-            }
-            Self::IdNotUtf8 { offset } => write!(f, "id string (byte {offset}): not UTF-8"),
-            Self::NameNotTerminated { index, offset } => {
-                write!(f, "descriptor {index}, name (byte {offset}): no NUL within name_size bytes")
-            }
-            Self::NameEmpty { index, offset } => {
-                write!(f, "descriptor {index}, name (byte {offset}): the name is empty")
-            }
-            Self::NameNotUtf8 { index, offset } => {
-                write!(f, "descriptor {index}, name (byte {offset}): not UTF-8")
-            }
-            Self::ReservedFlags { index, offset, flags } => write!(
-                f,
-                "descriptor {index}, flags (byte {offset}): {flags:#x} has bits set outside 0-11 (kind, unit, base)"
-            ),
-            Self::UnknownKind { index, offset, code } => write!(
-                f,
-                "descriptor {index}, flags (byte {offset}): unknown kind {code} (0-{KIND_MAX} are defined)"
-            ),
-            Self::UnknownUnit { index, offset, code } => write!(
-                f,
-                "descriptor {index}, flags (byte {offset}): unknown unit {code} (0-{UNIT_MAX} are defined)"
-            ),
-            Self::UnknownBase { index, offset, code } => write!(
-                f,
-                "descriptor {index}, flags (byte {offset}): unknown base {code} (0-{BASE_MAX} are defined)"
-            ),
-            Self::BadExponent { index, offset, unit, exponent } => write!(
-                f,
-                "descriptor {index}, exponent (byte {offset}): {exponent} with unit {}; it must be {}",
-                unit.as_str(),
-                unit.exponent_rule()
-            ),
-            Self::ZeroSize { index, offset } => {
-                write!(f, "descriptor {index}, size (byte {offset}): 0; a stat has at least one word")
-            }
-            Self::ZeroBucketSize { index, offset } => write!(
-                f,
-                "descriptor {index}, bucket_size (byte {offset}): 0 for a linear histogram; it must be > 0"
-            ),
-            Self::UnexpectedBucketSize { index, offset, bucket_size } => write!(
-                f,
-                "descriptor {index}, bucket_size (byte {offset}): {bucket_size}; it must be 0 unless the stat is a linear histogram"
-            ),
-            Self::MisalignedStat { index, offset, stat_offset } => write!(
-                f,
-                "descriptor {index}, offset (byte {offset}): {stat_offset} is not a multiple of {WORD_SIZE}"
-            ),
-            Self::DataBlockTooLarge { index, offset, end, max } => write!(
-                f,
-                "descriptor {index}, offset (byte {offset}): the stat ends at byte {end} of the data block; statsfs reads at most {max}"
-            ),
-            Self::StatsOverlap { index, offset, other } => write!(
-                f,
-                "descriptor {index}, offset (byte {offset}): its words overlap those of descriptor {other}"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for DecodeError {}
-
 /// The header field holding a block's offset, for messages.
-fn field_of(block: Block) -> usize {
+fn field_of(block: &Block) -> usize {
     match block {
         Block::Header => 0,
         Block::Id => 12,

@@ -27,39 +27,28 @@ pub struct Selection {
 }
 
 /// Why a selection was refused.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SelectionError {
     /// The text is longer than [`MAX_SELECTION_LEN`].
+    #[error("selection of {len} bytes is longer than {max}; select fewer patterns", max = MAX_SELECTION_LEN)]
     TooLong {
         /// Its length.
         len: usize,
     },
     /// The text is not UTF-8, or a pattern holds a control character.
+    #[error("pattern {pattern:?} holds a control character or is not UTF-8; patterns are names with `*` and `?`")]
     BadCharacter {
         /// The offending pattern, lossily decoded.
         pattern: String,
     },
     /// No stat of the source matches any pattern.
+    #[error("selection {selection:?} matches no stat of this source; list the directory to see the names")]
     NoMatch {
         /// The selection as given.
         selection: String,
     },
 }
-
-impl fmt::Display for SelectionError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SelectionError::TooLong { len } => write!(f, "selection of {len} bytes is longer than {MAX_SELECTION_LEN}; select fewer patterns"),
-            SelectionError::BadCharacter { pattern } => {
-                write!(f, "pattern {pattern:?} holds a control character or is not UTF-8; patterns are names with `*` and `?`")
-            }
-            SelectionError::NoMatch { selection } => write!(f, "selection {selection:?} matches no stat of this source; list the directory to see the names"),
-        }
-    }
-}
-
-impl std::error::Error for SelectionError {}
 
 impl Selection {
     /// Every stat.

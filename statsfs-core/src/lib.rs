@@ -66,11 +66,6 @@ pub mod __private {
     pub use core::mem::offset_of;
     pub use inventory;
 
-    /// Whether a global's name can be a directory name (the attribute's check).
-    pub const fn valid_global_name(name: &str) -> bool {
-        crate::desc::valid_name(name)
-    }
-
     /// A descriptor for a field of cell type `T`, with `T`'s default kind.
     pub const fn field<T: StatField>(name: &'static str, offset: usize) -> Descriptor {
         Descriptor::new(name, T::TYPE, T::KIND)

@@ -102,7 +102,8 @@ pub struct ReadPlan {
     slots: Vec<Vec<Slot>>,
     values: Vec<PlannedValue>,
     words: usize,
-    /// The root's version when the plan was made.
+    /// The root, and its version when the plan was made.
+    root: Source,
     version: u64,
 }
 
@@ -119,6 +120,7 @@ impl ReadPlan {
             slots: Vec::new(),
             values: Vec::new(),
             words: 0,
+            root: root.clone(),
             version,
         };
         if options.hidden || !root.is_hidden() {
@@ -216,9 +218,7 @@ impl ReadPlan {
     /// Whether no source of the plan's subtree was added, removed, hidden, relabelled or
     /// changed its set of values since the plan was made; if not, a new plan may differ.
     pub fn is_current(&self) -> bool {
-        self.sources
-            .first()
-            .is_none_or(|root| root.source.version() == self.version)
+        self.root.version() == self.version
     }
 
     /// Reads every planned value into its words of `out`: per source one pass under one
@@ -410,5 +410,11 @@ mod tests {
         let own = ReadPlan::new(&root, PlanOptions::default(), |_| true);
         assert_eq!(own.words(), 0);
         assert_eq!(own.sources().len(), 1);
+        // A hidden root plans nothing, and still tells when the tree changed.
+        root.set_hidden(true);
+        let hidden = ReadPlan::new(&root, PlanOptions::default(), |_| true);
+        assert!(hidden.sources().is_empty() && hidden.is_current());
+        root.add_subordinate(&leaf).unwrap();
+        assert!(!hidden.is_current());
     }
 }

@@ -511,17 +511,15 @@ mod tests {
         assert_eq!(seen[1], ("low", (100 - (n as i64 - 1)) as u64));
     }
 
+    /// A runtime schema of one cumulative word `w`, for block sources.
+    fn blk_schema() -> Arc<Schema> {
+        let w = Descriptor::new("w", ValueType::U64, crate::Kind::Cumulative);
+        Schema::new_runtime("blk", vec![w]).unwrap()
+    }
+
     #[test]
     fn block_sources_are_cached_members_too() {
-        let schema = Schema::new_runtime(
-            "blk",
-            vec![Descriptor::new(
-                "w",
-                ValueType::U64,
-                crate::Kind::Cumulative,
-            )],
-        )
-        .unwrap();
+        let schema = blk_schema();
         let root = Source::new("root").unwrap();
         root.add(ValueGroup::aggregates_of(schema.clone())).unwrap();
         let v = Arc::new(AtomicU64::new(5));
@@ -545,15 +543,7 @@ mod tests {
     /// has returned, no reader may call into the revoked source again.
     #[test]
     fn no_reader_touches_a_source_after_revoke_returns() {
-        let schema = Schema::new_runtime(
-            "blk",
-            vec![Descriptor::new(
-                "w",
-                ValueType::U64,
-                crate::Kind::Cumulative,
-            )],
-        )
-        .unwrap();
+        let schema = blk_schema();
         let root = Source::new("root").unwrap();
         root.add(ValueGroup::aggregates_of(schema.clone())).unwrap();
         let violations = Arc::new(AtomicU64::new(0));

@@ -3,7 +3,7 @@
 //! `anon_inode:kvm-vcpu-stats:N`, duplicated with `pidfd_getfd` (needs root).
 
 use std::fs::{self, File};
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use statsfs::binary::Blob;
 
@@ -31,7 +31,6 @@ pub fn kernel_blobs(pid: u32) -> Vec<(String, Blob)> {
             continue;
         }
         let fd: libc::c_int = entry.file_name().to_string_lossy().parse().expect("an fd");
-        use std::os::fd::AsRawFd;
         // SAFETY: pidfd_getfd takes a pidfd, a descriptor number of that process and
         // flags, and returns a new descriptor of ours or -1.
         let ours = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) };

@@ -170,5 +170,9 @@ pub use statsfs_derive::global;
 #[cfg(any(feature = "vfs", feature = "http"))]
 pub use statsfs_vfs as vfs;
 
+/// The `statsfs` command-line tool (feature `cli`): `top`, `kvm`, `dump`, `schema`.
+#[cfg(feature = "cli")]
+pub mod cli;
+
 #[doc(hidden)]
 pub use statsfs_core::__private;

@@ -67,6 +67,12 @@ impl BulkFile {
         })
     }
 
+    /// Whether the tree below the file's source still has the shape its layout was made
+    /// for; `poll` reports `POLLPRI` once it has not (`docs/FILES.md#noticing-changes`).
+    pub(crate) fn is_current(&self) -> bool {
+        self.view.is_current()
+    }
+
     /// The blob's length, for `stat`.
     pub(crate) fn len(source: &Source, scope: Scope) -> u64 {
         BulkView::new(source, scope, &Selection::all())

@@ -31,15 +31,16 @@ use std::time::SystemTime;
 
 use fuser::{
     BsdFileFlags, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation,
-    INodeNo, InitFlags, KernelConfig, LockOwner, OpenAccMode, OpenFlags, RenameFlags, ReplyAttr,
-    ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyWrite,
-    ReplyXattr, Request, TimeOrNow, WriteFlags,
+    INodeNo, InitFlags, KernelConfig, LockOwner, OpenAccMode, OpenFlags, PollEvents, PollFlags,
+    PollNotifier, RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty,
+    ReplyEntry, ReplyOpen, ReplyPoll, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 use statsfs_core::Scope;
 use statsfs_core::Source;
 
 use crate::files::{self, BulkFile};
 use crate::inode::{Node, Table, BUCKETS_SUFFIX, BULK_NAME, CATALOGUE_NAME, TREE_BULK_NAME};
+use crate::invalidate::Pollers;
 use crate::MountOptions;
 
 /// The size `stat` reports for a value file (like sysfs): contents are computed at
@@ -78,6 +79,8 @@ pub(crate) struct Shared {
     dirs: RwLock<HashMap<u64, Arc<Vec<DirEnt>>>>,
     next_fh: AtomicU64,
     created: SystemTime,
+    /// Polls waiting for the tree to change shape.
+    pub(crate) pollers: Arc<Pollers>,
 }
 
 impl Shared {
@@ -90,6 +93,7 @@ impl Shared {
             dirs: RwLock::default(),
             next_fh: AtomicU64::new(1),
             created: SystemTime::now(),
+            pollers: Arc::default(),
         }
     }
 
@@ -439,6 +443,36 @@ impl Filesystem for StatsFs {
                 reply.data(&text[start..end]);
             }
         }
+    }
+
+    /// Every file is always readable and writable (`POLLIN | POLLOUT`, as for a regular
+    /// file). A bulk file also reports `POLLPRI` once the tree below its source changed
+    /// shape since its layout was made: re-open it to see the new shape. A poll that
+    /// waits is woken at the next change of the tree.
+    fn poll(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        ph: PollNotifier,
+        _events: PollEvents,
+        flags: PollFlags,
+        reply: ReplyPoll,
+    ) {
+        let Some(file) = self.0.open_file(fh) else {
+            return reply.error(Errno::EBADF);
+        };
+        let mut revents = PollEvents::POLLIN | PollEvents::POLLOUT;
+        if let OpenFile::Bulk(b) = &*file {
+            if lock(b).is_current() {
+                if flags.contains(PollFlags::FUSE_POLL_SCHEDULE_NOTIFY) {
+                    self.0.pollers.wait(ph);
+                }
+            } else {
+                revents |= PollEvents::POLLPRI;
+            }
+        }
+        reply.poll(revents);
     }
 
     fn write(

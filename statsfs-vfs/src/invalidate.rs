@@ -9,11 +9,37 @@
 //! values) and never wait for the thread that does.
 
 use std::ffi::OsStr;
+use std::sync::{Arc, Mutex, PoisonError};
 
-use fuser::{INodeNo, Notifier};
+use fuser::{INodeNo, Notifier, PollNotifier};
 use statsfs_core::{Change, Source, Subscription};
 
 use crate::inode::{dir_ino, ROOT};
+
+/// The `poll` calls on bulk files that wait for the tree to change shape
+/// (`docs/FILES.md#noticing-changes`): each is woken once, at the next change of any
+/// root; the kernel then polls again and gets `POLLPRI` if that file's layout is stale.
+#[derive(Default)]
+pub(crate) struct Pollers(Mutex<Vec<PollNotifier>>);
+
+impl Pollers {
+    /// Keeps `ph` to be woken at the next change.
+    pub(crate) fn wait(&self, ph: PollNotifier) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(ph);
+    }
+
+    /// Wakes every waiting poll.
+    fn wake(&self) {
+        let waiting = std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner));
+        for ph in waiting {
+            // The file may be closed, or the mount going away: nothing left to wake.
+            let _ = ph.notify();
+        }
+    }
+}
 
 /// Listens to every root for as long as the mount lives.
 pub(crate) struct Invalidator {
@@ -32,32 +58,41 @@ fn entry(notifier: &Notifier, parent: u64, name: &str) {
 }
 
 impl Invalidator {
-    pub(crate) fn start(roots: &[Source], notifier: Notifier) -> Self {
+    pub(crate) fn start(roots: &[Source], notifier: Notifier, pollers: Arc<Pollers>) -> Self {
         let subscriptions = roots
             .iter()
             .map(|root| {
                 let notifier = notifier.clone();
                 let roots: Vec<Source> = roots.to_vec();
-                root.subscribe(move |change| match change {
-                    Change::SubordinateAdded { parent, child }
-                    | Change::SubordinateRemoved { parent, child } => {
-                        entry(&notifier, dir_ino(parent), child.name())
-                    }
-                    // Values appeared, or the source was hidden or shown.
-                    Change::Values { source } => {
-                        let _ = notifier.inval_inode(INodeNo(dir_ino(source)), 0, 0);
-                        if roots.iter().any(|r| r.ptr_eq(source)) {
-                            entry(&notifier, ROOT, source.name());
-                        } else if let Some(p) = source.parent() {
-                            entry(&notifier, dir_ino(&p), source.name());
-                        }
-                    }
-                    _ => {}
+                let pollers = pollers.clone();
+                root.subscribe(move |change| {
+                    invalidate(&notifier, &roots, change);
+                    pollers.wake();
                 })
             })
             .collect();
         Invalidator {
             _subscriptions: subscriptions,
         }
+    }
+}
+
+/// Drops what the kernel caches of what `change` changed.
+fn invalidate(notifier: &Notifier, roots: &[Source], change: &Change) {
+    match change {
+        Change::SubordinateAdded { parent, child }
+        | Change::SubordinateRemoved { parent, child } => {
+            entry(notifier, dir_ino(parent), child.name())
+        }
+        // Values appeared, or the source was hidden or shown.
+        Change::Values { source } => {
+            let _ = notifier.inval_inode(INodeNo(dir_ino(source)), 0, 0);
+            if roots.iter().any(|r| r.ptr_eq(source)) {
+                entry(notifier, ROOT, source.name());
+            } else if let Some(p) = source.parent() {
+                entry(notifier, dir_ino(&p), source.name());
+            }
+        }
+        _ => {}
     }
 }

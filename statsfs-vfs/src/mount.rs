@@ -209,9 +209,10 @@ pub fn mount(
     config.n_threads = Some(options.threads.max(1));
     config.clone_fd = true;
     let shared = Arc::new(Shared::new(roots.to_vec(), options));
+    let pollers = shared.pollers.clone();
     // Reads FUSE_INIT (queued by mount(2)) and answers it.
     let session = Session::from_fd(StatsFs(shared), dev_fuse, config.acl, config)?;
-    let invalidator = Invalidator::start(roots, session.notifier());
+    let invalidator = Invalidator::start(roots, session.notifier(), pollers);
     let session = session.spawn()?;
     std::mem::forget(guard);
     Ok(Mount {

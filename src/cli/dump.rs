@@ -1,0 +1,293 @@
+//! `statsfs dump` (every value once, as text, JSON or OpenMetrics) and `statsfs schema`
+//! (every descriptor).
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::{json, Value as Json};
+
+use super::args::Format;
+use super::error::CliError;
+use super::model::Model;
+use super::reader::Reader;
+use crate::binary::StatDesc;
+use crate::openmetrics::{self, Encoder};
+use crate::view::descriptor_of;
+use crate::{Schema, Source, ValueGroup};
+
+/// `statsfs dump`.
+pub(crate) fn dump(out: &mut dyn Write, reader: &Reader, format: Format) -> Result<(), CliError> {
+    let (model, data) = (&reader.model, &reader.data);
+    let text = match format {
+        Format::Text => {
+            let mut s = String::new();
+            for (i, st) in model.stats.iter().enumerate() {
+                let (path, name) = model.key(i);
+                let sep = if path.is_empty() { "" } else { "/" };
+                s.push_str(&format!("{path}{sep}{name} {}\n", model.number(i, data)));
+                if st.desc.kind.is_histogram() {
+                    let buckets: Vec<String> =
+                        data[st.words.clone()].iter().map(u64::to_string).collect();
+                    s.push_str(&format!(
+                        "{path}{sep}{name}.buckets {}\n",
+                        buckets.join(" ")
+                    ));
+                }
+            }
+            s
+        }
+        Format::Json => {
+            let sources: Vec<Json> = model
+                .sources
+                .iter()
+                .filter(|s| !s.stats.is_empty())
+                .map(|s| {
+                    let stats: Vec<Json> = s
+                        .stats
+                        .iter()
+                        .map(|&i| {
+                            let st = &model.stats[i];
+                            let mut v = describe(&st.desc);
+                            v["name"] = json!(st.name);
+                            v["value"] = json!(model.number(i, data) as u64);
+                            if st.desc.kind.is_histogram() {
+                                v["buckets"] = json!(&data[st.words.clone()]);
+                            }
+                            if st.folded {
+                                v["folded"] = json!(true);
+                            }
+                            v
+                        })
+                        .collect();
+                    json!({ "path": s.path, "stats": stats })
+                })
+                .collect();
+            let doc = json!({ "from": reader.label, "sources": sources });
+            let mut s =
+                serde_json::to_string_pretty(&doc).map_err(|e| CliError::Output(e.into()))?;
+            s.push('\n');
+            s
+        }
+        Format::Openmetrics | Format::Prometheus => {
+            let roots = tree_of(model, data);
+            let f = if format == Format::Prometheus {
+                openmetrics::Format::Prometheus
+            } else {
+                openmetrics::Format::OpenMetrics
+            };
+            let bytes = Encoder::new().encode(&roots, f).to_vec();
+            return out.write_all(&bytes).map_err(CliError::Output);
+        }
+    };
+    out.write_all(text.as_bytes()).map_err(CliError::Output)
+}
+
+/// A descriptor's layout as JSON.
+fn describe(d: &StatDesc) -> Json {
+    json!({
+        "kind": d.kind.as_str(),
+        "unit": d.unit.as_str(),
+        "scale": scale(d),
+        "size": d.size,
+    })
+}
+
+fn scale(d: &StatDesc) -> String {
+    format!("{}^{}", d.scale.base.radix(), d.scale.exponent)
+}
+
+/// The values as a statsfs tree of their own, for the OpenMetrics encoder: each source
+/// a directory whose one group holds its leaf values as read. Aggregates are left out,
+/// as the exposition's "leaves only" rule asks: a stat that a descendant also holds
+/// under the same name is taken for an aggregate of it (in a statsfs tree it is one),
+/// and the tool's own folds are left out too. The metric names use the top-level
+/// source's name as the schema name (`kvm_exits_total`).
+fn tree_of(model: &Model, data: &[u64]) -> Vec<Source> {
+    let mut below: Vec<HashMap<&str, ()>> = vec![HashMap::new(); model.sources.len()];
+    for s in (0..model.sources.len()).rev() {
+        if let Some(p) = model.sources[s].parent {
+            let names: Vec<&str> = model.sources[s]
+                .stats
+                .iter()
+                .map(|&i| model.stats[i].name.as_str())
+                .chain(below[s].keys().copied())
+                .collect();
+            for n in names {
+                below[p].insert(n, ());
+            }
+        }
+    }
+    let mut nodes: Vec<Option<Source>> = vec![None; model.sources.len()];
+    let mut roots = Vec::new();
+    for (s, info) in model.sources.iter().enumerate().skip(1) {
+        let Ok(node) = Source::new(info.name()) else {
+            continue;
+        };
+        let top = info.path.split('/').next().unwrap_or("statsfs");
+        let mut descs = Vec::new();
+        let mut words = Vec::new();
+        for &i in &info.stats {
+            let st = &model.stats[i];
+            if st.folded || below[s].contains_key(st.name.as_str()) {
+                continue;
+            }
+            let mut d = st.desc.clone();
+            d.name = st.name.clone();
+            d.offset = (words.len() * 8) as u32;
+            descs.push(descriptor_of(&d));
+            words.extend_from_slice(&data[st.words.clone()]);
+        }
+        if !descs.is_empty() {
+            if let Ok(schema) = Schema::new_runtime(top, descs) {
+                let words = Arc::new(words);
+                let block = Arc::new(move |out: &mut [u64]| {
+                    out.copy_from_slice(&words[..out.len()]);
+                    Ok(())
+                });
+                let _ = node.add(ValueGroup::block(schema, block));
+            }
+        }
+        match info.parent.and_then(|p| nodes[p].as_ref()) {
+            Some(parent) => {
+                let _ = parent.add_subordinate(&node);
+            }
+            None => roots.push(node.clone()),
+        }
+        nodes[s] = Some(node);
+    }
+    roots
+}
+
+/// One stat's attributes from a statsfs mount's `.schema` catalogue.
+#[derive(Debug, Clone, PartialEq)]
+struct Catalogued {
+    aggregation: String,
+    mode: String,
+    description: String,
+}
+
+/// `statsfs schema`: every distinct descriptor of what `reader` read, with the
+/// attributes the binary layout does not carry (aggregation, mode, description) from the
+/// mount's catalogue when `path` is in a statsfs mount.
+pub(crate) fn schema(out: &mut dyn Write, reader: &Reader, path: &str) -> Result<(), CliError> {
+    let catalogue = catalogue_of(Path::new(path));
+    let model = &reader.model;
+    // One row per name and layout (the offset aside): a stat of every vCPU is one row.
+    let mut seen: std::collections::HashSet<(String, StatDesc)> = Default::default();
+    let mut rows: Vec<[String; 8]> = Vec::new();
+    for st in &model.stats {
+        let mut key_desc = st.desc.clone();
+        key_desc.name.clear();
+        key_desc.offset = 0;
+        if !seen.insert((st.name.clone(), key_desc)) {
+            continue;
+        }
+        let known = catalogue.get(&st.name).and_then(|c| agreed(c));
+        let (aggregation, mode, description) = match known {
+            Some(c) => (c.aggregation, c.mode, c.description),
+            None => (
+                format!("{}*", st.number.aggregation.as_str()),
+                format!("{:04o}", st.number.mode()),
+                "-".to_owned(),
+            ),
+        };
+        rows.push([
+            st.name.clone(),
+            st.desc.kind.as_str().to_owned(),
+            st.desc.unit.as_str().to_owned(),
+            scale(&st.desc),
+            st.desc.size.to_string(),
+            aggregation,
+            mode,
+            description,
+        ]);
+    }
+    let heads = [
+        "name",
+        "kind",
+        "unit",
+        "scale",
+        "size",
+        "aggregation",
+        "mode",
+        "description",
+    ];
+    let mut widths: Vec<usize> = heads.iter().map(|h| h.len()).collect();
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r.iter()) {
+            *w = (*w).max(c.len());
+        }
+    }
+    let mut text = String::new();
+    let line = |cells: &[&str], text: &mut String| {
+        let mut l = String::new();
+        for (k, c) in cells.iter().enumerate() {
+            if k + 1 == cells.len() {
+                l.push_str(c);
+            } else {
+                l.push_str(&format!("{c:<w$}  ", w = widths[k]));
+            }
+        }
+        text.push_str(l.trim_end());
+        text.push('\n');
+    };
+    line(&heads, &mut text);
+    for r in &rows {
+        let cells: Vec<&str> = r.iter().map(String::as_str).collect();
+        line(&cells, &mut text);
+    }
+    if rows.iter().any(|r| r[5].ends_with('*')) {
+        text.push_str(
+            "* not in a statsfs catalogue: the binary layout does not carry it; shown is \
+             the rule statsfs folds such a stat by (max for peaks, sum otherwise)\n",
+        );
+    }
+    out.write_all(text.as_bytes()).map_err(CliError::Output)
+}
+
+/// The attributes every catalogue entry of a name agrees on, if they agree.
+fn agreed(entries: &[Catalogued]) -> Option<Catalogued> {
+    let first = entries.first()?;
+    entries
+        .iter()
+        .all(|c| c.aggregation == first.aggregation && c.mode == first.mode)
+        .then(|| first.clone())
+}
+
+/// The `.schema` catalogue of the statsfs mount `path` is in, by stat name; empty when
+/// there is none (a bulk file elsewhere, a kernel file).
+fn catalogue_of(path: &Path) -> HashMap<String, Vec<Catalogued>> {
+    let mut map: HashMap<String, Vec<Catalogued>> = HashMap::new();
+    let mut dir: Option<PathBuf> = Some(path.to_owned());
+    while let Some(d) = dir {
+        if let Ok(text) = std::fs::read_to_string(d.join(".schema")) {
+            for line in text.lines().filter(|l| !l.starts_with("schema ")) {
+                let mut parts = line.splitn(10, ' ');
+                let name = parts.next().unwrap_or_default().to_owned();
+                let fields: Vec<&str> = parts.collect();
+                let attr = |key: &str| {
+                    fields
+                        .iter()
+                        .find_map(|f| f.strip_prefix(key))
+                        .unwrap_or("-")
+                        .to_owned()
+                };
+                let description = fields.get(8).copied().unwrap_or("").to_owned();
+                map.entry(name).or_default().push(Catalogued {
+                    aggregation: attr("aggregate="),
+                    mode: attr("mode="),
+                    description: if description.is_empty() {
+                        "-".into()
+                    } else {
+                        description
+                    },
+                });
+            }
+            break;
+        }
+        dir = d.parent().map(Path::to_owned);
+    }
+    map
+}

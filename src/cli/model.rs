@@ -1,0 +1,325 @@
+//! What the tool reads, whatever it reads it from: sources (a tree of `/`-separated
+//! paths) holding stats, every stat a range of words in one data vector that each
+//! refresh fills. Stats that no file holds (the sums over VMs of `statsfs kvm`) are
+//! *folds*, computed after each refresh by the tree's aggregation rules.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use crate::binary::StatDesc;
+use crate::view::descriptor_of;
+use crate::{value, Aggregation, Descriptor};
+
+/// One stat of one source.
+#[derive(Debug, Clone)]
+pub(crate) struct Stat {
+    /// Index of its source in [`Model::sources`].
+    pub source: usize,
+    /// Its name within the source (`exits`).
+    pub name: String,
+    /// As the file describes it (the offset is the file's).
+    pub desc: StatDesc,
+    /// The statsfs descriptor of the same stat: how it reads as one number, how it folds.
+    pub number: Descriptor,
+    /// Its words in the data vector.
+    pub words: Range<usize>,
+    /// Computed by the tool from other stats, not read from a file.
+    pub folded: bool,
+}
+
+/// One source: a directory of the tree.
+#[derive(Debug, Clone)]
+pub(crate) struct SourceInfo {
+    /// The path from the top (`kvm/1234-5/vcpu0`); `""` for the top itself, which holds
+    /// the roots (a mount) or the one file's sources.
+    pub path: String,
+    /// Its parent, `None` for the top.
+    pub parent: Option<usize>,
+    /// Its subordinates, in the order they were met.
+    pub children: Vec<usize>,
+    /// Its stats, in file order.
+    pub stats: Vec<usize>,
+}
+
+impl SourceInfo {
+    /// The last component of the path (`vcpu0`).
+    pub fn name(&self) -> &str {
+        self.path.rsplit('/').next().unwrap_or("")
+    }
+}
+
+/// A fold computed after each refresh: `target`'s words from `inputs`' words.
+#[derive(Debug, Clone)]
+struct Fold {
+    target: usize,
+    inputs: Vec<usize>,
+    aggregation: Aggregation,
+}
+
+/// The sources and stats of what is read, and where each stat's words are.
+#[derive(Debug, Clone)]
+pub(crate) struct Model {
+    /// Every source; index 0 is the top (`""`).
+    pub sources: Vec<SourceInfo>,
+    /// Every stat.
+    pub stats: Vec<Stat>,
+    by_path: HashMap<String, usize>,
+    folds: Vec<Fold>,
+    words: usize,
+}
+
+impl Default for Model {
+    fn default() -> Self {
+        Model {
+            sources: vec![SourceInfo {
+                path: String::new(),
+                parent: None,
+                children: Vec::new(),
+                stats: Vec::new(),
+            }],
+            stats: Vec::new(),
+            by_path: HashMap::from([(String::new(), 0)]),
+            folds: Vec::new(),
+            words: 0,
+        }
+    }
+}
+
+impl Model {
+    /// The source at `path`, made (with its ancestors) if new.
+    pub fn source(&mut self, path: &str) -> usize {
+        let path = path.trim_matches('/');
+        if let Some(&i) = self.by_path.get(path) {
+            return i;
+        }
+        let parent = match path.rfind('/') {
+            Some(cut) => self.source(&path[..cut]),
+            None => 0,
+        };
+        let i = self.sources.len();
+        self.sources.push(SourceInfo {
+            path: path.to_owned(),
+            parent: Some(parent),
+            children: Vec::new(),
+            stats: Vec::new(),
+        });
+        self.sources[parent].children.push(i);
+        self.by_path.insert(path.to_owned(), i);
+        i
+    }
+
+    /// The source at `path`, if there is one.
+    pub fn find(&self, path: &str) -> Option<usize> {
+        self.by_path.get(path.trim_matches('/')).copied()
+    }
+
+    /// The number of data words, read and folded.
+    pub fn words(&self) -> usize {
+        self.words
+    }
+
+    /// Adds a stat read from a file: a descriptor named `a/b/exits` goes into the source
+    /// `<prefix>/a/b` as `exits`. Its words come next in the data vector; returns their
+    /// range.
+    pub fn add_read(&mut self, prefix: &str, desc: &StatDesc) -> Range<usize> {
+        let (dir, name) = match desc.name.rfind('/') {
+            Some(cut) => (&desc.name[..cut], &desc.name[cut + 1..]),
+            None => ("", desc.name.as_str()),
+        };
+        let path = match (prefix.is_empty(), dir.is_empty()) {
+            (_, true) => prefix.to_owned(),
+            (true, false) => dir.to_owned(),
+            (false, false) => format!("{prefix}/{dir}"),
+        };
+        let source = self.source(&path);
+        self.push(source, name, desc.clone(), false)
+    }
+
+    fn push(&mut self, source: usize, name: &str, desc: StatDesc, folded: bool) -> Range<usize> {
+        let words = self.words..self.words + usize::from(desc.size);
+        self.words = words.end;
+        let mut basename = desc.clone();
+        basename.name = name.to_owned();
+        let number = descriptor_of(&basename);
+        self.sources[source].stats.push(self.stats.len());
+        self.stats.push(Stat {
+            source,
+            name: name.to_owned(),
+            desc,
+            number,
+            words: words.clone(),
+            folded,
+        });
+        words
+    }
+
+    /// The stat `name` of `source`, if it has one.
+    pub fn stat(&self, source: usize, name: &str) -> Option<usize> {
+        self.sources[source]
+            .stats
+            .iter()
+            .copied()
+            .find(|&i| self.stats[i].name == name)
+    }
+
+    /// Gives `source` the fold of every stat of its subtree, by name, that it does not
+    /// hold itself: what an aggregate group of the tree would show
+    /// ([`descriptor_of`] picks the rule: `max` for peaks, `sum` otherwise). Stats whose
+    /// layouts differ (kind, unit, scale, size) are not folded together: the first one
+    /// met decides.
+    pub fn add_folds(&mut self, source: usize) {
+        let mut order: Vec<String> = Vec::new();
+        let mut inputs: HashMap<String, (StatDesc, Vec<usize>)> = HashMap::new();
+        let mut stack: Vec<usize> = self.sources[source].children.clone();
+        stack.reverse();
+        while let Some(s) = stack.pop() {
+            for &i in &self.sources[s].stats {
+                let st = &self.stats[i];
+                if st.folded {
+                    continue;
+                }
+                let entry = inputs.entry(st.name.clone()).or_insert_with(|| {
+                    order.push(st.name.clone());
+                    (st.desc.clone(), Vec::new())
+                });
+                let d = &entry.0;
+                if (d.kind, d.unit, d.scale, d.size)
+                    == (st.desc.kind, st.desc.unit, st.desc.scale, st.desc.size)
+                {
+                    entry.1.push(i);
+                }
+            }
+            stack.extend(self.sources[s].children.iter().rev());
+        }
+        for name in order {
+            if self.stat(source, &name).is_some() {
+                continue;
+            }
+            let (mut desc, ins) = inputs.remove(&name).expect("collected above");
+            desc.name = name.clone();
+            let aggregation = descriptor_of(&desc).aggregation;
+            self.push(source, &name, desc, true);
+            self.folds.push(Fold {
+                target: self.stats.len() - 1,
+                inputs: ins,
+                aggregation,
+            });
+        }
+    }
+
+    /// Computes every fold into `data` (after the files' words are in).
+    pub fn fold(&self, data: &mut [u64]) {
+        for f in &self.folds {
+            let out = self.stats[f.target].words.clone();
+            for w in 0..out.len() {
+                let mut acc: u64 = match f.aggregation {
+                    Aggregation::Min => u64::MAX,
+                    _ => 0,
+                };
+                let mut n = 0u64;
+                for &i in &f.inputs {
+                    let v = data[self.stats[i].words.start + w];
+                    n += 1;
+                    acc = match f.aggregation {
+                        Aggregation::Max => acc.max(v),
+                        Aggregation::Min => acc.min(v),
+                        Aggregation::CountZero => acc + u64::from(v == 0),
+                        Aggregation::Sum | Aggregation::Avg | Aggregation::None => {
+                            acc.wrapping_add(v)
+                        }
+                    };
+                }
+                if matches!(f.aggregation, Aggregation::Avg) && n > 0 {
+                    acc /= n;
+                }
+                data[out.start + w] = acc;
+            }
+        }
+    }
+
+    /// The one number stat `i` reads as, in `data` (a histogram's sample count), as the
+    /// mount's value file shows it ([`value::number`]).
+    pub fn number(&self, i: usize, data: &[u64]) -> i128 {
+        let st = &self.stats[i];
+        value::number(&st.number, &data[st.words.clone()])
+    }
+
+    /// `source`'s path and `name` for every stat: the key that survives a re-read of the
+    /// layout.
+    pub fn key(&self, i: usize) -> (&str, &str) {
+        let st = &self.stats[i];
+        (&self.sources[st.source].path, &st.name)
+    }
+
+    /// `old`'s words (laid out as `before` said) moved to where this model keeps the same
+    /// stats; stats that are new get 0.
+    pub fn remap(&self, before: &Model, old: &[u64]) -> Vec<u64> {
+        let mut out = vec![0; self.words];
+        let index: HashMap<(&str, &str), usize> = (0..before.stats.len())
+            .map(|i| (before.key(i), i))
+            .collect();
+        for (i, st) in self.stats.iter().enumerate() {
+            if let Some(&j) = index.get(&self.key(i)) {
+                let from = &before.stats[j].words;
+                if from.len() == st.words.len() && from.end <= old.len() {
+                    out[st.words.clone()].copy_from_slice(&old[from.clone()]);
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Kind, Scale, Unit};
+
+    fn peak(name: &str) -> StatDesc {
+        StatDesc::new(name, Kind::Peak, Unit::None, Scale::ONE, 1)
+    }
+
+    #[test]
+    fn names_with_slashes_make_sources_and_folds_follow_the_tree_rules() {
+        let mut m = Model::default();
+        m.add_read("kvm", &StatDesc::counter("exits"));
+        m.add_read("kvm", &StatDesc::counter("vm1/vcpu0/exits"));
+        m.add_read("kvm", &peak("vm1/vcpu0/max_run"));
+        m.add_read("kvm", &StatDesc::counter("vm1/vcpu1/exits"));
+        m.add_read("kvm", &peak("vm1/vcpu1/max_run"));
+        let paths: Vec<&str> = m.sources.iter().map(|s| s.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["", "kvm", "kvm/vm1", "kvm/vm1/vcpu0", "kvm/vm1/vcpu1"]
+        );
+        let vm = m.find("kvm/vm1").unwrap();
+        m.add_folds(vm);
+        let mut data = vec![0u64; m.words()];
+        data[0] = 99; // kvm/exits: read, not folded
+        for (path, exits, max) in [("kvm/vm1/vcpu0", 3, 7), ("kvm/vm1/vcpu1", 4, 5)] {
+            let s = m.find(path).unwrap();
+            data[m.stats[m.stat(s, "exits").unwrap()].words.start] = exits;
+            data[m.stats[m.stat(s, "max_run").unwrap()].words.start] = max;
+        }
+        m.fold(&mut data);
+        assert_eq!(m.number(m.stat(vm, "exits").unwrap(), &data), 7, "sum");
+        assert_eq!(
+            m.number(m.stat(vm, "max_run").unwrap(), &data),
+            7,
+            "max of a peak"
+        );
+        assert_eq!(m.number(m.stat(1, "exits").unwrap(), &data), 99);
+        assert!(m.stats[m.stat(vm, "exits").unwrap()].folded);
+    }
+
+    #[test]
+    fn remap_moves_values_by_path_and_name() {
+        let mut a = Model::default();
+        a.add_read("r", &StatDesc::counter("x"));
+        a.add_read("r", &StatDesc::counter("y"));
+        let mut b = Model::default();
+        b.add_read("r", &StatDesc::counter("z"));
+        b.add_read("r", &StatDesc::counter("y"));
+        assert_eq!(b.remap(&a, &[1, 2]), [0, 2]);
+    }
+}

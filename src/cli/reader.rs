@@ -1,0 +1,392 @@
+//! Opening what the tool reads and refreshing it: every refresh after the first is one
+//! positioned read of the data block per bulk file (`StatsFile::refresh`), whatever the
+//! number of sources in it.
+//!
+//! What can be read (`PATH` on the command line):
+//!
+//! * a source directory of a statsfs mount: its `.tree.stats`, the source and its whole
+//!   subtree in one file;
+//! * a statsfs mount's root (it has `.schema`): the `.tree.stats` of each root;
+//! * a bulk stats file: a `.stats` or `.tree.stats`, a saved blob, or a kernel stats file;
+//! * `fd:N`: a stats file descriptor this process inherited (`statsfs top fd:3 3<...`),
+//!   for instance a kernel `KVM_GET_STATS_FD` descriptor passed by its VMM.
+//!
+//! The layout of an open bulk file of the mount is fixed until it is opened again
+//! (`docs/FILES.md#bulk-files`). The mount tells its readers when it changed: `poll`
+//! on an open bulk file reports `POLLPRI` once the tree below it changed shape. The tool
+//! waits between refreshes in that `poll`, so it learns of a change at no extra cost,
+//! and only then reads the schema again.
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::fd::{AsFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rustix::event::{poll, PollFd, PollFlags, Timespec};
+use rustix::process::{getpid, pidfd_getfd, pidfd_open, Pid, PidfdFlags, PidfdGetfdFlags};
+
+use super::error::CliError;
+use super::model::Model;
+use crate::binary::StatsFile;
+
+/// One bulk file: where its data words go in the data vector.
+#[derive(Debug)]
+struct Part {
+    file: StatsFile<File>,
+    /// Prefix of its sources' paths in the model (`""`: the file's id).
+    prefix: String,
+    /// Where to open it again when its layout changed (files of a mount).
+    reopen: Option<PathBuf>,
+    /// Its first word in the data vector.
+    base: usize,
+}
+
+/// Where the bulk files came from, to open them again.
+#[derive(Debug, Clone)]
+enum Origin {
+    /// A mount's source directory, or its root (the roots listed at every re-open).
+    Mount { dir: PathBuf, root: bool },
+    /// Files or descriptors that never change layout.
+    Fixed,
+}
+
+/// What the tool reads: the bulk files, the model of their sources and stats, and the
+/// data of the last refresh. Programs that watch a tree the way the tool does can use it
+/// directly.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// let mut reader = statsfs::cli::Reader::open("/run/statsfs/kvm")?;
+/// loop {
+///     reader.wait(Duration::from_secs(1))?; // a poll: wakes early if the tree changed
+///     reader.refresh()?;                    // one pread per bulk file
+///     println!("{} stats from {} file(s)", reader.stats(), reader.files());
+/// }
+/// # Ok::<(), statsfs::cli::CliError>(())
+/// ```
+#[derive(Debug)]
+pub struct Reader {
+    parts: Vec<Part>,
+    origin: Origin,
+    /// Sources that get folds after each layout read (`statsfs kvm`'s VMs and top).
+    fold_at: Vec<String>,
+    /// The sources and stats.
+    pub(crate) model: Model,
+    /// The words of the last refresh, laid out as `model` says.
+    pub(crate) data: Vec<u64>,
+    /// When the last refresh was.
+    pub(crate) at: Instant,
+    /// How many times the layout was read again since the start.
+    pub(crate) relayouts: u64,
+    /// The model before the last change of layout, to move other vectors of words
+    /// ([`carry`](Self::carry)).
+    before: Option<Model>,
+    /// What to call it in messages and titles.
+    pub(crate) label: String,
+}
+
+/// Opens `path` read-only, with errors that say what to do.
+pub(crate) fn open_file(path: &Path) -> Result<File, CliError> {
+    OpenOptions::new()
+        .read(true)
+        .open(path)
+        .map_err(|source| CliError::Open {
+            path: path.to_owned(),
+            source,
+        })
+}
+
+/// A duplicate of descriptor `fd` of process `pid` (`pidfd_getfd`; for another process
+/// this needs ptrace rights over it: root, or the same user without Yama's restriction).
+pub(crate) fn dup_fd(pid: Pid, fd: RawFd) -> Result<OwnedFd, CliError> {
+    let what = format!("descriptor {fd} of process {}", pid.as_raw_nonzero());
+    let pidfd = pidfd_open(pid, PidfdFlags::empty()).map_err(|e| CliError::Fd {
+        what: what.clone(),
+        source: e.into(),
+    })?;
+    pidfd_getfd(pidfd.as_fd(), fd, PidfdGetfdFlags::empty()).map_err(|e| CliError::Fd {
+        what,
+        source: e.into(),
+    })
+}
+
+impl Reader {
+    /// Opens `spec` (a statsfs mount, one of its source directories, a bulk stats file,
+    /// or `fd:N`) and reads it once.
+    pub fn open(spec: &str) -> Result<Reader, CliError> {
+        if let Some(n) = spec.strip_prefix("fd:") {
+            let fd: RawFd = n.parse().map_err(|_| CliError::BadFd(spec.to_owned()))?;
+            let file = File::from(dup_fd(getpid(), fd)?);
+            let part = Part::open(file, spec, String::new(), None)?;
+            return Reader::new(vec![part], Origin::Fixed, Vec::new(), spec.to_owned());
+        }
+        let path = Path::new(spec);
+        let meta = fs::metadata(path).map_err(|source| CliError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+        let label = path.display().to_string();
+        if meta.is_dir() {
+            let origin = Origin::Mount {
+                dir: path.to_owned(),
+                root: !path.join(".tree.stats").exists(),
+            };
+            let parts = open_mount(&origin)?;
+            return Reader::new(parts, origin, Vec::new(), label);
+        }
+        let part = Part::open(open_file(path)?, &label, String::new(), None)?;
+        Reader::new(vec![part], Origin::Fixed, Vec::new(), label)
+    }
+
+    /// A reader of stats files already open: `(prefix, file)`, the sources of each file
+    /// under its prefix; after each refresh the sources `fold_at` (deepest first) get
+    /// the folds of their subtrees.
+    pub(crate) fn of_files(
+        files: Vec<(String, File)>,
+        fold_at: Vec<String>,
+        label: String,
+    ) -> Result<Reader, CliError> {
+        let parts = files
+            .into_iter()
+            .map(|(prefix, file)| {
+                let what = format!("{label}: {prefix}");
+                Part::open(file, &what, prefix, None)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Reader::new(parts, Origin::Fixed, fold_at, label)
+    }
+
+    fn new(
+        parts: Vec<Part>,
+        origin: Origin,
+        fold_at: Vec<String>,
+        label: String,
+    ) -> Result<Reader, CliError> {
+        let mut r = Reader {
+            parts,
+            origin,
+            fold_at,
+            model: Model::default(),
+            data: Vec::new(),
+            at: Instant::now(),
+            relayouts: 0,
+            before: None,
+            label,
+        };
+        r.layout();
+        Ok(r)
+    }
+
+    /// Builds the model from the parts' schemas and takes their data as read at open.
+    fn layout(&mut self) {
+        let mut model = Model::default();
+        for part in &mut self.parts {
+            part.base = model.words();
+            let prefix = if part.prefix.is_empty() {
+                part.file.id().to_owned()
+            } else {
+                part.prefix.clone()
+            };
+            for d in part.file.descriptors() {
+                model.add_read(&prefix, d);
+            }
+        }
+        for path in &self.fold_at {
+            let s = model.source(path);
+            model.add_folds(s);
+        }
+        let mut data = vec![0; model.words()];
+        for part in &self.parts {
+            copy_words(part, part.file.data(), &mut data);
+        }
+        model.fold(&mut data);
+        self.model = model;
+        self.data = data;
+        self.at = Instant::now();
+    }
+
+    /// Reads every value again: one positioned read per bulk file.
+    pub fn refresh(&mut self) -> Result<(), CliError> {
+        for part in &mut self.parts {
+            let base = part.base;
+            match part.file.refresh() {
+                Ok(words) => self.data[base..base + words.len()].copy_from_slice(words),
+                Err(source) => {
+                    return Err(CliError::Read {
+                        what: part.what(),
+                        source,
+                    })
+                }
+            }
+        }
+        self.model.fold(&mut self.data);
+        self.at = Instant::now();
+        Ok(())
+    }
+
+    /// Waits `interval`, the one `poll` of a refresh loop, and reads the layout again
+    /// if the tree changed shape meanwhile (the mount's bulk files report `POLLPRI`).
+    /// Returns whether it did; the values of the last refresh are kept, moved to their
+    /// new places, so the next refresh computes rates across the change.
+    pub fn wait(&mut self, interval: Duration) -> Result<bool, CliError> {
+        let deadline = Instant::now() + interval;
+        let mut changed = false;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let stale = {
+                let mut fds: Vec<PollFd<'_>> = self
+                    .parts
+                    .iter()
+                    .filter(|p| p.reopen.is_some())
+                    .map(|p| PollFd::new(p.file.get_ref(), PollFlags::PRI))
+                    .collect();
+                let timeout = Timespec::try_from(left).unwrap_or(Timespec {
+                    tv_sec: 3600,
+                    tv_nsec: 0,
+                });
+                match poll(&mut fds, Some(&timeout)) {
+                    Ok(_) => fds.iter().any(|f| f.revents().contains(PollFlags::PRI)),
+                    Err(rustix::io::Errno::INTR) => false,
+                    Err(e) => {
+                        return Err(CliError::Open {
+                            path: self.label.clone().into(),
+                            source: e.into(),
+                        })
+                    }
+                }
+            };
+            if stale {
+                self.reopen()?;
+                changed = true;
+            }
+            if Instant::now() >= deadline {
+                return Ok(changed);
+            }
+        }
+    }
+
+    /// How many stats (read and folded) there are.
+    pub fn stats(&self) -> usize {
+        self.model.stats.len()
+    }
+
+    /// How many times the layout was read again (the tree changed shape).
+    pub fn relayouts(&self) -> u64 {
+        self.relayouts
+    }
+
+    /// Opens every bulk file again and reads the new layout. `data` and `at` stay those
+    /// of the last refresh, moved to the new layout (stats that are new read as they
+    /// are now), so the next refresh computes rates across the change.
+    pub(crate) fn reopen(&mut self) -> Result<(), CliError> {
+        let Origin::Mount { .. } = self.origin else {
+            return Ok(());
+        };
+        let (before, old, at) = (
+            std::mem::take(&mut self.model),
+            std::mem::take(&mut self.data),
+            self.at,
+        );
+        self.parts = open_mount(&self.origin)?;
+        self.layout();
+        let fresh = std::mem::replace(&mut self.data, self.model.remap(&before, &old));
+        let known: std::collections::HashSet<(&str, &str)> =
+            (0..before.stats.len()).map(|j| before.key(j)).collect();
+        for (i, st) in self.model.stats.iter().enumerate() {
+            if !known.contains(&self.model.key(i)) {
+                self.data[st.words.clone()].copy_from_slice(&fresh[st.words.clone()]);
+            }
+        }
+        self.at = at;
+        self.before = Some(before);
+        self.relayouts += 1;
+        Ok(())
+    }
+
+    /// `words`, laid out as the model before the last change of layout, moved to the
+    /// current one (a baseline kept across a change).
+    pub(crate) fn carry(&self, words: &[u64]) -> Vec<u64> {
+        match &self.before {
+            Some(before) => self.model.remap(before, words),
+            None => words.to_vec(),
+        }
+    }
+
+    /// How many bulk files are read per refresh.
+    pub fn files(&self) -> usize {
+        self.parts.len()
+    }
+}
+
+impl Part {
+    fn open(
+        file: File,
+        what: &str,
+        prefix: String,
+        reopen: Option<PathBuf>,
+    ) -> Result<Part, CliError> {
+        let file = StatsFile::open(file).map_err(|source| CliError::Read {
+            what: what.to_owned(),
+            source,
+        })?;
+        Ok(Part {
+            file,
+            prefix,
+            reopen,
+            base: 0,
+        })
+    }
+
+    fn what(&self) -> String {
+        match &self.reopen {
+            Some(p) => p.display().to_string(),
+            None => self.file.id().to_owned(),
+        }
+    }
+}
+
+fn copy_words(part: &Part, words: &[u64], data: &mut [u64]) {
+    data[part.base..part.base + words.len()].copy_from_slice(words);
+}
+
+/// The bulk files of a mount: a source directory's `.tree.stats`, or one per root.
+fn open_mount(origin: &Origin) -> Result<Vec<Part>, CliError> {
+    let Origin::Mount { dir, root } = origin else {
+        return Ok(Vec::new());
+    };
+    let open = |p: PathBuf| -> Result<Part, CliError> {
+        let file = open_file(&p)?;
+        Part::open(file, &p.display().to_string(), String::new(), Some(p))
+    };
+    if !root {
+        return Ok(vec![open(dir.join(".tree.stats"))?]);
+    }
+    if !dir.join(".schema").exists() {
+        return Err(CliError::NotStatsfs {
+            path: dir.clone(),
+            why: "it has neither .tree.stats (a source directory of a statsfs mount) nor \
+                  .schema (the root of a statsfs mount)"
+                .into(),
+        });
+    }
+    let mut parts = Vec::new();
+    let entries = fs::read_dir(dir).map_err(|source| CliError::Open {
+        path: dir.clone(),
+        source,
+    })?;
+    for entry in entries {
+        let entry = entry.map_err(|source| CliError::Open {
+            path: dir.clone(),
+            source,
+        })?;
+        let bulk = entry.path().join(".tree.stats");
+        match fs::metadata(&bulk) {
+            Ok(_) => parts.push(open(bulk)?),
+            // A root removed between the listing and the open.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(source) => return Err(CliError::Open { path: bulk, source }),
+        }
+    }
+    Ok(parts)
+}

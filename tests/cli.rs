@@ -1,0 +1,706 @@
+//! The `statsfs` tool end to end: the real binary (`CARGO_BIN_EXE_statsfs`) reads a tree
+//! that this test process builds and mounts, and its output is checked against the
+//! mount's value files and bulk files. The live view is driven in tmux.
+//!
+//! Skipped (`SKIPPED: <test>: <reason>`) without FUSE or root, and without tmux or
+//! promtool for the tests that need them.
+
+mod common;
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{can_mount, skip, tool};
+use statsfs::cell::{Counter, Gauge, LogHistogram};
+use statsfs::vfs::{mount, Mount, MountOptions};
+use statsfs::{Source, Stats};
+use tempfile::TempDir;
+
+/// A VM's own statistics.
+#[derive(Stats, Default)]
+#[stats(name = "cli_vm")]
+struct VmStat {
+    /// Pages the VM has mapped
+    pages: Gauge<u64>,
+    /// TLB flushes requested
+    flushes: Counter,
+}
+
+/// A vCPU's statistics.
+#[derive(Stats, Default)]
+#[stats(name = "cli_vcpu")]
+struct VcpuStat {
+    /// Guest exits handled
+    exits: Counter,
+    /// Guest halts
+    halts: Counter,
+    /// Exit handling time
+    #[stat(unit = seconds, exponent = -9)]
+    exit_ns: LogHistogram<8>,
+}
+
+/// `kvm/` (aggregates) / `vm1`, `vm2` (VM stats + vCPU aggregates) / `vcpu0`, `vcpu1`.
+struct Tree {
+    root: Source,
+    vms: Vec<Source>,
+    vcpus: Vec<Arc<VcpuStat>>,
+    _dir: TempDir,
+    mount: Mount,
+}
+
+impl Tree {
+    fn path(&self, rel: &str) -> PathBuf {
+        self.mount.path().join(rel)
+    }
+}
+
+fn add_vm(root: &Source, name: &str, base: u64, vcpus: &mut Vec<Arc<VcpuStat>>) -> Source {
+    let vm = Source::new(name).unwrap();
+    let stats = Arc::new(VmStat::default());
+    stats.pages.set(100 * base);
+    stats.flushes.add(base);
+    vm.add_values(stats).unwrap();
+    vm.add_aggregates::<VcpuStat>().unwrap();
+    for c in 0..2u64 {
+        let s = Arc::new(VcpuStat::default());
+        s.exits.add(base * 10 + c);
+        s.halts.add(c);
+        for v in [1, 100, 1000 * base] {
+            s.exit_ns.record(v);
+        }
+        let dir = Source::new(format!("vcpu{c}")).unwrap();
+        dir.add_values(s.clone()).unwrap();
+        vm.add_subordinate(&dir).unwrap();
+        vcpus.push(s);
+    }
+    root.add_subordinate(&vm).unwrap();
+    vm
+}
+
+fn tree() -> Tree {
+    let root = Source::new("kvm").unwrap();
+    root.add_aggregates::<VmStat>().unwrap();
+    root.add_aggregates::<VcpuStat>().unwrap();
+    let mut vcpus = Vec::new();
+    let vms = vec![
+        add_vm(&root, "vm1", 1, &mut vcpus),
+        add_vm(&root, "vm2", 2, &mut vcpus),
+    ];
+    let dir = TempDir::new().unwrap();
+    let mount = mount(
+        dir.path(),
+        std::slice::from_ref(&root),
+        MountOptions::default(),
+    )
+    .unwrap();
+    Tree {
+        root,
+        vms,
+        vcpus,
+        _dir: dir,
+        mount,
+    }
+}
+
+fn statsfs(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_statsfs"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run statsfs")
+}
+
+/// Runs the tool, which must succeed; its standard output.
+fn ok(args: &[&str]) -> String {
+    let out = statsfs(args);
+    assert!(
+        out.status.success(),
+        "statsfs {args:?}: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+fn read_u64(p: &Path) -> i128 {
+    let t = fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    t.trim().parse().unwrap()
+}
+
+/// A `--once` table: name -> (total, rate, share).
+fn table(text: &str) -> HashMap<String, (i128, f64, String)> {
+    text.lines()
+        .skip(2)
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let share = f.get(3).copied().unwrap_or("").to_owned();
+            (
+                f[0].to_owned(),
+                (f[1].parse().unwrap(), f[2].parse().unwrap(), share),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn once_shows_what_the_value_files_hold() {
+    if !can_mount("once_shows_what_the_value_files_hold") {
+        return;
+    }
+    let t = tree();
+    let kvm = t.path("kvm");
+    let out = ok(&["top", "--once", "-d", "0.05", kvm.to_str().unwrap()]);
+    assert_eq!(out.lines().next(), Some("kvm"), "{out}");
+    let rows = table(&out);
+    for name in ["exits", "halts", "exit_ns", "pages", "flushes"] {
+        let (total, rate, _) = rows.get(name).unwrap_or_else(|| panic!("{name}: {out}"));
+        assert_eq!(*total, read_u64(&kvm.join(name)), "{name}");
+        assert_eq!(*rate, 0.0, "{name}: nothing counts");
+    }
+    assert_eq!(rows["exits"].0, 10 + 11 + 20 + 21);
+    assert_eq!(rows["pages"].2, "", "a gauge has no share of a total");
+    // Sorted by total, largest first.
+    let names: Vec<&str> = out
+        .lines()
+        .skip(2)
+        .map(|l| l.split(' ').next().unwrap())
+        .collect();
+    assert_eq!(names[0], "pages", "{out}");
+
+    // One VM, and one stat per child.
+    let vm1 = ok(&[
+        "top",
+        "--once",
+        "-d",
+        "0.05",
+        "--source",
+        "kvm/vm1",
+        t.mount.path().to_str().unwrap(),
+    ]);
+    assert_eq!(table(&vm1)["exits"].0, read_u64(&kvm.join("vm1/exits")));
+    let per = ok(&[
+        "top",
+        "--once",
+        "-d",
+        "0.05",
+        "--children",
+        "exits",
+        kvm.to_str().unwrap(),
+    ]);
+    let per = table(&per);
+    assert_eq!(per["vm1"].0, 21);
+    assert_eq!(per["vm2"].0, 41);
+    assert_eq!(per["vm2"].2, "66.1", "41 of 62");
+    // A filter, and skipping zeros.
+    let f = ok(&[
+        "top",
+        "--once",
+        "-d",
+        "0.05",
+        "-z",
+        "--filter",
+        "^h",
+        kvm.join("vm1/vcpu0").to_str().unwrap(),
+    ]);
+    assert!(table(&f).is_empty(), "vcpu0 has no halts: {f}");
+    let f = ok(&[
+        "top",
+        "--once",
+        "-d",
+        "0.05",
+        "--filter",
+        "^h",
+        kvm.join("vm1/vcpu1").to_str().unwrap(),
+    ]);
+    assert_eq!(table(&f).keys().collect::<Vec<_>>(), ["halts"]);
+    drop(t);
+}
+
+#[test]
+fn log_and_csv_rates_come_from_two_reads() {
+    if !can_mount("log_and_csv_rates_come_from_two_reads") {
+        return;
+    }
+    let t = tree();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (stop, s) = (stop.clone(), t.vcpus[0].clone());
+        thread::spawn(move || {
+            let end = Instant::now() + Duration::from_secs(30);
+            while !stop.load(Ordering::Relaxed) && Instant::now() < end {
+                s.exits.add(1);
+                thread::sleep(Duration::from_micros(50));
+            }
+        })
+    };
+    let kvm = t.path("kvm");
+    let csv = ok(&[
+        "top",
+        "--csv",
+        "-n",
+        "3",
+        "-d",
+        "0.1",
+        "--filter",
+        "^(exits|halts)$",
+        kvm.to_str().unwrap(),
+    ]);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 4, "a header and 3 lines: {csv}");
+    let header: Vec<&str> = lines[0].split(',').collect();
+    assert_eq!(header[0], "time");
+    let ix = |n: &str| header.iter().position(|h| *h == n).unwrap();
+    for l in &lines[1..] {
+        let f: Vec<&str> = l.split(',').collect();
+        assert!(
+            f[ix("exits")].parse::<f64>().unwrap() > 0.0,
+            "exits count: {l}"
+        );
+        assert_eq!(f[ix("halts")], "0", "halts do not: {l}");
+    }
+    let log = ok(&[
+        "top",
+        "--log",
+        "-n",
+        "21",
+        "-d",
+        "0.01",
+        kvm.to_str().unwrap(),
+    ]);
+    let headers = log.lines().filter(|l| l.contains("exits")).count();
+    assert_eq!(
+        headers, 2,
+        "the header every 20 lines, as kvm_stat's: {log}"
+    );
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+}
+
+#[test]
+fn dumps_match_the_files() {
+    if !can_mount("dumps_match_the_files") {
+        return;
+    }
+    let t = tree();
+    let mnt = t.mount.path().to_str().unwrap().to_owned();
+    let text = ok(&["dump", &mnt]);
+    let mut seen = 0;
+    for l in text.lines() {
+        let (path, value) = l.split_once(' ').unwrap();
+        if path.ends_with(".buckets") {
+            let file = fs::read_to_string(t.path(path)).unwrap();
+            assert_eq!(file.trim_end(), value, "{path}");
+        } else {
+            assert_eq!(
+                value.parse::<i128>().unwrap(),
+                read_u64(&t.path(path)),
+                "{path}"
+            );
+        }
+        seen += 1;
+    }
+    // kvm: 5 stats, each VM 5, each vCPU 3, plus a buckets line per histogram (7).
+    assert_eq!(seen, 5 + 2 * 5 + 4 * 3 + 7, "{text}");
+
+    let json = ok(&["dump", "--format", "json", &mnt]);
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let sources = doc["sources"].as_array().unwrap();
+    assert_eq!(sources.len(), 1 + 2 + 4);
+    let vcpu = sources
+        .iter()
+        .find(|s| s["path"] == "kvm/vm2/vcpu1")
+        .unwrap();
+    let exit_ns = vcpu["stats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "exit_ns")
+        .unwrap();
+    assert_eq!(exit_ns["kind"], "log_histogram");
+    assert_eq!(exit_ns["unit"], "seconds");
+    assert_eq!(exit_ns["scale"], "10^-9");
+    assert_eq!(exit_ns["value"], 3);
+    assert_eq!(exit_ns["buckets"].as_array().unwrap().len(), 8);
+
+    // OpenMetrics: leaves only (no aggregate counted twice), as the endpoint does.
+    let om = ok(&["dump", "--format", "openmetrics", &mnt]);
+    assert!(om.ends_with("# EOF\n"), "{om}");
+    let exits: Vec<&str> = om
+        .lines()
+        .filter(|l| l.starts_with("kvm_exits_total{"))
+        .collect();
+    assert_eq!(exits.len(), 4, "one series per vCPU: {om}");
+    assert!(
+        om.contains("kvm_exits_total{path=\"kvm/vm2/vcpu1\"} 21"),
+        "{om}"
+    );
+    assert!(om.contains("kvm_pages{path=\"kvm/vm1\"} 100"), "{om}");
+}
+
+#[test]
+fn dump_openmetrics_passes_promtool() {
+    const TEST: &str = "dump_openmetrics_passes_promtool";
+    if !can_mount(TEST) {
+        return;
+    }
+    let Some(promtool) = tool(TEST, "promtool") else {
+        return;
+    };
+    let t = tree();
+    let om = ok(&[
+        "dump",
+        "--format",
+        "prometheus",
+        t.mount.path().to_str().unwrap(),
+    ]);
+    let mut child = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(om.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool: {}{}\n{om}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn schema_lists_every_descriptor_with_its_catalogue_attributes() {
+    if !can_mount("schema_lists_every_descriptor_with_its_catalogue_attributes") {
+        return;
+    }
+    let t = tree();
+    let out = ok(&["schema", t.path("kvm").to_str().unwrap()]);
+    let line = |name: &str| -> Vec<String> {
+        let l = out
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("{name}: {out}"));
+        l.split_whitespace().map(str::to_owned).collect()
+    };
+    assert_eq!(
+        line("name")[..8],
+        [
+            "name",
+            "kind",
+            "unit",
+            "scale",
+            "size",
+            "aggregation",
+            "mode",
+            "description"
+        ]
+    );
+    assert_eq!(
+        line("exit_ns")[..7],
+        [
+            "exit_ns",
+            "log_histogram",
+            "seconds",
+            "10^-9",
+            "8",
+            "sum",
+            "0644"
+        ]
+    );
+    assert_eq!(line("exit_ns")[7..].join(" "), "Exit handling time");
+    assert_eq!(
+        line("pages")[..7],
+        ["pages", "instant", "none", "10^0", "1", "sum", "0444"]
+    );
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("exits ")).count(),
+        1,
+        "one row a descriptor: {out}"
+    );
+}
+
+#[test]
+fn bulk_files_and_descriptors_read_alone() {
+    if !can_mount("bulk_files_and_descriptors_read_alone") {
+        return;
+    }
+    let t = tree();
+    let stats = t.path("kvm/vm2/vcpu1/.stats");
+    let out = ok(&["dump", stats.to_str().unwrap()]);
+    assert!(
+        out.contains("kvm/vm2/vcpu1/exits 21\n"),
+        "the file's id names its source: {out}"
+    );
+    // fd:N, a descriptor the tool inherits.
+    let sh = format!(
+        "{} dump fd:3 3<{}",
+        env!("CARGO_BIN_EXE_statsfs"),
+        stats.display()
+    );
+    let out = Command::new("bash").args(["-c", &sh]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("kvm/vm2/vcpu1/exits 21\n"));
+}
+
+#[test]
+fn a_change_of_shape_is_seen_at_the_next_refresh() {
+    if !can_mount("a_change_of_shape_is_seen_at_the_next_refresh") {
+        return;
+    }
+    let t = tree();
+    let kvm = t.path("kvm");
+    let child = Command::new(env!("CARGO_BIN_EXE_statsfs"))
+        .args([
+            "top",
+            "--once",
+            "-d",
+            "3",
+            "--children",
+            "exits",
+            kvm.to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the tool holds the bulk file open (its layout made), the tree changes.
+    let fd_dir = PathBuf::from(format!("/proc/{}/fd", child.id()));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !fs::read_dir(&fd_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| fs::read_link(e.path()).is_ok_and(|l| l.ends_with(".tree.stats")))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the tool never opened .tree.stats"
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+    let mut vcpus = Vec::new();
+    let _vm3 = add_vm(&t.root, "vm3", 3, &mut vcpus);
+    t.root.remove_subordinate(&t.vms[0]).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = table(std::str::from_utf8(&out.stdout).unwrap());
+    let mut names: Vec<&String> = rows.keys().collect();
+    names.sort();
+    assert_eq!(names, ["vm2", "vm3"], "{rows:?}");
+    assert_eq!(rows["vm3"].0, 61);
+}
+
+#[test]
+fn bad_input_is_one_clear_line_and_a_failure() {
+    if !can_mount("bad_input_is_one_clear_line_and_a_failure") {
+        return;
+    }
+    let t = tree();
+    let dir = TempDir::new().unwrap();
+    let cut = dir.path().join("cut.stats");
+    let blob = fs::read(t.path("kvm/.tree.stats")).unwrap();
+    fs::write(&cut, &blob[..blob.len() - 8]).unwrap();
+    let garbage = dir.path().join("garbage");
+    fs::write(&garbage, b"not a stats file at all, but long enough").unwrap();
+    let kvm = t.path("kvm");
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec!["top".into(), "--once".into(), "/no/such/path".into()],
+            "/no/such/path: No such file",
+        ),
+        (
+            vec!["dump".into(), dir.path().display().to_string()],
+            "is not a statsfs tree",
+        ),
+        (vec!["dump".into(), cut.display().to_string()], "truncated"),
+        (
+            vec!["schema".into(), garbage.display().to_string()],
+            "header (byte 0): flags is",
+        ),
+        (
+            vec![
+                "top".into(),
+                "--once".into(),
+                "--filter".into(),
+                "(".into(),
+                kvm.display().to_string(),
+            ],
+            "--filter",
+        ),
+        (
+            vec![
+                "top".into(),
+                "--once".into(),
+                "--source".into(),
+                "kvm/nope".into(),
+                kvm.display().to_string(),
+            ],
+            "no source \"kvm/nope\"",
+        ),
+        (vec!["dump".into(), "fd:x".into()], "fd:x: not a descriptor"),
+        (vec!["dump".into(), "fd:987".into()], "no such descriptor"),
+        (
+            vec![
+                "top".into(),
+                "-d".into(),
+                "0".into(),
+                "--once".into(),
+                kvm.display().to_string(),
+            ],
+            "out of range",
+        ),
+    ];
+    for (args, want) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = statsfs(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(err.contains(want), "{args:?}: {err:?} lacks {want:?}");
+        if !args.contains(&"-d") {
+            assert_eq!(err.lines().count(), 1, "{args:?}: one line: {err:?}");
+            assert_eq!(out.status.code(), Some(1));
+        }
+    }
+}
+
+#[test]
+fn completions_and_man_page() {
+    let bash = ok(&["completions", "bash"]);
+    assert!(
+        bash.contains("statsfs") && bash.contains("--skip-zeros"),
+        "{bash}"
+    );
+    let man = ok(&["man"]);
+    assert!(
+        man.starts_with(".ie") || man.contains(".TH statsfs"),
+        "{man}"
+    );
+}
+
+/// tmux: the live view in a real terminal, driven by keys.
+struct Tmux {
+    tmux: PathBuf,
+    session: String,
+}
+
+impl Tmux {
+    fn run(&self, args: &[&str]) -> String {
+        let out = Command::new(&self.tmux).args(args).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        for k in keys {
+            self.run(&["send-keys", "-t", &self.session, k]);
+        }
+    }
+
+    /// Waits until the pane shows `want` (bounded), returns the pane.
+    fn until(&self, want: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let pane = self.run(&["capture-pane", "-p", "-t", &self.session]);
+            if pane.contains(want) {
+                return pane;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the pane never showed {want:?}:\n{pane}"
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        self.run(&["kill-session", "-t", &self.session]);
+    }
+}
+
+#[test]
+fn the_live_view_in_tmux() {
+    const TEST: &str = "the_live_view_in_tmux";
+    if !can_mount(TEST) {
+        return;
+    }
+    let Some(tmux) = tool(TEST, "tmux") else {
+        return;
+    };
+    let t = tree();
+    let session = format!("statsfs-cli-{}", std::process::id());
+    let scratch = TempDir::new().unwrap();
+    let done = scratch.path().join("exit-status");
+    let cmd = format!(
+        "{} top -d 0.2 {}; echo $? > {}",
+        env!("CARGO_BIN_EXE_statsfs"),
+        t.path("kvm").display(),
+        done.display()
+    );
+    let tm = Tmux { tmux, session };
+    let started = Command::new(&tm.tmux)
+        .args([
+            "new-session",
+            "-d",
+            "-s",
+            &tm.session,
+            "-x",
+            "120",
+            "-y",
+            "30",
+            &cmd,
+        ])
+        .status()
+        .unwrap();
+    assert!(started.success());
+    let pane = tm.until("rate/s");
+    assert!(
+        pane.contains("sort: total") && pane.contains("q quit"),
+        "{pane}"
+    );
+    tm.keys(&["o"]);
+    tm.until("sort: rate");
+    tm.keys(&["f", "e", "x", "i", "Enter"]);
+    let pane = tm.until("filter: exi");
+    assert!(!pane.contains("halts"), "filtered out: {pane}");
+    tm.keys(&["Enter", "c"]);
+    tm.until("kvm: exits per child");
+    let pane = tm.until("vm2");
+    assert!(pane.contains("41"), "vm2's exits: {pane}");
+    tm.keys(&["u", "d", "Down", "Enter"]);
+    let pane = tm.until("kvm/vm2  every");
+    assert!(pane.contains("flushes"), "vm2's own stats: {pane}");
+    tm.keys(&["r"]);
+    tm.until("since reset");
+    tm.keys(&["h"]);
+    tm.until("double or halve the interval");
+    tm.keys(&["x", "q"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done.exists() {
+        assert!(Instant::now() < deadline, "the tool did not exit on q");
+        thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(fs::read_to_string(&done).unwrap().trim(), "0");
+}

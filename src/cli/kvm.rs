@@ -84,11 +84,11 @@ pub(crate) fn open(pid: Option<u32>, notes: &mut dyn Write) -> Result<Reader, Cl
             v
         }
     };
-    let own = std::process::id();
     let mut files: Vec<(String, File)> = Vec::new();
     let mut fold_at: Vec<String> = Vec::new();
     let mut vmms = 0;
-    for p in pids.into_iter().filter(|&p| p != own) {
+    let mut unreadable: Option<String> = None;
+    for p in pids {
         let h = match held(p) {
             Ok(h) => h,
             Err(source) if pid.is_some() => {
@@ -102,14 +102,15 @@ pub(crate) fn open(pid: Option<u32>, notes: &mut dyn Write) -> Result<Reader, Cl
         };
         if h.stats.is_empty() {
             if !h.vm_fds.is_empty() {
-                let _ = writeln!(
-                    notes,
-                    "statsfs kvm: process {p} ({}) runs {} VM(s) but holds no KVM stats file, \
-                     and KVM makes one only for the process that owns the VM: its statistics \
-                     cannot be read this way",
+                let line = format!(
+                    "process {p} ({}) runs {} VM(s) but holds no KVM stats file, and KVM \
+                     makes one only for the process that owns the VM: its statistics cannot \
+                     be read this way",
                     comm(p),
                     h.vm_fds.len()
                 );
+                let _ = writeln!(notes, "statsfs kvm: {line}");
+                unreadable.get_or_insert(line);
             }
             continue;
         }
@@ -145,9 +146,12 @@ pub(crate) fn open(pid: Option<u32>, notes: &mut dyn Write) -> Result<Reader, Cl
         vmms += 1;
     }
     if files.is_empty() {
-        return Err(CliError::NoVm(match pid {
-            Some(p) => format!("process {p} ({}) holds no KVM stats file", comm(p)),
-            None => "no process holds a KVM stats file (no VMM runs, or none opened one)".into(),
+        return Err(CliError::NoVm(match (pid, unreadable) {
+            (Some(_), Some(line)) => line,
+            (Some(p), None) => format!("process {p} ({}) holds no KVM stats file", comm(p)),
+            (None, _) => {
+                "no process holds a KVM stats file (no VMM runs, or none opened one)".into()
+            }
         }));
     }
     fold_at.push("kvm".into());

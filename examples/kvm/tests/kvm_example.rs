@@ -11,74 +11,17 @@
 
 mod common;
 
+use common::example::Example;
+
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::thread::sleep;
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
 use statsfs::binary::Blob;
 
 const VMS: u64 = 2;
 const VCPUS: u64 = 2;
 const N: u64 = 1000;
-
-/// The running example; killed and its mount removed if the test fails half-way.
-struct Example {
-    child: Option<Child>,
-    mount: PathBuf,
-    out: PathBuf,
-    err: PathBuf,
-}
-
-impl Example {
-    fn output(&self) -> String {
-        format!(
-            "--- stdout\n{}--- stderr\n{}",
-            fs::read_to_string(&self.out).unwrap_or_default(),
-            fs::read_to_string(&self.err).unwrap_or_default()
-        )
-    }
-
-    /// Waits up to `limit` for the process to end.
-    fn wait(&mut self, limit: Duration) -> Option<ExitStatus> {
-        let child = self.child.as_mut()?;
-        let end = Instant::now() + limit;
-        while Instant::now() < end {
-            if let Some(status) = child.try_wait().expect("poll the example") {
-                self.child = None;
-                return Some(status);
-            }
-            sleep(Duration::from_millis(50));
-        }
-        None
-    }
-
-    fn signal(&self, signal: libc::c_int) {
-        if let Some(child) = &self.child {
-            let pid = libc::pid_t::try_from(child.id()).expect("a pid fits pid_t");
-            // SAFETY: kill() only sends a signal; `pid` is our own child, not yet reaped
-            // (we still hold it), so the pid cannot have been reused.
-            unsafe { libc::kill(pid, signal) };
-        }
-    }
-}
-
-impl Drop for Example {
-    fn drop(&mut self) {
-        if self.child.is_some() {
-            self.signal(libc::SIGTERM);
-            if self.wait(Duration::from_secs(10)).is_none() {
-                if let Some(child) = &mut self.child {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                }
-                // The process is gone; do not leave a dead FUSE mount behind.
-                let _ = Command::new("umount").arg("-l").arg(&self.mount).status();
-            }
-        }
-    }
-}
 
 fn read_u64(path: &Path) -> u64 {
     let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -100,56 +43,29 @@ fn the_mounted_tree_counts_exactly_and_unmounts_on_sigterm() {
         return;
     }
     let bin = Path::new(env!("CARGO_BIN_EXE_kvm"));
-    let dir =
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("kvm-example-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).expect("create the test's directory");
-    let mount = dir.join("mnt");
-    let ready = dir.join("ready");
-    let (out, err) = (dir.join("stdout"), dir.join("stderr"));
-    let child = Command::new(bin)
-        .args(["--vms", &VMS.to_string(), "--vcpus", &VCPUS.to_string()])
-        .args([
+    let (vms, vcpus, n) = (VMS.to_string(), VCPUS.to_string(), N.to_string());
+    let (mut ex, ready) = Example::start(
+        bin,
+        Path::new(env!("CARGO_TARGET_TMPDIR")),
+        "kvm-example",
+        &[
+            "--vms",
+            &vms,
+            "--vcpus",
+            &vcpus,
             "--iterations",
-            &N.to_string(),
+            &n,
             "--rounds",
             "1",
             "--duration",
             "0",
-        ])
-        .arg("--mount")
-        .arg(&mount)
-        .arg("--ready-file")
-        .arg(&ready)
-        .args(["--metrics", "127.0.0.1:0"])
-        .stdin(Stdio::null())
-        .stdout(fs::File::create(&out).expect("stdout file"))
-        .stderr(fs::File::create(&err).expect("stderr file"))
-        .spawn()
-        .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
-    let pid = child.id();
-    let mut ex = Example {
-        child: Some(child),
-        mount: mount.clone(),
-        out,
-        err,
-    };
-
-    // Wait for the workload to finish and the mount to be up.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !ready.exists() {
-        if let Some(status) = ex.wait(Duration::from_millis(100)) {
-            panic!("the example ended early ({status}):\n{}", ex.output());
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no ready file after 120 s:\n{}",
-            ex.output()
-        );
-    }
+            "--metrics",
+            "127.0.0.1:0",
+        ],
+    );
+    let (pid, mount) = (ex.pid(), ex.mount.clone());
     assert!(mounted(&mount), "{} is not in mountinfo", mount.display());
-    let metrics_addr = fs::read_to_string(&ready).expect("read the ready file");
-    let metrics_addr = metrics_addr
+    let metrics_addr = ready
         .lines()
         .nth(1)
         .expect("the ready file names the metrics address")
@@ -367,7 +283,9 @@ fn the_mounted_tree_counts_exactly_and_unmounts_on_sigterm() {
     assert!(out.contains("statsfs mounted at"), "{out}");
     assert!(out.contains("verified: every vCPU's exits"), "{out}");
     assert!(out.contains("unmounted"), "{out}");
-    let _ = fs::remove_dir_all(&dir);
+    if let Some(dir) = mount.parent() {
+        let _ = fs::remove_dir_all(dir);
+    }
 }
 
 /// A plain HTTP/1.0 GET on loopback; the body.

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod debugfs;
+pub mod example;
 pub mod kernel_fds;
 
 use std::fs::OpenOptions;

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{can_mount, skip, tool};
+use common::{can_mount, tool};
 use statsfs::cell::{Counter, Gauge, LogHistogram};
 use statsfs::vfs::{mount, Mount, MountOptions};
 use statsfs::{Source, Stats};

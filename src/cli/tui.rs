@@ -155,11 +155,9 @@ impl App {
                         }
                     }
                 }
-                KeyCode::Char('d') => {
-                    if !model.sources[self.view.node].children.is_empty() {
-                        self.selected = 0;
-                        self.mode = Mode::Drill;
-                    }
+                KeyCode::Char('d') if !model.sources[self.view.node].children.is_empty() => {
+                    self.selected = 0;
+                    self.mode = Mode::Drill;
                 }
                 KeyCode::Char('u') | KeyCode::Backspace | KeyCode::Esc => self.up(reader),
                 KeyCode::Char('o') => {
@@ -221,7 +219,6 @@ impl App {
     pub fn refreshed(&mut self, prev: Vec<u64>, t0: Instant, reader: &Reader) {
         self.dt = reader.at.duration_since(t0).as_secs_f64();
         self.prev = prev;
-        let _ = reader;
     }
 
     /// After a change of layout: the view's source found again by its path (or the
@@ -396,18 +393,126 @@ pub(crate) fn run(reader: &mut Reader, args: &ViewArgs) -> Result<(), CliError> 
                 continue;
             }
             if event::poll(next - now).map_err(CliError::Terminal)? {
-                match event::read().map_err(CliError::Terminal)? {
-                    Event::Key(k) if k.kind == KeyEventKind::Press => {
-                        if app.key(k, reader) == Action::Quit {
-                            return Ok(());
-                        }
+                // Anything else (a resize) just draws again, laid out for the new size.
+                if let Event::Key(k) = event::read().map_err(CliError::Terminal)? {
+                    if k.kind == KeyEventKind::Press && app.key(k, reader) == Action::Quit {
+                        return Ok(());
                     }
-                    // A resize: the next draw lays the view out for the new size.
-                    _ => {}
                 }
             }
         }
     })();
     ratatui::restore();
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::binary::{Layout, StatDesc};
+    use ratatui::backend::TestBackend;
+    use ratatui::crossterm::event::KeyEventState;
+    use ratatui::Terminal;
+
+    /// A reader of one blob in a file: `kvm` with two VMs of two stats each.
+    fn reader(dir: &tempfile::TempDir) -> Reader {
+        let names = ["exits", "halts", "vm1/exits", "vm1/halts", "vm2/exits", "vm2/halts"];
+        let descs: Vec<StatDesc> = names.iter().map(|n| StatDesc::counter(*n)).collect();
+        let blob = Layout::new("kvm", &descs)
+            .unwrap()
+            .encode(&[30, 3, 10, 1, 20, 2])
+            .unwrap();
+        let path = dir.path().join("kvm.stats");
+        std::fs::write(&path, blob).unwrap();
+        Reader::open(path.to_str().unwrap()).unwrap()
+    }
+
+    fn args() -> ViewArgs {
+        use clap::Parser;
+        let cli = super::super::Cli::parse_from(["statsfs", "top", "x"]);
+        match cli.command {
+            super::super::Command::Top(t) => t.view,
+            _ => unreachable!(),
+        }
+    }
+
+    fn screen(app: &App, reader: &Reader) -> String {
+        let mut t = Terminal::new(TestBackend::new(100, 12)).unwrap();
+        t.draw(|f| draw(f, app, reader)).unwrap();
+        let buf = t.backend().buffer().clone();
+        let mut s = String::new();
+        for y in 0..buf.area.height {
+            for x in 0..buf.area.width {
+                s.push_str(buf[(x, y)].symbol());
+            }
+            s.push('\n');
+        }
+        s
+    }
+
+    fn key(app: &mut App, reader: &Reader, code: KeyCode) -> Action {
+        app.key(
+            KeyEvent {
+                code,
+                modifiers: KeyModifiers::NONE,
+                kind: KeyEventKind::Press,
+                state: KeyEventState::NONE,
+            },
+            reader,
+        )
+    }
+
+    #[test]
+    fn keys_move_the_view_and_the_screen_shows_it() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let reader = reader(&dir);
+        let mut app = App::new(&args(), &reader).unwrap();
+        let s = screen(&app, &reader);
+        assert!(s.contains("— kvm  every 1.00 s  sort: total"), "{s}");
+        assert!(s.lines().nth(2).unwrap().starts_with("exits"), "largest first: {s}");
+        assert!(s.contains(HELP.split("  ").next().unwrap()), "{s}");
+        // Enter: the selected stat per child.
+        key(&mut app, &reader, KeyCode::Enter);
+        let s = screen(&app, &reader);
+        assert!(s.contains("kvm: exits per child"), "{s}");
+        assert!(s.lines().nth(2).unwrap().starts_with("vm2"), "{s}");
+        // Back up, drill into vm1.
+        key(&mut app, &reader, KeyCode::Char('u'));
+        key(&mut app, &reader, KeyCode::Char('d'));
+        assert!(screen(&app, &reader).contains("drill down into"));
+        key(&mut app, &reader, KeyCode::Enter);
+        let s = screen(&app, &reader);
+        assert!(s.contains("— kvm/vm1  every"), "{s}");
+        // A bad filter says why on the last line; the view stays.
+        for c in "f(".chars() {
+            key(&mut app, &reader, KeyCode::Char(c));
+        }
+        key(&mut app, &reader, KeyCode::Enter);
+        let s = screen(&app, &reader);
+        assert!(s.contains("--filter \"(\": unclosed group"), "{s}");
+        assert!(app.view.filter.is_none());
+        // Sort, zeros, reset, interval, help, quit.
+        key(&mut app, &reader, KeyCode::Char('o'));
+        key(&mut app, &reader, KeyCode::Char('z'));
+        key(&mut app, &reader, KeyCode::Char('r'));
+        key(&mut app, &reader, KeyCode::Char('+'));
+        let s = screen(&app, &reader);
+        assert!(s.contains("every 2.00 s  sort: rate  zeros skipped  since reset"), "{s}");
+        assert!(!s.contains("exits "), "all zero since the reset: {s}");
+        key(&mut app, &reader, KeyCode::Char('h'));
+        assert!(screen(&app, &reader).contains("double or halve"));
+        key(&mut app, &reader, KeyCode::Char('x'));
+        assert_eq!(key(&mut app, &reader, KeyCode::Char('q')), Action::Quit);
+    }
+
+    #[test]
+    fn a_tiny_terminal_draws_without_panicking() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let reader = reader(&dir);
+        let app = App::new(&args(), &reader).unwrap();
+        for (w, h) in [(1, 1), (10, 2), (200, 3)] {
+            let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+            t.draw(|f| draw(f, &app, &reader)).unwrap();
+        }
+    }
 }

@@ -100,7 +100,10 @@ fn main() {
     }
     let (root, stats) = build(vms, vcpus);
     let mount = statsfs::vfs::mount(&path, &[root], Default::default()).expect("mount");
-    println!("{vms} VMs x {vcpus} vCPUs mounted at {}", mount.path().display());
+    println!(
+        "{vms} VMs x {vcpus} vCPUs mounted at {}",
+        mount.path().display()
+    );
     // The vCPUs count for `--seconds`, every 10 ms; the mount stays until SIGINT/SIGTERM.
     std::thread::spawn(move || {
         let end = Instant::now() + Duration::from_secs(seconds);

@@ -1,5 +1,5 @@
 //! The `statsfs` command-line tool, as a library (feature `cli`; the binary `statsfs` is
-//! [`main`]): a kvm_stat-like live view, dumps and schemas of any statsfs tree, bulk
+//! [`main`](crate::cli::main)): a kvm_stat-like live view, dumps and schemas of any statsfs tree, bulk
 //! stats file or kernel stats file, read in bulk. The user's guide is `docs/CLI.md`.
 //!
 //! ```text
@@ -10,7 +10,7 @@
 //! statsfs schema PATH                     every descriptor
 //! ```
 //!
-//! Data flows one way: [`reader`](self) opens what `PATH` names and refreshes it (one
+//! Data flows one way: the [`Reader`] opens what `PATH` names and refreshes it (one
 //! positioned read per bulk file), the model places each stat in its source, the table
 //! computes the rows, and the batch modes, the dumps and the terminal view show them.
 //!

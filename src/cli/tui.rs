@@ -416,7 +416,14 @@ mod tests {
 
     /// A reader of one blob in a file: `kvm` with two VMs of two stats each.
     fn reader(dir: &tempfile::TempDir) -> Reader {
-        let names = ["exits", "halts", "vm1/exits", "vm1/halts", "vm2/exits", "vm2/halts"];
+        let names = [
+            "exits",
+            "halts",
+            "vm1/exits",
+            "vm1/halts",
+            "vm2/exits",
+            "vm2/halts",
+        ];
         let descs: Vec<StatDesc> = names.iter().map(|n| StatDesc::counter(*n)).collect();
         let blob = Layout::new("kvm", &descs)
             .unwrap()
@@ -469,7 +476,10 @@ mod tests {
         let mut app = App::new(&args(), &reader).unwrap();
         let s = screen(&app, &reader);
         assert!(s.contains("— kvm  every 1.00 s  sort: total"), "{s}");
-        assert!(s.lines().nth(2).unwrap().starts_with("exits"), "largest first: {s}");
+        assert!(
+            s.lines().nth(2).unwrap().starts_with("exits"),
+            "largest first: {s}"
+        );
         assert!(s.contains(HELP.split("  ").next().unwrap()), "{s}");
         // Enter: the selected stat per child.
         key(&mut app, &reader, KeyCode::Enter);
@@ -497,7 +507,10 @@ mod tests {
         key(&mut app, &reader, KeyCode::Char('r'));
         key(&mut app, &reader, KeyCode::Char('+'));
         let s = screen(&app, &reader);
-        assert!(s.contains("every 2.00 s  sort: rate  zeros skipped  since reset"), "{s}");
+        assert!(
+            s.contains("every 2.00 s  sort: rate  zeros skipped  since reset"),
+            "{s}"
+        );
         assert!(!s.contains("exits "), "all zero since the reset: {s}");
         key(&mut app, &reader, KeyCode::Char('h'));
         assert!(screen(&app, &reader).contains("double or halve"));

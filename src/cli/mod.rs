@@ -10,7 +10,7 @@
 //! statsfs schema PATH                     every descriptor
 //! ```
 //!
-//! Data flows one way: the [`Reader`] opens what `PATH` names and refreshes it (one
+//! Data flows one way: the [`Reader`](crate::cli::Reader) opens what `PATH` names and refreshes it (one
 //! positioned read per bulk file), the model places each stat in its source, the table
 //! computes the rows, and the batch modes, the dumps and the terminal view show them.
 //!

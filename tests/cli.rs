@@ -359,21 +359,7 @@ fn dump_openmetrics_passes_promtool() {
         "prometheus",
         t.mount.path().to_str().unwrap(),
     ]);
-    let mut child = Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write as _;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(om.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = common::run_with_input(&promtool, &["check", "metrics"], &om);
     assert!(
         out.status.success(),
         "promtool: {}{}\n{om}",
@@ -654,10 +640,11 @@ fn the_live_view_in_tmux() {
     let scratch = TempDir::new().unwrap();
     let done = scratch.path().join("exit-status");
     let cmd = format!(
-        "{} top -d 0.2 {}; echo $? > {}",
+        // Written aside and renamed: the file appears whole, never empty.
+        "{} top -d 0.2 {}; echo $? > {d}.part && mv {d}.part {d}",
         env!("CARGO_BIN_EXE_statsfs"),
         t.path("kvm").display(),
-        done.display()
+        d = done.display()
     );
     let tm = Tmux { tmux, session };
     let started = Command::new(&tm.tmux)

@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use statsfs::openmetrics::{Encoder, Format, Options};
@@ -216,15 +214,7 @@ fn promtool_finds_no_problem() {
         return;
     };
     let t = text(Format::Prometheus);
-    let mut child = Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(t.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = common::run_with_input(&promtool, &["check", "metrics"], &t);
     let report = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -249,20 +239,7 @@ fn python_parse(test: &str, format: Format, input: &str) -> Option<Vec<String>> 
          \x20   for s in f.samples:\n\
          \x20       print(f.name, f.type, f.unit or '-', s.name, json.dumps(s.labels, sort_keys=True), repr(float(s.value)), sep='\\t')\n"
     );
-    let mut child = Command::new(py)
-        .args(["-c", &script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = common::run_with_input(&py, &["-c", &script], input);
     assert!(
         out.status.success(),
         "{module} rejected the text: {}\n{input}",

@@ -134,6 +134,30 @@ pub fn skip(test: &str, reason: &str) {
     let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
 
+/// Runs `program` with `args`, `input` on its standard input; its whole output.
+pub fn run_with_input(
+    program: &std::path::Path,
+    args: &[&str],
+    input: &str,
+) -> std::process::Output {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {}: {e}", program.display()));
+    child
+        .stdin
+        .take()
+        .expect("a piped stdin")
+        .write_all(input.as_bytes())
+        .expect("write the input");
+    child.wait_with_output().expect("wait for the child")
+}
+
 /// `name` on PATH; missing, `test` is skipped (see [`skip`]) and this returns `None`.
 pub fn tool(test: &str, name: &str) -> Option<PathBuf> {
     let found = std::env::var_os("PATH").and_then(|paths| {

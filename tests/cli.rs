@@ -274,6 +274,12 @@ fn log_and_csv_rates_come_from_two_reads() {
         kvm.to_str().unwrap(),
     ]);
     let headers = log.lines().filter(|l| l.contains("exits")).count();
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(
+        lines[0].len(),
+        lines[1].len(),
+        "the header stands over the values: {log}"
+    );
     assert_eq!(
         headers, 2,
         "the header every 20 lines, as kvm_stat's: {log}"
@@ -605,15 +611,25 @@ impl Tmux {
 
     /// Waits until the pane shows `want` (bounded), returns the pane.
     fn until(&self, want: &str) -> String {
+        self.wait_for(want, true)
+    }
+
+    /// Waits until the pane no longer shows `gone` (bounded).
+    fn until_gone(&self, gone: &str) {
+        self.wait_for(gone, false);
+    }
+
+    fn wait_for(&self, text: &str, shown: bool) -> String {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let pane = self.run(&["capture-pane", "-p", "-t", &self.session]);
-            if pane.contains(want) {
+            if pane.contains(text) == shown {
                 return pane;
             }
             assert!(
                 Instant::now() < deadline,
-                "the pane never showed {want:?}:\n{pane}"
+                "after 20 s the pane {} {text:?}:\n{pane}",
+                if shown { "still lacks" } else { "still shows" }
             );
             thread::sleep(Duration::from_millis(50));
         }
@@ -676,6 +692,13 @@ fn the_live_view_in_tmux() {
     tm.until("kvm: exits per child");
     let pane = tm.until("vm2");
     assert!(pane.contains("41"), "vm2's exits: {pane}");
+    // A VM added while the view is up: the mount's POLLPRI makes the view lay out anew.
+    let mut more = Vec::new();
+    let vm3 = add_vm(&t.root, "vm3", 3, &mut more);
+    let pane = tm.until("vm3");
+    assert!(pane.contains("61"), "vm3's exits: {pane}");
+    t.root.remove_subordinate(&vm3).unwrap();
+    tm.until_gone("vm3");
     tm.keys(&["u", "d", "Down", "Enter"]);
     let pane = tm.until("kvm/vm2  every");
     assert!(pane.contains("flushes"), "vm2's own stats: {pane}");

@@ -87,11 +87,13 @@ pub(crate) fn log(
             let names: Vec<String> = columns.iter().map(|c| csv_field(&c.0)).collect();
             writeln!(out, "time,{}", names.join(","))
         } else {
-            let mut line = String::new();
-            for (c, w) in columns.iter().zip(&widths) {
-                line.push_str(&format!(" {:>w$}", c.0));
-            }
-            writeln!(out, "{}", line.trim_start())
+            // The same widths as the value lines, right-aligned over them.
+            let names: Vec<String> = columns
+                .iter()
+                .zip(&widths)
+                .map(|(c, w)| format!("{:>w$}", c.0))
+                .collect();
+            writeln!(out, "{}", names.join(" "))
         }
     };
     let mut lines = 0u64;

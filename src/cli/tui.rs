@@ -18,8 +18,8 @@ use super::reader::Reader;
 use super::table::{self, fmt_rate, fmt_share, Row, View};
 
 /// The keys, as the bottom line shows them.
-pub(crate) const HELP: &str = "q quit  ↑↓ select  Enter per child  d drill down  u up  \
-                               o sort  f filter  c clear  z zeros  r reset  +/- interval  h help";
+pub(crate) const HELP: &str = "q quit  ↑↓ select  Enter per child  d drill  u up  o sort  \
+                               f filter  c clear  z zeros  r reset  +- interval  h help";
 
 /// What the keys do in the mode the view is in.
 #[derive(Debug, Clone, PartialEq)]

@@ -714,3 +714,28 @@ fn the_live_view_in_tmux() {
     }
     assert_eq!(fs::read_to_string(&done).unwrap().trim(), "0");
 }
+
+#[test]
+fn statsfs_kvm_as_another_user_says_what_it_could_not_see() {
+    const TEST: &str = "statsfs_kvm_as_another_user_says_what_it_could_not_see";
+    let Some(setpriv) = tool(TEST, "setpriv") else {
+        return;
+    };
+    // SAFETY: geteuid takes no arguments, touches no memory and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        common::skip(TEST, "switching to another user needs root");
+        return;
+    }
+    let out = Command::new(setpriv)
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .args([env!("CARGO_BIN_EXE_statsfs"), "kvm", "--once", "-d", "0.01"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("could not be looked into: run as root"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+}

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum, ValueHint};
 
 /// Read statsfs trees, bulk stats files and KVM's binary stats files: a live view with
 /// totals and rates, dumps and schemas.
@@ -50,7 +50,7 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct TopArgs {
     /// A statsfs mount, a source directory, a bulk stats file or fd:N.
-    #[arg(value_name = "PATH")]
+    #[arg(value_name = "PATH", value_hint = ValueHint::AnyPath)]
     pub path: String,
     /// How to show it.
     #[command(flatten)]
@@ -117,7 +117,7 @@ pub enum Sort {
 #[derive(Debug, Args)]
 pub struct DumpArgs {
     /// A statsfs mount, a source directory, a bulk stats file or fd:N.
-    #[arg(value_name = "PATH")]
+    #[arg(value_name = "PATH", value_hint = ValueHint::AnyPath)]
     pub path: String,
     /// The output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -141,7 +141,7 @@ pub enum Format {
 #[derive(Debug, Args)]
 pub struct SchemaArgs {
     /// A statsfs mount, a source directory, a bulk stats file or fd:N.
-    #[arg(value_name = "PATH")]
+    #[arg(value_name = "PATH", value_hint = ValueHint::AnyPath)]
     pub path: String,
 }
 

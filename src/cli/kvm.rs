@@ -88,6 +88,8 @@ pub(crate) fn open(pid: Option<u32>, notes: &mut dyn Write) -> Result<Reader, Cl
     let mut fold_at: Vec<String> = Vec::new();
     let mut vmms = 0;
     let mut unreadable: Option<String> = None;
+    // Processes whose descriptors this user may not list (another user's, without root).
+    let mut hidden = 0usize;
     for p in pids {
         let h = match held(p) {
             Ok(h) => h,
@@ -97,7 +99,11 @@ pub(crate) fn open(pid: Option<u32>, notes: &mut dyn Write) -> Result<Reader, Cl
                     source,
                 })
             }
-            // A process that ended, or one we may not look into, while scanning.
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                hidden += 1;
+                continue;
+            }
+            // A process that ended while scanning.
             Err(_) => continue,
         };
         if h.stats.is_empty() {
@@ -149,6 +155,10 @@ pub(crate) fn open(pid: Option<u32>, notes: &mut dyn Write) -> Result<Reader, Cl
         return Err(CliError::NoVm(match (pid, unreadable) {
             (Some(_), Some(line)) => line,
             (Some(p), None) => format!("process {p} ({}) holds no KVM stats file", comm(p)),
+            (None, _) if hidden > 0 => format!(
+                "no process that this user may look into holds a KVM stats file \
+                 ({hidden} processes could not be looked into: run as root)"
+            ),
             (None, _) => {
                 "no process holds a KVM stats file (no VMM runs, or none opened one)".into()
             }

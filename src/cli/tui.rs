@@ -141,7 +141,10 @@ impl App {
                 KeyCode::Char('q') => return Action::Quit,
                 KeyCode::Esc if self.stack.is_empty() => return Action::Quit,
                 KeyCode::Up => self.selected = self.selected.saturating_sub(1),
-                KeyCode::Down => self.selected += 1,
+                KeyCode::Down => {
+                    let last = self.rows(reader).len().saturating_sub(1);
+                    self.selected = (self.selected + 1).min(last);
+                }
                 KeyCode::Enter => {
                     let rows = self.rows(reader);
                     if let Some(row) = rows.get(self.selected.min(rows.len().saturating_sub(1))) {

@@ -30,6 +30,8 @@ struct VmStat {
     pages: Gauge<u64>,
     /// TLB flushes requested
     flushes: Counter,
+    /// Clock drift against the host
+    drift: Gauge<i32>,
 }
 
 /// A vCPU's statistics.
@@ -65,6 +67,7 @@ fn add_vm(root: &Source, name: &str, base: u64, vcpus: &mut Vec<Arc<VcpuStat>>) 
     let stats = Arc::new(VmStat::default());
     stats.pages.set(100 * base);
     stats.flushes.add(base);
+    stats.drift.set(-5 * base as i32);
     vm.add_values(stats).unwrap();
     vm.add_aggregates::<VcpuStat>().unwrap();
     for c in 0..2u64 {
@@ -158,12 +161,16 @@ fn once_shows_what_the_value_files_hold() {
     let out = ok(&["top", "--once", "-d", "0.05", kvm.to_str().unwrap()]);
     assert_eq!(out.lines().next(), Some("kvm"), "{out}");
     let rows = table(&out);
-    for name in ["exits", "halts", "exit_ns", "pages", "flushes"] {
+    for name in ["exits", "halts", "exit_ns", "pages", "flushes", "drift"] {
         let (total, rate, _) = rows.get(name).unwrap_or_else(|| panic!("{name}: {out}"));
         assert_eq!(*total, read_u64(&kvm.join(name)), "{name}");
         assert_eq!(*rate, 0.0, "{name}: nothing counts");
     }
     assert_eq!(rows["exits"].0, 10 + 11 + 20 + 21);
+    assert_eq!(
+        rows["drift"].0, -15,
+        "a signed gauge reads as its file: {out}"
+    );
     assert_eq!(rows["pages"].2, "", "a gauge has no share of a total");
     // Sorted by total, largest first.
     let names: Vec<&str> = out
@@ -311,8 +318,9 @@ fn dumps_match_the_files() {
         }
         seen += 1;
     }
-    // kvm: 5 stats, each VM 5, each vCPU 3, plus a buckets line per histogram (7).
-    assert_eq!(seen, 5 + 2 * 5 + 4 * 3 + 7, "{text}");
+    // kvm: 6 stats, each VM 6, each vCPU 3, plus a buckets line per histogram (7).
+    assert_eq!(seen, 6 + 2 * 6 + 4 * 3 + 7, "{text}");
+    assert!(text.contains("kvm/vm2/drift -10\n"), "{text}");
 
     let json = ok(&["dump", "--format", "json", &mnt]);
     let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
@@ -347,6 +355,7 @@ fn dumps_match_the_files() {
         "{om}"
     );
     assert!(om.contains("kvm_pages{path=\"kvm/vm1\"} 100"), "{om}");
+    assert!(om.contains("kvm_drift{path=\"kvm/vm1\"} -5"), "{om}");
 }
 
 #[test]

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde_json::{json, Value as Json};
@@ -51,7 +50,11 @@ pub(crate) fn dump(out: &mut dyn Write, reader: &Reader, format: Format) -> Resu
                             let st = &model.stats[i];
                             let mut v = describe(&st.desc);
                             v["name"] = json!(st.name);
-                            v["value"] = json!(model.number(i, data) as u64);
+                            let n = model.number(i, data);
+                            v["value"] = match i64::try_from(n) {
+                                Ok(n) => json!(n),
+                                Err(_) => json!(n as u64),
+                            };
                             if st.desc.kind.is_histogram() {
                                 v["buckets"] = json!(&data[st.words.clone()]);
                             }
@@ -136,7 +139,9 @@ fn tree_of(model: &Model, data: &[u64]) -> Vec<Source> {
             let mut d = st.desc.clone();
             d.name = st.name.clone();
             d.offset = (words.len() * 8) as u32;
-            descs.push(descriptor_of(&d));
+            let mut number = descriptor_of(&d);
+            number.ty = st.number.ty;
+            descs.push(number);
             words.extend_from_slice(&data[st.words.clone()]);
         }
         if !descs.is_empty() {
@@ -160,19 +165,10 @@ fn tree_of(model: &Model, data: &[u64]) -> Vec<Source> {
     roots
 }
 
-/// One stat's attributes from a statsfs mount's `.schema` catalogue.
-#[derive(Debug, Clone, PartialEq)]
-struct Catalogued {
-    aggregation: String,
-    mode: String,
-    description: String,
-}
-
 /// `statsfs schema`: every distinct descriptor of what `reader` read, with the
 /// attributes the binary layout does not carry (aggregation, mode, description) from the
 /// mount's catalogue when `path` is in a statsfs mount.
-pub(crate) fn schema(out: &mut dyn Write, reader: &Reader, path: &str) -> Result<(), CliError> {
-    let catalogue = catalogue_of(Path::new(path));
+pub(crate) fn schema(out: &mut dyn Write, reader: &Reader) -> Result<(), CliError> {
     let model = &reader.model;
     // One row per name and layout (the offset aside): a stat of every vCPU is one row.
     let mut seen: std::collections::HashSet<(String, StatDesc)> = Default::default();
@@ -184,9 +180,16 @@ pub(crate) fn schema(out: &mut dyn Write, reader: &Reader, path: &str) -> Result
         if !seen.insert((st.name.clone(), key_desc)) {
             continue;
         }
-        let known = catalogue.get(&st.name).and_then(|c| agreed(c));
-        let (aggregation, mode, description) = match known {
-            Some(c) => (c.aggregation, c.mode, c.description),
+        let (aggregation, mode, description) = match reader.catalogue.agreed(&st.name) {
+            Some(c) => (
+                c.aggregation.clone(),
+                c.mode.clone(),
+                if c.description.is_empty() {
+                    "-".to_owned()
+                } else {
+                    c.description.clone()
+                },
+            ),
             None => (
                 format!("{}*", st.number.aggregation.as_str()),
                 format!("{:04o}", st.number.mode()),
@@ -245,49 +248,4 @@ pub(crate) fn schema(out: &mut dyn Write, reader: &Reader, path: &str) -> Result
         );
     }
     out.write_all(text.as_bytes()).map_err(CliError::Output)
-}
-
-/// The attributes every catalogue entry of a name agrees on, if they agree.
-fn agreed(entries: &[Catalogued]) -> Option<Catalogued> {
-    let first = entries.first()?;
-    entries
-        .iter()
-        .all(|c| c.aggregation == first.aggregation && c.mode == first.mode)
-        .then(|| first.clone())
-}
-
-/// The `.schema` catalogue of the statsfs mount `path` is in, by stat name; empty when
-/// there is none (a bulk file elsewhere, a kernel file).
-fn catalogue_of(path: &Path) -> HashMap<String, Vec<Catalogued>> {
-    let mut map: HashMap<String, Vec<Catalogued>> = HashMap::new();
-    let mut dir: Option<PathBuf> = Some(path.to_owned());
-    while let Some(d) = dir {
-        if let Ok(text) = std::fs::read_to_string(d.join(".schema")) {
-            for line in text.lines().filter(|l| !l.starts_with("schema ")) {
-                let mut parts = line.splitn(10, ' ');
-                let name = parts.next().unwrap_or_default().to_owned();
-                let fields: Vec<&str> = parts.collect();
-                let attr = |key: &str| {
-                    fields
-                        .iter()
-                        .find_map(|f| f.strip_prefix(key))
-                        .unwrap_or("-")
-                        .to_owned()
-                };
-                let description = fields.get(8).copied().unwrap_or("").to_owned();
-                map.entry(name).or_default().push(Catalogued {
-                    aggregation: attr("aggregate="),
-                    mode: attr("mode="),
-                    description: if description.is_empty() {
-                        "-".into()
-                    } else {
-                        description
-                    },
-                });
-            }
-            break;
-        }
-        dir = d.parent().map(Path::to_owned);
-    }
-    map
 }

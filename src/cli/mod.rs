@@ -23,6 +23,7 @@
 
 mod args;
 mod batch;
+mod catalogue;
 mod dump;
 mod error;
 mod kvm;
@@ -61,7 +62,7 @@ where
             show(out, &mut reader, &a.view)
         }
         Command::Dump(a) => dump::dump(out, &Reader::open(&a.path)?, a.format),
-        Command::Schema(a) => dump::schema(out, &Reader::open(&a.path)?, &a.path),
+        Command::Schema(a) => dump::schema(out, &Reader::open(&a.path)?),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "statsfs", out);
             Ok(())

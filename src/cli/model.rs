@@ -8,7 +8,7 @@ use std::ops::Range;
 
 use crate::binary::StatDesc;
 use crate::view::descriptor_of;
-use crate::{value, Aggregation, Descriptor};
+use crate::{value, Aggregation, Descriptor, ValueType};
 
 /// One stat of one source.
 #[derive(Debug, Clone)]
@@ -151,6 +151,18 @@ impl Model {
             folded,
         });
         words
+    }
+
+    /// Gives each stat the type `ty_of` says its name has (from a catalogue), where it
+    /// says one: how its word reads as a number (a signed gauge reads negative).
+    pub fn set_types(&mut self, ty_of: impl Fn(&str) -> Option<ValueType>) {
+        for st in &mut self.stats {
+            if let Some(ty) = ty_of(&st.name) {
+                if !st.number.kind.is_histogram() {
+                    st.number.ty = ty;
+                }
+            }
+        }
     }
 
     /// The stat `name` of `source`, if it has one.

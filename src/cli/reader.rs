@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use rustix::process::{getpid, pidfd_getfd, pidfd_open, Pid, PidfdFlags, PidfdGetfdFlags};
 
+use super::catalogue::Catalogue;
 use super::error::CliError;
 use super::model::Model;
 use crate::binary::StatsFile;
@@ -84,6 +85,8 @@ pub struct Reader {
     before: Option<Model>,
     /// What to call it in messages and titles.
     pub(crate) label: String,
+    /// The mount's catalogue (empty for files outside a mount): read once at open.
+    pub(crate) catalogue: Catalogue,
 }
 
 /// Opens `path` read-only, with errors that say what to do.
@@ -163,6 +166,11 @@ impl Reader {
         fold_at: Vec<String>,
         label: String,
     ) -> Result<Reader, CliError> {
+        // Where to look for a catalogue: the directory read, or the one holding the file.
+        let origin_dir: Option<PathBuf> = match &origin {
+            Origin::Mount { dir, .. } => Some(dir.clone()),
+            Origin::Fixed => Path::new(&label).parent().map(Path::to_owned),
+        };
         let mut r = Reader {
             parts,
             origin,
@@ -172,6 +180,10 @@ impl Reader {
             at: Instant::now(),
             relayouts: 0,
             before: None,
+            catalogue: match &origin_dir {
+                Some(dir) => Catalogue::find(dir),
+                None => Catalogue::default(),
+            },
             label,
         };
         r.layout();
@@ -192,6 +204,9 @@ impl Reader {
                 model.add_read(&prefix, d);
             }
         }
+        // A signed value is stored as its two's-complement word: the catalogue says
+        // which are (the layout does not), so they read as the value files show them.
+        model.set_types(|name| self.catalogue.agreed(name).map(|e| e.ty));
         for path in &self.fold_at {
             let s = model.source(path);
             model.add_folds(s);

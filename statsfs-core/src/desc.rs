@@ -50,6 +50,30 @@ impl ValueType {
         }
     }
 
+    /// Every type, in declaration order.
+    pub const ALL: [ValueType; 9] = [
+        Self::U8,
+        Self::U16,
+        Self::U32,
+        Self::U64,
+        Self::I8,
+        Self::I16,
+        Self::I32,
+        Self::I64,
+        Self::Bool,
+    ];
+
+    /// The type whose [`as_str`](Self::as_str) is `name`.
+    ///
+    /// ```
+    /// use statsfs_core::ValueType;
+    /// assert_eq!(ValueType::from_name("i32"), Some(ValueType::I32));
+    /// assert_eq!(ValueType::from_name("f64"), None);
+    /// ```
+    pub fn from_name(name: &str) -> Option<ValueType> {
+        Self::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+
     /// The Rust name of the type (`"u64"`, `"bool"`, ...).
     pub const fn as_str(self) -> &'static str {
         match self {

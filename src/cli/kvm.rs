@@ -84,13 +84,16 @@ pub(crate) fn open(pid: Option<u32>, notes: &mut dyn Write) -> Result<Reader, Cl
             v
         }
     };
+    // Scanning every process, the tool leaves itself out: the descriptors it duplicates
+    // carry the same names and would count twice.
+    let own = std::process::id();
     let mut files: Vec<(String, File)> = Vec::new();
     let mut fold_at: Vec<String> = Vec::new();
     let mut vmms = 0;
     let mut unreadable: Option<String> = None;
     // Processes whose descriptors this user may not list (another user's, without root).
     let mut hidden = 0usize;
-    for p in pids {
+    for p in pids.into_iter().filter(|&p| pid.is_some() || p != own) {
         let h = match held(p) {
             Ok(h) => h,
             Err(source) if pid.is_some() => {
@@ -123,6 +126,7 @@ pub(crate) fn open(pid: Option<u32>, notes: &mut dyn Write) -> Result<Reader, Cl
         let pid_nz =
             Pid::from_raw(p as i32).ok_or_else(|| CliError::NoVm(format!("bad pid {p}")))?;
         let vm_stats = h.stats.iter().filter(|s| s.1.is_none()).count();
+        let (mut mine, folds_before) = (Vec::new(), fold_at.len());
         let mut vm: Option<String> = None;
         let mut k = 0;
         for &(fd, vcpu) in &h.stats {
@@ -147,8 +151,22 @@ pub(crate) fn open(pid: Option<u32>, notes: &mut dyn Write) -> Result<Reader, Cl
                     format!("{parent}/vcpu{n}")
                 }
             };
-            files.push((prefix, File::from(dup_fd(pid_nz, fd)?)));
+            match dup_fd(pid_nz, fd) {
+                Ok(f) => mine.push((prefix, File::from(f))),
+                Err(e) if pid.is_some() => return Err(e),
+                // Scanning: a process that ended, or one we may not take from, is left out.
+                Err(_) => {
+                    hidden += 1;
+                    mine.clear();
+                    break;
+                }
+            }
         }
+        if mine.is_empty() {
+            fold_at.truncate(folds_before);
+            continue;
+        }
+        files.append(&mut mine);
         vmms += 1;
     }
     if files.is_empty() {

@@ -118,10 +118,11 @@ impl Model {
         self.words
     }
 
-    /// Adds a stat read from a file: a descriptor named `a/b/exits` goes into the source
-    /// `<prefix>/a/b` as `exits`. Its words come next in the data vector; returns their
-    /// range.
-    pub fn add_read(&mut self, prefix: &str, desc: &StatDesc) -> Range<usize> {
+    /// Adds a stat read from a file whose data block starts at word `base` of the data
+    /// vector: a descriptor named `a/b/exits` goes into the source `<prefix>/a/b` as
+    /// `exits`, its words where its descriptor's offset says (a file may leave gaps and
+    /// order its stats as it likes). Returns their range.
+    pub fn add_read(&mut self, prefix: &str, base: usize, desc: &StatDesc) -> Range<usize> {
         let (dir, name) = match desc.name.rfind('/') {
             Some(cut) => (&desc.name[..cut], &desc.name[cut + 1..]),
             None => ("", desc.name.as_str()),
@@ -132,12 +133,31 @@ impl Model {
             (false, false) => format!("{prefix}/{dir}"),
         };
         let source = self.source(&path);
-        self.push(source, name, desc.clone(), false)
+        let r = desc.words();
+        self.push(
+            source,
+            name,
+            desc.clone(),
+            base + r.start..base + r.end,
+            false,
+        )
     }
 
-    fn push(&mut self, source: usize, name: &str, desc: StatDesc, folded: bool) -> Range<usize> {
-        let words = self.words..self.words + usize::from(desc.size);
-        self.words = words.end;
+    /// Makes room for a file's whole data block, `words` long from `base`: the next
+    /// file's (or fold's) words come after it.
+    pub fn reserve(&mut self, base: usize, words: usize) {
+        self.words = self.words.max(base + words);
+    }
+
+    fn push(
+        &mut self,
+        source: usize,
+        name: &str,
+        desc: StatDesc,
+        words: Range<usize>,
+        folded: bool,
+    ) -> Range<usize> {
+        self.words = self.words.max(words.end);
         let mut basename = desc.clone();
         basename.name = name.to_owned();
         let number = descriptor_of(&basename);
@@ -210,7 +230,11 @@ impl Model {
             let (mut desc, ins) = inputs.remove(&name).expect("collected above");
             desc.name = name.clone();
             let aggregation = descriptor_of(&desc).aggregation;
-            self.push(source, &name, desc, true);
+            let words = self.words..self.words + usize::from(desc.size);
+            let ty = self.stats[ins[0]].number.ty;
+            self.push(source, &name, desc, words, true);
+            let last = self.stats.len() - 1;
+            self.stats[last].number.ty = ty;
             self.folds.push(Fold {
                 target: self.stats.len() - 1,
                 inputs: ins,
@@ -224,27 +248,40 @@ impl Model {
         for f in &self.folds {
             let out = self.stats[f.target].words.clone();
             for w in 0..out.len() {
-                let mut acc: u64 = match f.aggregation {
-                    Aggregation::Min => u64::MAX,
-                    _ => 0,
-                };
-                let mut n = 0u64;
+                // Compared as the stat's type reads: a signed word as i64.
+                let signed = self.stats[f.target].number.ty.is_signed();
+                let key = |v: u64| if signed { v as i64 as i128 } else { v as i128 };
+                let (mut acc, mut best, mut n) = (0u64, None::<u64>, 0u64);
                 for &i in &f.inputs {
                     let v = data[self.stats[i].words.start + w];
                     n += 1;
-                    acc = match f.aggregation {
-                        Aggregation::Max => acc.max(v),
-                        Aggregation::Min => acc.min(v),
-                        Aggregation::CountZero => acc + u64::from(v == 0),
-                        Aggregation::Sum | Aggregation::Avg | Aggregation::None => {
-                            acc.wrapping_add(v)
+                    match f.aggregation {
+                        Aggregation::Max | Aggregation::Min => {
+                            let better = |b: u64| match f.aggregation {
+                                Aggregation::Max => key(v) > key(b),
+                                _ => key(v) < key(b),
+                            };
+                            if best.is_none_or(better) {
+                                best = Some(v);
+                            }
                         }
-                    };
+                        Aggregation::CountZero => acc += u64::from(v == 0),
+                        Aggregation::Sum | Aggregation::Avg | Aggregation::None => {
+                            acc = acc.wrapping_add(v)
+                        }
+                    }
                 }
-                if matches!(f.aggregation, Aggregation::Avg) && n > 0 {
-                    acc /= n;
-                }
-                data[out.start + w] = acc;
+                let word = match f.aggregation {
+                    // Over no values, as the tree's empty aggregates read.
+                    Aggregation::Max => best.unwrap_or(if signed { i64::MIN as u64 } else { 0 }),
+                    Aggregation::Min => {
+                        best.unwrap_or(if signed { i64::MAX as u64 } else { u64::MAX })
+                    }
+                    Aggregation::Avg if n > 0 && signed => (acc as i64 / n as i64) as u64,
+                    Aggregation::Avg if n > 0 => acc / n,
+                    _ => acc,
+                };
+                data[out.start + w] = word;
             }
         }
     }
@@ -294,11 +331,16 @@ mod tests {
     #[test]
     fn names_with_slashes_make_sources_and_folds_follow_the_tree_rules() {
         let mut m = Model::default();
-        m.add_read("kvm", &StatDesc::counter("exits"));
-        m.add_read("kvm", &StatDesc::counter("vm1/vcpu0/exits"));
-        m.add_read("kvm", &peak("vm1/vcpu0/max_run"));
-        m.add_read("kvm", &StatDesc::counter("vm1/vcpu1/exits"));
-        m.add_read("kvm", &peak("vm1/vcpu1/max_run"));
+        let descs = [
+            StatDesc::counter("exits"),
+            StatDesc::counter("vm1/vcpu0/exits"),
+            peak("vm1/vcpu0/max_run"),
+            StatDesc::counter("vm1/vcpu1/exits"),
+            peak("vm1/vcpu1/max_run"),
+        ];
+        for (k, d) in descs.into_iter().enumerate() {
+            m.add_read("kvm", 0, &d.at(8 * k as u32));
+        }
         let paths: Vec<&str> = m.sources.iter().map(|s| s.path.as_str()).collect();
         assert_eq!(
             paths,
@@ -325,13 +367,50 @@ mod tests {
     }
 
     #[test]
+    fn words_are_where_the_offsets_say_gaps_and_order_included() {
+        let mut m = Model::default();
+        // A file whose data block is 4 words: y at word 3, x at word 0, a gap between.
+        m.add_read("r", 0, &StatDesc::counter("y").at(24));
+        m.add_read("r", 0, &StatDesc::counter("x"));
+        m.reserve(0, 4);
+        let r = m.add_read("s", 4, &StatDesc::counter("z").at(8));
+        assert_eq!(
+            r,
+            5..6,
+            "the second file's words come after the first's block"
+        );
+        let data = [1, 0, 0, 3, 0, 7];
+        let get =
+            |path: &str, name: &str| m.number(m.stat(m.find(path).unwrap(), name).unwrap(), &data);
+        assert_eq!((get("r", "x"), get("r", "y"), get("s", "z")), (1, 3, 7));
+        assert_eq!(m.words(), 6);
+    }
+
+    #[test]
+    fn signed_folds_compare_as_signed() {
+        let mut m = Model::default();
+        m.add_read("t", 0, &peak("a/low"));
+        m.add_read("t", 0, &peak("b/low").at(8));
+        m.set_types(|_| Some(ValueType::I64));
+        let t = m.find("t").unwrap();
+        m.add_folds(t);
+        let mut data = vec![(-5i64) as u64, 3, 0];
+        m.fold(&mut data);
+        assert_eq!(
+            m.number(m.stat(t, "low").unwrap(), &data),
+            3,
+            "max of -5 and 3"
+        );
+    }
+
+    #[test]
     fn remap_moves_values_by_path_and_name() {
         let mut a = Model::default();
-        a.add_read("r", &StatDesc::counter("x"));
-        a.add_read("r", &StatDesc::counter("y"));
+        a.add_read("r", 0, &StatDesc::counter("x"));
+        a.add_read("r", 0, &StatDesc::counter("y").at(8));
         let mut b = Model::default();
-        b.add_read("r", &StatDesc::counter("z"));
-        b.add_read("r", &StatDesc::counter("y"));
+        b.add_read("r", 0, &StatDesc::counter("z"));
+        b.add_read("r", 0, &StatDesc::counter("y").at(8));
         assert_eq!(b.remap(&a, &[1, 2]), [0, 2]);
     }
 }

@@ -48,6 +48,9 @@ struct Part {
 enum Origin {
     /// A mount's source directory, or its root (the roots listed at every re-open).
     Mount { dir: PathBuf, root: bool },
+    /// One file, opened again if it reports `POLLPRI` (a bulk file of a mount does once
+    /// the tree changed shape; other files never do).
+    File(PathBuf),
     /// Files or descriptors that never change layout.
     Fixed,
 }
@@ -122,7 +125,7 @@ impl Reader {
             let fd: RawFd = n.parse().map_err(|_| CliError::BadFd(spec.to_owned()))?;
             let file = File::from(dup_fd(getpid(), fd)?);
             let part = Part::open(file, spec, String::new(), None)?;
-            return Reader::new(vec![part], Origin::Fixed, Vec::new(), spec.to_owned());
+            return Reader::new(vec![part], Origin::Fixed, Vec::new(), spec.to_owned(), None);
         }
         let path = Path::new(spec);
         let meta = fs::metadata(path).map_err(|source| CliError::Open {
@@ -130,16 +133,18 @@ impl Reader {
             source,
         })?;
         let label = path.display().to_string();
-        if meta.is_dir() {
-            let origin = Origin::Mount {
+        // Where the mount's catalogue is looked for: up from the absolute path.
+        let absolute = fs::canonicalize(path).ok();
+        let origin = if meta.is_dir() {
+            Origin::Mount {
                 dir: path.to_owned(),
                 root: !path.join(".tree.stats").exists(),
-            };
-            let parts = open_mount(&origin)?;
-            return Reader::new(parts, origin, Vec::new(), label);
-        }
-        let part = Part::open(open_file(path)?, &label, String::new(), None)?;
-        Reader::new(vec![part], Origin::Fixed, Vec::new(), label)
+            }
+        } else {
+            Origin::File(path.to_owned())
+        };
+        let parts = open_parts(&origin)?;
+        Reader::new(parts, origin, Vec::new(), label, absolute)
     }
 
     /// A reader of stats files already open: `(prefix, file)`, the sources of each file
@@ -157,7 +162,7 @@ impl Reader {
                 Part::open(file, &what, prefix, None)
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Reader::new(parts, Origin::Fixed, fold_at, label)
+        Reader::new(parts, Origin::Fixed, fold_at, label, None)
     }
 
     fn new(
@@ -165,12 +170,8 @@ impl Reader {
         origin: Origin,
         fold_at: Vec<String>,
         label: String,
+        catalogue_from: Option<PathBuf>,
     ) -> Result<Reader, CliError> {
-        // Where to look for a catalogue: the directory read, or the one holding the file.
-        let origin_dir: Option<PathBuf> = match &origin {
-            Origin::Mount { dir, .. } => Some(dir.clone()),
-            Origin::Fixed => Path::new(&label).parent().map(Path::to_owned),
-        };
         let mut r = Reader {
             parts,
             origin,
@@ -180,8 +181,8 @@ impl Reader {
             at: Instant::now(),
             relayouts: 0,
             before: None,
-            catalogue: match &origin_dir {
-                Some(dir) => Catalogue::find(dir),
+            catalogue: match &catalogue_from {
+                Some(p) => Catalogue::find(p),
                 None => Catalogue::default(),
             },
             label,
@@ -201,8 +202,9 @@ impl Reader {
                 part.prefix.clone()
             };
             for d in part.file.descriptors() {
-                model.add_read(&prefix, d);
+                model.add_read(&prefix, part.base, d);
             }
+            model.reserve(part.base, part.file.schema().data_words());
         }
         // A signed value is stored as its two's-complement word: the catalogue says
         // which are (the layout does not), so they read as the value files show them.
@@ -260,7 +262,18 @@ impl Reader {
                     tv_sec: 3600,
                     tv_nsec: 0,
                 });
+                let gone = PollFlags::ERR | PollFlags::HUP | PollFlags::NVAL;
                 match poll(&mut fds, Some(&timeout)) {
+                    // The file system stopped answering (its process ended): say so
+                    // rather than spin on a descriptor that is always "ready".
+                    Ok(_) if fds.iter().any(|f| f.revents().intersects(gone)) => {
+                        return Err(CliError::Open {
+                            path: self.label.clone().into(),
+                            source: std::io::Error::other(
+                                "the mount stopped answering: its process ended or unmounted it",
+                            ),
+                        })
+                    }
                     Ok(_) => fds.iter().any(|f| f.revents().contains(PollFlags::PRI)),
                     Err(rustix::io::Errno::INTR) => false,
                     Err(e) => {
@@ -295,21 +308,25 @@ impl Reader {
     /// of the last refresh, moved to the new layout (stats that are new read as they
     /// are now), so the next refresh computes rates across the change.
     pub(crate) fn reopen(&mut self) -> Result<(), CliError> {
-        let Origin::Mount { .. } = self.origin else {
+        if let Origin::Fixed = self.origin {
             return Ok(());
-        };
+        }
+        // Opening is the one step that can fail: before it, nothing is changed.
+        self.parts = open_parts(&self.origin)?;
         let (before, old, at) = (
             std::mem::take(&mut self.model),
             std::mem::take(&mut self.data),
             self.at,
         );
-        self.parts = open_mount(&self.origin)?;
         self.layout();
         let fresh = std::mem::replace(&mut self.data, self.model.remap(&before, &old));
-        let known: std::collections::HashSet<(&str, &str)> =
-            (0..before.stats.len()).map(|j| before.key(j)).collect();
+        // Known: the same path, name and size (what `remap` moved); anything else is new
+        // and starts from what it reads now.
+        let known: std::collections::HashSet<((&str, &str), usize)> = (0..before.stats.len())
+            .map(|j| (before.key(j), before.stats[j].words.len()))
+            .collect();
         for (i, st) in self.model.stats.iter().enumerate() {
-            if !known.contains(&self.model.key(i)) {
+            if !known.contains(&(self.model.key(i), st.words.len())) {
                 self.data[st.words.clone()].copy_from_slice(&fresh[st.words.clone()]);
             }
         }
@@ -365,14 +382,17 @@ fn copy_words(part: &Part, words: &[u64], data: &mut [u64]) {
     data[part.base..part.base + words.len()].copy_from_slice(words);
 }
 
-/// The bulk files of a mount: a source directory's `.tree.stats`, or one per root.
-fn open_mount(origin: &Origin) -> Result<Vec<Part>, CliError> {
-    let Origin::Mount { dir, root } = origin else {
-        return Ok(Vec::new());
-    };
+/// The bulk files of `origin`: a file; a mount's source directory's `.tree.stats`; or one
+/// per root of a mount.
+fn open_parts(origin: &Origin) -> Result<Vec<Part>, CliError> {
     let open = |p: PathBuf| -> Result<Part, CliError> {
         let file = open_file(&p)?;
         Part::open(file, &p.display().to_string(), String::new(), Some(p))
+    };
+    let (dir, root) = match origin {
+        Origin::Mount { dir, root } => (dir, *root),
+        Origin::File(p) => return Ok(vec![open(p.clone())?]),
+        Origin::Fixed => return Ok(Vec::new()),
     };
     if !root {
         return Ok(vec![open(dir.join(".tree.stats"))?]);
@@ -396,12 +416,45 @@ fn open_mount(origin: &Origin) -> Result<Vec<Part>, CliError> {
             source,
         })?;
         let bulk = entry.path().join(".tree.stats");
-        match fs::metadata(&bulk) {
-            Ok(_) => parts.push(open(bulk)?),
-            // A root removed between the listing and the open.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(source) => return Err(CliError::Open { path: bulk, source }),
+        match open(bulk) {
+            Ok(part) => parts.push(part),
+            // A root removed (or hidden) between the listing and the open.
+            Err(CliError::Open { source, .. }) if source.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
         }
     }
     Ok(parts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::binary::{Layout, StatDesc};
+
+    /// A blob of `x` and `y` whose descriptors put `x` at word 2 and `y` at word 0 (out of
+    /// order, with a gap): the reader must take each word where its descriptor says.
+    #[test]
+    fn stats_are_read_where_their_offsets_say() {
+        let layout = Layout::new("r", &[StatDesc::counter("x"), StatDesc::counter("y")]).unwrap();
+        let mut blob = layout.encode(&[0, 0]).unwrap();
+        let desc = layout.desc_offset();
+        let step = 16 + layout.name_size() as usize;
+        // The descriptor's offset field is at byte 8 of it.
+        blob[desc + 8..desc + 12].copy_from_slice(&16u32.to_ne_bytes());
+        blob[desc + step + 8..desc + step + 12].copy_from_slice(&0u32.to_ne_bytes());
+        let data = layout.data_offset();
+        blob.truncate(data);
+        for w in [7u64, 0, 5] {
+            blob.extend_from_slice(&w.to_ne_bytes());
+        }
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("r.stats");
+        std::fs::write(&path, &blob).unwrap();
+        let mut r = Reader::open(path.to_str().unwrap()).unwrap();
+        r.refresh().unwrap();
+        let m = &r.model;
+        let s = m.find("r").unwrap();
+        assert_eq!(m.number(m.stat(s, "x").unwrap(), &r.data), 5);
+        assert_eq!(m.number(m.stat(s, "y").unwrap(), &r.data), 7);
+    }
 }

@@ -227,8 +227,11 @@ mod tests {
 
     fn model() -> Model {
         let mut m = Model::default();
-        for name in ["exits", "halts", "vm1/exits", "vm2/exits"] {
-            m.add_read("kvm", &StatDesc::counter(name));
+        for (k, name) in ["exits", "halts", "vm1/exits", "vm2/exits"]
+            .iter()
+            .enumerate()
+        {
+            m.add_read("kvm", 0, &StatDesc::counter(*name).at(8 * k as u32));
         }
         m
     }

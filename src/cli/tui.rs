@@ -3,7 +3,11 @@
 //! so both are tested without a terminal (ratatui's test backend) and the real terminal
 //! once in tmux.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use ratatui::layout::{Constraint, Layout};
@@ -376,10 +380,26 @@ pub(crate) fn draw(frame: &mut Frame<'_>, app: &App, reader: &Reader) {
 /// also after a panic (ratatui's hook).
 pub(crate) fn run(reader: &mut Reader, args: &ViewArgs) -> Result<(), CliError> {
     let mut app = App::new(args, reader)?;
-    let mut terminal = ratatui::try_init().map_err(CliError::Terminal)?;
+    // SIGTERM, SIGHUP (the terminal closed) and SIGINT end the loop like `q`, so the
+    // terminal is restored; raw mode already turns Ctrl-C into a key.
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [SIGTERM, SIGHUP, SIGINT] {
+        signal_hook::flag::register(sig, stop.clone()).map_err(CliError::Terminal)?;
+    }
+    let mut terminal = match ratatui::try_init() {
+        Ok(t) => t,
+        Err(e) => {
+            // Raw mode may be on already: put the terminal back before saying why.
+            ratatui::restore();
+            return Err(CliError::Terminal(e));
+        }
+    };
     let result = (|| -> Result<(), CliError> {
         let mut next = Instant::now() + app.interval;
         loop {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(());
+            }
             terminal
                 .draw(|f| draw(f, &app, reader))
                 .map_err(CliError::Terminal)?;
@@ -395,7 +415,9 @@ pub(crate) fn run(reader: &mut Reader, args: &ViewArgs) -> Result<(), CliError> 
                 next = Instant::now() + app.interval;
                 continue;
             }
-            if event::poll(next - now).map_err(CliError::Terminal)? {
+            // At most a quarter second between looks at the signal flag.
+            let wait = (next - now).min(Duration::from_millis(250));
+            if event::poll(wait).map_err(CliError::Terminal)? {
                 // Anything else (a resize) just draws again, laid out for the new size.
                 if let Event::Key(k) = event::read().map_err(CliError::Terminal)? {
                     if k.kind == KeyEventKind::Press && app.key(k, reader) == Action::Quit {

@@ -122,12 +122,12 @@ pub fn parse_catalogue(text: &str) -> Vec<CatalogueEntry> {
     let mut out = Vec::new();
     let mut schema = String::new();
     for line in text.lines() {
-        if let Some(rest) = line.strip_prefix("schema ") {
-            schema = rest.split(' ').next().unwrap_or_default().to_owned();
-            continue;
-        }
+        // A stat line first: a stat may be named `schema`; a schema line (four fields)
+        // never parses as one.
         if let Some(e) = parse_stat_line(&schema, line) {
             out.push(e);
+        } else if let Some(rest) = line.strip_prefix("schema ") {
+            schema = rest.split(' ').next().unwrap_or_default().to_owned();
         }
     }
     out
@@ -237,13 +237,15 @@ mod tests {
                 .with_hidden(true),
             Descriptor::new("lat", ValueType::U64, Kind::LogHistogram)
                 .with_storage(Storage::Block, 32),
+            // A stat may be named like the schema lines' keyword.
+            Descriptor::new("schema", ValueType::U32, Kind::Instant),
         ];
-        let mut text = String::from("schema kvm_vcpu my::VcpuStat 3\n");
+        let mut text = String::from("schema kvm_vcpu my::VcpuStat 4\n");
         for d in &ds {
             write_stat_line(&mut text, d).unwrap();
         }
         let back = parse_catalogue(&text);
-        assert_eq!(back.len(), 3, "{text}");
+        assert_eq!(back.len(), 4, "{text}");
         for (d, e) in ds.iter().zip(&back) {
             assert_eq!(e.schema, "kvm_vcpu");
             assert_eq!(e.name, d.name);

@@ -462,13 +462,18 @@ impl Filesystem for StatsFs {
         let Some(file) = self.0.open_file(fh) else {
             return reply.error(Errno::EBADF);
         };
-        let mut revents = PollEvents::POLLIN | PollEvents::POLLOUT;
+        // What the kernel reports for a file system without poll (DEFAULT_POLLMASK).
+        let mut revents = PollEvents::POLLIN
+            | PollEvents::POLLOUT
+            | PollEvents::POLLRDNORM
+            | PollEvents::POLLWRNORM;
         if let OpenFile::Bulk(b) = &*file {
-            if lock(b).is_current() {
-                if flags.contains(PollFlags::FUSE_POLL_SCHEDULE_NOTIFY) {
-                    self.0.pollers.wait(ph);
-                }
-            } else {
+            // Registered before the check: a change between the two wakes it (at worst
+            // once too often), and none is lost.
+            if flags.contains(PollFlags::FUSE_POLL_SCHEDULE_NOTIFY) {
+                self.0.pollers.wait(fh.0, ph);
+            }
+            if !lock(b).is_current() {
                 revents |= PollEvents::POLLPRI;
             }
         }
@@ -530,6 +535,7 @@ impl Filesystem for StatsFs {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&fh.0);
+        self.0.pollers.forget(fh.0);
         reply.ok();
     }
 

@@ -8,6 +8,7 @@
 //! that is safe here because FUSE workers never change the tree (writes only clear
 //! values) and never wait for the thread that does.
 
+use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -17,24 +18,32 @@ use statsfs_core::{Change, Source, Subscription};
 use crate::inode::{dir_ino, ROOT};
 
 /// The `poll` calls on bulk files that wait for the tree to change shape
-/// (`docs/FILES.md#noticing-changes`): each is woken once, at the next change of any
-/// root; the kernel then polls again and gets `POLLPRI` if that file's layout is stale.
+/// (`docs/FILES.md#noticing-changes`), one per open file (the kernel's poll handle is per
+/// open file, so a poll again replaces the last one): each is woken once, at the next
+/// change of any root; the kernel then polls again and gets `POLLPRI` if that file's
+/// layout is stale. Closing the file forgets its handle, so they never pile up.
 #[derive(Default)]
-pub(crate) struct Pollers(Mutex<Vec<PollNotifier>>);
+pub(crate) struct Pollers(Mutex<HashMap<u64, PollNotifier>>);
 
 impl Pollers {
-    /// Keeps `ph` to be woken at the next change.
-    pub(crate) fn wait(&self, ph: PollNotifier) {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(ph);
+    /// Keeps `ph`, the poll of open file `fh`, to be woken at the next change.
+    pub(crate) fn wait(&self, fh: u64, ph: PollNotifier) {
+        self.lock().insert(fh, ph);
     }
 
-    /// Wakes every waiting poll.
+    /// Forgets open file `fh`'s poll (the file is closed).
+    pub(crate) fn forget(&self, fh: u64) {
+        self.lock().remove(&fh);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, PollNotifier>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Wakes every waiting poll (outside the lock).
     fn wake(&self) {
-        let waiting = std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner));
-        for ph in waiting {
+        let waiting = std::mem::take(&mut *self.lock());
+        for ph in waiting.into_values() {
             // The file may be closed, or the mount going away: nothing left to wake.
             let _ = ph.notify();
         }

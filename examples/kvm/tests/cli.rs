@@ -93,6 +93,10 @@ fn statsfs_kvm_reads_the_kernel_files_the_vmm_holds() {
     assert!(from_kernel["exits"] > 0);
     // Every kernel stat the mount shows, statsfs kvm shows with the same total.
     assert_eq!(from_kernel, from_mount);
+    // Scanning every process (this test's runs the tool, and holds the duplicates it
+    // takes): the example is the one VMM here, and nothing counts twice.
+    let everyone = totals(&tool(&["kvm", "--once", "-d", "0.05"]));
+    assert_eq!(everyone, from_kernel, "statsfs kvm without --pid");
 
     // Its VMs are the example's, by name, and each VM's vCPUs.
     let mut vms: Vec<String> = fs::read_dir(&kvm)

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{can_mount, tool};
+use common::{can_mount, skip, tool};
 use statsfs::cell::{Counter, Gauge, LogHistogram};
 use statsfs::vfs::{mount, Mount, MountOptions};
 use statsfs::{Source, Stats};
@@ -747,4 +747,93 @@ fn statsfs_kvm_as_another_user_says_what_it_could_not_see() {
         "{err}"
     );
     assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+/// A VM of this process and its stats file (`KVM_CREATE_VM`, `KVM_GET_STATS_FD`), or
+/// `None` without /dev/kvm.
+fn vm_with_stats_file() -> Option<(fs::File, fs::File)> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    const KVM_CREATE_VM: libc::c_ulong = 0xAE01;
+    const KVM_GET_STATS_FD: libc::c_ulong = 0xAECE;
+    let kvm = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .ok()?;
+    // SAFETY: KVM_CREATE_VM takes the machine type (0) and returns a new descriptor or -1.
+    let vm = unsafe { libc::ioctl(kvm.as_raw_fd(), KVM_CREATE_VM, 0) };
+    if vm < 0 {
+        return None;
+    }
+    // SAFETY: a descriptor just returned to us, owned by nothing else.
+    let vm = unsafe { fs::File::from_raw_fd(vm) };
+    // SAFETY: KVM_GET_STATS_FD takes no argument and returns a new descriptor or -1.
+    let stats = unsafe { libc::ioctl(vm.as_raw_fd(), KVM_GET_STATS_FD) };
+    if stats < 0 {
+        return None;
+    }
+    // SAFETY: as above.
+    Some((vm, unsafe { fs::File::from_raw_fd(stats) }))
+}
+
+#[test]
+fn statsfs_kvm_sees_a_vm_started_while_it_runs() {
+    const TEST: &str = "statsfs_kvm_sees_a_vm_started_while_it_runs";
+    let Some(first) = vm_with_stats_file() else {
+        skip(
+            TEST,
+            "no /dev/kvm here (or it refused a VM or its stats file)",
+        );
+        return;
+    };
+    let me = std::process::id().to_string();
+    let child = Command::new(env!("CARGO_BIN_EXE_statsfs"))
+        .args([
+            "kvm",
+            "--once",
+            "-d",
+            "7",
+            "--pid",
+            &me,
+            "--children",
+            "remote_tlb_flush",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the tool has taken the first VM's stats file, a second VM starts.
+    let fd_dir = PathBuf::from(format!("/proc/{}/fd", child.id()));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !fs::read_dir(&fd_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| {
+            fs::read_link(e.path()).is_ok_and(|l| l.to_string_lossy() == "anon_inode:kvm-vm-stats")
+        })
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the tool never took the stats file"
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+    let second = vm_with_stats_file().expect("a second VM");
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = table(std::str::from_utf8(&out.stdout).unwrap());
+    use std::os::fd::AsRawFd;
+    let mut want = vec![
+        format!("{me}-{}", first.0.as_raw_fd()),
+        format!("{me}-{}", second.0.as_raw_fd()),
+    ];
+    want.sort();
+    let mut got: Vec<String> = rows.keys().cloned().collect();
+    got.sort();
+    assert_eq!(got, want, "both VMs, by their descriptors");
 }

@@ -125,8 +125,19 @@ fn tree_of(model: &Model, data: &[u64]) -> Vec<Source> {
     let mut nodes: Vec<Option<Source>> = vec![None; model.sources.len()];
     let mut roots = Vec::new();
     for (s, info) in model.sources.iter().enumerate().skip(1) {
-        let Ok(node) = Source::new(info.name()) else {
+        // A source whose parent could not be made is left out with it.
+        if info.parent.is_some_and(|p| p != 0 && nodes[p].is_none()) {
             continue;
+        }
+        let node = match Source::new(info.name()) {
+            Ok(node) => node,
+            Err(e) => {
+                eprintln!(
+                    "statsfs: {} and below left out of the exposition: {e}",
+                    info.path
+                );
+                continue;
+            }
         };
         let top = info.path.split('/').next().unwrap_or("statsfs");
         let mut descs = Vec::new();
@@ -145,13 +156,21 @@ fn tree_of(model: &Model, data: &[u64]) -> Vec<Source> {
             words.extend_from_slice(&data[st.words.clone()]);
         }
         if !descs.is_empty() {
-            if let Ok(schema) = Schema::new_runtime(top, descs) {
-                let words = Arc::new(words);
-                let block = Arc::new(move |out: &mut [u64]| {
-                    out.copy_from_slice(&words[..out.len()]);
-                    Ok(())
-                });
-                let _ = node.add(ValueGroup::block(schema, block));
+            match Schema::new_runtime(top, descs) {
+                Ok(schema) => {
+                    let words = Arc::new(words);
+                    let block = Arc::new(move |out: &mut [u64]| {
+                        let n = out.len().min(words.len());
+                        out[..n].copy_from_slice(&words[..n]);
+                        Ok(())
+                    });
+                    let _ = node.add(ValueGroup::block(schema, block));
+                }
+                // Two stats of one name in one source (a blob may say so).
+                Err(e) => eprintln!(
+                    "statsfs: the values of {} left out of the exposition: {e}",
+                    info.path
+                ),
             }
         }
         match info.parent.and_then(|p| nodes[p].as_ref()) {

@@ -15,9 +15,14 @@
 //! file has the highest descriptor number below its own (a VMM opens a VM's stats file
 //! before its vCPUs'), and VM stats files are matched with VM descriptors in order.
 //! Totals over all VMs, and per process, do not depend on that guess.
+//!
+//! Every [`RESCAN`] (5 s) a running view looks at `/proc` again (with `--pid`, at that
+//! process only) and, when the set of stats files changed, takes the new ones and lays the
+//! view out anew: VMs started since appear, ended ones go.
 
 use std::fs::{self, File};
 use std::io::Write;
+use std::time::{Duration, Instant};
 
 use rustix::process::Pid;
 
@@ -67,9 +72,22 @@ fn comm(pid: u32) -> String {
         .unwrap_or_else(|_| "?".into())
 }
 
-/// Finds the stats files of `pid` (or of every process), says on `notes` which VMMs
-/// hold none, and opens a reader over the rest.
-pub(crate) fn open(pid: Option<u32>, notes: &mut dyn Write) -> Result<Reader, CliError> {
+/// How often a long-running `statsfs kvm` looks for VMs started or ended.
+pub(crate) const RESCAN: Duration = Duration::from_secs(5);
+
+/// One stats file a VMM holds: `(pid, descriptor, vCPU number or None for a VM's)`.
+type Held1 = (u32, i32, Option<u32>);
+
+/// What `/proc` shows: every process with KVM descriptors, and how many processes could
+/// not be looked into.
+struct Scan {
+    found: Vec<(u32, Held)>,
+    hidden: usize,
+}
+
+/// Reads `/proc/PID/fd` of `pid`, or of every process but this one (the descriptors this
+/// tool duplicates carry the same names and would count twice).
+fn scan(pid: Option<u32>) -> Result<Scan, CliError> {
     let pids: Vec<u32> = match pid {
         Some(p) => vec![p],
         None => {
@@ -84,43 +102,68 @@ pub(crate) fn open(pid: Option<u32>, notes: &mut dyn Write) -> Result<Reader, Cl
             v
         }
     };
-    // Scanning every process, the tool leaves itself out: the descriptors it duplicates
-    // carry the same names and would count twice.
     let own = std::process::id();
-    let mut files: Vec<(String, File)> = Vec::new();
-    let mut fold_at: Vec<String> = Vec::new();
-    let mut vmms = 0;
-    let mut unreadable: Option<String> = None;
-    // Processes whose descriptors this user may not list (another user's, without root).
-    let mut hidden = 0usize;
+    let mut out = Scan {
+        found: Vec::new(),
+        hidden: 0,
+    };
     for p in pids.into_iter().filter(|&p| pid.is_some() || p != own) {
-        let h = match held(p) {
-            Ok(h) => h,
+        match held(p) {
+            Ok(h) if h.stats.is_empty() && h.vm_fds.is_empty() => {}
+            Ok(h) => out.found.push((p, h)),
             Err(source) if pid.is_some() => {
                 return Err(CliError::Open {
                     path: format!("/proc/{p}/fd").into(),
                     source,
                 })
             }
-            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-                hidden += 1;
-                continue;
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => out.hidden += 1,
             // A process that ended while scanning.
-            Err(_) => continue,
-        };
+            Err(_) => {}
+        }
+    }
+    Ok(out)
+}
+
+impl Scan {
+    /// Every stats file found, in order: what changes when a VM starts or ends.
+    fn signature(&self) -> Vec<Held1> {
+        self.found
+            .iter()
+            .flat_map(|(p, h)| h.stats.iter().map(move |&(fd, vcpu)| (*p, fd, vcpu)))
+            .collect()
+    }
+}
+
+/// The files to read, where each goes, and what to fold.
+pub(crate) struct Found {
+    /// `(source path, file)`.
+    pub files: Vec<(String, File)>,
+    /// The sources that fold their subtrees, deepest first.
+    pub fold_at: Vec<String>,
+    vmms: usize,
+}
+
+/// Duplicates the stats files `scan` found and places them in the tree; says on `notes`
+/// which VMMs hold none.
+fn take(scan: &Scan, pid: Option<u32>, notes: &mut dyn Write) -> Result<Found, CliError> {
+    let mut files: Vec<(String, File)> = Vec::new();
+    let mut fold_at: Vec<String> = Vec::new();
+    let mut vmms = 0;
+    let mut unreadable: Option<String> = None;
+    let mut hidden = scan.hidden;
+    for (p, h) in &scan.found {
+        let p = *p;
         if h.stats.is_empty() {
-            if !h.vm_fds.is_empty() {
-                let line = format!(
-                    "process {p} ({}) runs {} VM(s) but holds no KVM stats file, and KVM \
-                     makes one only for the process that owns the VM: its statistics cannot \
-                     be read this way",
-                    comm(p),
-                    h.vm_fds.len()
-                );
-                let _ = writeln!(notes, "statsfs kvm: {line}");
-                unreadable.get_or_insert(line);
-            }
+            let line = format!(
+                "process {p} ({}) runs {} VM(s) but holds no KVM stats file, and KVM \
+                 makes one only for the process that owns the VM: its statistics cannot \
+                 be read this way",
+                comm(p),
+                h.vm_fds.len()
+            );
+            let _ = writeln!(notes, "statsfs kvm: {line}");
+            unreadable.get_or_insert(line);
             continue;
         }
         let pid_nz =
@@ -183,9 +226,55 @@ pub(crate) fn open(pid: Option<u32>, notes: &mut dyn Write) -> Result<Reader, Cl
         }));
     }
     fold_at.push("kvm".into());
+    Ok(Found {
+        files,
+        fold_at,
+        vmms,
+    })
+}
+
+/// Looks again, every [`RESCAN`], for VMs that started or ended.
+#[derive(Debug)]
+pub(crate) struct Watch {
+    pid: Option<u32>,
+    signature: Vec<Held1>,
+    next: Instant,
+}
+
+impl Watch {
+    /// The files to read now, when they are not those of the last look; `None` when
+    /// nothing changed or it is not yet time to look.
+    pub fn check(&mut self) -> Result<Option<Found>, CliError> {
+        let now = Instant::now();
+        if now < self.next {
+            return Ok(None);
+        }
+        self.next = now + RESCAN;
+        let scan = scan(self.pid)?;
+        let signature = scan.signature();
+        if signature == self.signature {
+            return Ok(None);
+        }
+        let found = take(&scan, self.pid, &mut std::io::sink())?;
+        self.signature = signature;
+        Ok(Some(found))
+    }
+}
+
+/// Finds the stats files of `pid` (or of every process), says on `notes` which VMMs
+/// hold none, and opens a reader over the rest, which looks again for VMs started or
+/// ended every [`RESCAN`].
+pub(crate) fn open(pid: Option<u32>, notes: &mut dyn Write) -> Result<Reader, CliError> {
+    let scan = scan(pid)?;
+    let found = take(&scan, pid, notes)?;
     let label = match pid {
         Some(p) => format!("KVM stats of process {p} ({})", comm(p)),
-        None => format!("KVM stats of {vmms} process(es)"),
+        None => format!("KVM stats of {} process(es)", found.vmms),
     };
-    Reader::of_files(files, fold_at, label)
+    let watch = Watch {
+        pid,
+        signature: scan.signature(),
+        next: Instant::now() + RESCAN,
+    };
+    Ok(Reader::of_files(found.files, found.fold_at, label)?.watching(watch))
 }

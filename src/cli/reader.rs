@@ -28,6 +28,7 @@ use rustix::process::{getpid, pidfd_getfd, pidfd_open, Pid, PidfdFlags, PidfdGet
 
 use super::catalogue::Catalogue;
 use super::error::CliError;
+use super::kvm;
 use super::model::Model;
 use crate::binary::StatsFile;
 
@@ -90,6 +91,8 @@ pub struct Reader {
     pub(crate) label: String,
     /// The mount's catalogue (empty for files outside a mount): read once at open.
     pub(crate) catalogue: Catalogue,
+    /// For `statsfs kvm`: the look for VMs started or ended.
+    kvm: Option<kvm::Watch>,
 }
 
 /// Opens `path` read-only, with errors that say what to do.
@@ -181,6 +184,7 @@ impl Reader {
             at: Instant::now(),
             relayouts: 0,
             before: None,
+            kvm: None,
             catalogue: match &catalogue_from {
                 Some(p) => Catalogue::find(p),
                 None => Catalogue::default(),
@@ -189,6 +193,12 @@ impl Reader {
         };
         r.layout();
         Ok(r)
+    }
+
+    /// The reader, looking for VMs started or ended as `watch` says.
+    pub(crate) fn watching(mut self, watch: kvm::Watch) -> Reader {
+        self.kvm = Some(watch);
+        self
     }
 
     /// Builds the model from the parts' schemas and takes their data as read at open.
@@ -289,6 +299,25 @@ impl Reader {
                 changed = true;
             }
             if Instant::now() >= deadline {
+                if let Some(found) = self
+                    .kvm
+                    .as_mut()
+                    .map(kvm::Watch::check)
+                    .transpose()?
+                    .flatten()
+                {
+                    let parts = found
+                        .files
+                        .into_iter()
+                        .map(|(prefix, file)| {
+                            let what = format!("{}: {prefix}", self.label);
+                            Part::open(file, &what, prefix, None)
+                        })
+                        .collect::<Result<Vec<_>, _>>()?;
+                    self.fold_at = found.fold_at;
+                    self.relayout(parts);
+                    changed = true;
+                }
                 return Ok(changed);
             }
         }
@@ -312,7 +341,14 @@ impl Reader {
             return Ok(());
         }
         // Opening is the one step that can fail: before it, nothing is changed.
-        self.parts = open_parts(&self.origin)?;
+        let parts = open_parts(&self.origin)?;
+        self.relayout(parts);
+        Ok(())
+    }
+
+    /// Reads the layout of `parts`, which replace the reader's bulk files.
+    fn relayout(&mut self, parts: Vec<Part>) {
+        self.parts = parts;
         let (before, old, at) = (
             std::mem::take(&mut self.model),
             std::mem::take(&mut self.data),
@@ -333,7 +369,6 @@ impl Reader {
         self.at = at;
         self.before = Some(before);
         self.relayouts += 1;
-        Ok(())
     }
 
     /// `words`, laid out as the model before the last change of layout, moved to the

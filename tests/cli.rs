@@ -131,6 +131,21 @@ fn ok(args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("UTF-8 output")
 }
 
+/// Waits (at most 20 s) until process `pid` holds a descriptor whose link `is` says.
+fn holds(pid: u32, what: &str, is: impl Fn(&Path) -> bool) {
+    let fd_dir = PathBuf::from(format!("/proc/{pid}/fd"));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !fs::read_dir(&fd_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| fs::read_link(e.path()).is_ok_and(|l| is(&l)))
+    {
+        assert!(Instant::now() < deadline, "the tool never opened {what}");
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
 fn read_u64(p: &Path) -> i128 {
     let t = fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
     t.trim().parse().unwrap()
@@ -483,20 +498,7 @@ fn a_change_of_shape_is_seen_at_the_next_refresh() {
         .spawn()
         .unwrap();
     // Once the tool holds the bulk file open (its layout made), the tree changes.
-    let fd_dir = PathBuf::from(format!("/proc/{}/fd", child.id()));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !fs::read_dir(&fd_dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .any(|e| fs::read_link(e.path()).is_ok_and(|l| l.ends_with(".tree.stats")))
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the tool never opened .tree.stats"
-        );
-        thread::sleep(Duration::from_millis(10));
-    }
+    holds(child.id(), "the bulk file", |l| l.ends_with(".tree.stats"));
     let mut vcpus = Vec::new();
     let _vm3 = add_vm(&t.root, "vm3", 3, &mut vcpus);
     t.root.remove_subordinate(&t.vms[0]).unwrap();
@@ -803,22 +805,9 @@ fn statsfs_kvm_sees_a_vm_started_while_it_runs() {
         .spawn()
         .unwrap();
     // Once the tool has taken the first VM's stats file, a second VM starts.
-    let fd_dir = PathBuf::from(format!("/proc/{}/fd", child.id()));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !fs::read_dir(&fd_dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .any(|e| {
-            fs::read_link(e.path()).is_ok_and(|l| l.to_string_lossy() == "anon_inode:kvm-vm-stats")
-        })
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the tool never took the stats file"
-        );
-        thread::sleep(Duration::from_millis(10));
-    }
+    holds(child.id(), "the stats file", |l| {
+        l.to_string_lossy() == "anon_inode:kvm-vm-stats"
+    });
     let second = vm_with_stats_file().expect("a second VM");
     let out = child.wait_with_output().unwrap();
     assert!(

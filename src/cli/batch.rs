@@ -73,9 +73,8 @@ pub(crate) fn log(
     let view = View::new(args, &reader.model, &reader.label)?;
     // The columns, by (source path, stat name): they survive a change of layout.
     let columns: Vec<(String, String, String)> = view
-        .stats(&reader.model)
+        .matching(&reader.model)
         .into_iter()
-        .filter(|(name, _)| view.filter.as_ref().is_none_or(|re| re.is_match(name)))
         .map(|(label, i)| {
             let (path, name) = reader.model.key(i);
             (label, path.to_owned(), name.to_owned())
@@ -99,9 +98,20 @@ pub(crate) fn log(
     let mut lines = 0u64;
     let write =
         |out: &mut dyn Write, line: &str| out.write_all(line.as_bytes()).and_then(|_| out.flush());
+    // Each column's stat in the current layout, found again only when the layout changes.
+    let resolve = |reader: &Reader| -> Vec<Option<usize>> {
+        let model = &reader.model;
+        columns
+            .iter()
+            .map(|(_, path, name)| model.find(path).and_then(|s| model.stat(s, name)))
+            .collect()
+    };
+    let mut stats = resolve(reader);
     header(out).map_err(CliError::Output)?;
     while args.count.is_none_or(|n| lines < n) {
-        reader.wait(args.interval)?;
+        if reader.wait(args.interval)? {
+            stats = resolve(reader);
+        }
         let (prev, t0) = (reader.data.clone(), reader.at);
         reader.refresh()?;
         let dt = reader.at.duration_since(t0).as_secs_f64();
@@ -113,10 +123,8 @@ pub(crate) fn log(
                 .unwrap_or_default();
             line.push_str(&format!("{}.{:03}", t.as_secs(), t.subsec_millis()));
         }
-        for (k, (_, path, name)) in columns.iter().enumerate() {
-            let rate = model
-                .find(path)
-                .and_then(|s| model.stat(s, name))
+        for (k, stat) in stats.iter().enumerate() {
+            let rate = stat
                 .map(|i| {
                     let d = model.number(i, &reader.data) - model.number(i, &prev);
                     fmt_rate(d as f64 / dt)

@@ -1,7 +1,7 @@
 //! `statsfs dump` (every value once, as text, JSON or OpenMetrics) and `statsfs schema`
 //! (every descriptor).
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::io::Write;
 use std::sync::Arc;
 
@@ -108,18 +108,17 @@ fn scale(d: &StatDesc) -> String {
 /// and the tool's own folds are left out too. The metric names use the top-level
 /// source's name as the schema name (`kvm_exits_total`).
 fn tree_of(model: &Model, data: &[u64]) -> Vec<Source> {
-    let mut below: Vec<HashMap<&str, ()>> = vec![HashMap::new(); model.sources.len()];
+    // The stat names each source's subtree holds below it.
+    let mut below: Vec<HashSet<&str>> = vec![HashSet::new(); model.sources.len()];
     for s in (0..model.sources.len()).rev() {
         if let Some(p) = model.sources[s].parent {
             let names: Vec<&str> = model.sources[s]
                 .stats
                 .iter()
                 .map(|&i| model.stats[i].name.as_str())
-                .chain(below[s].keys().copied())
+                .chain(below[s].iter().copied())
                 .collect();
-            for n in names {
-                below[p].insert(n, ());
-            }
+            below[p].extend(names);
         }
     }
     let mut nodes: Vec<Option<Source>> = vec![None; model.sources.len()];
@@ -144,7 +143,7 @@ fn tree_of(model: &Model, data: &[u64]) -> Vec<Source> {
         let mut words = Vec::new();
         for &i in &info.stats {
             let st = &model.stats[i];
-            if st.folded || below[s].contains_key(st.name.as_str()) {
+            if st.folded || below[s].contains(st.name.as_str()) {
                 continue;
             }
             let mut d = st.desc.clone();
@@ -190,7 +189,7 @@ fn tree_of(model: &Model, data: &[u64]) -> Vec<Source> {
 pub(crate) fn schema(out: &mut dyn Write, reader: &Reader) -> Result<(), CliError> {
     let model = &reader.model;
     // One row per name and layout (the offset aside): a stat of every vCPU is one row.
-    let mut seen: std::collections::HashSet<(String, StatDesc)> = Default::default();
+    let mut seen: HashSet<(String, StatDesc)> = HashSet::new();
     let mut rows: Vec<[String; 8]> = Vec::new();
     for st in &model.stats {
         let mut key_desc = st.desc.clone();

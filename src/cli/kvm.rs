@@ -76,7 +76,7 @@ fn comm(pid: u32) -> String {
 pub(crate) const RESCAN: Duration = Duration::from_secs(5);
 
 /// One stats file a VMM holds: `(pid, descriptor, vCPU number or None for a VM's)`.
-type Held1 = (u32, i32, Option<u32>);
+type HeldFile = (u32, i32, Option<u32>);
 
 /// What `/proc` shows: every process with KVM descriptors, and how many processes could
 /// not be looked into.
@@ -127,7 +127,7 @@ fn scan(pid: Option<u32>) -> Result<Scan, CliError> {
 
 impl Scan {
     /// Every stats file found, in order: what changes when a VM starts or ends.
-    fn signature(&self) -> Vec<Held1> {
+    fn signature(&self) -> Vec<HeldFile> {
         self.found
             .iter()
             .flat_map(|(p, h)| h.stats.iter().map(move |&(fd, vcpu)| (*p, fd, vcpu)))
@@ -237,7 +237,7 @@ fn take(scan: &Scan, pid: Option<u32>, notes: &mut dyn Write) -> Result<Found, C
 #[derive(Debug)]
 pub(crate) struct Watch {
     pid: Option<u32>,
-    signature: Vec<Held1>,
+    signature: Vec<HeldFile>,
     next: Instant,
 }
 

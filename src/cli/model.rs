@@ -301,9 +301,11 @@ impl Model {
     }
 
     /// `old`'s words (laid out as `before` said) moved to where this model keeps the same
-    /// stats; stats that are new get 0.
-    pub fn remap(&self, before: &Model, old: &[u64]) -> Vec<u64> {
-        let mut out = vec![0; self.words];
+    /// stats (same source path, name and size); the words of every other stat are taken
+    /// from `fallback` (laid out as this model).
+    pub fn remap(&self, before: &Model, old: &[u64], fallback: &[u64]) -> Vec<u64> {
+        let mut out = fallback.to_vec();
+        out.resize(self.words, 0);
         let index: HashMap<(&str, &str), usize> = (0..before.stats.len())
             .map(|i| (before.key(i), i))
             .collect();
@@ -411,6 +413,11 @@ mod tests {
         let mut b = Model::default();
         b.add_read("r", 0, &StatDesc::counter("z"));
         b.add_read("r", 0, &StatDesc::counter("y").at(8));
-        assert_eq!(b.remap(&a, &[1, 2]), [0, 2]);
+        assert_eq!(b.remap(&a, &[1, 2], &[]), [0, 2]);
+        assert_eq!(
+            b.remap(&a, &[1, 2], &[9, 9]),
+            [9, 2],
+            "the rest from the fallback"
+        );
     }
 }

@@ -158,13 +158,7 @@ impl Reader {
         fold_at: Vec<String>,
         label: String,
     ) -> Result<Reader, CliError> {
-        let parts = files
-            .into_iter()
-            .map(|(prefix, file)| {
-                let what = format!("{label}: {prefix}");
-                Part::open(file, &what, prefix, None)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let parts = Self::parts_of(files, &label)?;
         Reader::new(parts, Origin::Fixed, fold_at, label, None)
     }
 
@@ -299,26 +293,7 @@ impl Reader {
                 changed = true;
             }
             if Instant::now() >= deadline {
-                if let Some(found) = self
-                    .kvm
-                    .as_mut()
-                    .map(kvm::Watch::check)
-                    .transpose()?
-                    .flatten()
-                {
-                    let parts = found
-                        .files
-                        .into_iter()
-                        .map(|(prefix, file)| {
-                            let what = format!("{}: {prefix}", self.label);
-                            Part::open(file, &what, prefix, None)
-                        })
-                        .collect::<Result<Vec<_>, _>>()?;
-                    self.fold_at = found.fold_at;
-                    self.relayout(parts);
-                    changed = true;
-                }
-                return Ok(changed);
+                return Ok(self.look_for_vms()? || changed);
             }
         }
     }
@@ -331,6 +306,35 @@ impl Reader {
     /// How many times the layout was read again (the tree changed shape).
     pub fn relayouts(&self) -> u64 {
         self.relayouts
+    }
+
+    /// For `statsfs kvm`, when it is time: takes the stats files of VMs started since the
+    /// last look and drops those of VMs that ended. Returns whether the layout changed.
+    fn look_for_vms(&mut self) -> Result<bool, CliError> {
+        let Some(found) = self
+            .kvm
+            .as_mut()
+            .map(kvm::Watch::check)
+            .transpose()?
+            .flatten()
+        else {
+            return Ok(false);
+        };
+        let parts = Self::parts_of(found.files, &self.label)?;
+        self.fold_at = found.fold_at;
+        self.relayout(parts);
+        Ok(true)
+    }
+
+    /// The parts of stats files already open, each under its prefix.
+    fn parts_of(files: Vec<(String, File)>, label: &str) -> Result<Vec<Part>, CliError> {
+        files
+            .into_iter()
+            .map(|(prefix, file)| {
+                let what = format!("{label}: {prefix}");
+                Part::open(file, &what, prefix, None)
+            })
+            .collect()
     }
 
     /// Opens every bulk file again and reads the new layout. `data` and `at` stay those
@@ -355,17 +359,8 @@ impl Reader {
             self.at,
         );
         self.layout();
-        let fresh = std::mem::replace(&mut self.data, self.model.remap(&before, &old));
-        // Known: the same path, name and size (what `remap` moved); anything else is new
-        // and starts from what it reads now.
-        let known: std::collections::HashSet<((&str, &str), usize)> = (0..before.stats.len())
-            .map(|j| (before.key(j), before.stats[j].words.len()))
-            .collect();
-        for (i, st) in self.model.stats.iter().enumerate() {
-            if !known.contains(&(self.model.key(i), st.words.len())) {
-                self.data[st.words.clone()].copy_from_slice(&fresh[st.words.clone()]);
-            }
-        }
+        // Stats that stayed keep their last values; new ones start from what they read now.
+        self.data = self.model.remap(&before, &old, &self.data);
         self.at = at;
         self.before = Some(before);
         self.relayouts += 1;
@@ -375,7 +370,7 @@ impl Reader {
     /// current one (a baseline kept across a change).
     pub(crate) fn carry(&self, words: &[u64]) -> Vec<u64> {
         match &self.before {
-            Some(before) => self.model.remap(before, words),
+            Some(before) => self.model.remap(before, words, &[]),
             None => words.to_vec(),
         }
     }

@@ -105,12 +105,20 @@ impl View {
             .collect()
     }
 
+    /// [`stats`](Self::stats) whose row name the filter matches.
+    pub fn matching(&self, model: &Model) -> Vec<(String, usize)> {
+        let mut stats = self.stats(model);
+        if let Some(re) = &self.filter {
+            stats.retain(|(name, _)| re.is_match(name));
+        }
+        stats
+    }
+
     /// The rows: values in `now`, rates against `prev` taken `dt` seconds earlier.
     pub fn rows(&self, model: &Model, now: &[u64], prev: &[u64], dt: f64) -> Vec<Row> {
         let mut rows: Vec<Row> = self
-            .stats(model)
+            .matching(model)
             .into_iter()
-            .filter(|(name, _)| self.filter.as_ref().is_none_or(|re| re.is_match(name)))
             .map(|(name, stat)| {
                 let value = model.number(stat, now);
                 let total = match &self.baseline {

@@ -22,6 +22,13 @@ fn tool(args: &[&str]) -> String {
     String::from_utf8(out).unwrap()
 }
 
+/// `statsfs kvm --once -d 0.05 --pid PID` and `more`.
+fn kvm_once(pid: &str, more: &[&str]) -> String {
+    let mut args = vec!["kvm", "--once", "-d", "0.05", "--pid", pid];
+    args.extend_from_slice(more);
+    tool(&args)
+}
+
 /// A `--once` table: name -> total.
 fn totals(text: &str) -> HashMap<String, u64> {
     text.lines()
@@ -63,7 +70,7 @@ fn statsfs_kvm_reads_the_kernel_files_the_vmm_holds() {
     );
     let (pid, kvm) = (ex.pid().to_string(), ex.mount.join("kvm"));
 
-    let from_kernel = totals(&tool(&["kvm", "--once", "-d", "0.05", "--pid", &pid]));
+    let from_kernel = totals(&kvm_once(&pid, &[]));
     let from_mount = totals(&tool(&[
         "top",
         "--once",
@@ -110,34 +117,17 @@ fn statsfs_kvm_reads_the_kernel_files_the_vmm_holds() {
         })
         .collect();
     vms.sort();
-    let per_vm = totals(&tool(&[
-        "kvm",
-        "--once",
-        "-d",
-        "0.05",
-        "--pid",
-        &pid,
-        "--children",
-        "exits",
-    ]));
+    let per_vm = totals(&kvm_once(&pid, &["--children", "exits"]));
     let mut found: Vec<String> = per_vm.keys().cloned().collect();
     found.sort();
     assert_eq!(found, vms, "VM names");
     for vm in &vms {
         assert_eq!(per_vm[vm], read_u64(&kvm.join(vm).join("exits")), "{vm}");
         let source = format!("kvm/{vm}");
-        let per_vcpu = totals(&tool(&[
-            "kvm",
-            "--once",
-            "-d",
-            "0.05",
-            "--pid",
+        let per_vcpu = totals(&kvm_once(
             &pid,
-            "--source",
-            &source,
-            "--children",
-            "exits",
-        ]));
+            &["--source", &source, "--children", "exits"],
+        ));
         for (vcpu, exits) in &per_vcpu {
             assert_eq!(
                 *exits,

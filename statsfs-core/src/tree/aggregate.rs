@@ -4,16 +4,19 @@
 //! Each aggregate group caches the flattened list of its subtree's matching members (the
 //! simple groups of the same schema, by identity; aggregate and revoked groups skipped):
 //! the instances' addresses in one array, and the block sources. A read folds over that
-//! list with one tight loop per descriptor, taking no lock per source; the list is
-//! collected again (top-down, under each source's read lock) only after a structural
-//! change invalidated it. [`AggregateCache`] explains why this keeps revoke and removal
-//! immediate.
+//! list with one tight loop per descriptor, taking no lock per source. The list is
+//! collected (top-down, under each source's read lock) at the first read; after that,
+//! every change of membership adds or removes just the members it concerns, so a read
+//! after a change costs what any read costs. [`AggregateCache`] explains why this keeps
+//! revoke and removal immediate.
 
+use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::{Arc, RwLock};
 
 use super::block::BlockSource;
-use super::raw::{Instance, Instances};
+use super::hashing::MixedState;
+use super::raw::{Instance, Instances, KeepAlive};
 use crate::desc::{Aggregation, Descriptor};
 use crate::schema::Schema;
 
@@ -289,82 +292,228 @@ fn fold_scalars(inst: &Instances, range: Range<usize>, i: usize, d: &Descriptor,
     }
 }
 
+/// A simple group as an aggregate's member: its group's id (unique in the process, never
+/// reused) and what it reads.
+#[derive(Clone)]
+pub(super) struct Member {
+    pub(super) id: u64,
+    pub(super) reads: Reads,
+}
+
+/// What a member reads: an instance (which carries its schema) or a block source.
+#[derive(Clone)]
+pub(super) enum Reads {
+    Instance(Instance),
+    Block(Arc<Schema>, Arc<dyn BlockSource>),
+}
+
+impl Member {
+    fn schema(&self) -> &Schema {
+        match &self.reads {
+            Reads::Instance(i) => i.schema(),
+            Reads::Block(s, _) => s,
+        }
+    }
+}
+
+/// Where a member sits in [`Members`]' arrays: 8 bytes, so the index costs 16 bytes a
+/// member (an aggregate of more than 2^32 members would need 2^32 sources first).
+#[derive(Clone, Copy)]
+enum Slot {
+    Instance(u32),
+    Block(u32),
+}
+
+/// An index as a [`Slot`]'s.
+fn slot(i: usize) -> u32 {
+    u32::try_from(i).expect("an aggregate of more than 2^32 members")
+}
+
+/// What a removed member held, dropped by the caller after its locks (the last `Arc` of
+/// an instance or a block source runs its owner's `Drop`). Held only to be dropped.
+#[allow(dead_code)]
+pub(super) enum Gone {
+    Instance(KeepAlive),
+    Block(Arc<dyn BlockSource>),
+}
+
 /// The simple groups of one schema in an aggregate's subtree, flattened: instances
-/// (for a derived schema) and block sources.
+/// (for a derived schema) and block sources, each once, by group id. A member joins and
+/// leaves in O(1) whatever the number of members: an index from group id to slot, and
+/// removal by moving the last member into the gap (folds do not depend on the order).
 #[derive(Default)]
 pub(super) struct Members {
     instances: Option<Instances>,
+    instance_ids: Vec<u64>,
     blocks: Vec<Arc<dyn BlockSource>>,
+    block_ids: Vec<u64>,
+    at: HashMap<u64, Slot, MixedState>,
 }
 
 impl Members {
-    /// Adds an instance; only instances of the first one's schema are taken (`collect`
-    /// matches by schema identity before it calls this).
-    pub(super) fn push_instance(&mut self, inst: &Instance) {
-        self.instances
-            .get_or_insert_with(|| Instances::new(inst.schema()))
-            .push(inst);
+    /// Adds `m` unless a member of its group id is already here (so a change applied to
+    /// members that were collected after it is no change). `collect` and
+    /// [`AggregateCache::apply`] match the schema by identity before they call this.
+    pub(super) fn insert(&mut self, m: &Member) {
+        if self.at.contains_key(&m.id) {
+            return;
+        }
+        match &m.reads {
+            Reads::Instance(inst) => {
+                let instances = self
+                    .instances
+                    .get_or_insert_with(|| Instances::new(inst.schema()));
+                if instances.push(inst) {
+                    self.at
+                        .insert(m.id, Slot::Instance(slot(self.instance_ids.len())));
+                    self.instance_ids.push(m.id);
+                }
+            }
+            Reads::Block(_, src) => {
+                self.at.insert(m.id, Slot::Block(slot(self.blocks.len())));
+                self.blocks.push(src.clone());
+                self.block_ids.push(m.id);
+            }
+        }
     }
 
-    /// Adds a block source.
-    pub(super) fn push_block(&mut self, block: &Arc<dyn BlockSource>) {
-        self.blocks.push(block.clone());
+    /// Removes the member of group `id`, if here; returns what it held.
+    pub(super) fn remove(&mut self, id: u64) -> Option<Gone> {
+        match self.at.remove(&id)? {
+            Slot::Instance(i) => {
+                let i = i as usize;
+                let instances = self.instances.as_mut()?;
+                let keep = instances.swap_remove(i);
+                self.instance_ids.swap_remove(i);
+                if let Some(&moved) = self.instance_ids.get(i) {
+                    self.at.insert(moved, Slot::Instance(slot(i)));
+                }
+                Some(Gone::Instance(keep))
+            }
+            Slot::Block(i) => {
+                let i = i as usize;
+                let src = self.blocks.swap_remove(i);
+                self.block_ids.swap_remove(i);
+                if let Some(&moved) = self.block_ids.get(i) {
+                    self.at.insert(moved, Slot::Block(slot(i)));
+                }
+                Some(Gone::Block(src))
+            }
+        }
+    }
+
+    /// How many members (for tests).
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.at.len()
+    }
+
+    /// The members' group ids, sorted, checked against the arrays they index (for
+    /// tests).
+    #[cfg(test)]
+    pub(super) fn ids(&self) -> Vec<u64> {
+        for (id, slot) in &self.at {
+            let at = match *slot {
+                Slot::Instance(i) => self.instance_ids[i as usize],
+                Slot::Block(i) => self.block_ids[i as usize],
+            };
+            assert_eq!(at, *id, "the index points at the member's slot");
+        }
+        let n = self.instances.as_ref().map_or(0, |i| i.len());
+        assert_eq!(n, self.instance_ids.len());
+        assert_eq!(self.blocks.len(), self.block_ids.len());
+        assert_eq!(self.at.len(), n + self.blocks.len());
+        let mut ids: Vec<u64> = self.at.keys().copied().collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    fn shrink_to_fit(&mut self) {
+        if let Some(i) = &mut self.instances {
+            i.shrink_to_fit();
+        }
+        self.instance_ids.shrink_to_fit();
+        self.blocks.shrink_to_fit();
+        self.block_ids.shrink_to_fit();
     }
 }
 
+/// Simple groups that join or leave every aggregate above a change: a group added or
+/// revoked, or a whole subtree's simple groups when it is added or removed.
+pub(super) struct Delta {
+    pub(super) joining: bool,
+    pub(super) members: Vec<Member>,
+}
+
 /// What an aggregate group keeps to fold fast: the flattened members of its subtree, or
-/// `None` when they must be collected again.
+/// `None` until the first read collects them.
 ///
-/// # Why a reader never touches an instance after `revoke()` (or a removal) returns
+/// # Members follow every change; why a reader never touches an instance after
+/// `revoke()` (or a removal) returns
 ///
-/// * Every structural change that can change an aggregate's members (a group added,
-///   a subordinate added or removed, a revoke) first changes the tree, then calls
-///   [`invalidate`](Self::invalidate) on the caches of the changed source and of every
-///   ancestor, one source at a time (`Source::invalidate_up`).
-/// * A reader folds only while it holds its cache's lock (read to fold a valid cache,
-///   write to collect and fold), and `invalidate` takes that lock for writing: it waits
-///   until every fold in flight over the old members has ended, then drops them.
-/// * So when the change returns, no fold over the old members is running and none can
-///   start; a collection after the change sees the changed tree (it reads each source's
-///   state under that source's lock, after the change released it), and one that raced
-///   with it ran under the cache's write lock and was dropped by `invalidate`.
+/// * Every change of membership (a simple group added or revoked, a subordinate added or
+///   removed) runs under the process-wide structure lock, so changes are applied one at
+///   a time: each first changes the tree, then [`apply`](Self::apply)s its [`Delta`] to
+///   the caches of the changed source and of every ancestor, one source at a time
+///   (`Source::update_up`), before the next change can start.
+/// * A reader folds only while it holds its cache's lock (read to fold valid members,
+///   write to collect and fold), and `apply` takes that lock for writing: it waits until
+///   every fold in flight over the old members has ended, then removes the leaving ones.
+///   So when the change returns, no fold over a removed member is running and none can
+///   start.
+/// * A collection racing with a change ran under the cache's write lock, before or after
+///   the change's `apply`. Before: it saw the tree before or after the change (the tree
+///   changed first), and `apply` brings it to after, since adding a member already there
+///   and removing one that is not are no-ops (members are kept by group id). After: the
+///   tree had changed, so it saw the change, and nothing is left to apply. A cache still
+///   `None` at `apply` is collected later from the changed tree.
 ///
-/// Lock order: a source's state, then its aggregate caches, then its subordinates'
-/// states (when collecting) — the top-down order readers already use. `invalidate` takes
-/// one source's state (read) and its caches, nothing else. Members hold the instances'
-/// keep-alives, so a stale cache can never dangle either; `invalidate` drops them after
-/// releasing its locks.
+/// Lock order: the structure lock, then a source's state, then its aggregate caches,
+/// then its subordinates' states (when collecting): the top-down order readers use, who
+/// never take the structure lock. `apply` holds one source's state (read) and one cache
+/// at a time. Members hold the instances' keep-alives, so a cache can never dangle either;
+/// what `apply` removes is dropped after all locks.
 #[derive(Default)]
 pub(super) struct AggregateCache {
     members: RwLock<Option<Members>>,
 }
 
-impl Members {
-    fn shrink_to_fit(&mut self) {
-        if let Some(i) = &mut self.instances {
-            i.shrink_to_fit();
-        }
-        self.blocks.shrink_to_fit();
-    }
-}
-
 impl AggregateCache {
-    /// Forgets the members, once no fold over them is in flight; returns them so that the
-    /// caller drops them (and maybe the instances) outside its locks.
-    pub(super) fn invalidate(&self) -> Option<Members> {
-        self.members
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
+    /// Applies `delta`'s members of `schema` to the cached members, once no fold over
+    /// them is in flight; a cache not yet collected is left so. What leaves goes into
+    /// `gone`, for the caller to drop outside its locks.
+    pub(super) fn apply(&self, schema: &Schema, delta: &Delta, gone: &mut Vec<Gone>) {
+        let mut members = self.members.write().unwrap_or_else(|e| e.into_inner());
+        let Some(m) = members.as_mut() else { return };
+        for member in &delta.members {
+            if !core::ptr::eq(member.schema(), schema) {
+                continue;
+            }
+            if delta.joining {
+                m.insert(member);
+            } else if let Some(g) = m.remove(member.id) {
+                gone.push(g);
+            }
+        }
     }
 
-    /// Whether the members are cached (for tests).
-    #[cfg(test)]
-    pub(super) fn is_cached(&self) -> bool {
+    /// Whether the members have been collected (then every change of membership below
+    /// must be applied to them).
+    pub(super) fn is_collected(&self) -> bool {
         self.members
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .is_some()
+    }
+
+    /// Runs `f` on the cached members, if collected (for tests).
+    #[cfg(test)]
+    pub(super) fn inspect<R>(&self, f: impl FnOnce(Option<&Members>) -> R) -> R {
+        f(self
+            .members
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref())
     }
 }
 
@@ -377,7 +526,7 @@ pub(super) fn empty(d: &Descriptor, out: &mut [u64]) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
     use std::sync::Arc;
 
@@ -386,10 +535,11 @@ mod tests {
     use crate::{Aggregation, Descriptor, Schema, Source, Stats, ValueGroup, ValueType};
 
     /// What the derive would generate, by hand: the core is tested without macros.
+    /// (Also the fixture of `membership_tests`.)
     #[derive(Default)]
-    struct T {
-        a: Counter,
-        low: Gauge<i32>,
+    pub(in crate::tree) struct T {
+        pub(in crate::tree) a: Counter,
+        pub(in crate::tree) low: Gauge<i32>,
         idle: Counter,
         h: LogHistogram<4>,
     }
@@ -417,11 +567,16 @@ mod tests {
         (s, t)
     }
 
-    fn cached(s: &Source) -> bool {
-        s.read_state().groups.iter().any(|g| match &g.binding {
-            Binding::Aggregate(_, c) => c.is_cached(),
-            _ => false,
-        })
+    /// How many members the first aggregate group of `s` has cached (`None`: not
+    /// collected).
+    fn cached(s: &Source) -> Option<usize> {
+        s.read_state()
+            .groups
+            .iter()
+            .find_map(|g| match &g.binding {
+                Binding::Aggregate(_, c) => Some(c.inspect(|m| m.map(|m| m.len()))),
+                _ => None,
+            })?
     }
 
     #[test]
@@ -432,22 +587,22 @@ mod tests {
         root.add_subordinate(&mid).unwrap();
         let (x, tx) = leaf("x", 3);
         mid.add_subordinate(&x).unwrap();
+        assert_eq!(cached(&root), None, "collected at the first read");
         assert_eq!(root.get("a").unwrap().as_u64(), 3);
-        assert!(cached(&root));
+        assert_eq!(cached(&root), Some(1));
 
-        // A subordinate added deep down: counted at once.
+        // A subordinate added deep down: counted at once, by joining the cached members
+        // (not by collecting them again).
         let (y, ty) = leaf("y", 4);
         mid.add_subordinate(&y).unwrap();
-        assert!(
-            !cached(&root),
-            "adding below must drop the ancestors' caches"
-        );
+        assert_eq!(cached(&root), Some(2), "the new member joined the cache");
         assert_eq!(root.get("a").unwrap().as_u64(), 7);
 
         // A group added to an existing source: counted at once.
         let extra = Arc::new(T::default());
         extra.a.add(10);
         x.add_values(extra.clone()).unwrap();
+        assert_eq!(cached(&root), Some(3));
         assert_eq!(root.get("a").unwrap().as_u64(), 17);
 
         // Values written after the cache was built are read live.
@@ -458,11 +613,13 @@ mod tests {
 
         // Removal: gone at once, and the cache no longer holds its instances.
         mid.remove_subordinate(&y).unwrap();
+        assert_eq!(cached(&root), Some(2));
         assert_eq!(root.get("a").unwrap().as_u64(), 13);
         assert_eq!(Arc::strong_count(&ty), 2, "ours and y's group only");
 
         // Revoke: gone at once; after it returns nothing but its owner holds the instance.
         x.revoke();
+        assert_eq!(cached(&root), Some(0));
         assert_eq!(Arc::strong_count(&tx), 1);
         assert_eq!(Arc::strong_count(&extra), 1);
         assert_eq!(root.get("a").unwrap().as_u64(), 0);
@@ -512,7 +669,7 @@ mod tests {
     }
 
     /// A runtime schema of one cumulative word `w`, for block sources.
-    fn blk_schema() -> Arc<Schema> {
+    pub(in crate::tree) fn blk_schema() -> Arc<Schema> {
         let w = Descriptor::new("w", ValueType::U64, crate::Kind::Cumulative);
         Schema::new_runtime("blk", vec![w]).unwrap()
     }
@@ -537,6 +694,52 @@ mod tests {
         assert_eq!(root.get("w").unwrap().as_u64(), 5);
         v.store(6, SeqCst);
         assert_eq!(root.get("w").unwrap().as_u64(), 6);
+    }
+
+    /// The last keep-alive of a revoked or removed member is dropped after the tree's
+    /// locks, the structure lock included: its owner's `Drop` may change the tree.
+    #[test]
+    fn a_members_drop_may_change_the_tree() {
+        struct Hides(Source);
+        impl Drop for Hides {
+            fn drop(&mut self) {
+                self.0.set_hidden(true);
+                let c = Source::new("from_drop").unwrap();
+                self.0.add_subordinate(&c).unwrap();
+            }
+        }
+        let (done, wait) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let schema = blk_schema();
+            let root = Source::new("root").unwrap();
+            root.add(ValueGroup::aggregates_of(schema.clone())).unwrap();
+            let other = Source::new("other").unwrap();
+            for remove in [false, true] {
+                let s = Source::new("s").unwrap();
+                let hides = Hides(other.clone());
+                let block = Arc::new(move |o: &mut [u64]| {
+                    let _ = &hides;
+                    o[0] = 1;
+                    Ok(())
+                });
+                s.add(ValueGroup::block(schema.clone(), block)).unwrap();
+                root.add_subordinate(&s).unwrap();
+                assert_eq!(root.get("w").unwrap().as_u64(), 1);
+                if remove {
+                    // The source's group still holds the block: drop the source too.
+                    root.remove_subordinate(&s).unwrap();
+                    drop(s);
+                } else {
+                    s.revoke();
+                }
+                assert_eq!(root.get("w").unwrap().as_u64(), 0);
+            }
+            assert!(other.is_hidden());
+            assert_eq!(other.subordinate_count(), 2);
+            done.send(()).unwrap();
+        });
+        wait.recv_timeout(std::time::Duration::from_secs(20))
+            .expect("a Drop that changes the tree deadlocked revoke or remove_subordinate");
     }
 
     /// Readers fold the cache on other threads while sources are revoked: once `revoke`

@@ -26,6 +26,10 @@ pub trait BlockSource: Send + Sync {
     /// Fills `out` (exactly [`Schema::block_words`](crate::Schema::block_words) long)
     /// with the current values. An error leaves the group's values out of this read:
     /// walks skip them, fixed layouts (read plans, `get`) read them as empty.
+    ///
+    /// It runs while readers hold the tree's locks (an aggregate's cache among them): it
+    /// must not read or change the tree. (Its `Drop` may: the tree drops a block source
+    /// after it released every lock.)
     fn read_block(&self, out: &mut [u64]) -> io::Result<()>;
 }
 

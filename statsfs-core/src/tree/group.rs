@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::aggregate::AggregateCache;
+use super::aggregate::{AggregateCache, Member, Reads};
 use super::block::BlockSource;
 use super::raw::Instance;
 use crate::desc::Aggregation;
@@ -137,8 +137,10 @@ impl ValueGroup {
         self.binding.schema()
     }
 
-    pub(super) fn into_group(self) -> Group {
+    /// The group as added to a source, with its id (unique in the process).
+    pub(super) fn into_group(self, id: u64) -> Group {
         Group {
+            id,
             binding: self.binding,
             hidden: self.hidden,
             shadowed: Box::default(),
@@ -148,6 +150,8 @@ impl ValueGroup {
 
 /// A group inside a source.
 pub(super) struct Group {
+    /// Names the group in the members of the aggregates above it.
+    pub(super) id: u64,
     pub(super) binding: Binding,
     pub(super) hidden: bool,
     /// Per descriptor: a group added later has a value of the same name, which wins.
@@ -165,6 +169,17 @@ impl Group {
     /// instance or block source, or the same schema's aggregates.
     pub(super) fn duplicates(&self, other: &ValueGroup) -> bool {
         same_schema(self.schema(), other.schema()) && self.binding.same_target(&other.binding)
+    }
+
+    /// The group as a member of the aggregates of its schema above it: `None` unless it
+    /// holds simple values.
+    pub(super) fn member(&self) -> Option<Member> {
+        let reads = match &self.binding {
+            Binding::Instance(i) => Reads::Instance(i.clone()),
+            Binding::Block(s, src) => Reads::Block(s.clone(), src.clone()),
+            Binding::Aggregate(..) | Binding::Revoked(_) => return None,
+        };
+        Some(Member { id: self.id, reads })
     }
 
     /// Whether this is an aggregate group (or a revoked one, which reads as an empty

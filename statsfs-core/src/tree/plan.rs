@@ -172,7 +172,7 @@ impl ReadPlan {
                 }
             }
             if options.scope == Scope::Subtree {
-                st.children.clone()
+                st.children.iter().cloned().collect()
             } else {
                 Vec::new()
             }

@@ -192,7 +192,8 @@ unsafe fn read_at(base: NonNull<u8>, d: &Descriptor, out: &mut [u64]) {
 }
 
 /// Live instances of one schema, flattened for an aggregate's fold: their addresses in
-/// one array (what the fold's loop walks) and, beside it, what keeps each one alive.
+/// one array (what the fold's loop walks) and, beside it at the same index, what keeps
+/// each one alive (nothing for a static instance).
 ///
 /// Holding the keep-alives means an `Instances` can never dangle, whatever happens to the
 /// groups it was collected from; that no reader *uses* it after a `revoke` or a removal
@@ -200,8 +201,12 @@ unsafe fn read_at(base: NonNull<u8>, d: &Descriptor, out: &mut [u64]) {
 pub(super) struct Instances {
     schema: &'static Schema,
     bases: Vec<NonNull<u8>>,
-    keep: Vec<Arc<dyn Any + Send + Sync>>,
+    keep: Vec<Option<Arc<dyn Any + Send + Sync>>>,
 }
+
+/// What kept a removed member alive: dropped by the caller, outside its locks (dropping
+/// the last `Arc` of an instance runs its owner's `Drop`).
+pub(super) type KeepAlive = Option<Arc<dyn Any + Send + Sync>>;
 
 // SAFETY: as for `Instance`: every base is a live `T: Stats` (`Send + Sync`), only ever
 // accessed through shared references to its atomic cells.
@@ -226,10 +231,19 @@ impl Instances {
             return false;
         }
         self.bases.push(inst.keep.base());
-        if let Keep::Shared(k) = &inst.keep {
-            self.keep.push(k.clone());
-        }
+        self.keep.push(match &inst.keep {
+            Keep::Shared(k) => Some(k.clone()),
+            Keep::Static(_) => None,
+        });
         true
+    }
+
+    /// Removes instance `i`, moving the last one into its place (what the fold reads does
+    /// not depend on the order); returns what kept it alive. Panics if `i` is out of
+    /// range.
+    pub(super) fn swap_remove(&mut self, i: usize) -> KeepAlive {
+        self.bases.swap_remove(i);
+        self.keep.swap_remove(i)
     }
 
     /// Gives back the spare capacity.

@@ -7,15 +7,24 @@
 //! source. Readers take read locks top-down (a source, then its subordinates) and hold
 //! them while they read the instances, so an instance is never read after a `revoke` or a
 //! removal has returned; structural changes take one source's write lock at a time (plus
-//! one process-wide mutex that orders changes of parenthood), so readers and writers
-//! cannot deadlock. A [`Source`] is a reference-counted handle: it lives while its parent,
-//! a user or an open file holds it.
+//! one process-wide mutex that puts changes of membership in one order, see
+//! `aggregate::AggregateCache`), so readers and writers cannot deadlock. A [`Source`] is
+//! a reference-counted handle: it lives while its parent, a user or an open file holds
+//! it.
+//!
+//! # Cost of a change
+//!
+//! Adding, removing and finding a subordinate cost the same whatever the number of
+//! siblings (`children.rs`), and a change updates the aggregates above it by the members
+//! it adds or removes, never by collecting a subtree again: a change costs O(depth ×
+//! the changed subtree's groups), a read after a change what any read costs.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 
-use super::aggregate::{self, Fold, Members};
+use super::aggregate::{self, Delta, Fold, Member, Members};
+use super::children::{Child, Children};
 use super::group::{same_schema, Binding, Group, ValueGroup};
 use crate::desc::{valid_label_name, valid_name, Descriptor};
 use crate::schema::Schema;
@@ -50,6 +59,8 @@ pub(super) struct Node {
     /// Bumped by every change of this source or of any source below it.
     version: AtomicU64,
     name: Box<str>,
+    /// Its slot in its parent's [`Children`], meaningful while it has a parent.
+    slot: AtomicUsize,
     state: RwLock<State>,
 }
 
@@ -57,7 +68,7 @@ type Listener = Arc<dyn Fn(&Change) + Send + Sync>;
 
 pub(super) struct State {
     pub(super) groups: Vec<Group>,
-    pub(super) children: Vec<Source>,
+    pub(super) children: Children<Source>,
     parent: Weak<Node>,
     labels: Labels,
     hidden: bool,
@@ -80,8 +91,20 @@ impl Labels {
     }
 }
 
-/// Orders changes of parenthood, so two concurrent `add_subordinate` calls cannot build
-/// a cycle between them. Readers never take it.
+/// What a change takes out of the tree: the members it applied and what left the
+/// aggregate caches. The change drops it after it released the structure lock, since
+/// dropping the last `Arc` of an instance or a block source runs its owner's `Drop`, which
+/// may itself change the tree.
+#[derive(Default)]
+struct Left {
+    members: Vec<Member>,
+    gone: Vec<aggregate::Gone>,
+}
+
+/// Puts every change of membership (a simple group added or revoked, a subordinate added
+/// or removed, hidden flipped) in one order, with its update of the aggregates above it:
+/// two concurrent `add_subordinate` calls cannot build a cycle between them, and each
+/// change's [`Delta`] is applied before the next change starts. Readers never take it.
 static STRUCTURE: Mutex<()> = Mutex::new(());
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -153,9 +176,10 @@ impl Source {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             version: AtomicU64::new(0),
             name: name.into_boxed_str(),
+            slot: AtomicUsize::new(usize::MAX),
             state: RwLock::new(State {
                 groups: Vec::new(),
-                children: Vec::new(),
+                children: Children::default(),
                 parent: Weak::new(),
                 labels: Labels::default(),
                 hidden: false,
@@ -190,7 +214,9 @@ impl Source {
     /// Adds a value group. The same schema bound to the same instance (or the same schema
     /// as aggregates) twice is [`Error::AlreadyExists`]; the source is then unchanged.
     pub fn add(&self, group: ValueGroup) -> Result<(), Error> {
+        let mut left = Left::default();
         {
+            let _order = lock(&STRUCTURE);
             let mut st = self.write_state();
             if st.groups.iter().any(|g| g.duplicates(&group)) {
                 return Err(Error::AlreadyExists {
@@ -198,7 +224,7 @@ impl Source {
                     schema: group.schema().name().to_owned(),
                 });
             }
-            let new = group.into_group();
+            let new = group.into_group(NEXT_ID.fetch_add(1, Ordering::Relaxed));
             // The newest group wins lookups: older values of the same name step back, if
             // the new group offers that name (an aggregate group offers no `none` value).
             let offered = |name: &str| {
@@ -219,11 +245,16 @@ impl Source {
                     }
                 }
             }
+            let joining = new.member();
             // Sources have few groups: grow by one, not to four at once.
             st.groups.reserve_exact(1);
             st.groups.push(new);
+            drop(st);
+            if let Some(m) = joining {
+                self.update_up(true, || vec![m], &mut left);
+            }
         }
-        self.invalidate_up();
+        drop(left);
         self.notify(&Change::Values {
             source: self.clone(),
         });
@@ -251,6 +282,7 @@ impl Source {
     /// Errors: [`Error::AlreadyAttached`] if `child` has a parent,
     /// [`Error::WouldCycle`] if `child` is this source or one of its ancestors.
     pub fn add_subordinate(&self, child: &Source) -> Result<(), Error> {
+        let mut left = Left::default();
         {
             let _order = lock(&STRUCTURE);
             if let Some(p) = child.read_state().parent.upgrade() {
@@ -274,10 +306,15 @@ impl Source {
                     .parent
                     .upgrade();
             }
-            child.write_state().parent = Arc::downgrade(&self.0);
-            self.write_state().children.push(child.clone());
+            let hidden = {
+                let mut c = child.write_state();
+                c.parent = Arc::downgrade(&self.0);
+                c.hidden
+            };
+            self.write_state().children.push(child.clone(), hidden);
+            self.update_up(true, || child.subtree_members(), &mut left);
         }
-        self.invalidate_up();
+        drop(left);
         self.notify(&Change::SubordinateAdded {
             parent: self.clone(),
             child: child.clone(),
@@ -288,23 +325,21 @@ impl Source {
     /// Removes `child` from this source's subordinates; it can be added again, here or
     /// elsewhere. Aggregates stop including it at once.
     pub fn remove_subordinate(&self, child: &Source) -> Result<(), Error> {
+        let mut left = Left::default();
         {
             let _order = lock(&STRUCTURE);
-            let mut st = self.write_state();
-            let Some(at) = st.children.iter().position(|c| c.ptr_eq(child)) else {
+            let hidden = child.read_state().hidden;
+            if !self.write_state().children.remove(child, hidden) {
                 return Err(Error::NotASubordinate {
                     parent: self.name().to_owned(),
                     child: child.name().to_owned(),
                 });
-            };
-            st.children.remove(at);
-            drop(st);
-            // Drop the caches above while the child still names its parent: a `revoke`
-            // below that walks up meanwhile reaches them too, and once they are dropped no
-            // fold over them is in flight.
-            self.invalidate_up();
+            }
+            // Once this returns no fold above is using the child's members.
+            self.update_up(false, || child.subtree_members(), &mut left);
             child.write_state().parent = Weak::new();
         }
+        drop(left);
         self.notify(&Change::SubordinateRemoved {
             parent: self.clone(),
             child: child.clone(),
@@ -314,16 +349,80 @@ impl Source {
 
     /// The subordinates, hidden ones included, in the order they were added.
     pub fn subordinates(&self) -> Vec<Source> {
-        self.read_state().children.clone()
+        self.read_state().children.iter().cloned().collect()
     }
 
-    /// The subordinate named `name`, if any (the first added, if several share it).
+    /// The subordinate named `name`, if any (the first added, if several share it), in
+    /// O(1) whatever the number of subordinates.
     pub fn subordinate(&self, name: &str) -> Option<Source> {
+        self.read_state().children.named(name).next().cloned()
+    }
+
+    /// The first subordinate named `name` (in the order they were added) for which
+    /// `keep` is true: O(1), plus one step for each earlier sibling of the same name that
+    /// `keep` turns down. `keep` runs under this source's read lock: it may read the
+    /// subordinate (as [`is_hidden`](Self::is_hidden) does) but must not change the tree
+    /// nor read this source again (a writer waiting meanwhile would deadlock it).
+    ///
+    /// ```
+    /// # use statsfs_core::Source;
+    /// let parent = Source::new("svc")?;
+    /// let (a, b) = (Source::new("c1")?, Source::new("c1")?);
+    /// a.set_hidden(true);
+    /// parent.add_subordinate(&a)?;
+    /// parent.add_subordinate(&b)?;
+    /// let shown = parent.find_subordinate("c1", |c| !c.is_hidden()).unwrap();
+    /// assert!(shown.ptr_eq(&b));
+    /// # Ok::<(), statsfs_core::Error>(())
+    /// ```
+    pub fn find_subordinate(
+        &self,
+        name: &str,
+        keep: impl FnMut(&Source) -> bool,
+    ) -> Option<Source> {
+        let mut keep = keep;
         self.read_state()
             .children
-            .iter()
-            .find(|c| c.name() == name)
+            .named(name)
+            .find(|c| keep(c))
             .cloned()
+    }
+
+    /// Up to `max` subordinates at `position` or later, with their positions, in the
+    /// order they were added. A subordinate's position is given when it is added and
+    /// never changes, and later ones get higher positions: a listing taken in pieces
+    /// (the next piece starts at the last position + 1) sees every subordinate that
+    /// stayed throughout exactly once, whatever was added or removed meanwhile.
+    ///
+    /// ```
+    /// # use statsfs_core::Source;
+    /// let parent = Source::new("svc")?;
+    /// let kids: Vec<Source> = (0..5).map(|i| Source::new(format!("c{i}")).unwrap()).collect();
+    /// for k in &kids { parent.add_subordinate(k)?; }
+    /// let first = parent.subordinates_from(0, 2);
+    /// parent.remove_subordinate(&kids[2])?;
+    /// let next = parent.subordinates_from(first[1].0 + 1, 10);
+    /// let names: Vec<&str> = first.iter().chain(&next).map(|(_, s)| s.name()).collect();
+    /// assert_eq!(names, ["c0", "c1", "c3", "c4"]);
+    /// # Ok::<(), statsfs_core::Error>(())
+    /// ```
+    pub fn subordinates_from(&self, position: u64, max: usize) -> Vec<(u64, Source)> {
+        self.read_state()
+            .children
+            .starting_at(position)
+            .take(max)
+            .map(|(p, c)| (p, c.clone()))
+            .collect()
+    }
+
+    /// How many subordinates, hidden ones included.
+    pub fn subordinate_count(&self) -> usize {
+        self.read_state().children.len()
+    }
+
+    /// How many subordinates are not hidden.
+    pub fn visible_subordinate_count(&self) -> usize {
+        self.read_state().children.visible()
     }
 
     /// The names from the topmost ancestor down to this source, joined by `/`.
@@ -346,7 +445,17 @@ impl Source {
     /// Hides or shows the source: a hidden source has no directory but its ancestors
     /// still aggregate it.
     pub fn set_hidden(&self, hidden: bool) {
-        self.write_state().hidden = hidden;
+        {
+            let _order = lock(&STRUCTURE);
+            let (was, parent) = {
+                let mut st = self.write_state();
+                let was = std::mem::replace(&mut st.hidden, hidden);
+                (was, st.parent.upgrade().map(Source))
+            };
+            if let Some(p) = parent.filter(|_| was != hidden) {
+                p.write_state().children.hidden_changed(hidden);
+            }
+        }
         self.notify(&Change::Values {
             source: self.clone(),
         });
@@ -401,14 +510,23 @@ impl Source {
     /// aggregates skip it. When `revoke` returns no reader will touch the instances again,
     /// so their owner may free them even while readers still hold the source.
     pub fn revoke(&self) {
+        let mut left = Left::default();
         {
-            let mut st = self.write_state();
-            for g in &mut st.groups {
-                g.binding.revoke();
-            }
+            let _order = lock(&STRUCTURE);
+            let leaving: Vec<Member> = {
+                let mut st = self.write_state();
+                let leaving = st.groups.iter().filter_map(|g| g.member()).collect();
+                for g in &mut st.groups {
+                    g.binding.revoke();
+                }
+                leaving
+            };
+            // Waits for every fold in flight over this source's instances.
+            self.update_up(false, || leaving, &mut left);
         }
-        // Waits for every fold in flight over this source's instances.
-        self.invalidate_up();
+        // The instances' last keep-alives may go here, after the structure lock: their
+        // owners' `Drop` may change the tree.
+        drop(left);
         self.notify(&Change::Values {
             source: self.clone(),
         });
@@ -517,13 +635,43 @@ impl Source {
     /// `(descriptor, schema, is_aggregate, group_hidden)`, in the order of
     /// [`for_each_value`](Self::for_each_value).
     pub fn for_each_descriptor(&self, mut f: impl FnMut(&Descriptor, &Schema, bool, bool)) {
+        self.for_each_descriptor_at(|_, d, schema, aggregate, hidden| {
+            f(d, schema, aggregate, hidden)
+        });
+    }
+
+    /// As [`for_each_descriptor`](Self::for_each_descriptor), with each value's
+    /// *ordinal*: its index among every descriptor of every group of this source, in the
+    /// order the groups were added (shadowed values and the `none` values of aggregate
+    /// groups counted too, though not offered). Groups are only ever added, so a value's
+    /// ordinal never changes while the source lives, and ordinals grow along the order
+    /// values come in: a listing resumed after an ordinal lists every value that stayed
+    /// exactly once.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use statsfs_core::{Descriptor, Kind, Schema, Source, ValueGroup, ValueType};
+    /// let one = |n: &'static str| Schema::new_runtime("s", vec![Descriptor::new(n, ValueType::U64, Kind::Cumulative)]).unwrap();
+    /// let block = |v: u64| Arc::new(move |o: &mut [u64]| { o[0] = v; Ok(()) });
+    /// let s = Source::new("s")?;
+    /// s.add(ValueGroup::block(one("a"), block(1)))?;
+    /// s.add(ValueGroup::block(one("b"), block(2)))?;
+    /// s.add(ValueGroup::block(one("a"), block(3)))?; // shadows the first `a`
+    /// let mut seen = Vec::new();
+    /// s.for_each_descriptor_at(|at, d, _, _, _| seen.push((at, d.name)));
+    /// assert_eq!(seen, [(1, "b"), (2, "a")]);
+    /// # Ok::<(), statsfs_core::Error>(())
+    /// ```
+    pub fn for_each_descriptor_at(&self, mut f: impl FnMut(u64, &Descriptor, &Schema, bool, bool)) {
         let st = self.read_state();
+        let mut at = 0u64;
         for g in &st.groups {
             let aggregate = g.is_aggregate();
             for (i, d) in g.schema().descriptors().iter().enumerate() {
                 if g.offers(i) {
-                    f(d, g.schema(), aggregate, g.hidden);
+                    f(at, d, g.schema(), aggregate, g.hidden);
                 }
+                at += 1;
             }
         }
     }
@@ -541,23 +689,58 @@ impl Source {
         Subscription { id }
     }
 
-    /// After a change of this source's members (groups, subordinates, revoke): drops the
-    /// aggregate caches of this source and of every ancestor, each once no fold over it is
-    /// in flight (see `aggregate::AggregateCache`). Holds one source's read lock at a
-    /// time; the instances the caches kept alive are dropped after all locks.
-    fn invalidate_up(&self) {
-        let mut dropped = Vec::new();
+    /// After a change of this source's members (a group added or revoked, a subordinate
+    /// added or removed), with the structure lock held: applies the members the change
+    /// adds or removes (`members`, called only if some cache above has been collected, so
+    /// a change under aggregates nobody read walks no subtree) to the aggregate caches of
+    /// this source and of every ancestor, each once no fold over it is in flight (see
+    /// `aggregate::AggregateCache`). Holds one source's read lock at a time. What leaves
+    /// the caches, and the members, go into `left`, for the caller to drop after the
+    /// structure lock.
+    fn update_up(&self, joining: bool, members: impl FnOnce() -> Vec<Member>, left: &mut Left) {
+        // A cache found collected stays so; one collected after this look sees the tree
+        // already changed, and needs nothing.
+        let mut any = false;
+        self.for_each_cache_up(|_, cache| any |= cache.is_collected());
+        if !any {
+            return;
+        }
+        let delta = Delta {
+            joining,
+            members: members(),
+        };
+        if !delta.members.is_empty() {
+            self.for_each_cache_up(|schema, cache| cache.apply(schema, &delta, &mut left.gone));
+        }
+        left.members = delta.members;
+    }
+
+    /// Calls `f` with the schema and the cache of every aggregate group of this source
+    /// and of its ancestors, under one source's read lock at a time.
+    fn for_each_cache_up(&self, mut f: impl FnMut(&Schema, &aggregate::AggregateCache)) {
         let mut cur = Some(self.clone());
         while let Some(s) = cur {
             let st = s.read_state();
             for g in &st.groups {
-                if let Binding::Aggregate(_, cache) = &g.binding {
-                    dropped.extend(cache.invalidate());
+                if let Binding::Aggregate(schema, cache) = &g.binding {
+                    f(schema, cache);
                 }
             }
             cur = st.parent.upgrade().map(Source);
         }
-        drop(dropped);
+    }
+
+    /// The simple groups of this source and of every source below it, as members.
+    fn subtree_members(&self) -> Vec<Member> {
+        fn visit(st: &State, out: &mut Vec<Member>) {
+            out.extend(st.groups.iter().filter_map(|g| g.member()));
+            for c in st.children.iter() {
+                visit(&c.read_state(), out);
+            }
+        }
+        let mut out = Vec::new();
+        visit(&self.read_state(), &mut out);
+        out
     }
 
     /// A number that changes whenever this source or any source below it gains or loses
@@ -668,18 +851,16 @@ pub(super) fn read_group(
 
 /// Collects every simple group of `schema` in a locked source and, recursively, in its
 /// subordinates: an aggregate's members.
-fn collect(state: &State, schema: &Schema, into: &mut Members) {
+pub(super) fn collect(state: &State, schema: &Schema, into: &mut Members) {
     for g in &state.groups {
         if !same_schema(g.schema(), schema) {
             continue;
         }
-        match &g.binding {
-            Binding::Instance(inst) => into.push_instance(inst),
-            Binding::Block(_, src) => into.push_block(src),
-            Binding::Aggregate(..) | Binding::Revoked(_) => {}
+        if let Some(m) = g.member() {
+            into.insert(&m);
         }
     }
-    for child in &state.children {
+    for child in state.children.iter() {
         let st = child.read_state();
         collect(&st, schema, into);
     }
@@ -694,7 +875,7 @@ fn clear_subtree(state: &State, schema: &Schema, i: usize) {
             }
         }
     }
-    for child in &state.children {
+    for child in state.children.iter() {
         let st = child.read_state();
         clear_subtree(&st, schema, i);
     }
@@ -715,6 +896,20 @@ impl fmt::Debug for Source {
             .field("id", &self.0.id)
             .field("name", &self.0.name)
             .finish()
+    }
+}
+
+impl Child for Source {
+    fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    fn slot(&self) -> &AtomicUsize {
+        &self.0.slot
+    }
+
+    fn same(&self, other: &Self) -> bool {
+        self.ptr_eq(other)
     }
 }
 

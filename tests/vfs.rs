@@ -449,6 +449,156 @@ fn sources_added_and_removed_while_mounted_appear_and_disappear() {
     assert_eq!(s, "11\n");
 }
 
+/// A directory of 20,000 sources lists in many `readdir` calls, streamed from the tree:
+/// while sources come and go during the listing, every source that stayed throughout
+/// is listed exactly once.
+#[test]
+fn big_directories_stream_and_a_listing_under_churn_sees_each_stayer_once() {
+    if !can_mount("big_directories_stream_and_a_listing_under_churn_sees_each_stayer_once") {
+        return;
+    }
+    const N: usize = 20_000;
+    let root = Source::new("svc").unwrap();
+    root.add_aggregates::<VmStat>().unwrap();
+    let kids: Vec<Source> = (0..N)
+        .map(|i| {
+            let c = Source::new(format!("c{i}")).unwrap();
+            c.add_values(Arc::new(VmStat::default())).unwrap();
+            root.add_subordinate(&c).unwrap();
+            c
+        })
+        .collect();
+    let (_dir, m) = mounted(&root, MountOptions::default());
+    let svc = m.path().join("svc");
+    let names = |dir: &Path| -> Vec<String> {
+        fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect()
+    };
+    // At rest: every source once, then the values.
+    let all = names(&svc);
+    assert_eq!(all.len(), N + 2, "{N} sources and 2 values");
+    assert_eq!(all[0], "c0");
+    assert_eq!(&all[N..], ["pages", "remote_tlb_flush"]);
+
+    // Under churn: the even sources stay; the odd ones are removed and re-added (at new
+    // positions: a listing may show such a one twice, as POSIX allows for an entry
+    // removed and added during a listing), newcomers come and go.
+    let stop = AtomicBool::new(false);
+    let progress = std::sync::atomic::AtomicUsize::new(0);
+    /// Stops the churn however the listing ends, so a failed check cannot hang the test.
+    struct Stop<'a>(&'a AtomicBool);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+    let mut rounds = 0usize;
+    std::thread::scope(|s| {
+        let churn = s.spawn(|| {
+            let mut round = 0usize;
+            while !stop.load(Ordering::Relaxed) {
+                let k = &kids[(round * 2 + 1) % N];
+                root.remove_subordinate(k).unwrap();
+                let newcomer = Source::new(format!("new{round}")).unwrap();
+                root.add_subordinate(&newcomer).unwrap();
+                root.add_subordinate(k).unwrap();
+                if round % 2 == 0 {
+                    root.remove_subordinate(&newcomer).unwrap();
+                }
+                round += 1;
+                progress.store(round, Ordering::Relaxed);
+            }
+            round
+        });
+        let _stop = Stop(&stop);
+        let mut overlapped = false;
+        for _ in 0..3 {
+            let before = progress.load(Ordering::Relaxed);
+            let mut count = std::collections::HashMap::<String, usize>::new();
+            for n in names(&svc) {
+                *count.entry(n).or_default() += 1;
+            }
+            for i in (0..N).step_by(2) {
+                let n = count.get(&format!("c{i}")).copied().unwrap_or(0);
+                assert_eq!(n, 1, "c{i} stayed throughout: listed {n} times");
+            }
+            assert_eq!(count["pages"], 1);
+            overlapped |= progress.load(Ordering::Relaxed) > before;
+        }
+        drop(_stop);
+        rounds = churn.join().unwrap();
+        assert!(overlapped, "the tree changed during a listing");
+    });
+    assert!(rounds > 0);
+}
+
+/// The names one `getdents64` call returns into a buffer of `size` bytes.
+fn getdents(dir: &File, size: usize) -> Vec<String> {
+    use std::os::fd::AsRawFd;
+    let mut buf = vec![0u8; size];
+    // SAFETY: `buf` is valid for `size` bytes and the fd is open.
+    let n = unsafe {
+        libc::syscall(
+            libc::SYS_getdents64,
+            dir.as_raw_fd(),
+            buf.as_mut_ptr(),
+            size,
+        )
+    };
+    assert!(n >= 0, "getdents64: {}", io::Error::last_os_error());
+    let mut names = Vec::new();
+    let mut at = 0;
+    while at < n as usize {
+        // struct linux_dirent64 { u64 ino; i64 off; u16 reclen; u8 type; char name[]; }
+        let reclen = u16::from_ne_bytes([buf[at + 16], buf[at + 17]]) as usize;
+        let name = &buf[at + 19..at + reclen];
+        let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+        names.push(String::from_utf8_lossy(&name[..end]).into_owned());
+        at += reclen;
+    }
+    names
+}
+
+/// A listing read a few entries at a time resumes at stable offsets: a subordinate that
+/// appears mid-listing and hides a value already listed shifts nothing, so every value
+/// that stayed is listed exactly once.
+#[test]
+fn a_listing_resumed_after_a_change_skips_no_value() {
+    if !can_mount("a_listing_resumed_after_a_change_skips_no_value") {
+        return;
+    }
+    let root = Source::new("s").unwrap();
+    root.add_values(Arc::new(VcpuStat::default())).unwrap();
+    let (_dir, m) = mounted(&root, MountOptions::default());
+    let dir = File::open(m.path().join("s")).unwrap();
+    // Small buffers: a few entries a call, so the kernel asks again at each entry's offset.
+    let mut listed = Vec::new();
+    while !listed.contains(&"exits".to_owned()) {
+        let more = getdents(&dir, 64);
+        assert!(!more.is_empty(), "exits never listed: {listed:?}");
+        listed.extend(more);
+    }
+    assert!(
+        !listed.contains(&"sizes".to_owned()),
+        "the listing is not over yet"
+    );
+    let hides = Source::new("exits").unwrap();
+    root.add_subordinate(&hides).unwrap();
+    loop {
+        let more = getdents(&dir, 64);
+        if more.is_empty() {
+            break;
+        }
+        listed.extend(more);
+    }
+    for v in ["pending", "depth", "guest_mode", "exit_ns", "sizes"] {
+        let n = listed.iter().filter(|n| *n == v).count();
+        assert_eq!(n, 1, "{v} listed {n} times: {listed:?}");
+    }
+}
+
 #[test]
 fn every_read_and_pread_sees_the_current_value() {
     if !can_mount("every_read_and_pread_sees_the_current_value") {

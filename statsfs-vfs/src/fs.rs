@@ -4,9 +4,10 @@
 //!   lists its visible subordinates, its visible values, and the bulk files `.stats` and
 //!   `.tree.stats` (dot names keep them out of `kvm_stat`-style walkers). Those two names
 //!   are the bulk files' own: a subordinate or value so named is not shown, and a
-//!   subordinate hides a value of the same name. A directory
-//!   listing is taken at `opendir`, so a `readdir` sequence stays consistent while the
-//!   tree changes.
+//!   subordinate hides a value of the same name. Listings stream (`listing.rs`): each
+//!   `readdir` resumes at a stable position, so a listing taken while the tree changes
+//!   shows every entry that stayed exactly once, at a cost per call that does not grow
+//!   with the directory.
 //! * **Value files** are opened with direct I/O (no page cache: every `read` and `pread`
 //!   reaches the tree). Each open file keeps the text of its last read at offset 0; a
 //!   read further on continues from it, so a sequential reader (`cat`) never sees a value
@@ -41,6 +42,7 @@ use statsfs_core::Source;
 use crate::files::{self, BulkFile};
 use crate::inode::{Node, Table, BUCKETS_SUFFIX, BULK_NAME, CATALOGUE_NAME, TREE_BULK_NAME};
 use crate::invalidate::Pollers;
+use crate::listing::{self, DirHandle};
 use crate::MountOptions;
 
 /// The size `stat` reports for a value file (like sysfs): contents are computed at
@@ -64,19 +66,13 @@ enum OpenFile {
     Text(Vec<u8>),
 }
 
-struct DirEnt {
-    ino: u64,
-    kind: FileType,
-    name: String,
-}
-
 /// State shared by the FUSE worker threads and the mount handle.
 pub(crate) struct Shared {
     pub(crate) roots: Vec<Source>,
     opts: MountOptions,
     pub(crate) table: Mutex<Table>,
     files: RwLock<HashMap<u64, Arc<OpenFile>>>,
-    dirs: RwLock<HashMap<u64, Arc<Vec<DirEnt>>>>,
+    dirs: RwLock<HashMap<u64, Arc<DirHandle>>>,
     next_fh: AtomicU64,
     created: SystemTime,
     /// Polls waiting for the tree to change shape.
@@ -94,53 +90,6 @@ impl Shared {
             next_fh: AtomicU64::new(1),
             created: SystemTime::now(),
             pollers: Arc::default(),
-        }
-    }
-
-    /// The entries a directory lists, in listing order: subordinates, then values. A
-    /// subordinate hides a value of the same name. Every listed file reads as one integer
-    /// (`docs/FILES.md#directories`); the bulk files and a histogram's `<name>.buckets`
-    /// open by name but are not listed, so tools that take every listed file for a
-    /// counter (the kernel's `kvm_stat`) read them all.
-    fn list(&self, dir: &Node) -> Vec<(String, Node)> {
-        match dir {
-            Node::Root => self
-                .roots
-                .iter()
-                .filter(|r| !r.is_hidden())
-                .map(|r| (r.name().to_owned(), Node::Dir(r.clone())))
-                .collect(),
-            Node::Dir(src) => {
-                // The bulk files' names are taken: a source or value of that name is not
-                // listed (resolve finds the bulk file), so a listing holds each name once.
-                let free = |name: &str| name != BULK_NAME && name != TREE_BULK_NAME;
-                let mut out: Vec<(String, Node)> = src
-                    .subordinates()
-                    .into_iter()
-                    .filter(|c| !c.is_hidden() && free(c.name()))
-                    .map(|c| (c.name().to_owned(), Node::Dir(c)))
-                    .collect();
-                let dirs = out.len();
-                src.for_each_descriptor(|d, _, _, group_hidden| {
-                    if !group_hidden
-                        && !d.hidden
-                        && free(d.name)
-                        && !out[..dirs].iter().any(|(n, _)| n == d.name)
-                    {
-                        out.push((
-                            d.name.to_owned(),
-                            Node::Value {
-                                source: src.clone(),
-                                name: d.name,
-                                clearable: d.clearable,
-                                buckets: false,
-                            },
-                        ));
-                    }
-                });
-                out
-            }
-            _ => Vec::new(),
         }
     }
 
@@ -165,11 +114,7 @@ impl Shared {
                         scope,
                     });
                 }
-                if let Some(c) = src
-                    .subordinates()
-                    .into_iter()
-                    .find(|c| c.name() == name && !c.is_hidden())
-                {
+                if let Some(c) = src.find_subordinate(name, |c| !c.is_hidden()) {
                     return Some(Node::Dir(c));
                 }
                 // `<name>.buckets`: a histogram's buckets as text, not listed.
@@ -208,7 +153,7 @@ impl Shared {
                 2 + self.roots.len() as u32,
             ),
             Node::Dir(s) => {
-                let subdirs = s.subordinates().iter().filter(|c| !c.is_hidden()).count() as u32;
+                let subdirs = u32::try_from(s.visible_subordinate_count()).unwrap_or(u32::MAX - 2);
                 (FileType::Directory, 0o755, 0, 2 + subdirs)
             }
             Node::Value { clearable, .. } => (
@@ -546,42 +491,18 @@ impl Filesystem for StatsFs {
         if !dir.is_dir() {
             return reply.error(Errno::ENOTDIR);
         }
-        let listing = self.0.list(&dir);
         let parent = lock(&self.0.table).parent(ino.0);
-        let mut ents = vec![
-            DirEnt {
-                ino: ino.0,
-                kind: FileType::Directory,
-                name: ".".into(),
-            },
-            DirEnt {
-                ino: parent,
-                kind: FileType::Directory,
-                name: "..".into(),
-            },
-        ];
-        {
-            let mut t = lock(&self.0.table);
-            for (name, node) in listing {
-                let Some(child) = t.ino(&node) else { continue };
-                let kind = if node.is_dir() {
-                    FileType::Directory
-                } else {
-                    FileType::RegularFile
-                };
-                ents.push(DirEnt {
-                    ino: child,
-                    kind,
-                    name,
-                });
-            }
-        }
+        let handle = DirHandle {
+            dir,
+            ino: ino.0,
+            parent,
+        };
         let fh = self.0.new_fh();
         self.0
             .dirs
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(fh, Arc::new(ents));
+            .insert(fh, Arc::new(handle));
         reply.opened(FileHandle(fh), FopenFlags::empty());
     }
 
@@ -593,7 +514,7 @@ impl Filesystem for StatsFs {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        let Some(ents) = self
+        let Some(handle) = self
             .0
             .dirs
             .read()
@@ -603,16 +524,9 @@ impl Filesystem for StatsFs {
         else {
             return reply.error(Errno::EBADF);
         };
-        for (i, e) in ents
-            .iter()
-            .enumerate()
-            .skip(usize::try_from(offset).unwrap_or(usize::MAX))
-        {
-            // An entry's offset is the index of the next one.
-            if reply.add(INodeNo(e.ino), (i + 1) as u64, e.kind, &e.name) {
-                break;
-            }
-        }
+        listing::list(&handle, &self.0.roots, offset, &self.0.table, |e| {
+            reply.add(INodeNo(e.ino), e.next, e.kind, e.name)
+        });
         reply.ok();
     }
 

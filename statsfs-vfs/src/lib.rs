@@ -34,8 +34,8 @@
 //!
 //! The modules, one concept each: `options` (what to mount with), `mount` (mounting,
 //! unmounting, stale mounts, mount points), `fs` (the FUSE requests), `inode` (stable inode
-//! numbers), `files` (what value and bulk files say and do), `invalidate` (tree changes
-//! pushed to the kernel), `sys` (the only unsafe code: system calls std does not wrap),
+//! numbers), `files` (what value and bulk files say and do), `listing` (directories read
+//! in pieces at stable offsets), `invalidate` (tree changes pushed to the kernel), `sys` (the only unsafe code: system calls std does not wrap),
 //! all behind `fuse`; `http` behind `http`.
 #![deny(missing_docs)]
 
@@ -47,6 +47,8 @@ mod fs;
 mod inode;
 #[cfg(feature = "fuse")]
 mod invalidate;
+#[cfg(feature = "fuse")]
+mod listing;
 #[cfg(feature = "fuse")]
 mod mount;
 #[cfg(feature = "fuse")]

@@ -86,6 +86,19 @@ impl<C: Child> Children<C> {
         self.0.iter().flat_map(|i| i.iter())
     }
 
+    /// Whether children were added since the name index was last brought up to date
+    /// (then [`index`](Self::index) before lookups by name, or they cost a scan of those).
+    pub(super) fn needs_index(&self) -> bool {
+        self.0.as_ref().is_some_and(|i| i.indexed < i.entries.len())
+    }
+
+    /// Brings the name index up to date: O(children added since the last time).
+    pub(super) fn index(&mut self) {
+        if let Some(i) = &mut self.0 {
+            i.index();
+        }
+    }
+
     /// The children named `name`, in the order they were added.
     pub(super) fn named<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s C> + 's {
         self.0.iter().flat_map(move |i| i.named(name))
@@ -130,6 +143,11 @@ struct Inner<C> {
     /// A name's hash to the first slot of its chain (which may be the hole a removed
     /// child left; a hash whose children are all gone stays until the next compaction).
     by_name: HashMap<u32, u32, MixedState>,
+    /// The entries before this slot are in the name index; those after it were added
+    /// since the index was last brought up to date, which the first lookup by name does
+    /// (so a service that adds and removes children and never looks one up by name
+    /// never touches the index: at 100,000 children each touch is a cache miss).
+    indexed: usize,
     hidden: usize,
 }
 
@@ -141,6 +159,7 @@ impl<C> Default for Inner<C> {
             live: 0,
             next_position: 0,
             by_name: HashMap::default(),
+            indexed: 0,
             hidden: 0,
         }
     }
@@ -152,7 +171,8 @@ const MIN_HOLES: usize = if cfg!(test) { 2 } else { 32 };
 impl<C: Child> Inner<C> {
     fn push(&mut self, child: C, hidden: bool) {
         let at = self.entries.len();
-        let slot = slot32(at);
+        // Chains hold 32-bit slots: refuse a child that could not be chained.
+        let _ = slot32(at);
         child.slot().store(at, Relaxed);
         let hash = hash32(child.name());
         self.entries.push(Entry {
@@ -165,7 +185,16 @@ impl<C: Child> Inner<C> {
         self.next_position += 1;
         self.live += 1;
         self.hidden += hidden as usize;
-        self.link(slot);
+    }
+
+    /// Links every entry added since the last time into the name index.
+    fn index(&mut self) {
+        for at in self.indexed..self.entries.len() {
+            if self.entries[at].child.is_some() {
+                self.link(slot32(at));
+            }
+        }
+        self.indexed = self.entries.len();
     }
 
     /// Appends slot `at` to the end of its name's chain. Chains are short (names that
@@ -201,7 +230,8 @@ impl<C: Child> Inner<C> {
         };
         // The first of a chain stays in it, a hole the walks step over, so that a removal
         // never touches the table (whose entries are cold among 100,000); compaction
-        // drops it. Any other is unlinked. So a chain holds at most one hole.
+        // drops it. Any other is unlinked. So a chain holds at most one hole. (An entry
+        // not yet indexed is in no chain.)
         if prev != NONE {
             self.entries[prev as usize].next = next;
             if next != NONE {
@@ -229,6 +259,7 @@ impl<C: Child> Inner<C> {
         self.entries.retain(|e| e.child.is_some());
         self.by_name.clear();
         self.first_live = 0;
+        self.indexed = self.entries.len();
         for i in 0..self.entries.len() {
             let e = &mut self.entries[i];
             e.prev = NONE;
@@ -250,9 +281,12 @@ impl<C: Child> Inner<C> {
             .filter_map(|e| e.child.as_ref())
     }
 
+    /// The children named `name` in the order they were added: through the index, then
+    /// among the entries not indexed yet (none once [`index`](Self::index) ran).
     fn named<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s C> + 's {
-        let mut at = self.by_name.get(&hash32(name)).copied().unwrap_or(NONE);
-        std::iter::from_fn(move || {
+        let hash = hash32(name);
+        let mut at = self.by_name.get(&hash).copied().unwrap_or(NONE);
+        let indexed = std::iter::from_fn(move || {
             while at != NONE {
                 let e = &self.entries[at as usize];
                 at = e.next;
@@ -262,7 +296,12 @@ impl<C: Child> Inner<C> {
                 }
             }
             None
-        })
+        });
+        let pending = self.entries[self.indexed..]
+            .iter()
+            .filter(move |e| e.hash == hash)
+            .filter_map(move |e| e.child.as_ref().filter(|c| c.name() == name));
+        indexed.chain(pending)
     }
 
     fn starting_at(&self, position: u64) -> impl Iterator<Item = (u64, &C)> + '_ {
@@ -309,8 +348,12 @@ mod tests {
     fn order_names_positions_and_compaction() {
         let mut ch = Children::default();
         let all: Vec<C> = (0..200).map(|i| c(&format!("c{i}"))).collect();
-        for x in &all {
+        for (i, x) in all.iter().enumerate() {
             ch.push(x.clone(), false);
+            // Half of them indexed as they come, half left for later.
+            if i == 100 {
+                ch.index();
+            }
         }
         // Remove every child but the multiples of 10: compaction happens on the way.
         for (i, x) in all.iter().enumerate() {
@@ -357,7 +400,14 @@ mod tests {
         ch.push(d.clone(), false);
         assert_eq!(ch.visible(), 2);
         let first = |ch: &Children<C>| ch.named("x").next().cloned();
+        // Found before the index is brought up to date, and after.
+        assert!(ch.needs_index());
         assert!(first(&ch).unwrap().same(&a));
+        assert_eq!(ch.named("x").count(), 3);
+        ch.index();
+        assert!(!ch.needs_index());
+        assert!(first(&ch).unwrap().same(&a));
+        assert_eq!(ch.named("x").count(), 3);
         assert!(ch.remove(&b, true));
         assert_eq!(ch.visible(), 2);
         assert!(ch.remove(&a, false));

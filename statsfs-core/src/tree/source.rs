@@ -355,7 +355,7 @@ impl Source {
     /// The subordinate named `name`, if any (the first added, if several share it), in
     /// O(1) whatever the number of subordinates.
     pub fn subordinate(&self, name: &str) -> Option<Source> {
-        self.read_state().children.named(name).next().cloned()
+        self.find_subordinate(name, |_| true)
     }
 
     /// The first subordinate named `name` (in the order they were added) for which
@@ -378,14 +378,19 @@ impl Source {
     pub fn find_subordinate(
         &self,
         name: &str,
-        keep: impl FnMut(&Source) -> bool,
+        mut keep: impl FnMut(&Source) -> bool,
     ) -> Option<Source> {
-        let mut keep = keep;
-        self.read_state()
-            .children
-            .named(name)
-            .find(|c| keep(c))
-            .cloned()
+        {
+            let st = self.read_state();
+            if !st.children.needs_index() {
+                return st.children.named(name).find(|c| keep(c)).cloned();
+            }
+        }
+        // The first lookup after adds links them into the name index.
+        let mut st = self.write_state();
+        st.children.index();
+        let found = st.children.named(name).find(|c| keep(c)).cloned();
+        found
     }
 
     /// Up to `max` subordinates at `position` or later, with their positions, in the

@@ -87,8 +87,9 @@ const N: usize = 1000;
 /// Live heap bytes per source, beyond `size_of::<T>()`, for `N` sources named
 /// `vcpu0`..`vcpu999`, each with one `Arc<T>` of values, all subordinates of one parent
 /// with `T`'s aggregates (read once, so the aggregate's member cache is counted too).
-/// Includes the `Arc`'s two counts, the source, its name, its group, and its slot in the
-/// parent's list of subordinates.
+/// Includes the `Arc`'s two counts, the source, its name, its group, its slot in the
+/// parent's list of subordinates and its entry in the parent's name index, and its
+/// member entry (with its index entry) in the parent aggregate's cache.
 fn bytes_per_source<T: Stats + Default>(first_value: &str) -> (f64, f64) {
     let parent = Source::new("vm").unwrap();
     parent.add_aggregates::<T>().unwrap();
@@ -135,7 +136,11 @@ fn memory_per_source_and_per_descriptor() {
     );
     println!("  with 1 value: {one:.1}; with 50 values: {fifty:.1}");
     println!("heap bytes per value descriptor: {per_descriptor:.2}");
-    assert!(vcpu <= 256.0, "{vcpu} bytes per source");
-    assert!(fifty <= 256.0, "{fifty} bytes per source");
-    assert_eq!(per_descriptor, 0.0, "descriptors must cost no heap");
+    // 256 B before O(1) membership: the subordinates' slots and name index and the
+    // aggregate's member index (hash tables, here at 1,000 of 2,048 buckets) cost 60-80 B
+    // of it (BENCHMARKS.md#churn).
+    assert!(vcpu <= 384.0, "{vcpu} bytes per source");
+    assert!(fifty <= 384.0, "{fifty} bytes per source");
+    // Exactly 0 bytes; the float of the difference may round to within an ulp of it.
+    assert!(per_descriptor.abs() < 1e-9, "descriptors must cost no heap");
 }

@@ -1,0 +1,180 @@
+//! The netsvc binary end to end: it serves and loads itself for 2 s with its tree
+//! mounted and /metrics served; meanwhile this test finds a connection's directory in
+//! the mount and the `svc_` series at /metrics; at the end the summary's totals must
+//! equal the generator's counts, and the mount must be gone.
+//!
+//! The binary is this package's `netsvc` (`CARGO_BIN_EXE_netsvc`), built by cargo before
+//! it runs the package's integration tests. The mounting test is skipped
+//! (`SKIPPED: <test>: <reason>`) without root or `/dev/fuse`.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use common::Netsvc;
+
+/// The first connection directory (`c<id>`) under any `svc/worker<i>/`, with the
+/// number its `requests` file held.
+fn find_connection(svc: &Path) -> Option<(String, u64)> {
+    for worker in fs::read_dir(svc).ok()?.flatten() {
+        let name = worker.file_name().into_string().ok()?;
+        if !name.starts_with("worker") {
+            continue;
+        }
+        let Ok(entries) = fs::read_dir(worker.path()) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let n = e.file_name().into_string().ok()?;
+            if n.starts_with('c') && n[1..].chars().all(|c| c.is_ascii_digit()) && n.len() > 1 {
+                // It may close between the listing and the read.
+                if let Ok(text) = fs::read_to_string(e.path().join("requests")) {
+                    let requests = text.trim().parse().expect("requests is one integer");
+                    return Some((format!("{name}/{n}"), requests));
+                }
+            }
+        }
+    }
+    None
+}
+
+#[test]
+fn connections_appear_in_the_mount_and_the_totals_are_exact() {
+    let test = "connections_appear_in_the_mount_and_the_totals_are_exact";
+    if !common::can_mount(test) {
+        return;
+    }
+    // 10 connections/s, each 10 requests 10 ms apart: ~100 ms each, so one is usually
+    // open; 2 workers serve up to ~20 of those a second.
+    let mut svc = Netsvc::start(
+        "netsvc-example",
+        true,
+        &[
+            "--duration",
+            "2",
+            "--load-rate",
+            "10",
+            "--load-requests",
+            "10",
+            "--load-think-ms",
+            "10",
+            "--load-concurrency",
+            "2",
+            "--metrics",
+            "127.0.0.1:0",
+        ],
+    );
+    let mount = svc.mount.clone().expect("a mount point");
+    let limit = Duration::from_secs(30);
+    svc.wait_for_line("statsfs mounted at ", limit);
+    let metrics = svc.wait_for_line("metrics at http://", limit);
+    let metrics = metrics.trim_end_matches("/metrics").to_owned();
+    assert!(
+        common::mounted(&mount),
+        "{} is not mounted",
+        mount.display()
+    );
+
+    // A connection's directory, while it is open (bounded: the run lasts 2 s).
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut seen = None;
+    while seen.is_none() && Instant::now() < deadline {
+        seen = find_connection(&mount.join("svc"));
+        if seen.is_none() {
+            sleep(Duration::from_millis(10));
+        }
+    }
+    let (conn, requests) = seen.unwrap_or_else(|| {
+        panic!(
+            "no svc/worker*/c* directory in {} within 2 s:\n{}",
+            mount.display(),
+            svc.output()
+        )
+    });
+    assert!(requests <= 10, "{conn}: {requests} requests");
+    for file in [
+        "svc/bytes_in",
+        "svc/requests",
+        "svc/worker0/closed/bytes_in",
+    ] {
+        let text = fs::read_to_string(mount.join(file)).unwrap_or_default();
+        assert!(text.trim().parse::<u64>().is_ok(), "{file}: {text:?}");
+    }
+
+    // /metrics: the leaves of the tree, every schema's series.
+    let (status, body) = common::http_get(&metrics, "/metrics");
+    assert!(status.contains(" 200 "), "{status}");
+    for family in [
+        "svc_conn_requests_total{",
+        "svc_conn_service_seconds_bucket{",
+        "svc_worker_connections_total{",
+        "svc_listener_accepted_total{",
+    ] {
+        assert!(body.contains(family), "no {family} in /metrics:\n{body}");
+    }
+    assert!(
+        body.contains("path=\"svc/worker0/closed\""),
+        "no closed/ series:\n{body}"
+    );
+
+    // It ends by itself, unmounted, and its totals are the generator's counts.
+    let status = svc
+        .wait(Duration::from_secs(30))
+        .unwrap_or_else(|| panic!("still running 30 s after a 2 s run:\n{}", svc.output()));
+    assert!(status.success(), "exit status {status}:\n{}", svc.output());
+    let out = svc.stdout();
+    assert!(out.contains("verified: every total"), "{out}");
+    let rows = common::summary_rows(&out);
+    assert_eq!(rows.len(), 6, "the comparison rows:\n{out}");
+    for (stat, generator, tree) in &rows {
+        assert_eq!(generator, tree, "{stat}:\n{out}");
+    }
+    let opened = rows
+        .iter()
+        .find(|r| r.0 == "svc/accepted")
+        .expect("accepted")
+        .1;
+    assert!(opened >= 5, "only {opened} connections in 2 s:\n{out}");
+    assert!(out.contains("unmounted"), "{out}");
+    assert!(
+        !common::mounted(&mount),
+        "{} is still mounted",
+        mount.display()
+    );
+    assert!(!mount.exists(), "the mount point it created is left behind");
+}
+
+#[test]
+fn without_statistics_the_same_load_runs_and_nothing_is_compared() {
+    let mut svc = Netsvc::start(
+        "netsvc-no-stats",
+        false,
+        &[
+            "--duration",
+            "1",
+            "--load-max",
+            "--load-requests",
+            "1",
+            "--no-stats",
+        ],
+    );
+    let status = svc
+        .wait(Duration::from_secs(30))
+        .unwrap_or_else(|| panic!("still running 30 s after a 1 s run:\n{}", svc.output()));
+    assert!(status.success(), "exit status {status}:\n{}", svc.output());
+    let out = svc.stdout();
+    assert!(out.contains("statistics off"), "{out}");
+    assert!(out.contains("tree: none (--no-stats)"), "{out}");
+    assert!(common::summary_rows(&out).is_empty(), "{out}");
+    let opened: u64 = out
+        .lines()
+        .find_map(|l| l.strip_prefix("generator: "))
+        .and_then(|l| l.split(", ").nth(1))
+        .and_then(|w| w.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no generator line:\n{out}"));
+    assert!(opened > 0, "{out}");
+}

@@ -821,6 +821,77 @@ fn a_missing_mount_point_is_created_and_removed_again() {
     assert!(outer.join("theirs").is_dir());
 }
 
+/// A symlink anywhere in the mount point's path is refused (another user could point it
+/// at a directory of their choosing), and nothing is created through it.
+#[test]
+fn a_symlink_in_the_mount_path_is_refused_and_nothing_is_created() {
+    if !can_mount("a_symlink_in_the_mount_path_is_refused_and_nothing_is_created") {
+        return;
+    }
+    let k = kvm_tree();
+    let dir = TempDir::new().unwrap();
+    let (real, link) = (dir.path().join("victim"), dir.path().join("planted"));
+    fs::create_dir(&real).unwrap();
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    for (at, bad) in [(link.join("mnt"), &link), (link.clone(), &link)] {
+        let r = mount(&at, std::slice::from_ref(&k.root), MountOptions::default());
+        match r {
+            Err(statsfs::vfs::MountError::Symlink { link, .. }) => assert_eq!(&link, bad),
+            other => panic!("mounting at {} through a symlink: {other:?}", at.display()),
+        }
+        assert!(!is_mounted(&real).unwrap(), "nothing mounted on the target");
+    }
+    assert_eq!(
+        fs::read_dir(&real).unwrap().count(),
+        0,
+        "nothing created through it"
+    );
+    // `..` is refused too: it could climb out of a directory checked before it.
+    let up = dir.path().join("victim/../victim/mnt");
+    let r = mount(&up, std::slice::from_ref(&k.root), MountOptions::default());
+    assert!(
+        matches!(r, Err(statsfs::vfs::MountError::UnsafePath { .. })),
+        "{r:?}"
+    );
+    let msg = mount(
+        &link,
+        std::slice::from_ref(&k.root),
+        MountOptions::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        msg.contains("is a symlink") && msg.contains("real path"),
+        "{msg}"
+    );
+}
+
+/// A second mount on a live one is refused with a clear error, and the first one keeps
+/// serving (mounted over, it would be hidden, and left dead underneath when it ends).
+#[test]
+fn a_mount_over_a_live_mount_is_refused() {
+    if !can_mount("a_mount_over_a_live_mount_is_refused") {
+        return;
+    }
+    let k = kvm_tree();
+    let (dir, first) = mounted(&k.root, MountOptions::default());
+    let second = mount(
+        dir.path(),
+        std::slice::from_ref(&k.root),
+        MountOptions::default(),
+    );
+    match second {
+        Err(e @ statsfs::vfs::MountError::AlreadyMounted { .. }) => {
+            assert!(e.to_string().contains("already a mount point"), "{e}");
+        }
+        other => panic!("a second mount on a live one: {other:?}"),
+    }
+    k.stats[0].exits.add(3);
+    assert_eq!(cat(&first.path().join("kvm/1234-5/vcpu0/exits")), "3\n");
+    drop(first);
+    assert!(!is_mounted(dir.path()).unwrap());
+}
+
 /// When run with STATSFS_TEST_DAEMON=<dir>, this "test" is a daemon: it mounts a tree
 /// there, creates the file STATSFS_TEST_READY, and waits for SIGINT/SIGTERM.
 #[test]

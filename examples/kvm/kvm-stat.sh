@@ -4,10 +4,10 @@
 #
 #   examples/kvm/kvm-stat.sh [--tree kvm|vmm] MOUNT [kvm_stat arguments...]
 #
-#   examples/kvm/kvm-stat.sh /tmp/statsfs-kvm -1          # one line per field, then exit
-#   examples/kvm/kvm-stat.sh /tmp/statsfs-kvm -l          # log mode, a line per second
-#   examples/kvm/kvm-stat.sh /tmp/statsfs-kvm -p 1234     # one VMM's VMs only
-#   examples/kvm/kvm-stat.sh --tree vmm /tmp/statsfs-kvm  # the VMM's own counters
+#   examples/kvm/kvm-stat.sh /run/statsfs-kvm -1          # one line per field, then exit
+#   examples/kvm/kvm-stat.sh /run/statsfs-kvm -l          # log mode, a line per second
+#   examples/kvm/kvm-stat.sh /run/statsfs-kvm -p 1234     # one VMM's VMs only
+#   examples/kvm/kvm-stat.sh --tree vmm /run/statsfs-kvm  # the VMM's own counters
 #
 # In a private mount namespace (nothing is visible outside it, and it is gone when
 # kvm_stat exits) it mounts a debugfs at /sys/kernel/debug (mounting works under

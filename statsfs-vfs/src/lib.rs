@@ -33,7 +33,8 @@
 //! The two are independent: with only `http`, nothing of FUSE is compiled.
 //!
 //! The modules, one concept each: `options` (what to mount with), `mount` (mounting,
-//! unmounting, stale mounts, mount points), `fs` (the FUSE requests), `inode` (stable inode
+//! unmounting, stale mounts), `mountpoint` (where a mount goes: no symlink followed, no
+//! mount over a live one), `fs` (the FUSE requests), `inode` (stable inode
 //! numbers), `files` (what value and bulk files say and do), `listing` (directories read
 //! in pieces at stable offsets), `invalidate` (tree changes pushed to the kernel), `sys` (the only unsafe code: system calls std does not wrap),
 //! all behind `fuse`; `http` behind `http`.
@@ -53,6 +54,8 @@ mod listing;
 mod mount;
 #[cfg(feature = "fuse")]
 mod mountinfo;
+#[cfg(feature = "fuse")]
+mod mountpoint;
 #[cfg(feature = "fuse")]
 mod options;
 #[cfg(feature = "fuse")]

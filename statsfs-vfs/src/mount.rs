@@ -28,7 +28,7 @@ use statsfs_core::Source;
 
 use crate::fs::{Shared, StatsFs};
 use crate::invalidate::Invalidator;
-use crate::{mountinfo, sys, MountOptions};
+use crate::{mountinfo, mountpoint, sys, MountOptions};
 
 /// The file system type in `/proc/self/mountinfo` and `df -T`.
 pub const FSTYPE: &str = "fuse.statsfs";
@@ -58,6 +58,27 @@ pub enum MountError {
         /// What the system said.
         source: io::Error,
     },
+    /// A component of the mount point's path is a symlink: statsfs follows none, since
+    /// whoever can change the link (another user, in `/tmp`) would choose where the
+    /// mount goes.
+    Symlink {
+        /// The path given.
+        path: PathBuf,
+        /// The symlink in it.
+        link: PathBuf,
+    },
+    /// The mount point's path holds `..` (or is not a Unix path).
+    UnsafePath {
+        /// The path given.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The mount point is a live mount already (another statsfs, or any file system).
+    AlreadyMounted {
+        /// The path.
+        path: PathBuf,
+    },
     /// Two roots share a name: each root is a top-level directory.
     DuplicateRoot {
         /// The name.
@@ -84,6 +105,24 @@ impl fmt::Display for MountError {
             MountError::Mount { path, source } => {
                 write!(f, "mounting at {} failed ({source}); statsfs mounts with mount(2) and must run as root", path.display())
             }
+            MountError::Symlink { path, link } => write!(
+                f,
+                "refusing to mount at {}: {} is a symlink, and statsfs follows none (whoever \
+                 can change it would choose where the mount goes); give the real path",
+                path.display(),
+                link.display()
+            ),
+            MountError::UnsafePath { path, reason } => write!(
+                f,
+                "refusing to mount at {}: {reason}; give an absolute path without `..`",
+                path.display()
+            ),
+            MountError::AlreadyMounted { path } => write!(
+                f,
+                "{} is already a mount point (a statsfs that is still running, or another \
+                 file system); unmount it or choose another path",
+                path.display()
+            ),
             MountError::DuplicateRoot { name } => write!(
                 f,
                 "two roots are named `{name}`; give each root its own name"
@@ -100,7 +139,10 @@ impl std::error::Error for MountError {
             MountError::MountPoint { source, .. } | MountError::Mount { source, .. } => {
                 Some(source)
             }
-            MountError::DuplicateRoot { .. } => None,
+            MountError::DuplicateRoot { .. }
+            | MountError::Symlink { .. }
+            | MountError::UnsafePath { .. }
+            | MountError::AlreadyMounted { .. } => None,
         }
     }
 }
@@ -150,7 +192,7 @@ pub fn mount(
     roots: &[Source],
     options: MountOptions,
 ) -> Result<Mount, MountError> {
-    let path = path.as_ref();
+    let path = &mountpoint::absolute(path.as_ref())?;
     // The process-global statistics (`#[statsfs::global]`) are mounted beside the roots.
     let roots = &statsfs_core::registry::with_globals(roots)[..];
     for (i, r) in roots.iter().enumerate() {
@@ -164,13 +206,15 @@ pub fn mount(
         path: path.to_path_buf(),
         source,
     };
+    // No symlink in what exists of the path, so nothing is created through one.
+    mountpoint::check_existing(path)?;
     mountinfo::clean_stale_mount(path).map_err(bad_path)?;
     // Removes what it created when dropped: on any error below, and after the unmount.
     let created = CreatedDirs::create(path).map_err(bad_path)?;
-    let path = fs::canonicalize(path).map_err(bad_path)?;
-    if !path.is_dir() {
-        return Err(bad_path(io::Error::from_raw_os_error(libc::ENOTDIR)));
-    }
+    // Opened without following symlinks, and refused if it is a live mount: the mount
+    // goes on the directory so opened, not on the path again.
+    let point = mountpoint::open(path)?;
+    let path = point.path.clone();
     let dev_fuse: OwnedFd = OpenOptions::new()
         .read(true)
         .write(true)
@@ -187,10 +231,13 @@ pub fn mount(
     if options.allow_other {
         data.push_str(",allow_other");
     }
-    sys::mount_fuse("statsfs", &path, FSTYPE, &data).map_err(|source| MountError::Mount {
-        path: path.clone(),
-        source,
+    sys::mount_fuse("statsfs", &point.target(), FSTYPE, &data).map_err(|source| {
+        MountError::Mount {
+            path: path.clone(),
+            source,
+        }
     })?;
+    drop(point);
     // From here on, undo the mount if anything fails.
     let guard = DetachOnError(&path);
     let dev = mountinfo::read()?

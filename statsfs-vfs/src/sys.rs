@@ -37,6 +37,23 @@ pub(crate) fn mount_fuse(source: &str, target: &Path, fstype: &str, data: &str) 
     }
 }
 
+/// Opens the directory `name` inside the directory `dir` without following a symlink
+/// (`openat(dir, name, O_PATH | O_NOFOLLOW | O_DIRECTORY | O_CLOEXEC)`): a symlink, or
+/// anything not a directory, is `ENOTDIR`. `name` is one path component.
+pub(crate) fn open_dir_nofollow(dir: &OwnedFd, name: &std::ffi::OsStr) -> io::Result<OwnedFd> {
+    use std::os::fd::FromRawFd;
+    let c = cstr(Path::new(name))?;
+    let flags = libc::O_PATH | libc::O_NOFOLLOW | libc::O_DIRECTORY | libc::O_CLOEXEC;
+    // SAFETY: `dir` is an open descriptor and `c` a valid NUL-terminated string, both
+    // outliving the call.
+    let fd = unsafe { libc::openat(dir.as_raw_fd(), c.as_ptr(), flags) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `openat` returned a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
 /// `umount2(path, flags)`.
 pub(crate) fn umount2(path: &Path, flags: libc::c_int) -> io::Result<()> {
     let c = cstr(path)?;

@@ -5,7 +5,7 @@
 //! ```text
 //! cargo run --release -p statsfs-kvm                        # 2 VMs x 2 vCPUs for 10 s
 //! cargo run --release -p statsfs-kvm -- --duration 0        # until Ctrl-C
-//! ls /tmp/statsfs-kvm/kvm; cat /tmp/statsfs-kvm/kvm/exits   # in another terminal
+//! ls /run/statsfs-kvm/kvm; cat /run/statsfs-kvm/kvm/exits   # in another terminal
 //! ```
 //!
 //! It runs `--vms` VMs of `--vcpus` vCPUs each, one host thread per vCPU. Every vCPU
@@ -69,7 +69,7 @@ struct Args {
     #[arg(long, default_value_t = 10)]
     duration: u64,
     /// Where to mount the statistics (created if missing, removed afterwards).
-    #[arg(long, default_value = "/tmp/statsfs-kvm")]
+    #[arg(long, default_value = "/run/statsfs-kvm")]
     mount: PathBuf,
     /// Do not mount: only run the guests and print the summary.
     #[arg(long, conflicts_with = "mount")]

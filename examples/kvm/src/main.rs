@@ -125,8 +125,8 @@ impl fmt::Display for AppError {
             AppError::Kernel(e) => write!(f, "{e}"),
             AppError::Mount(p, e) => write!(
                 f,
-                "statsfs at {}: {e}\n(is /dev/fuse there and usable? --mount PATH picks \
-                 another place, --no-mount runs without mounting)",
+                "statsfs at {}: {e}\n(--mount PATH picks another place, --no-mount runs \
+                 without mounting)",
                 p.display()
             ),
             AppError::Signals(e) => write!(f, "installing the signal handlers: {e}"),

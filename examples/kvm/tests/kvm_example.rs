@@ -306,3 +306,35 @@ fn http_get(addr: &str, path: &str) -> String {
     );
     body.to_owned()
 }
+
+/// A mount point that cannot be one is refused with the real cause (here: a regular
+/// file, "Not a directory"; a symlink, named as such), not a hint about /dev/fuse, and
+/// the example exits at once with nothing mounted.
+#[test]
+fn a_bad_mount_path_is_refused_with_its_real_cause() {
+    if !common::can_run_and_mount("a_bad_mount_path_is_refused_with_its_real_cause") {
+        return;
+    }
+    let bin = Path::new(env!("CARGO_BIN_EXE_kvm"));
+    let dir =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("bad-mount-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).expect("a scratch directory");
+    let file = dir.join("a-file");
+    fs::write(&file, "not a directory").expect("write a file");
+    let link = dir.join("a-link");
+    std::os::unix::fs::symlink(&dir, &link).expect("make a symlink");
+    for (at, cause) in [(&file, "Not a directory"), (&link, "is a symlink")] {
+        let out = std::process::Command::new(bin)
+            .args(["--duration", "1", "--mount"])
+            .arg(at)
+            .output()
+            .expect("run the example");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{}: {stderr}", at.display());
+        assert!(stderr.contains(cause), "{}: {stderr}", at.display());
+        assert!(!stderr.contains("/dev/fuse"), "{}: {stderr}", at.display());
+        assert!(!mounted(at), "nothing mounted at {}", at.display());
+    }
+    fs::remove_dir_all(&dir).expect("remove the scratch directory");
+}

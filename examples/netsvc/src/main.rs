@@ -116,8 +116,8 @@ impl fmt::Display for AppError {
             AppError::Server(addr, e) => write!(f, "serving at {addr}: {e}"),
             AppError::Mount(p, e) => write!(
                 f,
-                "statsfs at {}: {e}\n(mounting needs root and /dev/fuse; run without \
-                 --mount to go without)",
+                "statsfs at {}: {e}\n(--mount PATH picks another place; without --mount \
+                 the service runs unmounted)",
                 p.display()
             ),
             AppError::Metrics(e) => write!(f, "serving /metrics: {e}"),

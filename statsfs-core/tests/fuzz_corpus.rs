@@ -119,3 +119,23 @@ fn every_corpus_input_decodes_or_is_refused_without_panic() {
         corpus().display()
     );
 }
+
+#[path = "../fuzz/select_check.rs"]
+mod select_check;
+
+/// The selection fuzzer's corpus (`fuzz/corpus/select/`), replayed through the checks
+/// the fuzzer makes.
+#[test]
+fn every_selection_corpus_input_passes_the_fuzzers_checks() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/select");
+    let mut n = 0;
+    for entry in fs::read_dir(&dir).unwrap() {
+        select_check::check(&fs::read(entry.unwrap().path()).unwrap());
+        n += 1;
+    }
+    assert!(
+        n >= 5,
+        "the corpus is missing: {n} files in {}",
+        dir.display()
+    );
+}

@@ -245,13 +245,23 @@ impl Source {
                     }
                 }
             }
-            let joining = new.member();
+            let simple = new.binding.is_simple();
             // Sources have few groups: grow by one, not to four at once.
             st.groups.reserve_exact(1);
             st.groups.push(new);
             drop(st);
-            if let Some(m) = joining {
-                self.update_up(true, || vec![m], &mut left);
+            if simple {
+                // Made a member only if a cache above needs it (most adds find none
+                // collected); under the structure lock the newest group is still this one.
+                let member = || {
+                    let st = self.read_state();
+                    st.groups
+                        .last()
+                        .and_then(Group::member)
+                        .into_iter()
+                        .collect()
+                };
+                self.update_up(true, member, &mut left);
             }
         }
         drop(left);

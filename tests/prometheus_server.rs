@@ -71,7 +71,7 @@ fn endpoint_negotiates_the_format_and_stops_on_drop() {
     assert!(status.contains("200"), "{status}");
 
     drop(server);
-    // tiny_http closes its listener from its accept thread, just after the drop: poll.
+    // The drop closes the port before it returns; polled all the same.
     let start = Instant::now();
     while TcpStream::connect(addr).is_ok() {
         assert!(

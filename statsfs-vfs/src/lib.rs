@@ -28,7 +28,8 @@
 //! # Features
 //!
 //! * `fuse` (default): the FUSE mount (`mount`, `Mount`, `MountOptions`), on `fuser`;
-//! * `http`: `/metrics` over HTTP for Prometheus (the `http` module), on `tiny_http`.
+//! * `http`: `/metrics` over HTTP for Prometheus (the `http` module), on hyper 1.x with a
+//!   single-threaded tokio runtime of its own.
 //!
 //! The two are independent: with only `http`, nothing of FUSE is compiled.
 //!

@@ -460,14 +460,33 @@ fn run(args: &Args) -> Result<(), AppError> {
         mounted.as_ref().map(|m| m.path()),
         metrics.as_ref().map(|s| s.local_addr()),
     );
-    drop(metrics);
-    print_totals(args, &tree, &machines);
-    if let Some(m) = mounted {
+    // Readers go first, each within a bound whatever they do: the mount (a busy one is
+    // detached at once), then /metrics (responses in flight get the server's shutdown
+    // deadline, 1 s, and are cut after it). The totals are read from the tree after.
+    let unmounted = mounted.map(|m| {
         let path = m.path().to_owned();
-        m.unmount().map_err(|e| AppError::Mount(path.clone(), e))?;
+        m.unmount()
+            .map(|()| path.clone())
+            .map_err(|e| AppError::Mount(path, e))
+    });
+    if let Some(server) = metrics {
+        let stopped = server.shutdown();
+        println!("stopped serving /metrics{}", cut_note(stopped.cut));
+    }
+    if let Some(path) = unmounted.transpose()? {
         println!("unmounted {}", path.display());
     }
+    print_totals(args, &tree, &machines);
     result
+}
+
+/// `" (n connection(s) cut)"` when a stop cut clients that were still busy.
+fn cut_note(cut: usize) -> String {
+    if cut == 0 {
+        String::new()
+    } else {
+        format!(" ({cut} busy connection(s) cut)")
+    }
 }
 
 fn main() -> ExitCode {

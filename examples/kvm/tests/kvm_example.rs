@@ -338,3 +338,85 @@ fn a_bad_mount_path_is_refused_with_its_real_cause() {
     }
     fs::remove_dir_all(&dir).expect("remove the scratch directory");
 }
+
+/// A client that asks for many responses on one connection and never reads one: the
+/// server's writes to it stall. Returns once the requests are sent or the server stops
+/// reading them (bounded).
+fn stuck_metrics_client(addr: &str) -> std::net::TcpStream {
+    use std::io::Write;
+    let conn = std::net::TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    conn.set_nonblocking(true).expect("non-blocking");
+    let batch = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\n\r\n").repeat(2000);
+    let (mut sent, deadline) = (0, std::time::Instant::now() + Duration::from_secs(5));
+    while sent < batch.len() && std::time::Instant::now() < deadline {
+        match (&conn).write(&batch.as_bytes()[sent..]) {
+            Ok(n) => sent += n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(10))
+            }
+            Err(e) => panic!("send to {addr}: {e}"),
+        }
+    }
+    conn
+}
+
+/// SIGTERM ends the example, unmounted and no longer serving, within its bound whatever
+/// its readers do: here a client stuck in the middle of pipelined `/metrics` responses,
+/// a file held open in the mount and a process whose working directory is in it (which
+/// make a plain unmount EBUSY). The bound (the example's docs): the vCPUs' stop, then at
+/// most 5 s for the mount's workers and 1 s (+2 s grace) for /metrics; the watchdog here
+/// is 30 s.
+#[test]
+fn sigterm_unmounts_and_stops_serving_whatever_readers_do() {
+    if !common::can_run_and_mount("sigterm_unmounts_and_stops_serving_whatever_readers_do") {
+        return;
+    }
+    let bin = Path::new(env!("CARGO_BIN_EXE_kvm"));
+    let (mut ex, ready) = Example::start(
+        bin,
+        Path::new(env!("CARGO_TARGET_TMPDIR")),
+        "kvm-hostile-readers",
+        &[
+            "--vms",
+            "1",
+            "--vcpus",
+            "1",
+            "--iterations",
+            "100",
+            "--rounds",
+            "1",
+            "--duration",
+            "0",
+            "--metrics",
+            "127.0.0.1:0",
+        ],
+    );
+    let mount = ex.mount.clone();
+    let addr = ready
+        .lines()
+        .nth(1)
+        .expect("the ready file names the metrics address")
+        .to_owned();
+    let _stuck = stuck_metrics_client(&addr);
+    let held = fs::File::open(mount.join("kvm").join("exits")).expect("open a value file");
+    let mut busy = std::process::Command::new("sleep")
+        .arg("60")
+        .current_dir(mount.join("kvm"))
+        .spawn()
+        .expect("a process working in the mount");
+    ex.signal(libc::SIGTERM);
+    let status = ex.wait(Duration::from_secs(30));
+    let _ = busy.kill();
+    let _ = busy.wait();
+    drop(held);
+    let status =
+        status.unwrap_or_else(|| panic!("still running 30 s after SIGTERM:\n{}", ex.output()));
+    assert!(status.success(), "exit status {status}:\n{}", ex.output());
+    assert!(!mounted(&mount), "{} is still mounted", mount.display());
+    let out = ex.output();
+    assert!(out.contains("stopped serving /metrics"), "{out}");
+    assert!(out.contains("unmounted"), "{out}");
+    if let Some(dir) = mount.parent() {
+        let _ = fs::remove_dir_all(dir);
+    }
+}

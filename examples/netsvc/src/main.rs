@@ -255,10 +255,24 @@ fn run(args: &Args) -> Result<bool, AppError> {
     let totals = tree.as_ref().map(|t| Totals::read(t.root()));
     let ok = summary::report(counts, elapsed, totals);
 
-    drop(metrics);
-    if let Some(m) = mounted {
+    // Readers stop within a bound whatever they do: the mount first (a busy one is
+    // detached at once), then /metrics (responses in flight get 1 s, then are cut).
+    let unmounted = mounted.map(|m| {
         let path = m.path().to_owned();
-        m.unmount().map_err(|e| AppError::Mount(path.clone(), e))?;
+        m.unmount()
+            .map(|()| path.clone())
+            .map_err(|e| AppError::Mount(path, e))
+    });
+    if let Some(server) = metrics {
+        let stopped = server.shutdown();
+        if stopped.cut > 0 {
+            println!(
+                "stopped serving /metrics ({} busy connection(s) cut)",
+                stopped.cut
+            );
+        }
+    }
+    if let Some(path) = unmounted.transpose()? {
         println!("unmounted {}", path.display());
     }
     Ok(ok)

@@ -160,18 +160,11 @@ impl Format {
                 };
                 let v = v.trim().trim_matches('"');
                 match k.trim() {
-                    "q" => {
-                        q = v
-                            .parse::<f32>()
-                            .ok()
-                            .filter(|q| q.is_finite())
-                            .unwrap_or(0.0)
-                    }
+                    "q" => q = quality(v),
                     "version" => version = Some(v),
                     _ => {}
                 }
             }
-            let q = q.clamp(0.0, 1.0);
             if media.eq_ignore_ascii_case("application/openmetrics-text") {
                 if matches!(version, None | Some("1.0.0") | Some("0.0.1")) {
                     om = om.max(q);
@@ -188,6 +181,77 @@ impl Format {
             Format::OpenMetrics
         } else {
             Format::Prometheus
+        }
+    }
+}
+
+/// A quality value (`q=` in `Accept` and `Accept-Encoding`): a number in 0..=1; anything
+/// unparsable counts as 0, "not acceptable".
+fn quality(v: &str) -> f32 {
+    v.parse::<f32>()
+        .ok()
+        .filter(|q| q.is_finite())
+        .unwrap_or(0.0)
+        .clamp(0.0, 1.0)
+}
+
+/// How a response body is encoded on the wire (HTTP's content coding).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ContentCoding {
+    /// As it is.
+    #[default]
+    Identity,
+    /// gzip (RFC 1952), which Prometheus asks for on every scrape.
+    Gzip,
+}
+
+impl ContentCoding {
+    /// The coding a client asks for with this `Accept-Encoding` header (several headers
+    /// joined with `,`): gzip when it names `gzip` (or `x-gzip`) with a quality above 0,
+    /// or names no gzip but accepts `*`; identity otherwise, also for a missing, empty or
+    /// unparsable header.
+    ///
+    /// ```
+    /// use statsfs_core::openmetrics::ContentCoding;
+    /// assert_eq!(ContentCoding::negotiate(Some("gzip")), ContentCoding::Gzip);
+    /// assert_eq!(ContentCoding::negotiate(Some("br, gzip;q=0")), ContentCoding::Identity);
+    /// assert_eq!(ContentCoding::negotiate(Some("*;q=0.5")), ContentCoding::Gzip);
+    /// assert_eq!(ContentCoding::negotiate(None), ContentCoding::Identity);
+    /// ```
+    pub fn negotiate(accept_encoding: Option<&str>) -> ContentCoding {
+        let Some(header) = accept_encoding else {
+            return ContentCoding::Identity;
+        };
+        let (mut gzip, mut any) = (None::<f32>, 0.0f32);
+        for item in header.split(',') {
+            let mut parts = item.split(';');
+            let coding = parts.next().unwrap_or("").trim();
+            let mut q = 1.0f32;
+            for p in parts {
+                if let Some((k, v)) = p.split_once('=') {
+                    if k.trim().eq_ignore_ascii_case("q") {
+                        q = quality(v.trim());
+                    }
+                }
+            }
+            if coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip") {
+                gzip = Some(gzip.map_or(q, |g| g.max(q)));
+            } else if coding == "*" {
+                any = any.max(q);
+            }
+        }
+        if gzip.unwrap_or(any) > 0.0 {
+            ContentCoding::Gzip
+        } else {
+            ContentCoding::Identity
+        }
+    }
+
+    /// The `Content-Encoding` header's value, `None` for identity.
+    pub const fn header(self) -> Option<&'static str> {
+        match self {
+            ContentCoding::Identity => None,
+            ContentCoding::Gzip => Some("gzip"),
         }
     }
 }

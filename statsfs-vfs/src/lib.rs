@@ -23,7 +23,10 @@
 //!   [`Selection`](statsfs_core::binary::Selection)) to an open bulk file makes later
 //!   reads of that open file return only those stats, in a well-formed blob.
 //!
-//! Mounting needs root (statsfs calls `mount(2)` itself: no libfuse or fusermount).
+//! As root, statsfs mounts with `mount(2)` itself (no libfuse); any other user mounts
+//! through libfuse's setuid helper `fusermount3` (package fuse3), which needs
+//! `/dev/fuse` usable by the user and a mount point the user owns
+//! (`docs/FILES.md#mounting-without-root`).
 //!
 //! # Features
 //!
@@ -35,7 +38,7 @@
 //!
 //! The modules, one concept each: `options` (what to mount with), `mount` (mounting,
 //! unmounting, stale mounts), `mountpoint` (where a mount goes: no symlink followed, no
-//! mount over a live one), `fs` (the FUSE requests), `inode` (stable inode
+//! mount over a live one), `fusermount` (mounting without root, through `fusermount3`), `fs` (the FUSE requests), `inode` (stable inode
 //! numbers), `files` (what value and bulk files say and do), `listing` (directories read
 //! in pieces at stable offsets), `invalidate` (tree changes pushed to the kernel), `sys` (the only unsafe code: system calls std does not wrap),
 //! all behind `fuse`; `http` behind `http`.
@@ -45,6 +48,8 @@
 mod files;
 #[cfg(feature = "fuse")]
 mod fs;
+#[cfg(feature = "fuse")]
+mod fusermount;
 #[cfg(feature = "fuse")]
 mod inode;
 #[cfg(feature = "fuse")]

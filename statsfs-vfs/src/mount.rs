@@ -1,7 +1,10 @@
 //! Mounting and unmounting.
 //!
-//! statsfs mounts with `mount(2)` itself (as root: no libfuse, no fusermount) and hands
-//! the `/dev/fuse` descriptor to fuser. The returned [`Mount`] unmounts when dropped,
+//! As root (more exactly: with `CAP_SYS_ADMIN`), statsfs mounts with `mount(2)` itself and
+//! hands the `/dev/fuse` descriptor to fuser; no libfuse is involved. Any other user
+//! mounts through libfuse's setuid helper `fusermount3` (package fuse3), which mounts for
+//! it and passes the descriptor back over a socket (`fusermount.rs`); unmounting
+//! then goes through `fusermount3 -u` too. The returned [`Mount`] unmounts when dropped,
 //! but only while the mount at the path is still its own: its FUSE connection is alive
 //! and the topmost mount at the path has its device number (mount ids and device numbers
 //! are reused at once, so a handle whose mount was already unmounted by someone else must
@@ -28,7 +31,7 @@ use statsfs_core::Source;
 
 use crate::fs::{Shared, StatsFs};
 use crate::invalidate::Invalidator;
-use crate::{mountinfo, mountpoint, sys, MountOptions};
+use crate::{fusermount, mountinfo, mountpoint, sys, MountOptions};
 
 /// The file system type in `/proc/self/mountinfo` and `df -T`.
 pub const FSTYPE: &str = "fuse.statsfs";
@@ -41,7 +44,8 @@ const JOIN_TIMEOUT: Duration = Duration::from_secs(5);
 #[non_exhaustive]
 pub enum MountError {
     /// `/dev/fuse` cannot be opened: FUSE is missing (`modprobe fuse`) or we lack the
-    /// permission.
+    /// permission (a user other than root needs it readable and writable, mode 0666 as
+    /// distributions ship it).
     NoFuse(io::Error),
     /// The mount point is not a directory, cannot be resolved, or was missing and could
     /// not be created.
@@ -51,7 +55,9 @@ pub enum MountError {
         /// What the system said.
         source: io::Error,
     },
-    /// `mount(2)` failed (not root: statsfs mounts as root only).
+    /// `mount(2)` failed: as root, for lack of `CAP_SYS_ADMIN` (in a container) or
+    /// because the kernel refused the mount; a user other than root mounts through
+    /// `fusermount3` instead, whose failures are [`Fusermount`](MountError::Fusermount).
     Mount {
         /// The path.
         path: PathBuf,
@@ -84,6 +90,42 @@ pub enum MountError {
         /// The name.
         name: String,
     },
+    /// Not root, so `mount(2)` was refused, and `fusermount3` (the setuid helper of the
+    /// fuse3 package, which mounts for other users) is neither on `PATH` nor at
+    /// `/usr/bin/fusermount3` or `/bin/fusermount3`.
+    NoFusermount {
+        /// The mount point.
+        path: PathBuf,
+    },
+    /// `fusermount3` could not be started, or did not finish in time (it was killed).
+    FusermountRun {
+        /// The `fusermount3` run.
+        program: PathBuf,
+        /// What the system said.
+        source: io::Error,
+    },
+    /// `fusermount3` failed: it exited with an error status, and said why on stderr
+    /// (say that `allow_other` needs `user_allow_other` in `/etc/fuse.conf`, or that the
+    /// mount point is not the user's).
+    Fusermount {
+        /// The mount point.
+        path: PathBuf,
+        /// `mount` or `unmount`.
+        action: &'static str,
+        /// How it exited.
+        status: std::process::ExitStatus,
+        /// What it wrote to stderr, trimmed.
+        stderr: String,
+    },
+    /// `fusermount3` exited successfully but passed no usable `/dev/fuse` descriptor
+    /// back (none, several, or something that is not the FUSE device): not a libfuse 3
+    /// `fusermount3`, or not the real one.
+    NoDescriptor {
+        /// The mount point.
+        path: PathBuf,
+        /// What was wrong.
+        source: io::Error,
+    },
     /// Serving or unmounting failed.
     Io(io::Error),
 }
@@ -93,7 +135,9 @@ impl fmt::Display for MountError {
         match self {
             MountError::NoFuse(e) => write!(
                 f,
-                "cannot open /dev/fuse ({e}); load the fuse module and run as root"
+                "cannot open /dev/fuse ({e}); load the fuse module (modprobe fuse), and to \
+                 mount as a user other than root make /dev/fuse readable and writable for \
+                 it (mode 0666, as distributions ship it)"
             ),
             MountError::MountPoint { path, source } => {
                 write!(
@@ -103,7 +147,12 @@ impl fmt::Display for MountError {
                 )
             }
             MountError::Mount { path, source } => {
-                write!(f, "mounting at {} failed ({source}); statsfs mounts with mount(2) and must run as root", path.display())
+                write!(
+                    f,
+                    "mounting at {} failed ({source}); mount(2) needs root with CAP_SYS_ADMIN \
+                     (a user other than root mounts through fusermount3)",
+                    path.display()
+                )
             }
             MountError::Symlink { path, link } => write!(
                 f,
@@ -127,6 +176,52 @@ impl fmt::Display for MountError {
                 f,
                 "two roots are named `{name}`; give each root its own name"
             ),
+            MountError::NoFusermount { path } => write!(
+                f,
+                "cannot mount at {}: not root, and fusermount3 is not on PATH (nor at \
+                 /usr/bin/fusermount3 or /bin/fusermount3); install the fuse3 package, or \
+                 run as root",
+                path.display()
+            ),
+            MountError::FusermountRun { program, source } => {
+                write!(f, "running {} failed: {source}", program.display())
+            }
+            MountError::Fusermount {
+                path,
+                action,
+                status,
+                stderr,
+            } => {
+                write!(
+                    f,
+                    "fusermount3 could not {action} {} ({status})",
+                    path.display()
+                )?;
+                if !stderr.is_empty() {
+                    write!(f, ": {stderr}")?;
+                }
+                if stderr.contains("user_allow_other") {
+                    write!(
+                        f,
+                        "; add a line `user_allow_other` to /etc/fuse.conf, or mount without \
+                         allow_other"
+                    )
+                } else if *action == "mount" {
+                    write!(
+                        f,
+                        "; the mount point must be a directory of yours, and /dev/fuse \
+                         readable and writable for you"
+                    )
+                } else {
+                    Ok(())
+                }
+            }
+            MountError::NoDescriptor { path, source } => write!(
+                f,
+                "fusermount3 passed back no usable /dev/fuse descriptor for {} ({source}); \
+                 is it the fusermount3 of fuse3 (libfuse 3)?",
+                path.display()
+            ),
             MountError::Io(e) => write!(f, "statsfs mount: {e}"),
         }
     }
@@ -136,10 +231,13 @@ impl std::error::Error for MountError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             MountError::NoFuse(e) | MountError::Io(e) => Some(e),
-            MountError::MountPoint { source, .. } | MountError::Mount { source, .. } => {
-                Some(source)
-            }
+            MountError::MountPoint { source, .. }
+            | MountError::Mount { source, .. }
+            | MountError::FusermountRun { source, .. }
+            | MountError::NoDescriptor { source, .. } => Some(source),
             MountError::DuplicateRoot { .. }
+            | MountError::NoFusermount { .. }
+            | MountError::Fusermount { .. }
             | MountError::Symlink { .. }
             | MountError::UnsafePath { .. }
             | MountError::AlreadyMounted { .. } => None,
@@ -178,6 +276,11 @@ pub struct Mount {
 /// (each only if it is still the directory created here and is empty), never a directory
 /// that was there before. Owner and modes come from [`MountOptions`], whose default is
 /// the mounting process's own user and group.
+///
+/// As root, this calls `mount(2)` itself. A user other than root mounts through
+/// `fusermount3` (package fuse3): that needs `/dev/fuse` readable and writable for the
+/// user, a mount point the user owns, and, for [`MountOptions::allow_other`], a line
+/// `user_allow_other` in `/etc/fuse.conf` (`docs/FILES.md#mounting-without-root`).
 ///
 /// ```no_run
 /// # use statsfs_core::Source;
@@ -231,12 +334,30 @@ pub fn mount(
     if options.allow_other {
         data.push_str(",allow_other");
     }
-    sys::mount_fuse("statsfs", &point.target(), FSTYPE, &data).map_err(|source| {
-        MountError::Mount {
-            path: path.clone(),
-            source,
+    // mount(2) is tried first, whoever we are: what decides is CAP_SYS_ADMIN, not the
+    // uid (a non-root process granted the capability, or one in its own user and mount
+    // namespace, mounts directly). Only a refusal (EPERM) to a process that is not root
+    // goes to fusermount3: root without the capability would fail there just the same,
+    // and is better told about mount(2). Opening /dev/fuse first is needed for mount(2)
+    // and checks for fusermount3 what it checks itself (it opens the device as the user).
+    let dev_fuse = match sys::mount_fuse("statsfs", &point.target(), FSTYPE, &data) {
+        Ok(()) => dev_fuse,
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) && sys::geteuid() != 0 => {
+            drop(dev_fuse);
+            // fusermount3 resolves the path again itself. It was just checked (no
+            // symlink, not a mount), and fusermount3 mounts only where this user may
+            // write, so a path changed meanwhile can only send the mount to another
+            // directory this user may write to; the mountinfo lookup at `path` below then
+            // fails, and that stray mount goes dead as the descriptor closes.
+            fusermount::mount(&path, &options)?
         }
-    })?;
+        Err(source) => {
+            return Err(MountError::Mount {
+                path: path.clone(),
+                source,
+            })
+        }
+    };
     drop(point);
     // From here on, undo the mount if anything fails.
     let guard = DetachOnError(&path);
@@ -257,7 +378,7 @@ pub fn mount(
     config.clone_fd = true;
     let shared = Arc::new(Shared::new(roots.to_vec(), options));
     let pollers = shared.pollers.clone();
-    // Reads FUSE_INIT (queued by mount(2)) and answers it.
+    // Reads FUSE_INIT (queued by mount(2), ours or fusermount3's) and answers it.
     let session = Session::from_fd(StatsFs(shared), dev_fuse, config.acl, config)?;
     let invalidator = Invalidator::start(roots, session.notifier(), pollers);
     let session = session.spawn()?;
@@ -363,7 +484,19 @@ struct DetachOnError<'a>(&'a Path);
 
 impl Drop for DetachOnError<'_> {
     fn drop(&mut self) {
-        let _ = sys::umount2(self.0, libc::MNT_DETACH);
+        let _ = detach(self.0);
+    }
+}
+
+/// Lazily unmounts (detaches) whatever is mounted at `path`: `umount2(MNT_DETACH)`, or,
+/// refused that (EPERM) as a user other than root, `fusermount3 -u -z`, which unmounts
+/// the user's own FUSE mounts.
+pub(crate) fn detach(path: &Path) -> Result<(), MountError> {
+    match sys::umount2(path, libc::MNT_DETACH) {
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) && sys::geteuid() != 0 => {
+            fusermount::unmount(path)
+        }
+        r => Ok(r?),
     }
 }
 
@@ -394,12 +527,14 @@ impl Mount {
     }
 
     /// Unmounts now. Returns once the worker threads are gone, or at once if the mount was
-    /// busy and had to be detached lazily.
+    /// busy and had to be detached lazily. A user other than root unmounts through
+    /// `fusermount3 -u -z` (always lazily; the workers are waited for if that ended the
+    /// connection, that is, if the mount was not busy).
     pub fn unmount(mut self) -> Result<(), MountError> {
-        self.unmount_inner().map_err(MountError::Io)
+        self.unmount_inner()
     }
 
-    fn unmount_inner(&mut self) -> io::Result<()> {
+    fn unmount_inner(&mut self) -> Result<(), MountError> {
         if self.session.is_none() {
             return Ok(());
         }
@@ -411,10 +546,10 @@ impl Mount {
                 && mounts.iter().any(|(dev, _)| *dev == self.dev)
             {
                 // The session stays: a later call may still unmount.
-                return Err(io::Error::other(format!(
+                return Err(MountError::Io(io::Error::other(format!(
                     "{}: another mount covers ours; not unmounting",
                     self.path.display()
-                )));
+                ))));
             }
         }
         // From here on the mount goes (or is gone): stop listening to the tree first.
@@ -437,9 +572,19 @@ impl Mount {
                 Ok(())
             }
             Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
-                sys::umount2(&self.path, libc::MNT_DETACH)
+                sys::umount2(&self.path, libc::MNT_DETACH).map_err(MountError::Io)
             }
-            Err(e) => Err(e),
+            // Not root: fusermount3 unmounts the user's own mount, lazily. The kernel
+            // tears an idle mount down before fusermount3 exits, so a connection still up
+            // afterwards means a busy mount, detached: the workers stay until it is idle.
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) && sys::geteuid() != 0 => {
+                let r = fusermount::unmount(&self.path);
+                if r.is_ok() && !sys::connection_alive(&self.conn) {
+                    join_with_timeout(session);
+                }
+                r
+            }
+            Err(e) => Err(MountError::Io(e)),
         };
         match r {
             Ok(()) => self.created.remove(),

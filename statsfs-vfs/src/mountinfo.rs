@@ -43,7 +43,8 @@ pub fn is_mounted(path: &Path) -> io::Result<bool> {
 
 /// If `path` is a dead FUSE mount (any access fails with `ENOTCONN`, "Transport
 /// endpoint is not connected": a daemon died without unmounting), detaches it and
-/// returns `true`.
+/// returns `true`. A user other than root can detach only its own mounts (through
+/// `fusermount3 -u -z`).
 pub fn clean_stale_mount(path: &Path) -> io::Result<bool> {
     match fs::metadata(path) {
         Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {
@@ -51,7 +52,12 @@ pub fn clean_stale_mount(path: &Path) -> io::Result<bool> {
                 "{}: stale FUSE mount of a dead process, detaching it",
                 path.display()
             );
-            crate::sys::umount2(path, libc::MNT_DETACH)?;
+            // As root umount2(MNT_DETACH); as another user fusermount3 -u -z (of its own
+            // mounts only).
+            crate::mount::detach(path).map_err(|e| match e {
+                crate::MountError::Io(e) => e,
+                e => io::Error::other(e),
+            })?;
             Ok(true)
         }
         _ => Ok(false),

@@ -1,0 +1,214 @@
+//! libfuse's protocol with its setuid helper `fusermount3`, through which a user other
+//! than root mounts and unmounts: a socket pair, one end inherited by `fusermount3` as
+//! `_FUSE_COMMFD`, over which it passes the `/dev/fuse` descriptor of the mount it made.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::mount::MountError;
+use crate::{mountinfo, sys, MountOptions};
+
+/// How long `fusermount3` may take, from start to exit.
+const TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Where `fusermount3` is looked for when it is not on `PATH`.
+const FALLBACKS: [&str; 2] = ["/usr/bin/fusermount3", "/bin/fusermount3"];
+
+/// The FUSE device, `/dev/fuse`: character device 10:229.
+const FUSE_MAJOR: u32 = 10;
+const FUSE_MINOR: u32 = 229;
+
+/// The first executable `fusermount3` in an absolute directory on `PATH` (a relative
+/// entry, such as `.`, would make the working directory choose it), else in
+/// [`FALLBACKS`].
+fn find() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .filter(|dir| dir.is_absolute())
+        .map(|dir| dir.join("fusermount3"))
+        .chain(FALLBACKS.iter().map(PathBuf::from))
+        .find(|p| {
+            std::fs::metadata(p)
+                .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+                .unwrap_or(false)
+        })
+}
+
+/// Mounts at the absolute `path` through `fusermount3`; the `/dev/fuse` descriptor
+/// of the new mount, whose FUSE_INIT is queued.
+pub(super) fn mount(path: &Path, options: &MountOptions) -> Result<OwnedFd, MountError> {
+    let program = find().ok_or_else(|| MountError::NoFusermount {
+        path: path.to_path_buf(),
+    })?;
+    // fusermount3 sets fd=, rootmode=, user_id= and group_id= itself (to the caller's
+    // real ids, which are ours); the others are as for mount(2), with the source
+    // `statsfs` and the type `fuse.statsfs` (FSTYPE) in mountinfo.
+    let mut opts = format!(
+        "rootmode={:o},user_id={},group_id={},default_permissions,fsname=statsfs,\
+         subtype=statsfs,nosuid,nodev,noexec,noatime",
+        libc::S_IFDIR | (options.mode & 0o7777),
+        sys::getuid(),
+        sys::getgid()
+    );
+    if options.allow_other {
+        // Refused by fusermount3 unless /etc/fuse.conf has `user_allow_other`: its
+        // stderr says so, and the error repeats it.
+        opts.push_str(",allow_other");
+    }
+    let run_err = |source| MountError::FusermountRun {
+        program: program.clone(),
+        source,
+    };
+    // Both ends close-on-exec (std sets SOCK_CLOEXEC): no other child gets either.
+    let (ours, theirs) = UnixStream::pair().map_err(run_err)?;
+    let (ours, theirs) = (OwnedFd::from(ours), OwnedFd::from(theirs));
+    // Above 2, where the child's stdio goes (try_clone duplicates to 3 or up).
+    let theirs = if theirs.as_raw_fd() <= 2 {
+        theirs.try_clone().map_err(run_err)?
+    } else {
+        theirs
+    };
+    let mut cmd = Command::new(&program);
+    cmd.arg("-o")
+        .arg(&opts)
+        .arg("--")
+        .arg(path)
+        .env("_FUSE_COMMFD", theirs.as_raw_fd().to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    sys::inherit_in_child(&mut cmd, &theirs);
+    let deadline = Instant::now() + TIMEOUT;
+    let mut child = cmd.spawn().map_err(run_err)?;
+    // Only fusermount3 holds its end now: the socket ends when it exits.
+    drop(theirs);
+    let received = sys::recv_fd(&ours, deadline.saturating_duration_since(Instant::now()));
+    drop(ours);
+    let (status, stderr) = finish(&mut child, deadline).map_err(run_err)?;
+    let fd = match received {
+        Ok(sys::Received::Fd(fd)) => fd,
+        Ok(sys::Received::Eof) | Err(_) if !status.success() => {
+            return Err(MountError::Fusermount {
+                path: path.to_path_buf(),
+                action: "mount",
+                status,
+                stderr,
+            })
+        }
+        Ok(sys::Received::Eof) => {
+            return Err(MountError::NoDescriptor {
+                path: path.to_path_buf(),
+                source: io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "it exited without passing one",
+                ),
+            })
+        }
+        Err(source) => {
+            // Something was passed: what it mounted, if anything, goes again.
+            undo(path);
+            return Err(MountError::NoDescriptor {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    };
+    if !status.success() {
+        drop(fd);
+        undo(path);
+        return Err(MountError::Fusermount {
+            path: path.to_path_buf(),
+            action: "mount",
+            status,
+            stderr,
+        });
+    }
+    // Whatever was passed is checked to be the FUSE device before fuser gets it.
+    let file = File::from(fd);
+    let is_fuse = file.metadata().is_ok_and(|m| {
+        m.file_type().is_char_device() && m.rdev() == libc::makedev(FUSE_MAJOR, FUSE_MINOR) as u64
+    });
+    if !is_fuse {
+        drop(file);
+        undo(path);
+        return Err(MountError::NoDescriptor {
+            path: path.to_path_buf(),
+            source: io::Error::new(
+                io::ErrorKind::InvalidData,
+                "the descriptor passed is not the FUSE device",
+            ),
+        });
+    }
+    Ok(file.into())
+}
+
+/// Lazily unmounts the user's own FUSE mount at `path`: `fusermount3 -u -z`.
+pub(super) fn unmount(path: &Path) -> Result<(), MountError> {
+    let program = find().ok_or_else(|| MountError::NoFusermount {
+        path: path.to_path_buf(),
+    })?;
+    let run_err = |source| MountError::FusermountRun {
+        program: program.clone(),
+        source,
+    };
+    let mut child = Command::new(&program)
+        .args(["-u", "-z", "--"])
+        .arg(path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(run_err)?;
+    let (status, stderr) = finish(&mut child, Instant::now() + TIMEOUT).map_err(run_err)?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(MountError::Fusermount {
+            path: path.to_path_buf(),
+            action: "unmount",
+            status,
+            stderr,
+        })
+    }
+}
+
+/// After a failed mount that may have left one: lazily unmounts what is at `path`
+/// (a live mount there was refused before fusermount3 ran, so it is the helper's).
+fn undo(path: &Path) {
+    if mountinfo::is_mounted(path).unwrap_or(false) {
+        if let Err(e) = unmount(path) {
+            log::warn!("{}: undoing fusermount3's mount: {e}", path.display());
+        }
+    }
+}
+
+/// Waits for `child` until `deadline` (then kills it: a `TimedOut` error); its exit
+/// status and stderr (at most 64 KiB, trimmed).
+fn finish(child: &mut Child, deadline: Instant) -> io::Result<(ExitStatus, String)> {
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("it did not exit within {} s; killed", TIMEOUT.as_secs()),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let mut stderr = Vec::new();
+    if let Some(pipe) = child.stderr.take() {
+        // It has exited: the pipe holds all it wrote, and ends.
+        let _ = pipe.take(64 << 10).read_to_end(&mut stderr);
+    }
+    Ok((status, String::from_utf8_lossy(&stderr).trim().to_owned()))
+}

@@ -15,11 +15,11 @@ use std::time::{Duration, Instant};
 
 use statsfs::binary::Blob;
 use statsfs::cell::{Counter, Flag, Gauge, LinearHistogram, LogHistogram, Peak};
-use statsfs::vfs::{is_mounted, mount, Mount, MountOptions};
+use statsfs::vfs::{is_mounted, mount, MountOptions};
 use statsfs::{Source, Stats, ValueGroup};
 use tempfile::TempDir;
 
-use common::can_mount;
+use common::{can_mount, errno, mounted, write_once};
 
 #[derive(Stats, Default)]
 struct VcpuStat {
@@ -91,12 +91,6 @@ fn kvm_tree() -> Kvm {
     }
 }
 
-fn mounted(root: &Source, options: MountOptions) -> (TempDir, Mount) {
-    let dir = TempDir::new().unwrap();
-    let m = mount(dir.path(), std::slice::from_ref(root), options).unwrap();
-    (dir, m)
-}
-
 fn cat(p: &Path) -> String {
     let out = Command::new("cat").arg(p).output().unwrap();
     assert!(
@@ -106,16 +100,6 @@ fn cat(p: &Path) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
-}
-
-fn errno<T: std::fmt::Debug>(r: io::Result<T>) -> i32 {
-    r.expect_err("expected an error")
-        .raw_os_error()
-        .expect("an OS error")
-}
-
-fn write_once(p: &Path, data: &[u8]) -> io::Result<usize> {
-    OpenOptions::new().write(true).open(p)?.write(data)
 }
 
 #[test]

@@ -49,6 +49,9 @@ use crate::MountOptions;
 /// read time, and with direct I/O the kernel does not clip reads to it.
 const VALUE_FILE_SIZE: u64 = 4096;
 
+/// The longest name a lookup accepts (`NAME_MAX`, what `statfs` reports).
+const NAME_MAX: usize = 255;
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -231,6 +234,11 @@ impl Filesystem for StatsFs {
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        // Longer than any name here can be: say so, as local file systems do (the kernel
+        // passes FUSE names of up to 1024 bytes, and `ENOENT` would hide the mistake).
+        if name.len() > NAME_MAX {
+            return reply.error(err(libc::ENAMETOOLONG));
+        }
         let Some(name) = name.to_str() else {
             return reply.error(Errno::ENOENT);
         };

@@ -211,3 +211,27 @@ pub fn can_mount(test: &str) -> bool {
     }
     root && fuse
 }
+
+/// `root` mounted with `options` in a new temporary directory (which goes when dropped,
+/// after the mount).
+pub fn mounted(
+    root: &Source,
+    options: statsfs_vfs::MountOptions,
+) -> (tempfile::TempDir, statsfs_vfs::Mount) {
+    let dir = tempfile::TempDir::new().unwrap();
+    let m = statsfs_vfs::mount(dir.path(), std::slice::from_ref(root), options).unwrap();
+    (dir, m)
+}
+
+/// The errno of a call that must fail.
+pub fn errno<T: std::fmt::Debug>(r: std::io::Result<T>) -> i32 {
+    r.expect_err("expected an error")
+        .raw_os_error()
+        .expect("an OS error")
+}
+
+/// One `write(2)` of `data` to `p`, opened write-only.
+pub fn write_once(p: &std::path::Path, data: &[u8]) -> std::io::Result<usize> {
+    use std::io::Write as _;
+    std::fs::OpenOptions::new().write(true).open(p)?.write(data)
+}

@@ -1,0 +1,144 @@
+//! Scrape latency of the `/metrics` endpoint while other clients hold connections open:
+//! none, 100 or 1,000 idle ones (connected, sending nothing) and 100 or 1,000 slow ones
+//! (each asked for 20 responses and reads none, so the server's writes to it stall).
+//!
+//! One iteration is what Prometheus does: a new connection, `GET /metrics` with its
+//! `Accept` and `Accept-Encoding: gzip`, the whole response read. The tree: 10 VMs × 4
+//! vCPUs × 50 counters (2,000 series). The server keeps the connections open for the
+//! whole run (`max_connections` 4,096, `write_timeout` and `header_timeout` 1 hour), the
+//! worst case; with the default limits it would hold at most 256 and cut idle and stalled
+//! ones after 10 s.
+//!
+//! Run pinned, client and server on one CPU: `taskset -c 0 cargo bench --bench http`.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use statsfs::{Descriptor, Kind, Schema, Source, ValueGroup, ValueType};
+use statsfs_vfs::http::{serve_with, HttpOptions};
+
+const VMS: usize = 10;
+const VCPUS: usize = 4;
+const STATS: usize = 50;
+
+fn tree() -> Source {
+    let schema = Schema::new_runtime(
+        "vcpu",
+        (0..STATS)
+            .map(|i| {
+                Descriptor::new(
+                    statsfs::schema::intern(&format!("stat{i}")),
+                    ValueType::U64,
+                    Kind::Cumulative,
+                )
+                .with_doc("A vCPU counter")
+                .with_offset(8 * i)
+            })
+            .collect(),
+    )
+    .unwrap();
+    let root = Source::new("kvm").unwrap();
+    for vm in 0..VMS {
+        let v = Source::new(format!("{vm}-1")).unwrap();
+        v.set_label("vm", format!("{vm}-1")).unwrap();
+        for cpu in 0..VCPUS {
+            let c = Source::new(format!("vcpu{cpu}")).unwrap();
+            c.set_label("vcpu", cpu.to_string()).unwrap();
+            let words: Arc<[u64]> = (0..STATS)
+                .map(|s| (vm * 1000 + cpu * 100 + s) as u64)
+                .collect();
+            c.add(ValueGroup::block(
+                schema.clone(),
+                Arc::new(move |o: &mut [u64]| {
+                    o.copy_from_slice(&words);
+                    Ok(())
+                }),
+            ))
+            .unwrap();
+            v.add_subordinate(&c).unwrap();
+        }
+        root.add_subordinate(&v).unwrap();
+    }
+    root
+}
+
+const PROMETHEUS: &[u8] = b"GET /metrics HTTP/1.1\r\nHost: bench\r\nAccept: application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n";
+
+fn scrape(addr: SocketAddr, buf: &mut Vec<u8>) -> usize {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(PROMETHEUS).unwrap();
+    buf.clear();
+    s.read_to_end(buf).unwrap();
+    assert!(
+        buf.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&buf[..buf.len().min(80)])
+    );
+    buf.len()
+}
+
+/// A client that asked for 20 responses and reads none; returns once they are sent.
+fn slow(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect(addr).unwrap();
+    s.set_nonblocking(true).unwrap();
+    let batch = b"GET /metrics HTTP/1.1\r\nHost: bench\r\n\r\n".repeat(20);
+    let (mut sent, deadline) = (0, Instant::now() + Duration::from_secs(5));
+    while sent < batch.len() && Instant::now() < deadline {
+        match (&s).write(&batch[sent..]) {
+            Ok(n) => sent += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(1))
+            }
+            Err(e) => panic!("slow client: {e}"),
+        }
+    }
+    s
+}
+
+fn bench(c: &mut Criterion) {
+    let root = tree();
+    let options = HttpOptions {
+        max_connections: 4096,
+        write_timeout: Duration::from_secs(3600),
+        header_timeout: Duration::from_secs(3600),
+        ..HttpOptions::default()
+    };
+    let mut g = c.benchmark_group("scrape");
+    g.sample_size(30).measurement_time(Duration::from_secs(3));
+    let mut buf = Vec::with_capacity(1 << 20);
+    for (kind, n) in [
+        ("idle", 0),
+        ("idle", 100),
+        ("idle", 1000),
+        ("slow", 100),
+        ("slow", 1000),
+    ] {
+        let server = serve_with(vec![root.clone()], "127.0.0.1:0", options.clone()).unwrap();
+        let addr = server.local_addr();
+        let held: Vec<TcpStream> = (0..n)
+            .map(|_| {
+                if kind == "idle" {
+                    TcpStream::connect(addr).unwrap()
+                } else {
+                    slow(addr)
+                }
+            })
+            .collect();
+        // Let the server take them all in (and stall on the slow ones).
+        std::thread::sleep(Duration::from_millis(200));
+        scrape(addr, &mut buf);
+        g.bench_function(BenchmarkId::new(kind, n), |b| {
+            b.iter(|| scrape(addr, &mut buf))
+        });
+        drop(held);
+        drop(server);
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -346,11 +346,15 @@ fn shutdown_cuts_a_stuck_client_at_the_deadline_and_says_so() {
     let mut idle = TcpStream::connect(addr).unwrap();
     idle.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
         .unwrap();
+    // A client in the middle of its first head has nothing in flight: closed at once.
+    let mut partial = TcpStream::connect(addr).unwrap();
+    partial.write_all(b"GET /metrics HTTP/1.1\r\nHo").unwrap();
     std::thread::sleep(Duration::from_millis(300));
     let stopped = within(Duration::from_secs(10), "shutdown", move || {
         server.shutdown()
     });
     assert_eq!(stopped.cut, 1, "{stopped:?}");
+    assert!(closed_by_server_within(&mut partial, Duration::from_secs(5)).is_empty());
     let got = closed_by_server_within(&mut idle, Duration::from_secs(5));
     assert!(got.starts_with(b"HTTP/1.1 200"));
 }
@@ -470,7 +474,10 @@ fn gzip_when_the_scraper_asks_and_the_same_text_inside() {
     let (zip_head, zip_body) = split(&zipped);
     assert!(!plain_head.contains("content-encoding"), "{plain_head}");
     assert!(zip_head.contains("content-encoding: gzip"), "{zip_head}");
-    assert!(zip_head.contains("vary: accept-encoding"), "{zip_head}");
+    assert!(
+        zip_head.contains("vary: accept, accept-encoding"),
+        "{zip_head}"
+    );
     let mut text = Vec::new();
     flate2::read::GzDecoder::new(&zip_body[..])
         .read_to_end(&mut text)
@@ -734,6 +741,20 @@ fn limits_that_would_let_nothing_through_are_refused() {
             },
             "max_header_bytes",
         ),
+        (
+            HttpOptions {
+                header_timeout: Duration::MAX,
+                ..options()
+            },
+            "header_timeout",
+        ),
+        (
+            HttpOptions {
+                shutdown_deadline: Duration::MAX,
+                ..options()
+            },
+            "shutdown_deadline",
+        ),
     ] {
         let e = serve_with(Vec::new(), "127.0.0.1:0", o).unwrap_err();
         assert!(matches!(e, statsfs_vfs::http::Error::Options { .. }), "{e}");
@@ -744,4 +765,51 @@ fn limits_that_would_let_nothing_through_are_refused() {
 #[test]
 fn the_default_address_is_loopback() {
     assert!(statsfs_vfs::http::DEFAULT_ADDR.ip().is_loopback());
+}
+
+#[test]
+fn a_scraper_gets_through_a_flood_while_the_cap_is_held_by_served_clients() {
+    let tree = common::tree();
+    let o = HttpOptions {
+        max_connections: 32,
+        ..options()
+    };
+    let server = serve_with(vec![tree.root.clone()], "127.0.0.1:0", o).unwrap();
+    let addr = server.local_addr();
+    // 32 clients that were served once and stay connected: they hold the cap.
+    let mut served = Vec::new();
+    for _ in 0..32 {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut b = [0u8; 12];
+        s.read_exact(&mut b).unwrap();
+        assert_eq!(&b, b"HTTP/1.1 200");
+        served.push(s);
+    }
+    // Meanwhile a flood of connections that never send anything.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flood = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut held = std::collections::VecDeque::new();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < deadline {
+                if let Ok(s) = TcpStream::connect(addr) {
+                    held.push_back(s);
+                }
+                if held.len() > 500 {
+                    held.pop_front();
+                }
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    for i in 0..5 {
+        let status = scrape(addr).unwrap_or_else(|e| panic!("scrape {i} during the flood: {e}"));
+        assert!(status.contains("200"), "scrape {i}: {status}");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    flood.join().unwrap();
+    drop(served);
 }

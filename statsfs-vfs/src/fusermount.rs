@@ -46,15 +46,13 @@ pub(super) fn mount(path: &Path, options: &MountOptions) -> Result<OwnedFd, Moun
     let program = find().ok_or_else(|| MountError::NoFusermount {
         path: path.to_path_buf(),
     })?;
-    // fusermount3 sets fd=, rootmode=, user_id= and group_id= itself (to the caller's
-    // real ids, which are ours); the others are as for mount(2), with the source
-    // `statsfs` and the type `fuse.statsfs` (FSTYPE) in mountinfo.
-    let mut opts = format!(
-        "rootmode={:o},user_id={},group_id={},default_permissions,fsname=statsfs,\
-         subtype=statsfs,nosuid,nodev,noexec,noatime",
-        libc::S_IFDIR | (options.mode & 0o7777),
-        sys::getuid(),
-        sys::getgid()
+    // fusermount3 sets fd=, rootmode= (from the mount point's type), user_id= and
+    // group_id= (the caller's real ids, which are ours) itself, and drops them if given,
+    // so they are not: `options.mode` reaches the kernel through getattr, which with
+    // `default_permissions` is what it checks. The others are as for mount(2), with the
+    // source `statsfs` and the type `fuse.statsfs` (FSTYPE) in mountinfo.
+    let mut opts = String::from(
+        "default_permissions,fsname=statsfs,subtype=statsfs,nosuid,nodev,noexec,noatime",
     );
     if options.allow_other {
         // Refused by fusermount3 unless /etc/fuse.conf has `user_allow_other`: its
@@ -70,7 +68,10 @@ pub(super) fn mount(path: &Path, options: &MountOptions) -> Result<OwnedFd, Moun
     let (ours, theirs) = (OwnedFd::from(ours), OwnedFd::from(theirs));
     // Above 2, where the child's stdio goes (try_clone duplicates to 3 or up).
     let theirs = if theirs.as_raw_fd() <= 2 {
-        theirs.try_clone().map_err(run_err)?
+        let above = theirs.try_clone().map_err(run_err)?;
+        // Only one copy may stay open here, or ours would never see the end of theirs.
+        drop(theirs);
+        above
     } else {
         theirs
     };
@@ -89,8 +90,20 @@ pub(super) fn mount(path: &Path, options: &MountOptions) -> Result<OwnedFd, Moun
     // Only fusermount3 holds its end now: the socket ends when it exits.
     drop(theirs);
     let received = sys::recv_fd(&ours, deadline.saturating_duration_since(Instant::now()));
+    // Ours stays open until fusermount3 has exited: closed early, its `sendmsg` would
+    // fail and it would exit leaving its mount behind.
+    let finished = finish(&mut child, deadline);
     drop(ours);
-    let (status, stderr) = finish(&mut child, deadline).map_err(run_err)?;
+    let (status, stderr) = match finished {
+        Ok(f) => f,
+        Err(source) => {
+            // Killed at the deadline, or not waited for: what it mounted, if anything,
+            // goes again.
+            drop(received);
+            undo(path);
+            return Err(run_err(source));
+        }
+    };
     let fd = match received {
         Ok(sys::Received::Fd(fd)) => fd,
         Ok(sys::Received::Eof) | Err(_) if !status.success() => {
@@ -102,13 +115,14 @@ pub(super) fn mount(path: &Path, options: &MountOptions) -> Result<OwnedFd, Moun
             })
         }
         Ok(sys::Received::Eof) => {
+            undo(path);
             return Err(MountError::NoDescriptor {
                 path: path.to_path_buf(),
                 source: io::Error::new(
                     io::ErrorKind::UnexpectedEof,
                     "it exited without passing one",
                 ),
-            })
+            });
         }
         Err(source) => {
             // Something was passed: what it mounted, if anything, goes again.

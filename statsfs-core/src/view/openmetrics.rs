@@ -154,15 +154,11 @@ impl Format {
             let mut parts = range.split(';');
             let media = parts.next().unwrap_or("").trim();
             let (mut q, mut version) = (1.0f32, None);
-            for p in parts {
-                let Some((k, v)) = p.split_once('=') else {
-                    continue;
-                };
-                let v = v.trim().trim_matches('"');
-                match k.trim() {
-                    "q" => q = quality(v),
-                    "version" => version = Some(v),
-                    _ => {}
+            for (k, v) in parts.filter_map(parameter) {
+                if k.eq_ignore_ascii_case("q") {
+                    q = quality(v);
+                } else if k.eq_ignore_ascii_case("version") {
+                    version = Some(v);
                 }
             }
             if media.eq_ignore_ascii_case("application/openmetrics-text") {
@@ -183,6 +179,13 @@ impl Format {
             Format::Prometheus
         }
     }
+}
+
+/// One `key=value` parameter of a header element (`q=0.5`, `version="1.0.0"`): the key
+/// and the value, trimmed and unquoted; `None` for a parameter without `=`.
+fn parameter(p: &str) -> Option<(&str, &str)> {
+    let (k, v) = p.split_once('=')?;
+    Some((k.trim(), v.trim().trim_matches('"')))
 }
 
 /// A quality value (`q=` in `Accept` and `Accept-Encoding`): a number in 0..=1; anything
@@ -208,39 +211,39 @@ pub enum ContentCoding {
 impl ContentCoding {
     /// The coding a client asks for with this `Accept-Encoding` header (several headers
     /// joined with `,`): gzip when it names `gzip` (or `x-gzip`) with a quality above 0,
-    /// or names no gzip but accepts `*`; identity otherwise, also for a missing, empty or
-    /// unparsable header.
+    /// or names no gzip but accepts `*`, unless it names `identity` with a higher
+    /// quality; identity otherwise, also for a missing, empty or unparsable header.
     ///
     /// ```
     /// use statsfs_core::openmetrics::ContentCoding;
     /// assert_eq!(ContentCoding::negotiate(Some("gzip")), ContentCoding::Gzip);
     /// assert_eq!(ContentCoding::negotiate(Some("br, gzip;q=0")), ContentCoding::Identity);
     /// assert_eq!(ContentCoding::negotiate(Some("*;q=0.5")), ContentCoding::Gzip);
+    /// assert_eq!(ContentCoding::negotiate(Some("gzip;q=0.1, identity")), ContentCoding::Identity);
     /// assert_eq!(ContentCoding::negotiate(None), ContentCoding::Identity);
     /// ```
     pub fn negotiate(accept_encoding: Option<&str>) -> ContentCoding {
         let Some(header) = accept_encoding else {
             return ContentCoding::Identity;
         };
-        let (mut gzip, mut any) = (None::<f32>, 0.0f32);
+        let (mut gzip, mut any, mut identity) = (None::<f32>, 0.0f32, 0.0f32);
         for item in header.split(',') {
             let mut parts = item.split(';');
             let coding = parts.next().unwrap_or("").trim();
-            let mut q = 1.0f32;
-            for p in parts {
-                if let Some((k, v)) = p.split_once('=') {
-                    if k.trim().eq_ignore_ascii_case("q") {
-                        q = quality(v.trim());
-                    }
-                }
-            }
+            let q = parts
+                .filter_map(parameter)
+                .find(|(k, _)| k.eq_ignore_ascii_case("q"))
+                .map_or(1.0, |(_, v)| quality(v));
             if coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip") {
                 gzip = Some(gzip.map_or(q, |g| g.max(q)));
             } else if coding == "*" {
                 any = any.max(q);
+            } else if coding.eq_ignore_ascii_case("identity") {
+                identity = identity.max(q);
             }
         }
-        if gzip.unwrap_or(any) > 0.0 {
+        let gzip = gzip.unwrap_or(any);
+        if gzip > 0.0 && gzip >= identity {
             ContentCoding::Gzip
         } else {
             ContentCoding::Identity

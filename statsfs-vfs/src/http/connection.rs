@@ -81,18 +81,29 @@ pub(super) async fn serve(
         .header_read_timeout(options.header_timeout)
         .max_buf_size(options.max_header_bytes)
         .max_header_size(options.max_header_bytes)
+        // A client that sends its request and closes its side (`nc -N`, health checkers)
+        // still gets the response; writes stay bounded by `Stalls`.
+        .half_close(true)
         .keep_alive(true);
     let connection = builder.serve_connection(io, service);
     tokio::pin!(connection);
     tokio::select! {
+        // The stop first: a connection with pipelined requests buffered must not go on
+        // answering them once the server stops.
+        biased;
+        _ = stop.changed() => {
+            // A connection that never sent a whole request (idle, or a slow head) has
+            // nothing in flight: it is closed at once. Others finish their response.
+            if activity.served.load(Ordering::Relaxed) == 0 {
+                return;
+            }
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.await;
+        }
         r = connection.as_mut() => {
             if let Err(e) = r {
                 log::debug!("http connection ended: {e}");
             }
-        }
-        _ = stop.changed() => {
-            connection.as_mut().graceful_shutdown();
-            let _ = connection.await;
         }
     }
 }

@@ -99,6 +99,10 @@ pub(super) async fn run(
                         stop.clone(),
                     ));
                     conns.live.insert(abort.id(), Live { activity, abort });
+                    // Let the newcomer read the request it has most likely sent already
+                    // before the next accept can displace it: a scraper's connection
+                    // is served at once, and then outranks a flood's idle ones.
+                    tokio::task::yield_now().await;
                 }
                 Err(e) => {
                     if !failing {

@@ -154,12 +154,19 @@ impl Server {
             };
         };
         let _ = stop.send(true);
-        let stopped = match self.done.recv_timeout(self.deadline + GRACE) {
+        let stopped = match self.done.recv_timeout(self.deadline.saturating_add(GRACE)) {
             Ok(s) => s,
-            Err(_) => {
-                // Not seen in practice: the thread only encodes and polls. Leave it
-                // rather than wait on it.
-                log::warn!("statsfs http: the server thread did not stop in time; leaving it");
+            Err(e) => {
+                match e {
+                    // Not seen in practice: the thread only encodes and polls. Leave it
+                    // rather than wait on it.
+                    mpsc::RecvTimeoutError::Timeout => log::warn!(
+                        "statsfs http: the server thread did not stop in time; leaving it"
+                    ),
+                    mpsc::RecvTimeoutError::Disconnected => {
+                        log::warn!("statsfs http: the server thread ended by a panic")
+                    }
+                }
                 self.thread = None;
                 return Stopped {
                     cut: 0,
@@ -198,6 +205,13 @@ pub fn serve(roots: Vec<Source>, addr: impl ToSocketAddrs + fmt::Debug) -> Resul
     serve_with(roots, addr, HttpOptions::default())
 }
 
+/// The warning logged when the endpoint listens beyond loopback: the default is loopback,
+/// and anything else must be visible in the log.
+fn exposure(addr: SocketAddr) -> Option<String> {
+    (!addr.ip().is_loopback())
+        .then(|| format!("statsfs http: serving /metrics on {addr}, reachable from other machines"))
+}
+
 /// [`serve`] with other limits.
 ///
 /// ```no_run
@@ -231,18 +245,9 @@ pub fn serve_with(
         .set_nonblocking(true)
         .map_err(|e| bind(e.to_string()))?;
     let local = std_listener.local_addr().unwrap_or(addr);
-    if !local.ip().is_loopback() {
-        log::warn!("statsfs http: serving /metrics on {local}, reachable from other machines");
+    if let Some(warning) = exposure(local) {
+        log::warn!("{warning}");
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .enable_time()
-        .build()
-        .map_err(|e| bind(format!("cannot start the server's runtime: {e}")))?;
-    let listener = {
-        let _in_runtime = runtime.enter();
-        tokio::net::TcpListener::from_std(std_listener).map_err(|e| bind(e.to_string()))?
-    };
     let app = Arc::new(routes::App {
         // The process-global statistics (`#[statsfs::global]`) are served beside the roots.
         roots: statsfs_core::registry::with_globals(&roots),
@@ -253,15 +258,52 @@ pub fn serve_with(
     let options = Arc::new(options);
     let (stop, stop_rx) = watch::channel(false);
     let (done_tx, done) = mpsc::channel();
+    let (started_tx, started) = mpsc::channel();
+    // The runtime is made, used and dropped on the server's thread only: never on the
+    // caller's, which may be inside a runtime of its own.
     let thread = std::thread::Builder::new()
         .name("statsfs-http".to_owned())
         .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_io()
+                .enable_time()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = started_tx.send(Err(format!("cannot start the server's runtime: {e}")));
+                    return;
+                }
+            };
+            let listener = {
+                let _in_runtime = runtime.enter();
+                tokio::net::TcpListener::from_std(std_listener)
+            };
+            let listener = match listener {
+                Ok(l) => l,
+                Err(e) => {
+                    let _ = started_tx.send(Err(e.to_string()));
+                    return;
+                }
+            };
+            let _ = started_tx.send(Ok(()));
             let stopped = runtime.block_on(listener::run(listener, app, options, stop_rx));
             // Dropping the runtime drops every connection that was cut.
             drop(runtime);
             let _ = done_tx.send(stopped);
         })
         .map_err(|e| bind(format!("cannot start the server thread: {e}")))?;
+    match started.recv() {
+        Ok(Ok(())) => {}
+        Ok(Err(reason)) => {
+            let _ = thread.join();
+            return Err(bind(reason));
+        }
+        Err(_) => {
+            let _ = thread.join();
+            return Err(bind("the server thread ended while starting".to_owned()));
+        }
+    }
     Ok(Server {
         addr: local,
         stop: Some(stop),
@@ -269,4 +311,21 @@ pub fn serve_with(
         done,
         deadline,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_goes_unlogged() {
+        for quiet in ["127.0.0.1:9477", "127.0.0.2:1", "[::1]:9477"] {
+            assert_eq!(exposure(quiet.parse().unwrap()), None, "{quiet}");
+        }
+        for loud in ["0.0.0.0:9477", "10.1.2.3:80", "[::]:9477"] {
+            let w = exposure(loud.parse().unwrap()).unwrap();
+            assert!(w.contains("reachable from other machines"), "{w}");
+        }
+        assert_eq!(exposure(DEFAULT_ADDR), None);
+    }
 }

@@ -5,6 +5,10 @@ use std::time::Duration;
 
 use super::Error;
 
+/// The longest any timeout may be: a day (a deadline far in the future overflows the
+/// clock's arithmetic).
+const MAX_TIMEOUT: Duration = Duration::from_secs(86_400);
+
 /// The smallest read buffer hyper accepts; a request head must fit in it.
 const MIN_HEADER_BYTES: usize = 8192;
 
@@ -37,7 +41,7 @@ pub struct HttpOptions {
     /// response written before the next request is read.
     pub max_requests_per_connection: u32,
     /// The largest request head, request line included (default and minimum 8 KiB).
-    /// Larger heads are answered `431`, longer URLs `414`.
+    /// Larger heads, however long their URL, are answered `431`.
     pub max_header_bytes: usize,
     /// How long [`Server::shutdown`](super::Server::shutdown) (and dropping the server)
     /// lets responses in flight finish before it cuts their connections (default 1 s).
@@ -62,8 +66,9 @@ impl Default for HttpOptions {
 }
 
 impl HttpOptions {
-    /// Every limit must let at least one scrape through: none may be zero, and a request
-    /// head needs at least 8 KiB.
+    /// Every limit must let at least one scrape through: none may be zero (but the
+    /// shutdown deadline), a request head needs at least 8 KiB, and no timeout may be
+    /// longer than a day.
     pub(super) fn check(&self) -> Result<(), Error> {
         let bad = |reason: String| Err(Error::Options { reason });
         if self.max_connections == 0 {
@@ -72,12 +77,19 @@ impl HttpOptions {
         if self.max_requests_per_connection == 0 {
             return bad("max_requests_per_connection is 0; use at least 1".into());
         }
-        for (name, d) in [
-            ("header_timeout", self.header_timeout),
-            ("write_timeout", self.write_timeout),
+        for (name, d, zero_ok) in [
+            ("header_timeout", self.header_timeout, false),
+            ("write_timeout", self.write_timeout, false),
+            ("shutdown_deadline", self.shutdown_deadline, true),
         ] {
-            if d.is_zero() {
+            if d.is_zero() && !zero_ok {
                 return bad(format!("{name} is 0: every client would be cut at once"));
+            }
+            if d > MAX_TIMEOUT {
+                return bad(format!(
+                    "{name} is {d:?}: at most {} s (a day)",
+                    MAX_TIMEOUT.as_secs()
+                ));
             }
         }
         if self.max_header_bytes < MIN_HEADER_BYTES {

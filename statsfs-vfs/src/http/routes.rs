@@ -101,10 +101,14 @@ fn metrics(app: &App, headers: &HeaderMap) -> Response<Full<Bytes>> {
         let h = r.headers_mut();
         h.insert(header::CONTENT_ENCODING, HeaderValue::from_static(value));
     }
-    if app.gzip {
-        r.headers_mut()
-            .insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
-    }
+    // The body depends on `Accept` (the format) and, with gzip on, `Accept-Encoding`.
+    let vary = if app.gzip {
+        "Accept, Accept-Encoding"
+    } else {
+        "Accept"
+    };
+    r.headers_mut()
+        .insert(header::VARY, HeaderValue::from_static(vary));
     r
 }
 

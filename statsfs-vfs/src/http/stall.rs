@@ -127,13 +127,18 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_write_that_never_progresses_times_out() {
-        let rt = tokio::runtime::Builder::new_current_thread()
+    /// A runtime whose clock only moves when every task waits on it.
+    fn paused() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .start_paused(true)
             .build()
-            .unwrap();
+            .unwrap()
+    }
+
+    #[test]
+    fn a_write_that_never_progresses_times_out() {
+        let rt = paused();
         rt.block_on(async {
             let mut w = Stalls::new(Full, Duration::from_secs(10));
             let e = w.write_all(b"x").await.unwrap_err();
@@ -145,11 +150,7 @@ mod tests {
 
     #[test]
     fn progress_rearms_the_timer() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .start_paused(true)
-            .build()
-            .unwrap();
+        let rt = paused();
         rt.block_on(async {
             let mut w = Stalls::new(Vec::new(), Duration::from_secs(1));
             for _ in 0..5 {

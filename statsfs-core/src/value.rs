@@ -5,6 +5,19 @@ use std::fmt;
 use crate::desc::Descriptor;
 use crate::schema::Schema;
 
+/// Whether `data`, written to a value file, asks to clear the value: exactly `0` or
+/// `0\n` (what `echo 0 >` writes); anything else (other digits, signs, spaces, a second
+/// line, any other length) is refused, and must change nothing (`docs/FILES.md#writing`).
+///
+/// ```
+/// use statsfs_core::value::is_clear_request;
+/// assert!(is_clear_request(b"0\n"));
+/// assert!(!is_clear_request(b"00") && !is_clear_request(b"-0") && !is_clear_request(b""));
+/// ```
+pub fn is_clear_request(data: &[u8]) -> bool {
+    data == b"0" || data == b"0\n"
+}
+
 /// The one number a value reads as, in every view (`docs/FILES.md#text-rendering`): the
 /// word itself, sign-extended for a signed type; for a histogram, its sample count (the
 /// sum of its buckets, OpenMetrics' `_count`). A bool reads 0 or 1 as a simple value, and

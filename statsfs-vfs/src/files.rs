@@ -34,7 +34,7 @@ pub(crate) fn value_text(source: &Source, name: &str, buckets: bool) -> Result<V
 /// Writing a value file: `0` or `0\n` clears it; anything else is `EINVAL` and changes
 /// nothing.
 pub(crate) fn value_write(source: &Source, name: &str, data: &[u8]) -> Result<(), i32> {
-    if data != b"0" && data != b"0\n" {
+    if !value::is_clear_request(data) {
         return Err(libc::EINVAL);
     }
     source.clear(name).map_err(|e| errno(&e))

@@ -50,6 +50,10 @@ mod files;
 mod fs;
 #[cfg(feature = "fuse")]
 mod fusermount;
+/// The mount's input handling without FUSE, for fuzzing (feature `fuzzing`).
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 #[cfg(feature = "fuse")]
 mod inode;
 #[cfg(feature = "fuse")]

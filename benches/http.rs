@@ -11,13 +11,14 @@
 //!
 //! Run pinned, client and server on one CPU: `taskset -c 0 cargo bench --bench http`.
 
+mod common;
+
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use statsfs::{Descriptor, Kind, Schema, Source, ValueGroup, ValueType};
+use statsfs::Source;
 use statsfs_vfs::http::{serve_with, HttpOptions};
 
 const VMS: usize = 10;
@@ -25,44 +26,7 @@ const VCPUS: usize = 4;
 const STATS: usize = 50;
 
 fn tree() -> Source {
-    let schema = Schema::new_runtime(
-        "vcpu",
-        (0..STATS)
-            .map(|i| {
-                Descriptor::new(
-                    statsfs::schema::intern(&format!("stat{i}")),
-                    ValueType::U64,
-                    Kind::Cumulative,
-                )
-                .with_doc("A vCPU counter")
-                .with_offset(8 * i)
-            })
-            .collect(),
-    )
-    .unwrap();
-    let root = Source::new("kvm").unwrap();
-    for vm in 0..VMS {
-        let v = Source::new(format!("{vm}-1")).unwrap();
-        v.set_label("vm", format!("{vm}-1")).unwrap();
-        for cpu in 0..VCPUS {
-            let c = Source::new(format!("vcpu{cpu}")).unwrap();
-            c.set_label("vcpu", cpu.to_string()).unwrap();
-            let words: Arc<[u64]> = (0..STATS)
-                .map(|s| (vm * 1000 + cpu * 100 + s) as u64)
-                .collect();
-            c.add(ValueGroup::block(
-                schema.clone(),
-                Arc::new(move |o: &mut [u64]| {
-                    o.copy_from_slice(&words);
-                    Ok(())
-                }),
-            ))
-            .unwrap();
-            v.add_subordinate(&c).unwrap();
-        }
-        root.add_subordinate(&v).unwrap();
-    }
-    root
+    common::vcpu_tree(VMS, VCPUS, STATS)
 }
 
 const PROMETHEUS: &[u8] = b"GET /metrics HTTP/1.1\r\nHost: bench\r\nAccept: application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n";

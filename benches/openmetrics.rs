@@ -8,58 +8,20 @@
 //!
 //! Run pinned: `taskset -c 1 cargo bench --bench openmetrics`.
 
-use std::sync::Arc;
+mod common;
+
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use statsfs::openmetrics::{Encoder, Format};
-use statsfs::{Descriptor, Kind, Schema, Source, ValueGroup, ValueType};
+use statsfs::Source;
 
 const VMS: usize = 100;
 const VCPUS: usize = 10;
 const STATS: usize = 100;
 const SERIES: usize = VMS * VCPUS * STATS;
 
-fn stat_name(i: usize) -> &'static str {
-    statsfs::schema::intern(&format!("stat{i}"))
-}
-
-fn value(vm: usize, vcpu: usize, stat: usize) -> u64 {
-    (vm * 1_000_003 + vcpu * 10_007 + stat * 101) as u64
-}
-
 fn statsfs_tree() -> Source {
-    let schema = Schema::new_runtime(
-        "vcpu",
-        (0..STATS)
-            .map(|i| {
-                Descriptor::new(stat_name(i), ValueType::U64, Kind::Cumulative)
-                    .with_doc("A vCPU counter")
-                    .with_offset(8 * i)
-            })
-            .collect(),
-    )
-    .unwrap();
-    let root = Source::new("kvm").unwrap();
-    for vm in 0..VMS {
-        let v = Source::new(format!("{vm}-1")).unwrap();
-        v.set_label("vm", format!("{vm}-1")).unwrap();
-        for cpu in 0..VCPUS {
-            let c = Source::new(format!("vcpu{cpu}")).unwrap();
-            c.set_label("vcpu", cpu.to_string()).unwrap();
-            let words: Arc<[u64]> = (0..STATS).map(|s| value(vm, cpu, s)).collect();
-            c.add(ValueGroup::block(
-                schema.clone(),
-                Arc::new(move |o: &mut [u64]| {
-                    o.copy_from_slice(&words);
-                    Ok(())
-                }),
-            ))
-            .unwrap();
-            v.add_subordinate(&c).unwrap();
-        }
-        root.add_subordinate(&v).unwrap();
-    }
-    root
+    common::vcpu_tree(VMS, VCPUS, STATS)
 }
 
 mod promclient {
@@ -86,7 +48,7 @@ mod promclient {
                         vcpu: cpu.to_string(),
                         vm: format!("{vm}-1"),
                     };
-                    fam.get_or_create(&l).inc_by(super::value(vm, cpu, s));
+                    fam.get_or_create(&l).inc_by(crate::common::value(vm, cpu, s));
                 }
             }
             r.register(format!("vcpu_stat{s}"), "A vCPU counter", fam);
@@ -149,7 +111,7 @@ mod measured_crate {
                             vcpu: &c,
                             vm: &v,
                         },
-                        super::value(vm, cpu, s),
+                        crate::common::value(vm, cpu, s),
                     );
                 }
             }

@@ -66,6 +66,22 @@ impl Beat {
     }
 }
 
+/// The threads of the run, each with its beat.
+#[derive(Default)]
+struct Crew {
+    beats: Vec<Arc<Beat>>,
+    threads: Vec<(&'static str, JoinHandle<()>)>,
+}
+
+impl Crew {
+    fn spawn(&mut self, name: &'static str, f: impl FnOnce(&Beat) + Send + 'static) {
+        let beat = Beat::new(name);
+        self.beats.push(beat.clone());
+        self.threads
+            .push((name, std::thread::spawn(move || f(&beat))));
+    }
+}
+
 fn open_fds() -> usize {
     fs::read_dir("/proc/self/fd").unwrap().count()
 }
@@ -156,8 +172,7 @@ fn everything_at_once_under_churn_for_a_minute() {
 
     let stop = Arc::new(AtomicBool::new(false));
     let counts = Arc::new(Mutex::new(Counts::default()));
-    let mut beats = Vec::new();
-    let mut threads: Vec<(&'static str, JoinHandle<()>)> = Vec::new();
+    let mut crew = Crew::default();
 
     // Writers: each adds to the shared source and to one of its own.
     let mut owned = Vec::new();
@@ -171,25 +186,20 @@ fn everything_at_once_under_churn_for_a_minute() {
         owned.push((s, mine.clone()));
         let (shared_stats, stop, totals) =
             (shared_stats.clone(), stop.clone(), writer_totals.clone());
-        let beat = Beat::new(["writer0", "writer1"][w]);
-        beats.push(beat.clone());
-        threads.push((
-            beat.name,
-            std::thread::spawn(move || {
-                let mut n = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    beat.doing("writing");
-                    for _ in 0..1000 {
-                        shared_stats.requests.inc();
-                        mine.bytes.add_local(3);
-                        mine.requests.inc_local();
-                    }
-                    n += 1000;
-                    std::thread::yield_now();
+        crew.spawn(["writer0", "writer1"][w], move |beat| {
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                beat.doing("writing");
+                for _ in 0..1000 {
+                    shared_stats.requests.inc();
+                    mine.bytes.add_local(3);
+                    mine.requests.inc_local();
                 }
-                totals[w].store(n, Ordering::Relaxed);
-            }),
-        ));
+                n += 1000;
+                std::thread::yield_now();
+            }
+            totals[w].store(n, Ordering::Relaxed);
+        });
     }
 
     // Churn: sources come and go under `pool`; a sample of them is watched for leaks.
@@ -197,210 +207,185 @@ fn everything_at_once_under_churn_for_a_minute() {
     {
         let (pool, stop, counts, watched) =
             (pool.clone(), stop.clone(), counts.clone(), watched.clone());
-        let beat = Beat::new("churn");
-        beats.push(beat.clone());
-        threads.push((
-            beat.name,
-            std::thread::spawn(move || {
-                let mut live: std::collections::VecDeque<(Source, Arc<ConnStat>)> =
-                    Default::default();
-                let mut n = 0u64;
-                let mut c = [0u64; 6];
-                while !stop.load(Ordering::Relaxed) {
-                    n += 1;
-                    beat.doing("create and add");
-                    let stats = Arc::new(ConnStat::default());
-                    stats.requests.add(n % 7);
-                    stats.bytes.add(n);
-                    let s = Source::new(format!("c{n}")).unwrap();
-                    s.set_label("conn", n.to_string()).unwrap();
-                    s.add_values(stats.clone()).unwrap();
-                    if n % 5 == 0 {
-                        // A nested one: a source with a child of its own.
-                        beat.doing("nest");
-                        let child = Source::new("sub").unwrap();
-                        child.add_values(Arc::new(ConnStat::default())).unwrap();
-                        s.add_subordinate(&child).unwrap();
-                        c[4] += 1;
-                    }
-                    pool.add_subordinate(&s).unwrap();
-                    c[0] += 1;
-                    if n % 16 == 0 {
-                        watched.lock().unwrap().push(Arc::downgrade(&stats));
-                    }
-                    live.push_back((s, stats));
-                    if n % 3 == 0 {
-                        if let Some((s, _)) = live.get(live.len() / 2) {
-                            beat.doing("hide");
-                            s.set_hidden(n % 6 == 0);
-                            c[1] += 1;
-                        }
-                    }
-                    while live.len() > 200 {
-                        let (s, stats) = live.pop_front().unwrap();
-                        if n % 4 == 0 {
-                            // The owner's way out: revoke (no reader touches the instance
-                            // again), then remove.
-                            beat.doing("revoke");
-                            s.revoke();
-                            c[2] += 1;
-                        }
-                        beat.doing("remove");
-                        pool.remove_subordinate(&s).unwrap();
-                        c[3] += 1;
-                        beat.doing("drop");
-                        drop((s, stats));
-                        c[5] += 1;
+        crew.spawn("churn", move |beat| {
+            let mut live: std::collections::VecDeque<(Source, Arc<ConnStat>)> = Default::default();
+            let mut n = 0u64;
+            let mut c = [0u64; 6];
+            while !stop.load(Ordering::Relaxed) {
+                n += 1;
+                beat.doing("create and add");
+                let stats = Arc::new(ConnStat::default());
+                stats.requests.add(n % 7);
+                stats.bytes.add(n);
+                let s = Source::new(format!("c{n}")).unwrap();
+                s.set_label("conn", n.to_string()).unwrap();
+                s.add_values(stats.clone()).unwrap();
+                if n % 5 == 0 {
+                    // A nested one: a source with a child of its own.
+                    beat.doing("nest");
+                    let child = Source::new("sub").unwrap();
+                    child.add_values(Arc::new(ConnStat::default())).unwrap();
+                    s.add_subordinate(&child).unwrap();
+                    c[4] += 1;
+                }
+                pool.add_subordinate(&s).unwrap();
+                c[0] += 1;
+                if n % 16 == 0 {
+                    watched.lock().unwrap().push(Arc::downgrade(&stats));
+                }
+                live.push_back((s, stats));
+                if n % 3 == 0 {
+                    if let Some((s, _)) = live.get(live.len() / 2) {
+                        beat.doing("hide");
+                        s.set_hidden(n % 6 == 0);
+                        c[1] += 1;
                     }
                 }
-                beat.doing("removing the rest");
-                for (s, _) in live.drain(..) {
+                while live.len() > 200 {
+                    let (s, stats) = live.pop_front().unwrap();
+                    if n % 4 == 0 {
+                        // The owner's way out: revoke (no reader touches the instance
+                        // again), then remove.
+                        beat.doing("revoke");
+                        s.revoke();
+                        c[2] += 1;
+                    }
+                    beat.doing("remove");
                     pool.remove_subordinate(&s).unwrap();
                     c[3] += 1;
+                    beat.doing("drop");
+                    drop((s, stats));
                     c[5] += 1;
                 }
-                counts.lock().unwrap().churn = c;
-            }),
-        ));
+            }
+            beat.doing("removing the rest");
+            for (s, _) in live.drain(..) {
+                pool.remove_subordinate(&s).unwrap();
+                c[3] += 1;
+                c[5] += 1;
+            }
+            counts.lock().unwrap().churn = c;
+        });
     }
 
     // API reader: the shared total only grows; aggregates read without error.
     {
         let (root, shared, stop, counts) =
             (root.clone(), shared.clone(), stop.clone(), counts.clone());
-        let beat = Beat::new("api reader");
-        beats.push(beat.clone());
-        threads.push((
-            beat.name,
-            std::thread::spawn(move || {
-                let (mut last, mut n) = (0, 0);
-                while !stop.load(Ordering::Relaxed) {
-                    beat.doing("reading the shared total");
-                    let v = shared.get("requests").unwrap().as_u64();
-                    assert!(v >= last, "the shared total went back from {last} to {v}");
-                    last = v;
-                    beat.doing("reading aggregates");
-                    root.get("requests").unwrap();
-                    root.get("bytes").unwrap();
-                    n += 3;
-                }
-                counts.lock().unwrap().api_reads = n;
-            }),
-        ));
+        crew.spawn("api reader", move |beat| {
+            let (mut last, mut n) = (0, 0);
+            while !stop.load(Ordering::Relaxed) {
+                beat.doing("reading the shared total");
+                let v = shared.get("requests").unwrap().as_u64();
+                assert!(v >= last, "the shared total went back from {last} to {v}");
+                last = v;
+                beat.doing("reading aggregates");
+                root.get("requests").unwrap();
+                root.get("bytes").unwrap();
+                n += 3;
+            }
+            counts.lock().unwrap().api_reads = n;
+        });
     }
 
     // Mount readers: value files, bulk files, subtree bulk files, listings.
     {
         let (at, stop, counts) = (at.clone(), stop.clone(), counts.clone());
-        let beat = Beat::new("file reader");
-        beats.push(beat.clone());
-        threads.push((
-            beat.name,
-            std::thread::spawn(move || {
-                let (mut files, mut bulks, mut trees, mut listings) = (0, 0, 0, 0);
-                let mut last = 0;
-                while !stop.load(Ordering::Relaxed) {
-                    beat.doing("reading svc/shared/requests");
-                    let v = value_file(&at.join("shared/requests")).expect("the shared value file");
-                    assert!(v >= last, "the file went back from {last} to {v}");
-                    last = v;
-                    files += 1;
-                    beat.doing("listing svc/pool");
-                    let names: Vec<_> = fs::read_dir(at.join("pool"))
-                        .expect("list pool")
-                        .filter_map(|e| e.ok().map(|e| e.file_name()))
-                        .collect();
-                    listings += 1;
-                    beat.doing("reading pool members");
-                    for name in names.iter().take(20) {
-                        let p = at.join("pool").join(name);
-                        if p.is_dir() {
-                            let _ = value_file(&p.join("bytes"));
-                            files += 1;
-                        }
-                    }
-                    beat.doing("reading svc/.stats");
-                    let blob = fs::read(at.join(".stats")).expect("read svc/.stats");
-                    let b = Blob::decode(&blob).expect("a well-formed blob");
-                    assert!(b.value("requests").is_some());
-                    bulks += 1;
-                    beat.doing("reading svc/pool/.tree.stats");
-                    if let Ok(blob) = fs::read(at.join("pool/.tree.stats")) {
-                        Blob::decode(&blob).expect("a well-formed subtree blob");
-                        trees += 1;
+        crew.spawn("file reader", move |beat| {
+            let (mut files, mut bulks, mut trees, mut listings) = (0, 0, 0, 0);
+            let mut last = 0;
+            while !stop.load(Ordering::Relaxed) {
+                beat.doing("reading svc/shared/requests");
+                let v = value_file(&at.join("shared/requests")).expect("the shared value file");
+                assert!(v >= last, "the file went back from {last} to {v}");
+                last = v;
+                files += 1;
+                beat.doing("listing svc/pool");
+                let names: Vec<_> = fs::read_dir(at.join("pool"))
+                    .expect("list pool")
+                    .filter_map(|e| e.ok().map(|e| e.file_name()))
+                    .collect();
+                listings += 1;
+                beat.doing("reading pool members");
+                for name in names.iter().take(20) {
+                    let p = at.join("pool").join(name);
+                    if p.is_dir() {
+                        let _ = value_file(&p.join("bytes"));
+                        files += 1;
                     }
                 }
-                let mut c = counts.lock().unwrap();
-                (c.file_reads, c.bulk_reads, c.tree_bulk_reads, c.listings) =
-                    (files, bulks, trees, listings);
-            }),
-        ));
+                beat.doing("reading svc/.stats");
+                let blob = fs::read(at.join(".stats")).expect("read svc/.stats");
+                let b = Blob::decode(&blob).expect("a well-formed blob");
+                assert!(b.value("requests").is_some());
+                bulks += 1;
+                beat.doing("reading svc/pool/.tree.stats");
+                if let Ok(blob) = fs::read(at.join("pool/.tree.stats")) {
+                    Blob::decode(&blob).expect("a well-formed subtree blob");
+                    trees += 1;
+                }
+            }
+            let mut c = counts.lock().unwrap();
+            (c.file_reads, c.bulk_reads, c.tree_bulk_reads, c.listings) =
+                (files, bulks, trees, listings);
+        });
     }
 
     // A selection on an open bulk file, refreshed with pread.
     {
         let (at, stop, counts) = (at.clone(), stop.clone(), counts.clone());
-        let beat = Beat::new("selection reader");
-        beats.push(beat.clone());
-        threads.push((
-            beat.name,
-            std::thread::spawn(move || {
-                let mut n = 0;
-                while !stop.load(Ordering::Relaxed) {
-                    beat.doing("opening svc/.tree.stats");
-                    let mut f: File = OpenOptions::new()
-                        .read(true)
-                        .write(true)
-                        .open(at.join(".tree.stats"))
-                        .expect("open the subtree bulk file");
-                    beat.doing("selecting");
-                    f.write_all(b"shared/requests writer*/bytes")
-                        .expect("a valid selection");
-                    for _ in 0..50 {
-                        beat.doing("reading the selection");
-                        let b = Blob::read(&f).expect("a well-formed selected blob");
-                        assert_eq!(b.schema().descriptors().len(), 1 + WRITERS);
-                        n += 1;
-                    }
-                    beat.doing("a bad selection");
-                    assert!(f.write_all(b"no_such_stat").is_err());
-                    let mut buf = vec![0u8; 1 << 16];
-                    let _ = f.read_at(&mut buf, 0).expect("the old selection stays");
+        crew.spawn("selection reader", move |beat| {
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) {
+                beat.doing("opening svc/.tree.stats");
+                let mut f: File = OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open(at.join(".tree.stats"))
+                    .expect("open the subtree bulk file");
+                beat.doing("selecting");
+                f.write_all(b"shared/requests writer*/bytes")
+                    .expect("a valid selection");
+                for _ in 0..50 {
+                    beat.doing("reading the selection");
+                    let b = Blob::read(&f).expect("a well-formed selected blob");
+                    assert_eq!(b.schema().descriptors().len(), 1 + WRITERS);
+                    n += 1;
                 }
-                counts.lock().unwrap().selections = n;
-            }),
-        ));
+                beat.doing("a bad selection");
+                assert!(f.write_all(b"no_such_stat").is_err());
+                let mut buf = vec![0u8; 1 << 16];
+                let _ = f.read_at(&mut buf, 0).expect("the old selection stays");
+            }
+            counts.lock().unwrap().selections = n;
+        });
     }
 
     // Scrapes.
     {
         let (stop, counts) = (stop.clone(), counts.clone());
-        let beat = Beat::new("scraper");
-        beats.push(beat.clone());
-        threads.push((
-            beat.name,
-            std::thread::spawn(move || {
-                let mut n = 0;
-                while !stop.load(Ordering::Relaxed) {
-                    beat.doing("scraping /metrics");
-                    let body = scrape(addr).expect("a scrape");
-                    assert!(
-                        body.starts_with("HTTP/1.0 200"),
-                        "{}",
-                        &body[..body.len().min(100)]
-                    );
-                    assert!(body.contains("conn_requests_total{path=\"svc/shared\"}"));
-                    n += 1;
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                counts.lock().unwrap().scrapes = n;
-            }),
-        ));
+        crew.spawn("scraper", move |beat| {
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) {
+                beat.doing("scraping /metrics");
+                let body = scrape(addr).expect("a scrape");
+                assert!(
+                    body.starts_with("HTTP/1.0 200"),
+                    "{}",
+                    &body[..body.len().min(100)]
+                );
+                assert!(body.contains("conn_requests_total{path=\"svc/shared\"}"));
+                n += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            counts.lock().unwrap().scrapes = n;
+        });
     }
 
     // The watchdog: run for `run`, sampling the RSS after a warm-up; fail if any thread
     // stops moving or dies.
     let start = Instant::now();
+    let Crew { beats, threads } = crew;
     let mut seen: Vec<(u64, Instant)> = beats.iter().map(|_| (0, start)).collect();
     let mut rss_warm = None;
     while start.elapsed() < run {

@@ -139,3 +139,23 @@ fn every_selection_corpus_input_passes_the_fuzzers_checks() {
         dir.display()
     );
 }
+
+#[path = "../fuzz/negotiate_check.rs"]
+mod negotiate_check;
+
+/// The header-negotiation fuzzer's corpus (`fuzz/corpus/negotiate/`), replayed through
+/// the checks the fuzzer makes.
+#[test]
+fn every_negotiation_corpus_input_passes_the_fuzzers_checks() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/negotiate");
+    let mut n = 0;
+    for entry in fs::read_dir(&dir).unwrap() {
+        negotiate_check::check(&fs::read(entry.unwrap().path()).unwrap());
+        n += 1;
+    }
+    assert!(
+        n >= 5,
+        "the corpus is missing: {n} files in {}",
+        dir.display()
+    );
+}

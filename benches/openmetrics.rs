@@ -10,7 +10,6 @@
 
 mod common;
 
-
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use statsfs::openmetrics::{Encoder, Format};
 use statsfs::Source;
@@ -48,7 +47,8 @@ mod promclient {
                         vcpu: cpu.to_string(),
                         vm: format!("{vm}-1"),
                     };
-                    fam.get_or_create(&l).inc_by(crate::common::value(vm, cpu, s));
+                    fam.get_or_create(&l)
+                        .inc_by(crate::common::value(vm, cpu, s));
                 }
             }
             r.register(format!("vcpu_stat{s}"), "A vCPU counter", fam);

@@ -4,7 +4,7 @@
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use hyper::header::{self, HeaderValue};
 use hyper::server::conn::http1;
@@ -73,7 +73,8 @@ pub(super) async fn serve(
                 .headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
-        async move { Ok::<_, Infallible>(response) }
+        // Ready at once (and `Unpin`, which `poll_without_shutdown` needs).
+        std::future::ready(Ok::<_, Infallible>(response))
     });
     let mut builder = http1::Builder::new();
     builder
@@ -85,9 +86,8 @@ pub(super) async fn serve(
         // still gets the response; writes stay bounded by `Stalls`.
         .half_close(true)
         .keep_alive(true);
-    let connection = builder.serve_connection(io, service);
-    tokio::pin!(connection);
-    tokio::select! {
+    let mut connection = builder.serve_connection(io, service);
+    let ended = tokio::select! {
         // The stop first: a connection with pipelined requests buffered must not go on
         // answering them once the server stops.
         biased;
@@ -97,13 +97,43 @@ pub(super) async fn serve(
             if activity.served.load(Ordering::Relaxed) == 0 {
                 return;
             }
-            connection.as_mut().graceful_shutdown();
-            let _ = connection.await;
+            std::pin::Pin::new(&mut connection).graceful_shutdown();
+            std::future::poll_fn(|cx| connection.poll_without_shutdown(cx)).await
         }
-        r = connection.as_mut() => {
-            if let Err(e) = r {
-                log::debug!("http connection ended: {e}");
+        r = std::future::poll_fn(|cx| connection.poll_without_shutdown(cx)) => r,
+    };
+    if let Err(e) = ended {
+        log::debug!("http connection ended: {e}");
+    }
+    linger(connection.into_parts().io.into_inner().into_inner()).await;
+}
+
+/// How long, and for how many bytes, a closing connection reads what the client still
+/// sends; it stops early once nothing has come for [`LINGER_QUIET`].
+const LINGER: Duration = Duration::from_secs(1);
+const LINGER_QUIET: Duration = Duration::from_millis(50);
+const LINGER_BYTES: usize = 64 << 10;
+
+/// Closes `stream` without losing the end of the last response: closing a socket with
+/// unread input (requests pipelined past the last one answered, a body never read) makes
+/// the kernel reset the connection, which can discard response bytes not yet delivered.
+/// So the write side is shut first, then input is read and dropped until the client
+/// closes or goes quiet, for at most [`LINGER`] and [`LINGER_BYTES`].
+async fn linger(mut stream: TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    if stream.shutdown().await.is_err() {
+        return;
+    }
+    let mut sink = [0u8; 4096];
+    let mut left = LINGER_BYTES;
+    let _ = tokio::time::timeout(LINGER, async {
+        while left > 0 {
+            match tokio::time::timeout(LINGER_QUIET, stream.read(&mut sink)).await {
+                Ok(Ok(n)) if n > 0 => left = left.saturating_sub(n),
+                // The client closed, the read failed, or it went quiet.
+                _ => break,
             }
         }
-    }
+    })
+    .await;
 }

@@ -28,6 +28,11 @@ impl<S> Stalls<S> {
         }
     }
 
+    /// The stream, for the close.
+    pub(super) fn into_inner(self) -> S {
+        self.inner
+    }
+
     /// Called when a write is pending: arms the timer, or fails if it has run out.
     fn stalled<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
         let limit = self.limit;

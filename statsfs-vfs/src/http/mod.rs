@@ -4,18 +4,18 @@
 //! The server is hyper 1.x on a single-threaded tokio runtime that runs on one thread of
 //! its own, as the Rust Prometheus exporters do: the host process needs no async runtime,
 //! and a client can hold nothing but its own connection. Every limit is in
-//! [`HttpOptions`]; what each kind of bad request gets is in `docs/HARDENING.md#http-requests`.
+//! [`HttpOptions`](crate::http::HttpOptions); what each kind of bad request gets is in `docs/HARDENING.md#http-requests`.
 //!
-//! * At most [`HttpOptions::max_connections`] connections: a newcomer at the cap
+//! * At most [`HttpOptions::max_connections`](crate::http::HttpOptions::max_connections) connections: a newcomer at the cap
 //!   displaces the connection that has waited longest without a request, so a flood of
 //!   idle connections neither exhausts descriptors nor locks a scraper out.
-//! * A request head must arrive within [`HttpOptions::header_timeout`]; a response
-//!   write that makes no progress for [`HttpOptions::write_timeout`] ends its connection;
+//! * A request head must arrive within [`HttpOptions::header_timeout`](crate::http::HttpOptions::header_timeout); a response
+//!   write that makes no progress for [`HttpOptions::write_timeout`](crate::http::HttpOptions::write_timeout) ends its connection;
 //!   pipelined requests are answered one at a time from a bounded buffer.
 //! * A failing `accept` (descriptors exhausted, say) is retried with a growing pause, and
 //!   sheds a connection to free a descriptor; the listener never ends by itself.
-//! * [`Server::shutdown`] (and dropping the server) closes the port at once and returns
-//!   within [`HttpOptions::shutdown_deadline`] and the encoding of one scrape, whatever
+//! * [`Server::shutdown`](crate::http::Server::shutdown) (and dropping the server) closes the port at once and returns
+//!   within [`HttpOptions::shutdown_deadline`](crate::http::HttpOptions::shutdown_deadline) and the encoding of one scrape, whatever
 //!   the clients do.
 //! * `/metrics` is gzip-compressed for clients that ask (Prometheus does), in the format
 //!   that `Accept` asks for ([`Format::negotiate`](statsfs_core::openmetrics::Format::negotiate)).

@@ -49,8 +49,8 @@ pub use desc::{Aggregation, Base, Descriptor, Kind, Scale, Storage, Unit, ValueT
 pub use error::Error;
 pub use schema::{Schema, SchemaRef, Stats};
 pub use tree::{
-    walk, BlockSource, Change, Place, PlanOptions, PlannedSource, PlannedValue, ReadPlan, Scope,
-    Source, Subscription, ValueGroup, Visitor, WalkOptions,
+    walk, BlockSource, Change, GroupInfo, GroupKind, Place, Placed, PlanOptions, PlannedSource,
+    PlannedValue, ReadPlan, Scope, Source, Subscription, ValueGroup, Visitor, WalkOptions,
 };
 pub use value::{Value, ValueRef};
 pub use view::openmetrics;

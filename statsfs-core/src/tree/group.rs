@@ -98,6 +98,12 @@ impl ValueGroup {
         Self::with(Binding::Instance(Instance::new(instance)))
     }
 
+    /// Simple values: `P::Stats`'s schema bound to the struct that `handle` places
+    /// (in a shared-memory region, say), kept alive by the handle.
+    pub fn placed<P: super::raw::Placed>(handle: Arc<P>) -> Self {
+        Self::with(Binding::Instance(Instance::placed(handle)))
+    }
+
     /// Simple values: `T`'s schema bound to a static instance.
     pub fn of_static<T: Stats>(instance: &'static T) -> Self {
         Self::with(Binding::Instance(Instance::from_static(instance)))
@@ -195,5 +201,56 @@ impl Group {
         let plain_in_aggregate = matches!(self.binding, Binding::Aggregate(..))
             && self.schema().descriptors()[i].aggregation == Aggregation::None;
         !self.shadowed.get(i).copied().unwrap_or(false) && !plain_in_aggregate
+    }
+}
+
+/// What one group of a source holds, for views that publish the tree elsewhere (a
+/// shared-memory region): its schema, what kind of group it is, and which of its values
+/// the source shows ([`Source::for_each_group`](crate::Source::for_each_group)).
+pub struct GroupInfo<'a>(pub(super) &'a Group);
+
+/// The kind of a group ([`GroupInfo::kind`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GroupKind {
+    /// Simple values in a stats struct at this address (on the heap, static, or placed).
+    Values {
+        /// The struct's address in this process.
+        address: usize,
+    },
+    /// Simple values filled by a block source (a runtime schema).
+    Block,
+    /// Aggregates of the schema over the source and its subtree.
+    Aggregates,
+    /// Revoked: reads as an empty aggregate.
+    Revoked,
+}
+
+impl GroupInfo<'_> {
+    /// The group's schema.
+    pub fn schema(&self) -> &Schema {
+        self.0.schema()
+    }
+
+    /// What kind of group it is.
+    pub fn kind(&self) -> GroupKind {
+        match &self.0.binding {
+            Binding::Instance(i) => GroupKind::Values { address: i.addr() },
+            Binding::Block(..) => GroupKind::Block,
+            Binding::Aggregate(..) => GroupKind::Aggregates,
+            Binding::Revoked(_) => GroupKind::Revoked,
+        }
+    }
+
+    /// Whether the group is hidden (its values still count in aggregates).
+    pub fn hidden(&self) -> bool {
+        self.0.hidden
+    }
+
+    /// Whether the source shows descriptor `i` of the schema from this group: not when a
+    /// later group has a value of the same name, nor a plain (`aggregation = none`) value
+    /// in an aggregate group.
+    pub fn offers(&self, i: usize) -> bool {
+        i < self.0.schema().descriptors().len() && self.0.offers(i)
     }
 }

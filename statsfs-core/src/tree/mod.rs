@@ -32,7 +32,8 @@ mod source;
 mod walk;
 
 pub use block::BlockSource;
-pub use group::ValueGroup;
+pub use group::{GroupInfo, GroupKind, ValueGroup};
 pub use plan::{PlanOptions, PlannedSource, PlannedValue, ReadPlan, Scope};
+pub use raw::Placed;
 pub use source::{Change, Source, Subscription};
 pub use walk::{walk, Place, Visitor, WalkOptions};

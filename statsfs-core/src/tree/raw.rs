@@ -35,12 +35,36 @@ use crate::desc::{Descriptor, Storage, ValueType};
 use crate::schema::Schema;
 use crate::Stats;
 
+/// A stats struct that lives somewhere its handle does not own by value: in a shared
+/// memory region (`statsfs_vfs::region`), an arena. A source keeps the handle (in an
+/// `Arc`) for as long as it reads the struct ([`Source::add_placed_values`]).
+///
+/// # Safety
+///
+/// For as long as a value of the implementing type lives, [`stats`](Placed::stats)
+/// returns a reference to the same `Self::Stats`, at the same address, and that struct
+/// stays valid for shared access from any thread (it is not moved, freed or reused)
+/// until the value is dropped. The tree reads the struct through the address it got from
+/// the first call, while it holds the handle.
+///
+/// [`Source::add_placed_values`]: crate::Source::add_placed_values
+pub unsafe trait Placed: Send + Sync + 'static {
+    /// The stats struct.
+    type Stats: Stats;
+    /// The struct, always at the same address.
+    fn stats(&self) -> &Self::Stats;
+}
+
 /// What keeps an instance alive: an `Arc<T>` (whose data pointer is the `T`'s address),
-/// or nothing for a `&'static T`.
+/// nothing for a `&'static T`, or a [`Placed`] handle and the address it gave.
 #[derive(Clone)]
 enum Keep {
     Shared(Arc<dyn Any + Send + Sync>),
     Static(NonNull<u8>),
+    Placed {
+        base: NonNull<u8>,
+        handle: Arc<dyn Any + Send + Sync>,
+    },
 }
 
 impl Keep {
@@ -49,6 +73,15 @@ impl Keep {
             // An `Arc<dyn Any>`'s data pointer is the address of the `T` it was made from.
             Keep::Shared(a) => NonNull::from(&**a).cast::<u8>(),
             Keep::Static(p) => *p,
+            // Stable while `handle` lives: the `Placed` contract.
+            Keep::Placed { base, .. } => *base,
+        }
+    }
+
+    fn keep_alive(&self) -> KeepAlive {
+        match self {
+            Keep::Shared(k) | Keep::Placed { handle: k, .. } => Some(k.clone()),
+            Keep::Static(_) => None,
         }
     }
 }
@@ -102,6 +135,16 @@ impl Instance {
         Instance {
             schema: T::SCHEMA,
             keep: Keep::Shared(arc),
+        }
+    }
+
+    /// An instance placed where `handle` says, kept alive by `handle`.
+    pub(super) fn placed<P: Placed>(handle: Arc<P>) -> Self {
+        const { check_layout::<P::Stats>() };
+        let base = NonNull::from(handle.stats()).cast::<u8>();
+        Instance {
+            schema: <P::Stats as Stats>::SCHEMA,
+            keep: Keep::Placed { base, handle },
         }
     }
 
@@ -231,10 +274,7 @@ impl Instances {
             return false;
         }
         self.bases.push(inst.keep.base());
-        self.keep.push(match &inst.keep {
-            Keep::Shared(k) => Some(k.clone()),
-            Keep::Static(_) => None,
-        });
+        self.keep.push(inst.keep.keep_alive());
         true
     }
 
@@ -453,6 +493,53 @@ mod tests {
                 d.name
             );
         }
+    }
+
+    /// A placed struct: here in a box of the handle's, as a region keeps it in its
+    /// mapping; dropping the handle says so.
+    struct InBox(Box<Every>, Arc<core::sync::atomic::AtomicUsize>);
+
+    // SAFETY: the box's contents stay at one address until the handle drops.
+    unsafe impl super::Placed for InBox {
+        type Stats = Every;
+        fn stats(&self) -> &Every {
+            &self.0
+        }
+    }
+
+    impl Drop for InBox {
+        fn drop(&mut self) {
+            self.1.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn placed_instances_read_aggregate_and_are_let_go_at_revoke() {
+        let dropped = Arc::new(core::sync::atomic::AtomicUsize::new(0));
+        let handle = Arc::new(InBox(Box::default(), dropped.clone()));
+        handle.0.h.add(5);
+        let root = Source::new("root").unwrap();
+        root.add(ValueGroup::aggregates::<Every>()).unwrap();
+        let s = Source::new("s").unwrap();
+        s.add_placed_values(handle.clone()).unwrap();
+        root.add_subordinate(&s).unwrap();
+        assert_eq!(s.get("h").unwrap().as_u64(), 5);
+        handle.0.h.inc();
+        assert_eq!(root.get("h").unwrap().as_u64(), 6);
+        let address = &*handle.0 as *const Every as usize;
+        let mut kinds = Vec::new();
+        s.for_each_group(|g| kinds.push(g.kind()));
+        assert_eq!(kinds, [crate::GroupKind::Values { address }]);
+        assert_eq!(
+            Arc::strong_count(&handle),
+            3,
+            "the source and its aggregate hold it"
+        );
+        s.revoke();
+        assert_eq!(Arc::strong_count(&handle), 1, "revoke lets the handle go");
+        assert_eq!(root.get("h").unwrap().as_u64(), 0);
+        drop(handle);
+        assert_eq!(dropped.load(core::sync::atomic::Ordering::Relaxed), 1);
     }
 
     #[test]

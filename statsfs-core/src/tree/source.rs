@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 
 use super::aggregate::{self, Delta, Fold, Member, Members};
 use super::children::{Child, Children};
-use super::group::{same_schema, Binding, Group, ValueGroup};
+use super::group::{same_schema, Binding, Group, GroupInfo, ValueGroup};
 use crate::desc::{valid_label_name, valid_name, Descriptor};
 use crate::schema::Schema;
 use crate::value::{Value, ValueRef};
@@ -274,6 +274,15 @@ impl Source {
     /// Adds `T`'s values, bound to `instance`.
     pub fn add_values<T: Stats>(&self, instance: Arc<T>) -> Result<(), Error> {
         self.add(ValueGroup::of(instance))
+    }
+
+    /// Adds the values of a struct placed outside the heap (a [`Placed`] handle, such as
+    /// a shared-memory region's), kept alive by `handle` until the group is revoked or the
+    /// source dropped.
+    ///
+    /// [`Placed`]: crate::Placed
+    pub fn add_placed_values<P: crate::Placed>(&self, handle: Arc<P>) -> Result<(), Error> {
+        self.add(ValueGroup::placed(handle))
     }
 
     /// Adds `T`'s values, bound to a static instance.
@@ -653,6 +662,18 @@ impl Source {
         self.for_each_descriptor_at(|_, d, schema, aggregate, hidden| {
             f(d, schema, aggregate, hidden)
         });
+    }
+
+    /// Calls `f` with each of the source's own groups, oldest first: its schema, kind
+    /// (simple values and their struct's address, block, aggregates, revoked), whether
+    /// it is hidden and which values it shows. For views that publish the tree elsewhere
+    /// (`statsfs_vfs::region`). `f` runs under the source's read lock: it must not change
+    /// the tree.
+    pub fn for_each_group(&self, mut f: impl FnMut(GroupInfo<'_>)) {
+        let st = self.read_state();
+        for g in &st.groups {
+            f(GroupInfo(g));
+        }
     }
 
     /// As [`for_each_descriptor`](Self::for_each_descriptor), with each value's

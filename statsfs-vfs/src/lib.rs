@@ -71,6 +71,11 @@ mod options;
 #[cfg(feature = "fuse")]
 mod sys;
 
+/// The shared region: stats structs other processes read with no system call (feature
+/// `region`).
+#[cfg(feature = "region")]
+pub mod region;
+
 /// `/metrics` over HTTP (feature `http`).
 #[cfg(feature = "http")]
 pub mod http;

@@ -47,10 +47,11 @@ use kvm_ioctls::Kvm;
 use statsfs::view::Mirror;
 
 use crate::kernel_stats::{KernelStats, VCPU_SCHEMA, VM_SCHEMA};
-use crate::stats::{StatsObserver, VcpuStat, VmStat};
+use crate::stats::{Home, StatsObserver, VcpuStat, VmStat};
 use crate::summary::Summary;
 use crate::tree::{KvmTree, VmNode};
-use crate::vmm::{ExitReason, VcpuOutcome, Vm, Workload};
+use crate::vmm::{ExitReason, Vcpu, VcpuOutcome, Vm, Workload};
+use statsfs::vfs::region::{Region, RegionError, RegionOptions};
 
 /// Run tiny KVM guests and serve their statistics, and the kernel's, as files.
 #[derive(Debug, Parser)]
@@ -88,6 +89,12 @@ struct Args {
     /// second line.
     #[arg(long, value_name = "ADDR")]
     metrics: Option<String>,
+    /// Also place every VM's and vCPU's statistics in a shared region at PATH, which
+    /// other processes read with no system call (docs/REGION.md;
+    /// `python3 examples/read_region.py PATH`); PATH must not exist, and is removed on
+    /// exit.
+    #[arg(long, value_name = "PATH")]
+    region: Option<PathBuf>,
 }
 
 /// Why the hypervisor could not run.
@@ -113,6 +120,8 @@ enum AppError {
     Vcpus(Vec<String>),
     /// The /metrics endpoint could not be started.
     Metrics(statsfs::vfs::http::Error),
+    /// The shared region could not be made or filled.
+    Region(RegionError),
 }
 
 impl fmt::Display for AppError {
@@ -139,6 +148,7 @@ impl fmt::Display for AppError {
             AppError::ReadyFile(p, e) => write!(f, "writing {}: {e}", p.display()),
             AppError::Vcpus(errors) => write!(f, "vCPUs failed: {}", errors.join("; ")),
             AppError::Metrics(e) => write!(f, "serving /metrics: {e}"),
+            AppError::Region(e) => write!(f, "the shared region: {e}"),
         }
     }
 }
@@ -154,6 +164,7 @@ impl Error for AppError {
             AppError::Signals(e) | AppError::Spawn(e) | AppError::ReadyFile(_, e) => Some(e),
             AppError::Vcpus(_) => None,
             AppError::Metrics(e) => Some(e),
+            AppError::Region(e) => Some(e),
         }
     }
 }
@@ -163,8 +174,8 @@ struct Machine {
     name: String,
     vm: Vm,
     node: VmNode,
-    stats: Arc<VmStat>,
-    vcpu_stats: Vec<Arc<VcpuStat>>,
+    stats: Home<VmStat>,
+    vcpu_stats: Vec<Home<VcpuStat>>,
 }
 
 /// Writes `contents` to `path` atomically (a temporary file renamed into place), so a
@@ -177,7 +188,12 @@ fn write_atomically(path: &Path, contents: &str) -> std::io::Result<()> {
 }
 
 /// Creates the VMs and the tree.
-fn build(args: &Args, kvm: &Kvm, tree: &KvmTree) -> Result<Vec<Machine>, AppError> {
+fn build(
+    args: &Args,
+    kvm: &Kvm,
+    tree: &KvmTree,
+    region: Option<&Region>,
+) -> Result<Vec<Machine>, AppError> {
     let workload = Workload {
         iterations: args.iterations,
         rounds: args.rounds,
@@ -196,7 +212,7 @@ fn build(args: &Args, kvm: &Kvm, tree: &KvmTree) -> Result<Vec<Machine>, AppErro
                  no kernel/ directories"
             );
         }
-        let stats = Arc::new(VmStat::default());
+        let stats = Home::new(region, VmStat::default()).map_err(AppError::Region)?;
         stats.online_vcpus.set(args.vcpus);
         stats.guest_ram_bytes.set(vmm::GUEST_RAM_SIZE as u64);
         let vm_kernel = with_kernel
@@ -204,11 +220,11 @@ fn build(args: &Args, kvm: &Kvm, tree: &KvmTree) -> Result<Vec<Machine>, AppErro
             .transpose()
             .map_err(AppError::Kernel)?;
         let node = tree
-            .add_vm(&name, Arc::clone(&stats), vm_kernel.as_ref())
+            .add_vm(&name, &stats, vm_kernel.as_ref())
             .map_err(AppError::Tree)?;
         let mut vcpu_stats = Vec::new();
         for vcpu in vm.vcpus() {
-            let s = Arc::new(VcpuStat::default());
+            let s = Home::new(region, VcpuStat::default()).map_err(AppError::Region)?;
             let k = with_kernel
                 .then(|| {
                     let what = format!("VM {name} vCPU {}", vcpu.id());
@@ -216,7 +232,7 @@ fn build(args: &Args, kvm: &Kvm, tree: &KvmTree) -> Result<Vec<Machine>, AppErro
                 })
                 .transpose()
                 .map_err(AppError::Kernel)?;
-            tree.add_vcpu(&node, vcpu.id(), Arc::clone(&s), k.as_ref())
+            tree.add_vcpu(&node, vcpu.id(), &s, k.as_ref())
                 .map_err(AppError::Tree)?;
             vcpu_stats.push(s);
         }
@@ -229,6 +245,60 @@ fn build(args: &Args, kvm: &Kvm, tree: &KvmTree) -> Result<Vec<Machine>, AppErro
         });
     }
     Ok(machines)
+}
+
+/// The region, whose file goes when the run ends (readers that mapped it keep reading
+/// the last values).
+struct RemoveOnDrop(Region);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(self.0.path());
+    }
+}
+
+/// What a vCPU thread reports to.
+struct VcpuCtx<'a> {
+    stats: Home<VcpuStat>,
+    what: String,
+    finished: &'a AtomicUsize,
+    errors: &'a Mutex<Vec<String>>,
+    failed: &'a AtomicBool,
+    stop: &'a AtomicBool,
+}
+
+/// Starts `vcpu`'s thread, feeding its exits to `observer`.
+fn spawn_vcpu<'scope, 'env>(
+    scope: &'scope thread::Scope<'scope, 'env>,
+    vcpu: &'scope mut Vcpu,
+    mut observer: StatsObserver<'scope>,
+    ctx: VcpuCtx<'scope>,
+) -> std::io::Result<thread::ScopedJoinHandle<'scope, ()>> {
+    thread::Builder::new()
+        .name(format!("vcpu{}", vcpu.id()))
+        .spawn_scoped(scope, move || {
+            let VcpuCtx {
+                stats,
+                what,
+                finished,
+                errors,
+                failed,
+                stop,
+            } = ctx;
+            stats.generic.runnable.set(1);
+            let result = vcpu.run(&mut observer, stop);
+            stats.generic.runnable.set(0);
+            let failure = match result {
+                Ok(VcpuOutcome::Done | VcpuOutcome::Stopped) => None,
+                Ok(VcpuOutcome::Shutdown) => Some(format!("{what}: the guest shut down")),
+                Err(e) => Some(format!("{what}: {e}")),
+            };
+            if let Some(f) = failure {
+                errors.lock().unwrap_or_else(|e| e.into_inner()).push(f);
+                failed.store(true, Ordering::Relaxed);
+            }
+            finished.fetch_add(1, Ordering::Release);
+        })
 }
 
 /// Runs every vCPU on its own thread and prints the summary once a second until the
@@ -250,35 +320,17 @@ fn run_vcpus(
     thread::scope(|scope| -> Result<(), AppError> {
         for m in machines.iter_mut() {
             for (vcpu, stats) in m.vm.vcpus_mut().iter_mut().zip(&m.vcpu_stats) {
-                let mut observer = StatsObserver::new(Arc::clone(stats), Arc::clone(&m.stats));
-                let stats = Arc::clone(stats);
                 let what = format!("VM {} vCPU {}", m.name, vcpu.id());
-                let (finished, errors, failed) = (&finished, &errors, &failed);
-                let spawned = thread::Builder::new()
-                    .name(format!("vcpu{}", vcpu.id()))
-                    .spawn_scoped(scope, move || {
-                        stats.generic.runnable.set(1);
-                        let result = vcpu.run(&mut observer, stop);
-                        stats.generic.runnable.set(0);
-                        match result {
-                            Ok(VcpuOutcome::Done | VcpuOutcome::Stopped) => {}
-                            Ok(VcpuOutcome::Shutdown) => {
-                                errors
-                                    .lock()
-                                    .unwrap_or_else(|e| e.into_inner())
-                                    .push(format!("{what}: the guest shut down"));
-                                failed.store(true, Ordering::Relaxed);
-                            }
-                            Err(e) => {
-                                errors
-                                    .lock()
-                                    .unwrap_or_else(|e| e.into_inner())
-                                    .push(format!("{what}: {e}"));
-                                failed.store(true, Ordering::Relaxed);
-                            }
-                        }
-                        finished.fetch_add(1, Ordering::Release);
-                    });
+                let ctx = VcpuCtx {
+                    stats: stats.clone(),
+                    what,
+                    finished: &finished,
+                    errors: &errors,
+                    failed: &failed,
+                    stop,
+                };
+                let observer = StatsObserver::new(stats, &m.stats);
+                let spawned = spawn_vcpu(scope, vcpu, observer, ctx);
                 if let Err(e) = spawned {
                     stop.store(true, Ordering::Relaxed);
                     return Err(AppError::Spawn(e));
@@ -399,7 +451,18 @@ fn print_totals(args: &Args, tree: &KvmTree, machines: &[Machine]) {
 fn run(args: &Args) -> Result<(), AppError> {
     let kvm = Kvm::new().map_err(AppError::NoKvm)?;
     let tree = KvmTree::new().map_err(AppError::Tree)?;
-    let mut machines = build(args, &kvm, &tree)?;
+    let region = match &args.region {
+        Some(path) => {
+            let r = Region::create(path, RegionOptions::default()).map_err(AppError::Region)?;
+            // Every root, so the layout follows the tree (the kernel's mirrors are not
+            // placed in the region: only the VMM's own structs are listed).
+            r.publish(&tree.roots());
+            println!("statsfs region at {}", path.display());
+            Some(RemoveOnDrop(r))
+        }
+        None => None,
+    };
+    let mut machines = build(args, &kvm, &tree, region.as_ref().map(|r| &r.0))?;
     println!(
         "running {} VM(s) x {} vCPU(s), {} iterations per round, {}, {}",
         args.vms,

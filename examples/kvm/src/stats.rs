@@ -10,10 +10,12 @@
 //! relaxed store, no locked instruction. The [`VmStat`] of a VM is shared by its vCPU
 //! threads, which use the shared path (`record`).
 
+use std::ops::Deref;
 use std::sync::Arc;
 
 use statsfs::cell::{Counter, Flag, Gauge, LogHistogram, Peak};
-use statsfs::Stats;
+use statsfs::vfs::region::{InRegion, Region, RegionError};
+use statsfs::{Error, Source, Stats};
 
 use crate::vmm::{ExitObserver, ExitReason};
 
@@ -86,16 +88,63 @@ pub struct VmStat {
     pub max_round_ns: Peak<u64>,
 }
 
-/// Feeds one vCPU's exits into its [`VcpuStat`] (and its VM's [`VmStat`]); lives on the
-/// vCPU's thread, the only writer of `vcpu`.
-pub struct StatsObserver {
-    vcpu: Arc<VcpuStat>,
-    vm: Arc<VmStat>,
+/// Where a stats struct lives: on the heap, or in the shared region (`--region`), which
+/// other processes read with no system call (`docs/REGION.md`).
+pub enum Home<T: Stats> {
+    /// In an `Arc` of its own.
+    Heap(Arc<T>),
+    /// In the region's shared mapping.
+    Region(Arc<InRegion<T>>),
 }
 
-impl StatsObserver {
+impl<T: Stats> Clone for Home<T> {
+    fn clone(&self) -> Self {
+        match self {
+            Home::Heap(a) => Home::Heap(Arc::clone(a)),
+            Home::Region(r) => Home::Region(Arc::clone(r)),
+        }
+    }
+}
+
+impl<T: Stats> Deref for Home<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        match self {
+            Home::Heap(a) => a,
+            Home::Region(r) => r,
+        }
+    }
+}
+
+impl<T: Stats> Home<T> {
+    /// `value`, moved into `region` if there is one, else onto the heap.
+    pub fn new(region: Option<&Region>, value: T) -> Result<Self, RegionError> {
+        Ok(match region {
+            Some(r) => Home::Region(r.alloc(value)?),
+            None => Home::Heap(Arc::new(value)),
+        })
+    }
+
+    /// Adds the struct's values to `source`.
+    pub fn add_to(&self, source: &Source) -> Result<(), Error> {
+        match self {
+            Home::Heap(a) => source.add_values(Arc::clone(a)),
+            Home::Region(r) => source.add_placed_values(Arc::clone(r)),
+        }
+    }
+}
+
+/// Feeds one vCPU's exits into its [`VcpuStat`] (and its VM's [`VmStat`]); lives on the
+/// vCPU's thread, the only writer of `vcpu`. It holds plain references, so the hot path
+/// is the same code wherever the structs live (heap or region): a field of a `&VcpuStat`.
+pub struct StatsObserver<'a> {
+    vcpu: &'a VcpuStat,
+    vm: &'a VmStat,
+}
+
+impl<'a> StatsObserver<'a> {
     /// An observer writing to `vcpu` (this thread's own) and `vm` (shared).
-    pub fn new(vcpu: Arc<VcpuStat>, vm: Arc<VmStat>) -> Self {
+    pub fn new(vcpu: &'a VcpuStat, vm: &'a VmStat) -> Self {
         StatsObserver { vcpu, vm }
     }
 }
@@ -125,7 +174,7 @@ pub fn exits_of(stats: &VcpuStat, reason: ExitReason) -> u64 {
     exit_counter(stats, reason).get()
 }
 
-impl ExitObserver for StatsObserver {
+impl ExitObserver for StatsObserver<'_> {
     fn on_enter(&mut self) {
         let g = &self.vcpu.generic;
         g.in_guest.set(true);
@@ -133,7 +182,7 @@ impl ExitObserver for StatsObserver {
     }
 
     fn on_exit(&mut self, reason: ExitReason, handle_ns: u64) {
-        let s = &*self.vcpu;
+        let s = self.vcpu;
         let g = &s.generic;
         g.exits.inc_local();
         g.exit_handling_ns.record_local(handle_ns);

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use statsfs::{Error, Schema, Source, ValueGroup};
 
 use crate::kernel_stats::KernelStats;
-use crate::stats::{VcpuStat, VmStat};
+use crate::stats::{Home, VcpuStat, VmStat};
 
 /// The name of the kernel's tree (a top-level directory of the mount).
 pub const KERNEL_ROOT: &str = "kvm";
@@ -88,11 +88,11 @@ impl KvmTree {
     pub fn add_vm(
         &self,
         name: &str,
-        stats: Arc<VmStat>,
+        stats: &Home<VmStat>,
         kernel: Option<&KernelStats>,
     ) -> Result<VmNode, Error> {
         let vmm = labelled(name, "vm", name)?;
-        vmm.add_values(stats)?;
+        stats.add_to(&vmm)?;
         vmm.add_aggregates::<VcpuStat>()?;
         let kernel = match kernel {
             Some(k) => {
@@ -113,12 +113,12 @@ impl KvmTree {
         &self,
         vm: &VmNode,
         id: u32,
-        stats: Arc<VcpuStat>,
+        stats: &Home<VcpuStat>,
         kernel: Option<&KernelStats>,
     ) -> Result<(), Error> {
         let name = format!("vcpu{id}");
         let vcpu = labelled(&name, "vcpu", &id.to_string())?;
-        vcpu.add_values(stats)?;
+        stats.add_to(&vcpu)?;
         if let (Some(k), Some(vm_kernel)) = (kernel, &vm.kernel) {
             let dir = labelled(&name, "vcpu", &id.to_string())?;
             dir.add(k.group())?;

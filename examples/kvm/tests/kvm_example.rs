@@ -420,3 +420,114 @@ fn sigterm_unmounts_and_stops_serving_whatever_readers_do() {
         let _ = fs::remove_dir_all(dir);
     }
 }
+
+/// The region (`--region`, `docs/REGION.md`): another reader, the project's Rust one and
+/// a Python one written from the documentation alone, read every value and aggregate of
+/// the VMM's tree equal to what the mount's bulk files say.
+#[test]
+fn the_region_reads_the_same_as_the_bulk_files() {
+    if !common::can_run_and_mount("the_region_reads_the_same_as_the_bulk_files") {
+        return;
+    }
+    let bin = Path::new(env!("CARGO_BIN_EXE_kvm"));
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let region_path = tmp.join(format!("kvm-{}.region", std::process::id()));
+    let _ = fs::remove_file(&region_path);
+    let region_arg = region_path.to_str().expect("a UTF-8 path").to_owned();
+    let (mut ex, _ready) = Example::start(
+        bin,
+        tmp,
+        "kvm-region",
+        &[
+            "--vms",
+            "2",
+            "--vcpus",
+            "2",
+            "--iterations",
+            "500",
+            "--rounds",
+            "1",
+            "--duration",
+            "0",
+            "--region",
+            &region_arg,
+        ],
+    );
+    let mount = ex.mount.clone();
+    let mut reader = statsfs::vfs::region::RegionReader::open(&region_path)
+        .unwrap_or_else(|e| panic!("open the region: {e}\n{}", ex.output()));
+    let mut values = Vec::new();
+    reader.refresh(&mut values).expect("a refresh");
+    let mut compared = 0;
+    let mut aggregates = 0;
+    for (i, e) in reader.entries().iter().enumerate() {
+        let blob = fs::read(mount.join(&e.path).join(".stats"))
+            .unwrap_or_else(|err| panic!("{}/.stats: {err}", e.path));
+        let blob = Blob::decode(&blob).expect("a well-formed bulk file");
+        for (j, stat) in e.stats.iter().enumerate() {
+            let from_file = blob
+                .values(&stat.name)
+                .unwrap_or_else(|| panic!("{}/{} is not in the bulk file", e.path, stat.name));
+            assert_eq!(
+                reader.words(&values, i, j),
+                from_file,
+                "{}/{}",
+                e.path,
+                stat.name
+            );
+            compared += 1;
+        }
+        aggregates += usize::from(e.kind == statsfs::vfs::region::EntryKind::Aggregates);
+    }
+    assert!(
+        compared >= 100 && aggregates >= 3,
+        "{compared} stats, {aggregates} aggregate entries"
+    );
+
+    // The Python reader, from the documentation alone, reads the same.
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../read_region.py");
+    match std::process::Command::new("python3")
+        .arg(&script)
+        .arg("--json")
+        .arg(&region_path)
+        .output()
+    {
+        Err(e) => common::skip(
+            "the_region_reads_the_same_as_the_bulk_files",
+            &format!("python3: {e}"),
+        ),
+        Ok(out) => {
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+            let sources = json["sources"].as_array().expect("sources");
+            assert_eq!(sources.len(), reader.entries().len());
+            for (i, (e, s)) in reader.entries().iter().zip(sources).enumerate() {
+                assert_eq!(s["path"], e.path.as_str());
+                for (j, stat) in e.stats.iter().enumerate() {
+                    let words = reader.words(&values, i, j);
+                    let py = &s["stats"][stat.name.as_str()];
+                    let got: Vec<u64> = match py {
+                        serde_json::Value::Array(a) => a
+                            .iter()
+                            .map(|v| v.as_u64().unwrap_or_else(|| v.as_i64().unwrap() as u64))
+                            .collect(),
+                        v => vec![v
+                            .as_u64()
+                            .unwrap_or_else(|| v.as_i64().expect("a number") as u64)],
+                    };
+                    assert_eq!(got, words, "python: {}/{}", e.path, stat.name);
+                }
+            }
+        }
+    }
+    ex.signal(libc::SIGTERM);
+    let status = ex
+        .wait(Duration::from_secs(30))
+        .expect("an exit after SIGTERM");
+    assert!(status.success(), "{}", ex.output());
+    assert!(!region_path.exists(), "the region file is left behind");
+}

@@ -30,7 +30,7 @@ use statsfs::Scope;
 use statsfs::{walk, Place, Source, ValueRef, Visitor, WalkOptions};
 
 use kernel_stats::{KernelStats, VCPU_SCHEMA, VM_SCHEMA};
-use stats::{StatsObserver, VcpuStat, VmStat};
+use stats::{Home, StatsObserver, VcpuStat, VmStat};
 use tree::KvmTree;
 use vmm::{VcpuOutcome, Vm, Workload};
 
@@ -74,16 +74,15 @@ fn the_tree_counts_exactly_and_mirrors_the_kernel() {
     for _ in 0..VMS {
         let vm = Vm::new(&kvm, VCPUS, workload).expect("create a VM");
         let name = format!("{}-{}", std::process::id(), vm.fd().as_raw_fd());
-        let vm_stats = Arc::new(VmStat::default());
+        let vm_stats = Home::Heap(Arc::new(VmStat::default()));
         vm_stats.online_vcpus.set(VCPUS);
         let k = KernelStats::open(&mirror, VM_SCHEMA, vm.fd(), &name).expect("VM stats");
-        let node = tree.add_vm(&name, vm_stats.clone(), Some(&k)).unwrap();
+        let node = tree.add_vm(&name, &vm_stats, Some(&k)).unwrap();
         let mut vcpu_stats = Vec::new();
         for vcpu in vm.vcpus() {
-            let s = Arc::new(VcpuStat::default());
+            let s = Home::Heap(Arc::new(VcpuStat::default()));
             let k = KernelStats::open(&mirror, VCPU_SCHEMA, vcpu.fd(), "vCPU").expect("stats");
-            tree.add_vcpu(&node, vcpu.id(), s.clone(), Some(&k))
-                .unwrap();
+            tree.add_vcpu(&node, vcpu.id(), &s, Some(&k)).unwrap();
             vcpu_stats.push(s);
         }
         vms.push((vm, node, vm_stats, vcpu_stats));
@@ -93,7 +92,7 @@ fn the_tree_counts_exactly_and_mirrors_the_kernel() {
     thread::scope(|scope| {
         for (vm, _, vm_stats, vcpu_stats) in &mut vms {
             for (vcpu, s) in vm.vcpus_mut().iter_mut().zip(vcpu_stats.iter()) {
-                let mut observer = StatsObserver::new(s.clone(), vm_stats.clone());
+                let mut observer = StatsObserver::new(s, vm_stats);
                 let stop = &stop;
                 scope.spawn(move || {
                     let outcome = vcpu.run(&mut observer, stop).expect("run");

@@ -1,0 +1,456 @@
+//! The shared region (`docs/REGION.md`): stats structs placed in a file that other
+//! processes map read-only, with a self-describing layout of every published source, so
+//! that a reader refreshes every stat with loads from memory and no system call.
+//!
+//! ```no_run
+//! use statsfs_core::{cell::Counter, Source};
+//! use statsfs_derive::Stats;
+//! use statsfs_vfs::region::{Region, RegionOptions};
+//!
+//! #[derive(Stats, Default)]
+//! #[stats(crate = statsfs_core)]
+//! struct VcpuStat {
+//!     /// Guest exits
+//!     exits: Counter,
+//! }
+//!
+//! let region = Region::create("/run/statsfs-demo.region", RegionOptions::default())?;
+//! let kvm = Source::new("kvm")?;
+//! region.publish(&[kvm.clone()]);
+//! let stats = region.alloc(VcpuStat::default())?; // an Arc<InRegion<VcpuStat>>
+//! let vcpu = Source::new("vcpu0")?;
+//! vcpu.add_placed_values(stats.clone())?;
+//! kvm.add_subordinate(&vcpu)?;
+//! stats.exits.inc_local(); // the same one instruction as on the heap
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! The modules: `format` (the bytes, written and parsed in one place), this one (the
+//! writer: creating, allocating, publishing the layout), `reader` (mapping a region
+//! read-only, validating it, refreshing values and folding aggregates).
+
+mod format;
+mod reader;
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{fence, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+
+use statsfs_core::binary::StatDesc;
+use statsfs_core::{GroupKind, Source, Stats, Storage, Subscription, ValueType};
+
+pub use self::format::{Entry, EntryKind, Location};
+pub use self::reader::RegionReader;
+pub use crate::sys::InRegion;
+
+use self::format::{
+    ALIGN, AT_DATA_LEN, AT_DATA_OFFSET, AT_GENERATION, AT_LAYOUT_LEN, AT_LAYOUT_OFFSET, AT_MAGIC,
+    AT_SIZE, AT_VERSION, FLAG_OVERFLOW, LAYOUT_AREA, MAGIC, VERSION,
+};
+use crate::sys::Mapping;
+
+/// How a region is made.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegionOptions {
+    /// The file's size in bytes, fixed for its life (default 16 MiB). What does not fit
+    /// is an error at [`Region::alloc`].
+    pub size: usize,
+    /// Bytes of each of the two layout slots (default: an eighth of `size`, at least
+    /// 64 KiB).
+    pub layout_size: Option<usize>,
+    /// The file's mode: who may read (default 0644: every local user; 0640 for a group).
+    pub mode: u32,
+}
+
+impl Default for RegionOptions {
+    fn default() -> Self {
+        RegionOptions {
+            size: 16 << 20,
+            layout_size: None,
+            mode: 0o644,
+        }
+    }
+}
+
+/// Why a region could not be made, allocated in or read.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum RegionError {
+    /// The file could not be created, sized or mapped.
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// The options leave no room (a size smaller than its layout slots, say).
+    Options {
+        /// What to change.
+        reason: String,
+    },
+    /// The struct does not fit in what is left of the region.
+    Full {
+        /// Bytes asked for.
+        wanted: usize,
+        /// Bytes free in one piece at the end of the data area.
+        left: usize,
+    },
+    /// A region that is not one, or whose layout breaks the format: a reader's error.
+    Invalid {
+        /// What is wrong, and where.
+        reason: String,
+    },
+    /// The writer kept changing the layout while the reader tried to read it.
+    Busy,
+}
+
+impl fmt::Display for RegionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RegionError::Io { path, source } => write!(f, "region {}: {source}", path.display()),
+            RegionError::Options { reason } => write!(f, "RegionOptions: {reason}"),
+            RegionError::Full { wanted, left } => write!(
+                f,
+                "the region is full: {wanted} bytes wanted, {left} left (create it with a larger RegionOptions::size)"
+            ),
+            RegionError::Invalid { reason } => write!(f, "not a valid statsfs region: {reason}"),
+            RegionError::Busy => write!(
+                f,
+                "the region's layout kept changing while it was read; try again"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for RegionError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RegionError::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// The writer's bookkeeping, behind one mutex that only layout changes and allocations
+/// take (never a stat update, never a reader).
+struct Writer {
+    /// The first byte of the data area never allocated yet.
+    bump: usize,
+    /// Places free for reuse, by size.
+    free: BTreeMap<usize, Vec<usize>>,
+    /// Places given back but maybe still in the current layout: reused only after the
+    /// next layout change.
+    held: Vec<(usize, usize)>,
+    /// The generation written last (even).
+    generation: u64,
+    /// Which layout slot is current (0 or 1).
+    slot: usize,
+    /// The roots whose trees are published.
+    roots: Vec<Source>,
+    subscriptions: Vec<Subscription>,
+}
+
+struct Shared {
+    map: Arc<Mapping>,
+    path: PathBuf,
+    layout_size: usize,
+    data: std::ops::Range<usize>,
+    writer: Mutex<Writer>,
+}
+
+/// A shared region and its writer; see the module docs. Cloning gives another handle
+/// to the same region. Dropping the last handle unmaps it once every struct placed in it
+/// is gone too; the file stays (remove it when the process ends).
+#[derive(Clone)]
+pub struct Region(Arc<Shared>);
+
+impl fmt::Debug for Region {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Region")
+            .field("path", &self.0.path)
+            .finish()
+    }
+}
+
+fn lock(w: &Mutex<Writer>) -> std::sync::MutexGuard<'_, Writer> {
+    w.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Region {
+    /// Creates the region file at `path` (which must not exist: it is created with
+    /// `O_EXCL`, never following a symlink, with `options.mode`), sizes and maps it, and
+    /// writes an empty layout.
+    pub fn create(path: impl AsRef<Path>, options: RegionOptions) -> Result<Region, RegionError> {
+        let path = path.as_ref().to_path_buf();
+        let layout_size = options
+            .layout_size
+            .unwrap_or((options.size / 8).max(64 << 10))
+            .next_multiple_of(ALIGN);
+        let data_start = LAYOUT_AREA + 2 * layout_size;
+        if options.size < data_start + ALIGN {
+            return Err(RegionError::Options {
+                reason: format!(
+                    "size {} leaves no data area after two layout slots of {layout_size} bytes",
+                    options.size
+                ),
+            });
+        }
+        let io_err = |source| RegionError::Io {
+            path: path.clone(),
+            source,
+        };
+        let file: File = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(options.mode & 0o777)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&path)
+            .map_err(io_err)?;
+        // The mode exactly as asked, whatever the umask.
+        file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(
+            options.mode & 0o777,
+        ))
+        .map_err(io_err)?;
+        file.set_len(options.size as u64).map_err(io_err)?;
+        let map = Arc::new(Mapping::new(&file, options.size, true).map_err(io_err)?);
+        let shared = Shared {
+            map,
+            path: path.clone(),
+            layout_size,
+            data: data_start..options.size,
+            writer: Mutex::new(Writer {
+                bump: data_start,
+                free: BTreeMap::new(),
+                held: Vec::new(),
+                generation: 0,
+                slot: 0,
+                roots: Vec::new(),
+                subscriptions: Vec::new(),
+            }),
+        };
+        let m = &shared.map;
+        m.store_u64(AT_MAGIC, MAGIC, Ordering::Relaxed);
+        m.store_u64(AT_VERSION, u64::from(VERSION), Ordering::Relaxed);
+        m.store_u64(AT_SIZE, options.size as u64, Ordering::Relaxed);
+        m.store_u64(AT_DATA_OFFSET, data_start as u64, Ordering::Relaxed);
+        m.store_u64(
+            AT_DATA_LEN,
+            (options.size - data_start) as u64,
+            Ordering::Relaxed,
+        );
+        let region = Region(Arc::new(shared));
+        region.republish();
+        Ok(region)
+    }
+
+    /// The region's file.
+    pub fn path(&self) -> &Path {
+        &self.0.path
+    }
+
+    /// Moves `value` into the region and returns its handle, to be added to a source
+    /// with [`Source::add_placed_values`]. A place freed by a dropped struct of the same
+    /// size is reused once no published layout refers to it; else the struct goes after
+    /// the last one. A struct that does not fit is [`RegionError::Full`].
+    pub fn alloc<T: Stats>(&self, value: T) -> Result<Arc<InRegion<T>>, RegionError> {
+        let size = std::mem::size_of::<T>().max(1).next_multiple_of(ALIGN);
+        if std::mem::align_of::<T>() > ALIGN {
+            return Err(RegionError::Options {
+                reason: format!(
+                    "a struct aligned to {} bytes (at most {ALIGN})",
+                    std::mem::align_of::<T>()
+                ),
+            });
+        }
+        let offset = {
+            let mut w = lock(&self.0.writer);
+            let reused = w.free.get_mut(&size).and_then(Vec::pop);
+            match reused {
+                Some(o) => o,
+                None => {
+                    let left = self.0.data.end.saturating_sub(w.bump);
+                    if size > left {
+                        return Err(RegionError::Full { wanted: size, left });
+                    }
+                    let o = w.bump;
+                    w.bump += size;
+                    o
+                }
+            }
+        };
+        let shared = Arc::downgrade(&self.0);
+        let release = Box::new(move |offset: usize| release(&shared, offset, size));
+        self.0
+            .map
+            .place(offset, value, release)
+            .map(Arc::new)
+            .ok_or_else(|| RegionError::Invalid {
+                reason: format!("place {offset} for {size} bytes is outside the data area"),
+            })
+    }
+
+    /// Publishes the trees of `roots` (added to those published before): every source
+    /// below them with a struct placed in this region, and every aggregate above such
+    /// sources, is described in the layout, which follows every change of those trees.
+    pub fn publish(&self, roots: &[Source]) {
+        {
+            let mut w = lock(&self.0.writer);
+            for r in roots {
+                let weak = Arc::downgrade(&self.0);
+                w.subscriptions.push(r.subscribe(move |_| {
+                    if let Some(shared) = weak.upgrade() {
+                        Region(shared).republish();
+                    }
+                }));
+                w.roots.push(r.clone());
+            }
+        }
+        self.republish();
+    }
+
+    /// Writes the layout of what is published now into the slot that is not current,
+    /// and makes it current; releases the places held back since the last change.
+    fn republish(&self) {
+        let mut w = lock(&self.0.writer);
+        let entries = entries(&w.roots, &self.0.map, &self.0.data);
+        let (bytes, flags) = match format::encode(&entries) {
+            Ok(b) if b.len() <= self.0.layout_size => (b, 0),
+            Ok(b) => {
+                log::error!(
+                    "region {}: the layout needs {} bytes, its slot has {}: publishing none (create the region with a larger layout_size)",
+                    self.0.path.display(),
+                    b.len(),
+                    self.0.layout_size
+                );
+                (format::encode(&[]).unwrap_or_default(), FLAG_OVERFLOW)
+            }
+            Err(e) => {
+                log::error!(
+                    "region {}: cannot describe the tree: {e}; publishing none",
+                    self.0.path.display()
+                );
+                (format::encode(&[]).unwrap_or_default(), FLAG_OVERFLOW)
+            }
+        };
+        let m = &self.0.map;
+        let slot = 1 - w.slot;
+        let at = LAYOUT_AREA + slot * self.0.layout_size;
+        // The seqlock: odd while the layout changes (release: the odd value is seen
+        // before any byte of the change), even after.
+        let g = w.generation;
+        m.store_u64(AT_GENERATION, g + 1, Ordering::Relaxed);
+        fence(Ordering::Release);
+        m.write_bytes(at, &bytes);
+        m.store_u64(AT_LAYOUT_OFFSET, at as u64, Ordering::Relaxed);
+        m.store_u64(AT_LAYOUT_LEN, bytes.len() as u64, Ordering::Relaxed);
+        // The version and the flags (`AT_FLAGS`, the high half) share one word.
+        m.store_u64(
+            AT_VERSION,
+            u64::from(VERSION) | (u64::from(flags) << 32),
+            Ordering::Relaxed,
+        );
+        m.store_u64(AT_GENERATION, g + 2, Ordering::Release);
+        w.generation = g + 2;
+        w.slot = slot;
+        // What was held back is in no layout from now on: free to reuse.
+        let held = std::mem::take(&mut w.held);
+        let referenced: HashSet<u64> = entries
+            .iter()
+            .flat_map(|e| e.locations.iter().map(|l| l.offset))
+            .collect();
+        for (offset, size) in held {
+            let still = (offset..offset + size).any(|o| referenced.contains(&(o as u64)));
+            if still {
+                w.held.push((offset, size));
+            } else {
+                w.free.entry(size).or_default().push(offset);
+            }
+        }
+    }
+}
+
+/// A placed struct was dropped: its place is held back and the layout published again
+/// (it no longer has the struct), which frees the place for reuse.
+fn release(shared: &Weak<Shared>, offset: usize, size: usize) {
+    if let Some(shared) = shared.upgrade() {
+        lock(&shared.writer).held.push((offset, size));
+        Region(shared).republish();
+    }
+}
+
+fn width(ty: ValueType) -> u8 {
+    match ty {
+        ValueType::U8 | ValueType::I8 | ValueType::Bool => 1,
+        ValueType::U16 | ValueType::I16 => 2,
+        ValueType::U32 | ValueType::I32 => 4,
+        _ => 8,
+    }
+}
+
+/// The layout's entries for the trees of `roots`: sources with structs in `map`'s data
+/// area, and the aggregates above them.
+fn entries(roots: &[Source], map: &Mapping, data: &std::ops::Range<usize>) -> Vec<Entry> {
+    let lo = map.address(data.start);
+    let hi = map.address(data.end);
+    let mut out = Vec::new();
+    for root in roots {
+        let mut stack = vec![(root.clone(), root.name().to_owned())];
+        while let Some((s, path)) = stack.pop() {
+            let labels = s.labels();
+            let hidden = s.is_hidden();
+            s.for_each_group(|g| {
+                let (kind, base) = match g.kind() {
+                    GroupKind::Values { address } if (lo..hi).contains(&address) => {
+                        (format::EntryKind::Values, address - lo + data.start)
+                    }
+                    GroupKind::Aggregates => (format::EntryKind::Aggregates, 0),
+                    _ => return,
+                };
+                let schema = g.schema();
+                let mut stats = Vec::new();
+                let mut locations = Vec::new();
+                for (i, d) in schema.descriptors().iter().enumerate() {
+                    // Sharded counters are sums over shards: no one place to read.
+                    if !g.offers(i) || d.storage == Storage::Sharded || d.storage == Storage::Block
+                    {
+                        continue;
+                    }
+                    stats.push(StatDesc::of(d.name, d));
+                    locations.push(Location {
+                        offset: if kind == format::EntryKind::Values {
+                            (base + d.offset) as u64
+                        } else {
+                            0
+                        },
+                        width: if d.size > 1 { 8 } else { width(d.ty) },
+                        signed: d.ty.is_signed(),
+                        aggregation: d.aggregation,
+                        words: d.size,
+                    });
+                }
+                out.push(Entry {
+                    kind,
+                    hidden,
+                    path: path.clone(),
+                    schema: schema.name().to_owned(),
+                    labels: labels.clone(),
+                    stats,
+                    locations,
+                });
+            });
+            let mut children = s.subordinates();
+            children.reverse();
+            for c in children {
+                let p = format!("{path}/{}", c.name());
+                stack.push((c, p));
+            }
+        }
+    }
+    out
+}

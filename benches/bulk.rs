@@ -22,6 +22,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use seq_macro::seq;
 use statsfs::binary::{Blob, Selection};
 use statsfs::cell::Counter;
+use statsfs::vfs::region::{Region, RegionOptions, RegionReader};
 use statsfs::vfs::{mount, MountOptions};
 use statsfs::view::BulkView;
 use statsfs::Scope;
@@ -240,10 +241,84 @@ fn against_the_kernel(c: &mut Criterion) {
     g.finish();
 }
 
+/// A region with `sources` sources of 1,000 counters each under `bench/`, and their
+/// handles (kept: dropping them would unpublish the sources).
+fn region_of(
+    dir: &Path,
+    sources: usize,
+) -> (
+    Region,
+    Source,
+    Vec<Arc<statsfs::vfs::region::InRegion<Thousand>>>,
+) {
+    let region = Region::create(
+        dir.join(format!("bench-{sources}.region")),
+        RegionOptions {
+            size: 128 << 20,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let root = Source::new("bench").unwrap();
+    region.publish(std::slice::from_ref(&root));
+    let mut handles = Vec::new();
+    for i in 0..sources {
+        let h = region.alloc(Thousand::new()).unwrap();
+        h.s0.add(i as u64);
+        let s = Source::new(format!("s{i}")).unwrap();
+        s.add_placed_values(h.clone()).unwrap();
+        root.add_subordinate(&s).unwrap();
+        handles.push(h);
+    }
+    (region, root, handles)
+}
+
+/// A refresh of every stat through the shared region (loads only), against the bulk
+/// file's pread of the same stats through the mount, at 1,000 and 100,000 stats.
+fn through_the_region(c: &mut Criterion) {
+    let dir = tempfile::TempDir::new().unwrap();
+    for sources in [1usize, 100] {
+        let n = 1000 * sources as u64;
+        let (region, root, _handles) = region_of(dir.path(), sources);
+        let mut reader = RegionReader::open(region.path()).unwrap();
+        let mut values = Vec::new();
+        reader.refresh(&mut values).unwrap();
+        let mut g = c.benchmark_group(format!("refresh_{n}_stats"));
+        g.throughput(Throughput::Elements(n));
+        g.bench_function("region", |b| {
+            b.iter(|| {
+                reader.refresh(&mut values).unwrap();
+                black_box(&values);
+            })
+        });
+        if can_mount() {
+            let mdir = tempfile::TempDir::new().unwrap();
+            let m = mount(
+                mdir.path(),
+                std::slice::from_ref(&root),
+                MountOptions::default(),
+            )
+            .unwrap();
+            let path = m.path().join("bench").join(".tree.stats");
+            let f = File::open(&path).unwrap();
+            let blob = Blob::read(&f).unwrap();
+            let off = blob.schema().data_range().start;
+            let mut data = vec![0u8; blob.schema().data_len()];
+            g.bench_function("bulk_file_pread", |b| {
+                b.iter(|| black_box(f.read_at(&mut data, off).unwrap()))
+            });
+            drop(f);
+            drop(m);
+        }
+        g.finish();
+    }
+}
+
 criterion_group!(
     benches,
     through_the_mount,
     encode_in_process,
-    against_the_kernel
+    against_the_kernel,
+    through_the_region
 );
 criterion_main!(benches);

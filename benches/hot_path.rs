@@ -59,8 +59,24 @@ fn owner_path(c: &mut Criterion) {
             }
         })
     });
+    // The same struct placed in a shared region (docs/REGION.md): the same loop, the same
+    // one instruction; only where the struct lives differs.
+    let dir = std::env::temp_dir().join(format!("statsfs-hot-path-{}.region", std::process::id()));
+    let _ = std::fs::remove_file(&dir);
+    let region = statsfs::vfs::region::Region::create(&dir, Default::default()).unwrap();
+    let handle = region.alloc(VcpuStat::default()).unwrap();
+    let in_region: &VcpuStat = &handle;
+    g.bench_function("statsfs_inc_local_in_region", |b| {
+        b.iter(|| {
+            for _ in 0..BATCH {
+                black_box(in_region).exits.inc_local();
+            }
+        })
+    });
     g.finish();
-    black_box((plain.exits, stats.exits.get()));
+    black_box((plain.exits, stats.exits.get(), in_region.exits.get()));
+    drop(handle);
+    let _ = std::fs::remove_file(&dir);
 }
 
 /// Benchmark 2: the shared path (any thread may write) vs the metrics crates' pre-resolved

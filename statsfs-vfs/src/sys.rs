@@ -365,6 +365,33 @@ impl Mapping {
         }
     }
 
+    /// Loads `out.len()` consecutive u64 words from `offset` (relaxed atomic loads: a
+    /// plain `mov` each on x86); `false`, and nothing loaded, unless they are all inside
+    /// and aligned. The region reader's inner loop: one check for the whole run.
+    pub(crate) fn load_u64s(&self, offset: usize, out: &mut [u64]) -> bool {
+        let Some(bytes) = out.len().checked_mul(8) else {
+            return false;
+        };
+        if !self.fits(offset, bytes, 8) {
+            return false;
+        }
+        // SAFETY: the whole run is inside the mapping and 8-aligned (checked above), so
+        // each word is a valid `AtomicU64` (any bit pattern is), shared with the writer.
+        let words = unsafe {
+            std::slice::from_raw_parts(
+                self.base
+                    .as_ptr()
+                    .add(offset)
+                    .cast::<std::sync::atomic::AtomicU64>(),
+                out.len(),
+            )
+        };
+        for (o, w) in out.iter_mut().zip(words) {
+            *o = w.load(std::sync::atomic::Ordering::Relaxed);
+        }
+        true
+    }
+
     /// Stores the u64 at `offset` (aligned, inside: else nothing happens and `false`).
     pub(crate) fn store_u64(
         &self,

@@ -28,6 +28,14 @@ struct Read {
     to: usize,
 }
 
+/// A run of consecutive 8-byte words in the region that go to consecutive words of the
+/// buffer (a struct's counters, one after the other): loaded in one loop.
+struct Run {
+    offset: usize,
+    to: usize,
+    words: usize,
+}
+
 /// One aggregate stat to fold: from which words of the buffer, into which.
 struct Fold {
     aggregation: Aggregation,
@@ -59,6 +67,7 @@ pub struct RegionReader {
     entries: Vec<Entry>,
     /// Per entry, per stat: its first word in the buffer.
     starts: Vec<Vec<usize>>,
+    runs: Vec<Run>,
     reads: Vec<Read>,
     folds: Vec<Fold>,
     words: usize,
@@ -103,6 +112,7 @@ impl RegionReader {
             overflow: false,
             entries: Vec::new(),
             starts: Vec::new(),
+            runs: Vec::new(),
             reads: Vec::new(),
             folds: Vec::new(),
             words: 0,
@@ -189,6 +199,14 @@ impl RegionReader {
             }
             values.clear();
             values.resize(self.words, 0);
+            for r in &self.runs {
+                if !self
+                    .map
+                    .load_u64s(r.offset, &mut values[r.to..r.to + r.words])
+                {
+                    return Err(invalid("a checked location moved"));
+                }
+            }
             for r in &self.reads {
                 for w in 0..r.words {
                     let v = self
@@ -250,13 +268,27 @@ impl RegionReader {
 
     fn plan(&mut self, entries: Vec<Entry>) {
         let mut starts = Vec::with_capacity(entries.len());
+        let mut runs: Vec<Run> = Vec::new();
         let mut reads = Vec::new();
         let mut words = 0;
         for e in &entries {
             let mut s = Vec::with_capacity(e.locations.len());
             for l in &e.locations {
                 s.push(words);
-                if e.kind == EntryKind::Values {
+                if e.kind == EntryKind::Values && l.width == 8 {
+                    // 8-byte words need no sign extension: they join the run they follow.
+                    let (offset, n) = (l.offset as usize, usize::from(l.words));
+                    match runs.last_mut() {
+                        Some(r) if r.offset + 8 * r.words == offset && r.to + r.words == words => {
+                            r.words += n
+                        }
+                        _ => runs.push(Run {
+                            offset,
+                            to: words,
+                            words: n,
+                        }),
+                    }
+                } else if e.kind == EntryKind::Values {
                     reads.push(Read {
                         offset: l.offset as usize,
                         width: usize::from(l.width),
@@ -301,6 +333,7 @@ impl RegionReader {
         }
         self.entries = entries;
         self.starts = starts;
+        self.runs = runs;
         self.reads = reads;
         self.folds = folds;
         self.words = words;

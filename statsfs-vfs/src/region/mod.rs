@@ -317,8 +317,17 @@ impl Region {
     /// Writes the layout of what is published now into the slot that is not current,
     /// and makes it current; releases the places held back since the last change.
     fn republish(&self) {
+        // The sources the walk met are dropped after the writer's lock: a source removed
+        // meanwhile may be dropped with the walk's clone, and with it the last handle of
+        // a placed struct, whose release takes the lock again.
+        let mut met = Vec::new();
+        self.republish_locked(&mut met);
+        drop(met);
+    }
+
+    fn republish_locked(&self, met: &mut Vec<Source>) {
         let mut w = lock(&self.0.writer);
-        let entries = entries(&w.roots, &self.0.map, &self.0.data);
+        let entries = entries(&w.roots, &self.0.map, &self.0.data, met);
         let (bytes, flags) = match format::encode(&entries) {
             Ok(b) if b.len() <= self.0.layout_size => (b, 0),
             Ok(b) => {
@@ -395,7 +404,12 @@ fn width(ty: ValueType) -> u8 {
 
 /// The layout's entries for the trees of `roots`: sources with structs in `map`'s data
 /// area, and the aggregates above them.
-fn entries(roots: &[Source], map: &Mapping, data: &std::ops::Range<usize>) -> Vec<Entry> {
+fn entries(
+    roots: &[Source],
+    map: &Mapping,
+    data: &std::ops::Range<usize>,
+    met: &mut Vec<Source>,
+) -> Vec<Entry> {
     let lo = map.address(data.start);
     let hi = map.address(data.end);
     let mut out = Vec::new();
@@ -450,6 +464,7 @@ fn entries(roots: &[Source], map: &Mapping, data: &std::ops::Range<usize>) -> Ve
                 let p = format!("{path}/{}", c.name());
                 stack.push((c, p));
             }
+            met.push(s);
         }
     }
     out

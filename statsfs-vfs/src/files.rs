@@ -115,3 +115,15 @@ pub(crate) fn catalogue() -> Vec<u8> {
     let _ = statsfs_core::registry::write_catalogue(&mut text);
     text.into_bytes()
 }
+
+/// The `.region` file's text: the path of the tree's shared region and a newline
+/// (`docs/REGION.md`), or nothing when it has none.
+pub(crate) fn region(path: Option<&std::path::Path>) -> Vec<u8> {
+    use std::os::unix::ffi::OsStrExt;
+    let Some(p) = path else {
+        return Vec::new();
+    };
+    let mut text = p.as_os_str().as_bytes().to_vec();
+    text.push(b'\n');
+    text
+}

@@ -40,7 +40,9 @@ use statsfs_core::Scope;
 use statsfs_core::Source;
 
 use crate::files::{self, BulkFile};
-use crate::inode::{Node, Table, BUCKETS_SUFFIX, BULK_NAME, CATALOGUE_NAME, TREE_BULK_NAME};
+use crate::inode::{
+    Node, Table, BUCKETS_SUFFIX, BULK_NAME, CATALOGUE_NAME, REGION_NAME, TREE_BULK_NAME,
+};
 use crate::invalidate::Pollers;
 use crate::listing::{self, DirHandle};
 use crate::MountOptions;
@@ -100,6 +102,7 @@ impl Shared {
     fn resolve(&self, dir: &Node, name: &str) -> Option<Node> {
         match dir {
             Node::Root if name == CATALOGUE_NAME => Some(Node::Catalogue),
+            Node::Root if name == REGION_NAME && self.opts.region.is_some() => Some(Node::Region),
             Node::Root => self
                 .roots
                 .iter()
@@ -175,6 +178,12 @@ impl Shared {
                 FileType::RegularFile,
                 0o444,
                 files::catalogue().len() as u64,
+                1,
+            ),
+            Node::Region => (
+                FileType::RegularFile,
+                0o444,
+                files::region(self.opts.region.as_deref()).len() as u64,
                 1,
             ),
         };
@@ -302,7 +311,8 @@ impl Filesystem for StatsFs {
                 Node::Value {
                     clearable: false, ..
                 }
-                | Node::Catalogue => return reply.error(Errno::EACCES),
+                | Node::Catalogue
+                | Node::Region => return reply.error(Errno::EACCES),
                 // O_TRUNC: nothing to do; the write that follows says what happens.
                 _ if size == 0 => {}
                 _ => return reply.error(Errno::EINVAL),
@@ -338,6 +348,8 @@ impl Filesystem for StatsFs {
             },
             Some(Node::Catalogue) if writing => return reply.error(Errno::EACCES),
             Some(Node::Catalogue) => OpenFile::Text(files::catalogue()),
+            Some(Node::Region) if writing => return reply.error(Errno::EACCES),
+            Some(Node::Region) => OpenFile::Text(files::region(self.0.opts.region.as_deref())),
             Some(_) => return reply.error(Errno::EISDIR),
             None => return reply.error(Errno::ENOENT),
         };

@@ -7,8 +7,9 @@
 //!   the first time it is seen in that source, never given to another name;
 //!   (a histogram's `<name>.buckets` gets a slot of its own);
 //! * the bulk files `.stats` and `.tree.stats`: plus 0xfffe and 0xffff;
-//! * the catalogue `.schema` at the mount's root: 2 (source ids start at 1, so no
-//!   directory is below 1 << 16).
+//! * the catalogue `.schema` at the mount's root: 2, and `.region` (where the tree's
+//!   shared region is, when there is one): 3 (source ids start at 1, so no directory is
+//!   below 1 << 16).
 
 use std::collections::HashMap;
 
@@ -25,6 +26,11 @@ const TREE_BULK: u64 = 0xffff;
 pub(crate) const CATALOGUE: u64 = 2;
 /// Its name: open it by name; it is not listed.
 pub(crate) const CATALOGUE_NAME: &str = ".schema";
+
+/// The file naming the tree's shared region, at the mount's root.
+pub(crate) const REGION: u64 = 3;
+/// Its name: open it by name; it is not listed.
+pub(crate) const REGION_NAME: &str = ".region";
 
 /// What a histogram's unlisted buckets file adds to its name.
 pub(crate) const BUCKETS_SUFFIX: &str = ".buckets";
@@ -51,6 +57,8 @@ pub(crate) enum Node {
     Bulk { source: Source, scope: Scope },
     /// The catalogue of every stat the binary can produce (`.schema`, at the root).
     Catalogue,
+    /// The path of the tree's shared region (`.region`, at the root; `docs/REGION.md`).
+    Region,
 }
 
 impl Node {
@@ -83,6 +91,7 @@ impl Table {
         Some(match node {
             Node::Root => ROOT,
             Node::Catalogue => CATALOGUE,
+            Node::Region => REGION,
             Node::Dir(s) => dir_ino(s),
             Node::Bulk { source, scope } => {
                 dir_ino(source)
@@ -152,6 +161,9 @@ impl Table {
         }
         if ino == CATALOGUE {
             return Some(Node::Catalogue);
+        }
+        if ino == REGION {
+            return Some(Node::Region);
         }
         self.known.get(&ino).map(|k| k.node.clone())
     }

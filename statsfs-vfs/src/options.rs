@@ -38,6 +38,10 @@ pub struct MountOptions {
     /// How long the kernel may cache names and attributes (default 1 s). Tree changes
     /// are pushed to the kernel at once, so this only bounds staleness if that fails.
     pub ttl: Duration,
+    /// Where the tree's shared region is (`docs/REGION.md`), if it has one: the mount
+    /// shows the path in `<mount>/.region` (read-only, unlisted), so that readers find
+    /// the region from the mount (default: none, and no `.region`).
+    pub region: Option<std::path::PathBuf>,
 }
 
 impl Default for MountOptions {
@@ -51,6 +55,7 @@ impl Default for MountOptions {
             allow_other: false,
             threads: 4,
             ttl: Duration::from_secs(1),
+            region: None,
         }
     }
 }

@@ -489,7 +489,12 @@ fn run(args: &Args) -> Result<(), AppError> {
     } else {
         // Detaches a stale mount of a killed run, creates the mount point if missing (and
         // removes it again after the unmount); owned by this process's user.
-        let m = statsfs::vfs::mount(&args.mount, &tree.roots(), Default::default())
+        // The mount says where the region is (`<mount>/.region`), when there is one.
+        let options = statsfs::vfs::MountOptions {
+            region: args.region.clone(),
+            ..Default::default()
+        };
+        let m = statsfs::vfs::mount(&args.mount, &tree.roots(), options)
             .map_err(|e| AppError::Mount(args.mount.clone(), e))?;
         let p = m.path().display();
         println!("statsfs mounted at {p}");

@@ -454,6 +454,9 @@ fn the_region_reads_the_same_as_the_bulk_files() {
         ],
     );
     let mount = ex.mount.clone();
+    // The mount says where the region is.
+    let advertised = fs::read_to_string(mount.join(".region")).expect("read <mount>/.region");
+    assert_eq!(advertised.trim_end(), region_arg);
     let mut reader = statsfs::vfs::region::RegionReader::open(&region_path)
         .unwrap_or_else(|e| panic!("open the region: {e}\n{}", ex.output()));
     let mut values = Vec::new();

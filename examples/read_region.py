@@ -85,9 +85,13 @@ def parse_descriptors(blob, stats, where):
     need(data_off == desc_end, f"{where}: data_offset {data_off} is not just past the descriptors")
     cstr(blob, id_off, name_size, f"{where}: id string")
     out = []
+    next_word = 0
     for i in range(num_desc):
         at = desc_off + i * (16 + name_size)
-        flags, _exponent, size, _offset, _bucket_size = KVM_DESC.unpack_from(blob, at)
+        flags, _exponent, size, offset, _bucket_size = KVM_DESC.unpack_from(blob, at)
+        # In a region the data offsets are consecutive from 0, in descriptor order.
+        need(offset == 8 * next_word, f"{where}: descriptor {i} at data offset {offset}, not {8 * next_word}")
+        next_word += size
         name = cstr(blob, at + 16, name_size, f"{where}: descriptor {i} name")
         kind, unit, base = flags & 15, flags >> 4 & 15, flags >> 8 & 15
         need(name and flags >> 12 == 0 and kind <= 4 and unit <= 4 and base <= 1 and size >= 1,

@@ -826,3 +826,68 @@ fn statsfs_kvm_sees_a_vm_started_while_it_runs() {
     got.sort();
     assert_eq!(got, want, "both VMs, by their descriptors");
 }
+
+/// `statsfs dump` of a shared region (`docs/REGION.md`), given the region's file or the
+/// mount's `.region` that names it, says what `statsfs dump` of the mount says.
+#[test]
+fn dump_reads_a_region_as_it_reads_the_mount() {
+    if !can_mount("dump_reads_a_region_as_it_reads_the_mount") {
+        return;
+    }
+    let dir = TempDir::new().unwrap();
+    let region_path = dir.path().join("cli.region");
+    let region = statsfs::vfs::region::Region::create(&region_path, Default::default()).unwrap();
+    let root = Source::new("kvm").unwrap();
+    root.add_aggregates::<VmStat>().unwrap();
+    root.add_aggregates::<VcpuStat>().unwrap();
+    region.publish(std::slice::from_ref(&root));
+    let mut kept = Vec::new();
+    for (v, base) in [("vm1", 1u64), ("vm2", 2)] {
+        let vm = Source::new(v).unwrap();
+        let stats = region.alloc(VmStat::default()).unwrap();
+        stats.pages.set(100 * base);
+        stats.flushes.add(base);
+        stats.drift.set(-5 * base as i32);
+        vm.add_placed_values(stats.clone()).unwrap();
+        vm.add_aggregates::<VcpuStat>().unwrap();
+        for c in 0..2u64 {
+            let s = region.alloc(VcpuStat::default()).unwrap();
+            s.exits.add(base * 10 + c);
+            s.halts.add(c);
+            for x in [1, 100, 1000 * base] {
+                s.exit_ns.record(x);
+            }
+            let d = Source::new(format!("vcpu{c}")).unwrap();
+            d.add_placed_values(s.clone()).unwrap();
+            vm.add_subordinate(&d).unwrap();
+            kept.push(s);
+        }
+        root.add_subordinate(&vm).unwrap();
+    }
+    let mdir = TempDir::new().unwrap();
+    let m = mount(
+        mdir.path(),
+        std::slice::from_ref(&root),
+        MountOptions {
+            region: Some(region_path.clone()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let sorted = |text: String| {
+        let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        lines.sort();
+        lines
+    };
+    let from_mount = sorted(ok(&["dump", m.path().to_str().unwrap()]));
+    let from_region = sorted(ok(&["dump", region_path.to_str().unwrap()]));
+    let advertised = m.path().join(".region");
+    let from_advert = sorted(ok(&["dump", advertised.to_str().unwrap()]));
+    assert!(from_mount.len() > 20, "{from_mount:?}");
+    assert_eq!(from_region, from_mount);
+    assert_eq!(from_advert, from_mount);
+    assert!(
+        from_region.contains(&"kvm/vm2/drift -10".to_owned()),
+        "{from_region:?}"
+    );
+}

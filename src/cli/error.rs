@@ -20,6 +20,15 @@ pub enum CliError {
         /// Why.
         source: io::Error,
     },
+    /// A shared region that cannot be read: not one, corrupted, or its layout kept
+    /// changing.
+    #[error("region {}: {reason}", path.display())]
+    Region {
+        /// The region's file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// A directory that is not part of a statsfs mount.
     #[error("{} is not a statsfs tree: {why}", path.display())]
     NotStatsfs {

@@ -9,7 +9,10 @@
 //! * a statsfs mount's root (it has `.schema`): the `.tree.stats` of each root;
 //! * a bulk stats file: a `.stats` or `.tree.stats`, a saved blob, or a kernel stats file;
 //! * `fd:N`: a stats file descriptor this process inherited (`statsfs top fd:3 3<...`),
-//!   for instance a kernel `KVM_GET_STATS_FD` descriptor passed by its VMM.
+//!   for instance a kernel `KVM_GET_STATS_FD` descriptor passed by its VMM;
+//! * a shared region (`docs/REGION.md`), or a mount's `.region` that names one: every
+//!   refresh is then loads from memory, no system call, and the layout is read again
+//!   when the region's generation moves.
 //!
 //! The layout of an open bulk file of the mount is fixed until it is opened again
 //! (`docs/FILES.md#bulk-files`). The mount tells its readers when it changed: `poll`
@@ -54,6 +57,28 @@ enum Origin {
     File(PathBuf),
     /// Files or descriptors that never change layout.
     Fixed,
+    /// A shared region: the reader is in `Reader::region`.
+    Region,
+}
+
+/// The first bytes of a shared region (`docs/REGION.md`).
+const REGION_MAGIC: &[u8; 8] = b"statsfsR";
+
+/// The region `path` is, or names (a mount's `.region` holds its path), if it is one.
+fn region_at(path: &Path) -> Option<PathBuf> {
+    let mut head = [0u8; 8];
+    let n = {
+        use std::io::Read;
+        File::open(path).ok()?.read(&mut head).ok()?
+    };
+    if n == 8 && &head == REGION_MAGIC {
+        return Some(path.to_owned());
+    }
+    if path.file_name().is_some_and(|n| n == ".region") {
+        let text = fs::read_to_string(path).ok()?;
+        return Some(PathBuf::from(text.trim_end()));
+    }
+    None
 }
 
 /// What the tool reads: the bulk files, the model of their sources and stats, and the
@@ -93,6 +118,8 @@ pub struct Reader {
     pub(crate) catalogue: Catalogue,
     /// For `statsfs kvm`: the look for VMs started or ended.
     kvm: Option<kvm::Watch>,
+    /// A shared region, read in place of bulk files.
+    region: Option<crate::vfs::region::RegionReader>,
 }
 
 /// Opens `path` read-only, with errors that say what to do.
@@ -135,6 +162,24 @@ impl Reader {
             path: path.to_owned(),
             source,
         })?;
+        if let Some(region) = meta.is_file().then(|| region_at(path)).flatten() {
+            let reader =
+                crate::vfs::region::RegionReader::open(&region).map_err(|e| CliError::Region {
+                    path: region.clone(),
+                    reason: e.to_string(),
+                })?;
+            let mut r = Reader::new(
+                Vec::new(),
+                Origin::Region,
+                Vec::new(),
+                spec.to_owned(),
+                None,
+            )?;
+            r.region = Some(reader);
+            // The first refresh reads the layout and builds the model.
+            r.refresh()?;
+            return Ok(r);
+        }
         let label = path.display().to_string();
         // Where the mount's catalogue is looked for: up from the absolute path.
         let absolute = fs::canonicalize(path).ok();
@@ -179,6 +224,7 @@ impl Reader {
             relayouts: 0,
             before: None,
             kvm: None,
+            region: None,
             catalogue: match &catalogue_from {
                 Some(p) => Catalogue::find(p),
                 None => Catalogue::default(),
@@ -198,6 +244,30 @@ impl Reader {
     /// Builds the model from the parts' schemas and takes their data as read at open.
     fn layout(&mut self) {
         let mut model = Model::default();
+        if let Some(region) = &self.region {
+            // The region's buffer is the data vector: each entry's stats where its
+            // descriptors say, from the entry's start (aggregates already folded).
+            for (i, e) in region.entries().iter().enumerate() {
+                let base = region.entry_start(i).unwrap_or(0);
+                for (d, l) in e.stats.iter().zip(&e.locations) {
+                    model.add_read(&e.path, base, d);
+                    // The region says which words are signed (sign-extended already):
+                    // they read as the value files show them, with no catalogue.
+                    if l.signed && !d.kind.is_histogram() {
+                        if let Some(st) = model.stats.last_mut() {
+                            st.number.ty = crate::ValueType::I64;
+                        }
+                    }
+                }
+                let words: usize = e.locations.iter().map(|l| usize::from(l.words)).sum();
+                model.reserve(base, words);
+            }
+            model.set_types(|name| self.catalogue.agreed(name).map(|e| e.ty));
+            self.data.resize(model.words(), 0);
+            self.model = model;
+            self.at = Instant::now();
+            return;
+        }
         for part in &mut self.parts {
             part.base = model.words();
             let prefix = if part.prefix.is_empty() {
@@ -227,8 +297,28 @@ impl Reader {
         self.at = Instant::now();
     }
 
-    /// Reads every value again: one positioned read per bulk file.
+    /// Reads every value again: one positioned read per bulk file, or loads from a
+    /// region's memory (reading its layout again if it moved).
     pub fn refresh(&mut self) -> Result<(), CliError> {
+        if let Some(region) = &mut self.region {
+            let mut data = std::mem::take(&mut self.data);
+            let changed = region.refresh(&mut data).map_err(|e| CliError::Region {
+                path: region.path().to_owned(),
+                reason: e.to_string(),
+            })?;
+            self.data = data;
+            if changed {
+                // A new layout: the model follows; `carry` moves what callers kept.
+                let before = std::mem::take(&mut self.model);
+                self.layout();
+                if before.words() > 0 {
+                    self.before = Some(before);
+                    self.relayouts += 1;
+                }
+            }
+            self.at = Instant::now();
+            return Ok(());
+        }
         for part in &mut self.parts {
             let base = part.base;
             match part.file.refresh() {
@@ -341,7 +431,7 @@ impl Reader {
     /// of the last refresh, moved to the new layout (stats that are new read as they
     /// are now), so the next refresh computes rates across the change.
     pub(crate) fn reopen(&mut self) -> Result<(), CliError> {
-        if let Origin::Fixed = self.origin {
+        if let Origin::Fixed | Origin::Region = self.origin {
             return Ok(());
         }
         // Opening is the one step that can fail: before it, nothing is changed.
@@ -422,7 +512,7 @@ fn open_parts(origin: &Origin) -> Result<Vec<Part>, CliError> {
     let (dir, root) = match origin {
         Origin::Mount { dir, root } => (dir, *root),
         Origin::File(p) => return Ok(vec![open(p.clone())?]),
-        Origin::Fixed => return Ok(Vec::new()),
+        Origin::Fixed | Origin::Region => return Ok(Vec::new()),
     };
     if !root {
         return Ok(vec![open(dir.join(".tree.stats"))?]);

@@ -269,7 +269,18 @@ pub(super) fn parse(bytes: &[u8], data: std::ops::Range<u64>) -> Result<Vec<Entr
             ));
         }
         let mut locations = Vec::with_capacity(s);
+        let mut next_word = 0u64;
         for (j, desc) in blob.descriptors().iter().enumerate() {
+            // In a region the descriptors' data offsets are consecutive from 0: each stat's
+            // words follow the previous one's (readers lay their buffers out so).
+            if u64::from(desc.offset) != 8 * next_word {
+                return Err(format!(
+                    "entry {i} ({path}): stat {j} at data offset {}, not {}",
+                    desc.offset,
+                    8 * next_word
+                ));
+            }
+            next_word += u64::from(desc.size);
             let r = off + j * LOCATION;
             let offset = e.u64(r)?;
             let width = e.u8(r + 8)?;

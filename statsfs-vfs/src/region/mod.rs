@@ -54,6 +54,18 @@ use self::format::{
 };
 use crate::sys::Mapping;
 
+/// The layout parser, for the fuzz target (`crate::fuzzing`).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn parse_layout(bytes: &[u8], data: std::ops::Range<u64>) -> Result<Vec<Entry>, String> {
+    format::parse(bytes, data)
+}
+
+/// The layout encoder, for the fuzz target (`crate::fuzzing`).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn encode_layout(entries: &[Entry]) -> Result<Vec<u8>, String> {
+    format::encode(entries)
+}
+
 /// How a region is made.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RegionOptions {

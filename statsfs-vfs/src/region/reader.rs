@@ -74,6 +74,16 @@ pub struct RegionReader {
     scratch: Vec<u8>,
 }
 
+impl std::fmt::Debug for RegionReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegionReader")
+            .field("path", &self.path)
+            .field("generation", &self.generation)
+            .field("entries", &self.entries.len())
+            .finish()
+    }
+}
+
 fn invalid(reason: impl Into<String>) -> RegionError {
     RegionError::Invalid {
         reason: reason.into(),
@@ -155,6 +165,15 @@ impl RegionReader {
     /// Whether the writer's tree outgrew its layout slot (the layout then lists nothing).
     pub fn overflowed(&self) -> bool {
         self.overflow
+    }
+
+    /// Where entry `entry`'s words start in the refreshed buffer: its stats follow one
+    /// another from there, each where its descriptor's `offset` says (as in a bulk
+    /// file's data block; in a region those offsets are consecutive).
+    pub fn entry_start(&self, entry: usize) -> Option<usize> {
+        self.starts
+            .get(entry)
+            .map(|s| s.first().copied().unwrap_or(0))
     }
 
     /// The words of stat `stat` of entry `entry` in `values` as the last refresh left it.

@@ -141,10 +141,9 @@ def parse_layout(mm):
     need(version == 1, f"unsupported version {version}")
     need(size == len(mm), f"header says {size} bytes, the file has {len(mm)}")
     need(loff % 8 == 0, f"layout block offset {loff} not 8-byte aligned")
-    need(loff >= 64 and llen >= 8 and loff + llen <= size,
-         f"layout block {loff}+{llen} outside the file")
-    need(doff >= 64 and doff + dlen <= size, f"data area {doff}+{dlen} outside the file")
-    need(loff + llen <= doff or doff + dlen <= loff, "layout block overlaps the data area")
+    need(doff >= 4096 and doff + dlen <= size, f"data area {doff}+{dlen} outside the file")
+    need(loff >= 4096 and llen >= 8 and loff + llen <= doff,
+         f"layout block {loff}+{llen} is not between the header page and the data area")
     count, reserved = struct.unpack_from("<II", mm, loff)
     need(reserved == 0, "layout block reserved field is not 0")
     pos, end, sources = loff + 8, loff + llen, []
@@ -157,10 +156,9 @@ def parse_layout(mm):
         below = [s for s in sources if s["kind"] == 0 and s["schema"] == agg["schema"]
                  and (s["path"] == agg["path"] or s["path"].startswith(agg["path"] + "/"))]
         for st in agg["stats"]:
-            st["members"] = [next(x for x in m["stats"] if x["name"] == st["name"])
-                             for m in below if any(x["name"] == st["name"] for x in m["stats"])]
-            need(all(x["words"] == st["words"] for x in st["members"]),
-                 f"{agg['path']}: {st['name']!r} has members of another size")
+            # A member's stat of the same name and size; one of another size is not folded.
+            st["members"] = [x for m in below for x in m["stats"]
+                             if x["name"] == st["name"] and x["words"] == st["words"]]
     if flags & 1:
         print("warning: the region overflowed: its layout lists no sources (see the writer's log)",
               file=sys.stderr)

@@ -273,6 +273,11 @@ pub(crate) fn recv_fd(sock: &OwnedFd, timeout: std::time::Duration) -> io::Resul
 pub(crate) struct Mapping {
     base: std::ptr::NonNull<u8>,
     len: usize,
+    /// Mapped read-write: only then do the writing methods write.
+    writable: bool,
+    /// The places of live [`InRegion`]s, offset to size: `place` refuses a place that
+    /// overlaps one (the invariant its unsafe write relies on, kept here).
+    placed: std::sync::Mutex<std::collections::BTreeMap<usize, usize>>,
 }
 
 // SAFETY: the mapping is plain shared memory, accessed only through atomics.
@@ -311,7 +316,12 @@ impl Mapping {
         }
         let base = std::ptr::NonNull::new(p.cast::<u8>())
             .ok_or_else(|| io::Error::other("mmap returned a null mapping"))?;
-        Ok(Mapping { base, len })
+        Ok(Mapping {
+            base,
+            len,
+            writable,
+            placed: std::sync::Mutex::new(std::collections::BTreeMap::new()),
+        })
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -399,6 +409,9 @@ impl Mapping {
         v: u64,
         order: std::sync::atomic::Ordering,
     ) -> bool {
+        if !self.writable {
+            return false;
+        }
         match self.atomic::<std::sync::atomic::AtomicU64>(offset) {
             Some(a) => {
                 a.store(v, order);
@@ -423,9 +436,10 @@ impl Mapping {
         true
     }
 
-    /// Writes `bytes` at `offset`, byte by byte with relaxed atomic stores.
+    /// Writes `bytes` at `offset`, byte by byte with relaxed atomic stores (a writable
+    /// mapping only).
     pub(crate) fn write_bytes(&self, offset: usize, bytes: &[u8]) -> bool {
-        if !self.fits(offset, bytes.len(), 1) {
+        if !self.writable || !self.fits(offset, bytes.len(), 1) {
             return false;
         }
         for (i, b) in bytes.iter().enumerate() {
@@ -438,7 +452,7 @@ impl Mapping {
 
     /// Moves `value` into the mapping at `offset`; `None` (and `value` dropped) when it
     /// does not fit there or `offset` is not aligned for `T`. Only for a writable
-    /// mapping, at a place no other [`InRegion`] holds (the region's allocator's promise).
+    /// mapping, at a place no live [`InRegion`] overlaps (checked here).
     /// `release(offset)` runs once the struct has been dropped in place.
     pub(crate) fn place<T: statsfs_core::Stats>(
         self: &std::sync::Arc<Self>,
@@ -446,12 +460,25 @@ impl Mapping {
         value: T,
         release: Box<dyn FnOnce(usize) + Send + Sync>,
     ) -> Option<InRegion<T>> {
-        if !self.fits(offset, std::mem::size_of::<T>(), std::mem::align_of::<T>()) {
+        let size = std::mem::size_of::<T>().max(1);
+        if !self.writable || !self.fits(offset, size, std::mem::align_of::<T>()) {
             return None;
         }
-        // SAFETY: inside the mapping and aligned for `T` (checked), and the allocator
-        // hands each place to one `InRegion` at a time, so nothing else refers to these
-        // bytes: writing a `T` there is writing to memory we own.
+        {
+            let mut placed = self
+                .placed
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let before = placed.range(..offset + size).next_back();
+            if before.is_some_and(|(&o, &n)| o + n > offset) {
+                return None;
+            }
+            placed.insert(offset, size);
+        }
+        // SAFETY: inside a writable mapping and aligned for `T` (checked), and no live
+        // `InRegion` overlaps these bytes (checked against `placed`, where this place is
+        // recorded until the handle drops): nothing else refers to them, so writing a
+        // `T` there is writing to memory we own.
         let ptr = unsafe {
             let p = self.base.as_ptr().add(offset).cast::<T>();
             p.write(value);
@@ -516,6 +543,11 @@ impl<T> Drop for InRegion<T> {
         // SAFETY: the `T` written in `place`, dropped once, here; nothing refers to it
         // after (the tree lets a placed struct go only after its last read).
         unsafe { std::ptr::drop_in_place(self.ptr.as_ptr()) }
+        self._map
+            .placed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&self.offset);
         if let Some(release) = self.release.take() {
             release(self.offset);
         }

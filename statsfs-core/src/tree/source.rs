@@ -546,7 +546,13 @@ impl Source {
                 leaving
             };
             // Waits for every fold in flight over this source's instances.
-            self.update_up(false, || leaving, &mut left);
+            let mut leaving = Some(leaving);
+            self.update_up(false, || leaving.take().unwrap_or_default(), &mut left);
+            // No cache above was collected, so none took them: they still go after the
+            // structure lock, with the rest of `left`.
+            if let Some(l) = leaving {
+                left.members = l;
+            }
         }
         // The instances' last keep-alives may go here, after the structure lock: their
         // owners' `Drop` may change the tree.

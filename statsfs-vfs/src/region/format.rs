@@ -207,6 +207,9 @@ fn round8(n: usize) -> usize {
 pub(super) fn parse(bytes: &[u8], data: std::ops::Range<u64>) -> Result<Vec<Entry>, String> {
     let c = Cursor { bytes };
     let count = c.u32(0)? as usize;
+    if c.u32(4)? != 0 {
+        return Err("the layout's reserved word is not 0".to_owned());
+    }
     // Each entry takes at least its fixed part: a count the block cannot hold is a lie.
     if count > bytes.len() / ENTRY_HEADER {
         return Err(format!(
@@ -239,6 +242,9 @@ pub(super) fn parse(bytes: &[u8], data: std::ops::Range<u64>) -> Result<Vec<Entr
             e.u16(10)? as usize,
             e.u16(12)? as usize,
         );
+        if e.u16(14)? != 0 || e.u32(20)? != 0 {
+            return Err(format!("entry {i}: reserved fields are not 0"));
+        }
         let d = e.u32(16)? as usize;
         let mut off = ENTRY_HEADER;
         let path = e.text(off, p, "a path")?;
@@ -284,7 +290,16 @@ pub(super) fn parse(bytes: &[u8], data: std::ops::Range<u64>) -> Result<Vec<Entr
             let r = off + j * LOCATION;
             let offset = e.u64(r)?;
             let width = e.u8(r + 8)?;
-            let signed = e.u8(r + 9)? == 1;
+            let signed = match e.u8(r + 9)? {
+                0 => false,
+                1 => true,
+                v => return Err(format!("entry {i} ({path}): stat {j}: signed is {v}")),
+            };
+            if e.u8(r + 11)? != 0 || e.u16(r + 14)? != 0 {
+                return Err(format!(
+                    "entry {i} ({path}): stat {j}: reserved fields are not 0"
+                ));
+            }
             let aggregation = aggregation_of(e.u8(r + 10)?).ok_or_else(|| {
                 format!(
                     "entry {i} ({path}): stat {j}: aggregation code {}",
@@ -298,9 +313,14 @@ pub(super) fn parse(bytes: &[u8], data: std::ops::Range<u64>) -> Result<Vec<Entr
                     desc.size
                 ));
             }
-            if words > 1 && width != 8 {
+            if words > 1 && (width != 8 || !desc.kind.is_histogram()) {
                 return Err(format!(
-                    "entry {i} ({path}): stat {j}: buckets of {width} bytes"
+                    "entry {i} ({path}): stat {j}: {words} words of {width} bytes, not a histogram's"
+                ));
+            }
+            if kind == EntryKind::Aggregates && (offset != 0 || aggregation == Aggregation::None) {
+                return Err(format!(
+                    "entry {i} ({path}): stat {j}: an aggregate at {offset}, folded by {aggregation:?}"
                 ));
             }
             if kind == EntryKind::Values {
@@ -338,6 +358,12 @@ pub(super) fn parse(bytes: &[u8], data: std::ops::Range<u64>) -> Result<Vec<Entr
             locations,
         });
         at += len;
+    }
+    if at != bytes.len() {
+        return Err(format!(
+            "the entries end at {at}, the layout at {}",
+            bytes.len()
+        ));
     }
     Ok(entries)
 }

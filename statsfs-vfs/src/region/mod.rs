@@ -32,7 +32,7 @@
 mod format;
 mod reader;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -42,7 +42,7 @@ use std::sync::atomic::{fence, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use statsfs_core::binary::StatDesc;
-use statsfs_core::{GroupKind, Source, Stats, Storage, Subscription, ValueType};
+use statsfs_core::{GroupKind, Source, Stats, Storage, Subscription};
 
 pub use self::format::{Entry, EntryKind, Location};
 pub use self::reader::RegionReader;
@@ -165,6 +165,12 @@ struct Writer {
     /// The roots whose trees are published.
     roots: Vec<Source>,
     subscriptions: Vec<Subscription>,
+    /// Each republish takes a ticket before its walk (done without the lock); a walk
+    /// whose ticket is older than the last published one is stale and dropped.
+    next_ticket: u64,
+    published_ticket: u64,
+    /// The layout block published last: an identical one is not published again.
+    current: Vec<u8>,
 }
 
 struct Shared {
@@ -202,9 +208,16 @@ impl Region {
         let layout_size = options
             .layout_size
             .unwrap_or((options.size / 8).max(64 << 10))
-            .next_multiple_of(ALIGN);
-        let data_start = LAYOUT_AREA + 2 * layout_size;
-        if options.size < data_start + ALIGN {
+            .checked_next_multiple_of(ALIGN);
+        let data_start = layout_size
+            .and_then(|l| l.checked_mul(2))
+            .and_then(|l| l.checked_add(LAYOUT_AREA));
+        let (Some(layout_size), Some(data_start)) = (layout_size, data_start) else {
+            return Err(RegionError::Options {
+                reason: format!("layout_size {:?} is too large", options.layout_size),
+            });
+        };
+        if options.size < data_start.saturating_add(ALIGN) {
             return Err(RegionError::Options {
                 reason: format!(
                     "size {} leaves no data area after two layout slots of {layout_size} bytes",
@@ -216,14 +229,21 @@ impl Region {
             path: path.clone(),
             source,
         };
+        // Made under a temporary name and linked into place once its header and first
+        // layout are written: a reader that finds the file finds a whole region. The link
+        // fails if `path` exists, as `O_EXCL` would.
+        let mut tmp = path.clone().into_os_string();
+        tmp.push(format!(".{}.tmp", std::process::id()));
+        let tmp = PathBuf::from(tmp);
         let file: File = OpenOptions::new()
             .read(true)
             .write(true)
             .create_new(true)
             .mode(options.mode & 0o777)
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&path)
+            .open(&tmp)
             .map_err(io_err)?;
+        let made = TmpFile(tmp.clone());
         // The mode exactly as asked, whatever the umask.
         file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(
             options.mode & 0o777,
@@ -244,6 +264,9 @@ impl Region {
                 slot: 0,
                 roots: Vec::new(),
                 subscriptions: Vec::new(),
+                next_ticket: 0,
+                published_ticket: 0,
+                current: Vec::new(),
             }),
         };
         let m = &shared.map;
@@ -258,6 +281,8 @@ impl Region {
         );
         let region = Region(Arc::new(shared));
         region.republish();
+        std::fs::hard_link(&tmp, &path).map_err(io_err)?;
+        drop(made);
         Ok(region)
     }
 
@@ -314,6 +339,20 @@ impl Region {
         {
             let mut w = lock(&self.0.writer);
             for r in roots {
+                // A root published twice, or below one published, would be listed twice.
+                let covered = w.roots.iter().any(|p| {
+                    let mut cur = Some(r.clone());
+                    while let Some(c) = cur {
+                        if c.ptr_eq(p) {
+                            return true;
+                        }
+                        cur = c.parent();
+                    }
+                    false
+                });
+                if covered {
+                    continue;
+                }
                 let weak = Arc::downgrade(&self.0);
                 w.subscriptions.push(r.subscribe(move |_| {
                     if let Some(shared) = weak.upgrade() {
@@ -327,21 +366,46 @@ impl Region {
     }
 
     /// Writes the layout of what is published now into the slot that is not current,
-    /// and makes it current; releases the places held back since the last change.
+    /// and makes it current; releases the places held back that it does not list.
+    ///
+    /// The tree is walked without the writer's lock (a source or an ancestor dropped
+    /// with the walk's clone may release a placed struct, which takes the lock); a walk
+    /// that a later one overtook is dropped, so a layout never goes back in time.
     fn republish(&self) {
-        // The sources the walk met are dropped after the writer's lock: a source removed
-        // meanwhile may be dropped with the walk's clone, and with it the last handle of
-        // a placed struct, whose release takes the lock again.
+        let (ticket, roots) = {
+            let mut w = lock(&self.0.writer);
+            w.next_ticket += 1;
+            (w.next_ticket, w.roots.clone())
+        };
         let mut met = Vec::new();
-        self.republish_locked(&mut met);
+        let entries = entries(&roots, &self.0.map, &self.0.data, &mut met);
+        {
+            let mut w = lock(&self.0.writer);
+            if ticket > w.published_ticket {
+                w.published_ticket = ticket;
+                self.write_layout(&mut w, &entries);
+            }
+        }
         drop(met);
+        drop(roots);
     }
 
-    fn republish_locked(&self, met: &mut Vec<Source>) {
-        let mut w = lock(&self.0.writer);
-        let entries = entries(&w.roots, &self.0.map, &self.0.data, met);
-        let (bytes, flags) = match format::encode(&entries) {
-            Ok(b) if b.len() <= self.0.layout_size => (b, 0),
+    fn write_layout(&self, w: &mut Writer, entries: &[Entry]) {
+        let mut listed = Vec::with_capacity(entries.len());
+        for e in entries {
+            // One source that cannot be described (a path or a label too long for the
+            // format) is left out, not the whole tree.
+            match format::encode(std::slice::from_ref(e)) {
+                Ok(_) => listed.push(e.clone()),
+                Err(err) => log::error!(
+                    "region {}: leaving out {}: {err}",
+                    self.0.path.display(),
+                    e.path
+                ),
+            }
+        }
+        let (bytes, flags, listed) = match format::encode(&listed) {
+            Ok(b) if b.len() <= self.0.layout_size => (b, 0, listed),
             Ok(b) => {
                 log::error!(
                     "region {}: the layout needs {} bytes, its slot has {}: publishing none (create the region with a larger layout_size)",
@@ -349,50 +413,79 @@ impl Region {
                     b.len(),
                     self.0.layout_size
                 );
-                (format::encode(&[]).unwrap_or_default(), FLAG_OVERFLOW)
+                (
+                    format::encode(&[]).unwrap_or_default(),
+                    FLAG_OVERFLOW,
+                    Vec::new(),
+                )
             }
             Err(e) => {
                 log::error!(
                     "region {}: cannot describe the tree: {e}; publishing none",
                     self.0.path.display()
                 );
-                (format::encode(&[]).unwrap_or_default(), FLAG_OVERFLOW)
+                (
+                    format::encode(&[]).unwrap_or_default(),
+                    FLAG_OVERFLOW,
+                    Vec::new(),
+                )
             }
         };
-        let m = &self.0.map;
-        let slot = 1 - w.slot;
-        let at = LAYOUT_AREA + slot * self.0.layout_size;
-        // The seqlock: odd while the layout changes (release: the odd value is seen
-        // before any byte of the change), even after.
-        let g = w.generation;
-        m.store_u64(AT_GENERATION, g + 1, Ordering::Relaxed);
-        fence(Ordering::Release);
-        m.write_bytes(at, &bytes);
-        m.store_u64(AT_LAYOUT_OFFSET, at as u64, Ordering::Relaxed);
-        m.store_u64(AT_LAYOUT_LEN, bytes.len() as u64, Ordering::Relaxed);
-        // The version and the flags (`AT_FLAGS`, the high half) share one word.
-        m.store_u64(
-            AT_VERSION,
-            u64::from(VERSION) | (u64::from(flags) << 32),
-            Ordering::Relaxed,
-        );
-        m.store_u64(AT_GENERATION, g + 2, Ordering::Release);
-        w.generation = g + 2;
-        w.slot = slot;
-        // What was held back is in no layout from now on: free to reuse.
+        // The same layout as the current one: no generation to bump, no reader to make
+        // read it again.
+        if bytes != w.current || flags != 0 {
+            let m = &self.0.map;
+            let slot = 1 - w.slot;
+            let at = LAYOUT_AREA + slot * self.0.layout_size;
+            // The seqlock: odd while the layout changes (the release fence orders every
+            // store below after the odd value), even after (release).
+            let g = w.generation;
+            m.store_u64(AT_GENERATION, g + 1, Ordering::Relaxed);
+            fence(Ordering::Release);
+            m.write_bytes(at, &bytes);
+            m.store_u64(AT_LAYOUT_OFFSET, at as u64, Ordering::Relaxed);
+            m.store_u64(AT_LAYOUT_LEN, bytes.len() as u64, Ordering::Relaxed);
+            // The version and the flags (`AT_FLAGS`, the high half) share one word.
+            m.store_u64(
+                AT_VERSION,
+                u64::from(VERSION) | (u64::from(flags) << 32),
+                Ordering::Relaxed,
+            );
+            m.store_u64(AT_GENERATION, g + 2, Ordering::Release);
+            w.generation = g + 2;
+            w.slot = slot;
+            w.current = bytes;
+        }
+        // What was held back and is not in the current layout is free to reuse: any
+        // reader that could still see an older layout listing it sees the generation
+        // move before it returns values.
         let held = std::mem::take(&mut w.held);
-        let referenced: HashSet<u64> = entries
+        let referenced: Vec<(u64, u64)> = listed
             .iter()
-            .flat_map(|e| e.locations.iter().map(|l| l.offset))
+            .filter(|e| e.kind == EntryKind::Values)
+            .flat_map(|e| {
+                e.locations
+                    .iter()
+                    .map(|l| (l.offset, l.offset + u64::from(l.width) * u64::from(l.words)))
+            })
             .collect();
         for (offset, size) in held {
-            let still = (offset..offset + size).any(|o| referenced.contains(&(o as u64)));
-            if still {
+            let (lo, hi) = (offset as u64, (offset + size) as u64);
+            if referenced.iter().any(|&(a, b)| a < hi && lo < b) {
                 w.held.push((offset, size));
             } else {
                 w.free.entry(size).or_default().push(offset);
             }
         }
+    }
+}
+
+/// A file removed when dropped: the region's temporary name.
+struct TmpFile(PathBuf);
+
+impl Drop for TmpFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }
 
@@ -405,17 +498,9 @@ fn release(shared: &Weak<Shared>, offset: usize, size: usize) {
     }
 }
 
-fn width(ty: ValueType) -> u8 {
-    match ty {
-        ValueType::U8 | ValueType::I8 | ValueType::Bool => 1,
-        ValueType::U16 | ValueType::I16 => 2,
-        ValueType::U32 | ValueType::I32 => 4,
-        _ => 8,
-    }
-}
-
 /// The layout's entries for the trees of `roots`: sources with structs in `map`'s data
-/// area, and the aggregates above them.
+/// area, and the aggregates above them that fold some of them. Every source walked is
+/// pushed to `met`, for the caller to drop.
 fn entries(
     roots: &[Source],
     map: &Mapping,
@@ -426,35 +511,43 @@ fn entries(
     let hi = map.address(data.end);
     let mut out = Vec::new();
     for root in roots {
-        let mut stack = vec![(root.clone(), root.name().to_owned())];
-        while let Some((s, path)) = stack.pop() {
+        let mut stack = vec![(root.clone(), root.name().to_owned(), false)];
+        while let Some((s, path, hidden_above)) = stack.pop() {
             let labels = s.labels();
-            let hidden = s.is_hidden();
+            // Hidden as the mount hides: the source, or a source above it.
+            let hidden = hidden_above || s.is_hidden();
             s.for_each_group(|g| {
                 let (kind, base) = match g.kind() {
                     GroupKind::Values { address } if (lo..hi).contains(&address) => {
-                        (format::EntryKind::Values, address - lo + data.start)
+                        (EntryKind::Values, address - lo + data.start)
                     }
-                    GroupKind::Aggregates => (format::EntryKind::Aggregates, 0),
+                    GroupKind::Aggregates => (EntryKind::Aggregates, 0),
                     _ => return,
                 };
                 let schema = g.schema();
                 let mut stats = Vec::new();
                 let mut locations = Vec::new();
                 for (i, d) in schema.descriptors().iter().enumerate() {
-                    // Sharded counters are sums over shards: no one place to read.
-                    if !g.offers(i) || d.storage == Storage::Sharded || d.storage == Storage::Block
-                    {
+                    // Sharded counters are sums over shards: no one place to read. A
+                    // struct's values are all listed, shadowed ones too: the tree's
+                    // aggregates fold them.
+                    let listed = match kind {
+                        EntryKind::Values => {
+                            d.storage != Storage::Sharded && d.storage != Storage::Block
+                        }
+                        EntryKind::Aggregates => g.offers(i),
+                    };
+                    if !listed {
                         continue;
                     }
                     stats.push(StatDesc::of(d.name, d));
                     locations.push(Location {
-                        offset: if kind == format::EntryKind::Values {
+                        offset: if kind == EntryKind::Values {
                             (base + d.offset) as u64
                         } else {
                             0
                         },
-                        width: if d.size > 1 { 8 } else { width(d.ty) },
+                        width: if d.size > 1 { 8 } else { d.ty.width() as u8 },
                         signed: d.ty.is_signed(),
                         aggregation: d.aggregation,
                         words: d.size,
@@ -462,7 +555,7 @@ fn entries(
                 }
                 out.push(Entry {
                     kind,
-                    hidden,
+                    hidden: hidden || g.hidden(),
                     path: path.clone(),
                     schema: schema.name().to_owned(),
                     labels: labels.clone(),
@@ -474,10 +567,41 @@ fn entries(
             children.reverse();
             for c in children {
                 let p = format!("{path}/{}", c.name());
-                stack.push((c, p));
+                stack.push((c, p, hidden));
             }
             met.push(s);
         }
     }
+    // An aggregate lists only the stats some published value of its schema at or below
+    // it has (the kernel's mirrors, say, are not in the region: nothing to fold).
+    let values: Vec<(String, String, String, u16)> = out
+        .iter()
+        .filter(|e| e.kind == EntryKind::Values)
+        .flat_map(|e| {
+            e.stats
+                .iter()
+                .map(|d| (e.path.clone(), e.schema.clone(), d.name.clone(), d.size))
+        })
+        .collect();
+    for e in out.iter_mut().filter(|e| e.kind == EntryKind::Aggregates) {
+        let below = format!("{}/", e.path);
+        let keep: Vec<bool> = e
+            .stats
+            .iter()
+            .map(|d| {
+                values.iter().any(|(p, sc, n, w)| {
+                    *sc == e.schema
+                        && *n == d.name
+                        && *w == d.size
+                        && (*p == e.path || p.starts_with(&below))
+                })
+            })
+            .collect();
+        let mut k = keep.iter();
+        e.stats.retain(|_| *k.next().unwrap_or(&false));
+        let mut k = keep.iter();
+        e.locations.retain(|_| *k.next().unwrap_or(&false));
+    }
+    out.retain(|e| e.kind == EntryKind::Values || !e.stats.is_empty());
     out
 }

@@ -194,10 +194,13 @@ impl RegionReader {
     pub fn refresh(&mut self, values: &mut Vec<u64>) -> Result<bool, RegionError> {
         let mut changed = false;
         for _ in 0..TRIES {
+            // Relaxed, then an acquire fence: the only atomics std promises on read-only
+            // memory are relaxed loads.
             let g = self
                 .map
-                .load(AT_GENERATION, 8, Ordering::Acquire)
+                .load(AT_GENERATION, 8, Ordering::Relaxed)
                 .unwrap_or(1);
+            fence(Ordering::Acquire);
             if g % 2 == 1 {
                 std::hint::spin_loop();
                 std::thread::yield_now();
@@ -281,11 +284,22 @@ impl RegionReader {
         let parsed = format::parse(&bytes, data_off..data_end).map_err(invalid);
         self.scratch = bytes;
         self.overflow = flags & FLAG_OVERFLOW != 0;
-        self.plan(parsed?);
-        Ok(())
+        self.plan(parsed?, data_end - data_off)
     }
 
-    fn plan(&mut self, entries: Vec<Entry>) {
+    /// Plans the reads and folds of `entries`; refuses a layout whose values would take
+    /// more words than its data area can hold (a hostile one, asking for a huge buffer).
+    fn plan(&mut self, entries: Vec<Entry>, data_len: u64) -> Result<(), RegionError> {
+        let limit = data_len.saturating_mul(2).saturating_add(1 << 16);
+        let total: u64 = entries
+            .iter()
+            .flat_map(|e| e.locations.iter().map(|l| u64::from(l.words)))
+            .sum();
+        if total > limit {
+            return Err(invalid(format!(
+                "the layout asks for {total} words of values, more than its {data_len}-byte data area can hold"
+            )));
+        }
         let mut starts = Vec::with_capacity(entries.len());
         let mut runs: Vec<Run> = Vec::new();
         let mut reads = Vec::new();
@@ -356,6 +370,7 @@ impl RegionReader {
         self.reads = reads;
         self.folds = folds;
         self.words = words;
+        Ok(())
     }
 }
 

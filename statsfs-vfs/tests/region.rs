@@ -411,3 +411,91 @@ fn a_refresh_makes_no_system_call() {
     );
     assert!(log.contains("REFRESH-END"));
 }
+
+/// Who may read is the file's mode: a process of another user (uid 65534), with no root
+/// and no FUSE, reads a 0644 region with the Python reader written from the docs, and
+/// cannot read a 0600 one.
+#[test]
+fn another_user_reads_a_region_its_mode_lets_them() {
+    let skip = |why: &str| {
+        use std::io::Write;
+        let line = format!("SKIPPED: another_user_reads_a_region_its_mode_lets_them: {why}\n");
+        let _ = std::io::stderr().write_all(line.as_bytes());
+    };
+    // SAFETY: geteuid takes no arguments and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return skip("needs root (to run a reader as another user)");
+    }
+    let (Some(setpriv), Some(python)) = (
+        ["/usr/bin/setpriv", "/bin/setpriv"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists()),
+        ["/usr/bin/python3", "/usr/local/bin/python3"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists()),
+    ) else {
+        return skip("setpriv or python3 is missing");
+    };
+    // A directory every user may enter (a TempDir is 0700), removed at the end.
+    let dir = std::env::temp_dir().join(format!("statsfs-region-modes-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir(&dir).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/read_region.py");
+    // The script must be readable by that user too: copy it where it is.
+    let copy = dir.join("read_region.py");
+    std::fs::copy(&script, &copy).unwrap();
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let run_as_nobody = |region: &std::path::Path| {
+        std::process::Command::new(setpriv)
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", python])
+            .arg(&copy)
+            .arg("--json")
+            .arg(region)
+            .output()
+            .unwrap()
+    };
+    for (mode, readable) in [(0o644, true), (0o600, false)] {
+        let path = dir.join(format!("m{mode:o}.region"));
+        let r = Region::create(
+            &path,
+            RegionOptions {
+                size: 1 << 20,
+                mode,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let root = Source::new("kvm").unwrap();
+        r.publish(std::slice::from_ref(&root));
+        let h = r.alloc(VcpuStat::default()).unwrap();
+        h.exits.add(42);
+        let s = Source::new("vcpu0").unwrap();
+        s.add_placed_values(h).unwrap();
+        root.add_subordinate(&s).unwrap();
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            mode
+        );
+        let out = run_as_nobody(&path);
+        if readable {
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(text.contains("\"exits\": 42"), "{text}");
+        } else {
+            assert_eq!(
+                out.status.code(),
+                Some(1),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -890,4 +890,43 @@ fn dump_reads_a_region_as_it_reads_the_mount() {
         from_region.contains(&"kvm/vm2/drift -10".to_owned()),
         "{from_region:?}"
     );
+
+    // Given the mount, or one of its directories, the tool reads the region itself when
+    // it holds every stat the bulk files do.
+    for dir in [
+        m.path().to_owned(),
+        m.path().join("kvm"),
+        m.path().join("kvm/vm1"),
+    ] {
+        let r = statsfs::cli::Reader::open(dir.to_str().unwrap()).unwrap();
+        assert!(
+            r.reads_region(),
+            "{}: bulk files, not the region",
+            dir.display()
+        );
+        assert_eq!(r.files(), 0);
+    }
+    let vm1 = sorted(ok(&["dump", m.path().join("kvm/vm1").to_str().unwrap()]));
+    assert!(vm1.iter().all(|l| l.starts_with("kvm/vm1")), "{vm1:?}");
+    assert!(vm1.contains(&"kvm/vm1/drift -5".to_owned()), "{vm1:?}");
+
+    // A root the region does not hold (its structs are on the heap): bulk files.
+    let heap = Source::new("heap").unwrap();
+    heap.add_values(Arc::new(VmStat::default())).unwrap();
+    let m2dir = TempDir::new().unwrap();
+    let m2 = mount(
+        m2dir.path(),
+        &[root.clone(), heap],
+        MountOptions {
+            region: Some(region_path.clone()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let r = statsfs::cli::Reader::open(m2.path().to_str().unwrap()).unwrap();
+    assert!(!r.reads_region(), "the region does not hold heap/");
+    assert_eq!(
+        sorted(ok(&["dump", m2.path().join("kvm").to_str().unwrap()])),
+        from_mount
+    );
 }

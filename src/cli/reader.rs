@@ -61,6 +61,46 @@ enum Origin {
     Region,
 }
 
+/// The model of what `region` holds (of the sources at or below `under`, if given): the
+/// region's buffer is the data vector, each entry's stats where its descriptors say
+/// from the entry's start, aggregates already folded by the region's reader.
+fn region_model(region: &crate::vfs::region::RegionReader, under: Option<&str>) -> Model {
+    let mut model = Model::default();
+    for (i, e) in region.entries().iter().enumerate() {
+        let base = region.entry_start(i).unwrap_or(0);
+        let words: usize = e.locations.iter().map(|l| usize::from(l.words)).sum();
+        // Room for every entry, listed or not: the buffer holds them all.
+        model.reserve(base, words);
+        let inside = under
+            .is_none_or(|u| u.is_empty() || e.path == u || e.path.starts_with(&format!("{u}/")));
+        if !inside {
+            continue;
+        }
+        for (d, l) in e.stats.iter().zip(&e.locations) {
+            model.add_read(&e.path, base, d);
+            // The region says which words are signed (sign-extended already): they read
+            // as the value files show them, with no catalogue.
+            if l.signed && !d.kind.is_histogram() {
+                if let Some(st) = model.stats.last_mut() {
+                    st.number.ty = crate::ValueType::I64;
+                }
+            }
+        }
+    }
+    model
+}
+
+/// Every (source, stat) a model reads, not those it folds itself.
+fn read_keys(model: &Model) -> std::collections::BTreeSet<(String, String)> {
+    (0..model.stats.len())
+        .filter(|&i| !model.stats[i].folded)
+        .map(|i| {
+            let (p, n) = model.key(i);
+            (p.to_owned(), n.to_owned())
+        })
+        .collect()
+}
+
 /// The first bytes of a shared region (`docs/REGION.md`).
 const REGION_MAGIC: &[u8; 8] = b"statsfsR";
 
@@ -120,6 +160,9 @@ pub struct Reader {
     kvm: Option<kvm::Watch>,
     /// A shared region, read in place of bulk files.
     region: Option<crate::vfs::region::RegionReader>,
+    /// With a region: only the sources at or below this path (a mount's source
+    /// directory that the region covers).
+    region_under: Option<String>,
 }
 
 /// Opens `path` read-only, with errors that say what to do.
@@ -192,7 +235,47 @@ impl Reader {
             Origin::File(path.to_owned())
         };
         let parts = open_parts(&origin)?;
-        Reader::new(parts, origin, Vec::new(), label, absolute)
+        let mut r = Reader::new(parts, origin, Vec::new(), label, absolute.clone())?;
+        if let Some(abs) = absolute.filter(|_| meta.is_dir()) {
+            r.use_region_if_it_covers(&abs);
+        }
+        Ok(r)
+    }
+
+    /// A mount that advertises a shared region (`<mount>/.region`, `docs/REGION.md`): if
+    /// the region holds every stat the bulk files just read do, it is read instead, with
+    /// no system call per refresh. Else (a root of the mount the region does not hold,
+    /// such as the KVM example's mirrors of the kernel's stats) the bulk files stay.
+    fn use_region_if_it_covers(&mut self, dir: &Path) {
+        // The mount's root: the directory with `.schema`, at or above `dir`.
+        let Some(root) = dir.ancestors().find(|d| d.join(".schema").exists()) else {
+            return;
+        };
+        let Ok(text) = fs::read_to_string(root.join(".region")) else {
+            return;
+        };
+        let Ok(mut region) = crate::vfs::region::RegionReader::open(text.trim_end()) else {
+            return;
+        };
+        let mut data = Vec::new();
+        if region.refresh(&mut data).is_err() {
+            return;
+        }
+        let under = dir
+            .strip_prefix(root)
+            .ok()
+            .and_then(|p| p.to_str())
+            .unwrap_or("")
+            .to_owned();
+        if read_keys(&region_model(&region, Some(&under))) != read_keys(&self.model) {
+            return;
+        }
+        self.region = Some(region);
+        self.region_under = Some(under);
+        self.parts.clear();
+        self.origin = Origin::Region;
+        self.data = data;
+        self.layout();
     }
 
     /// A reader of stats files already open: `(prefix, file)`, the sources of each file
@@ -225,6 +308,7 @@ impl Reader {
             before: None,
             kvm: None,
             region: None,
+            region_under: None,
             catalogue: match &catalogue_from {
                 Some(p) => Catalogue::find(p),
                 None => Catalogue::default(),
@@ -245,23 +329,7 @@ impl Reader {
     fn layout(&mut self) {
         let mut model = Model::default();
         if let Some(region) = &self.region {
-            // The region's buffer is the data vector: each entry's stats where its
-            // descriptors say, from the entry's start (aggregates already folded).
-            for (i, e) in region.entries().iter().enumerate() {
-                let base = region.entry_start(i).unwrap_or(0);
-                for (d, l) in e.stats.iter().zip(&e.locations) {
-                    model.add_read(&e.path, base, d);
-                    // The region says which words are signed (sign-extended already):
-                    // they read as the value files show them, with no catalogue.
-                    if l.signed && !d.kind.is_histogram() {
-                        if let Some(st) = model.stats.last_mut() {
-                            st.number.ty = crate::ValueType::I64;
-                        }
-                    }
-                }
-                let words: usize = e.locations.iter().map(|l| usize::from(l.words)).sum();
-                model.reserve(base, words);
-            }
+            model = region_model(region, self.region_under.as_deref());
             model.set_types(|name| self.catalogue.agreed(name).map(|e| e.ty));
             self.data.resize(model.words(), 0);
             self.model = model;
@@ -465,9 +533,15 @@ impl Reader {
         }
     }
 
-    /// How many bulk files are read per refresh.
+    /// How many bulk files are read per refresh (0 when a shared region is read).
     pub fn files(&self) -> usize {
         self.parts.len()
+    }
+
+    /// Whether a shared region is read (`docs/REGION.md`): each refresh is then loads from
+    /// memory, no system call.
+    pub fn reads_region(&self) -> bool {
+        self.region.is_some()
     }
 }
 

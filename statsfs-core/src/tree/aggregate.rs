@@ -711,13 +711,14 @@ pub(super) mod tests {
         let (done, wait) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let schema = blk_schema();
-            let root = Source::new("root").unwrap();
-            root.add(ValueGroup::aggregates_of(schema.clone())).unwrap();
             let other = Source::new("other").unwrap();
-            // Also with no cache collected above (no read first): what leaves is then
-            // not applied to any cache, and must still go after the structure lock.
+            // Also with no cache collected above (no read first, and a fresh root whose
+            // cache no earlier round collected): what leaves is then not applied to any
+            // cache, and must still go after the structure lock.
             for (remove, read_first) in [(false, true), (true, true), (false, false), (true, false)]
             {
+                let root = Source::new("root").unwrap();
+                root.add(ValueGroup::aggregates_of(schema.clone())).unwrap();
                 let s = Source::new("s").unwrap();
                 let hides = Hides(other.clone());
                 let block = Arc::new(move |o: &mut [u64]| {

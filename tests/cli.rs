@@ -879,7 +879,9 @@ fn dump_reads_a_region_as_it_reads_the_mount() {
         lines.sort();
         lines
     };
-    let from_mount = sorted(ok(&["dump", m.path().to_str().unwrap()]));
+    // A bulk file is read as it is (no region in its place): what the mount says.
+    let tree_stats = m.path().join("kvm/.tree.stats");
+    let from_mount = sorted(ok(&["dump", tree_stats.to_str().unwrap()]));
     let from_region = sorted(ok(&["dump", region_path.to_str().unwrap()]));
     let advertised = m.path().join(".region");
     let from_advert = sorted(ok(&["dump", advertised.to_str().unwrap()]));
@@ -925,8 +927,48 @@ fn dump_reads_a_region_as_it_reads_the_mount() {
     .unwrap();
     let r = statsfs::cli::Reader::open(m2.path().to_str().unwrap()).unwrap();
     assert!(!r.reads_region(), "the region does not hold heap/");
+
+    // A hidden source on the heap below kvm/: not listed, but the tree's aggregates fold
+    // it and the region's cannot, so the tool keeps the bulk files for kvm/.
+    let hidden = Source::new("hidden_vm").unwrap();
+    let hs = Arc::new(VmStat::default());
+    hs.flushes.add(1000);
+    hidden.add_values(hs).unwrap();
+    hidden.set_hidden(true);
+    root.add_subordinate(&hidden).unwrap();
+    let r = statsfs::cli::Reader::open(m.path().join("kvm").to_str().unwrap()).unwrap();
+    assert!(
+        !r.reads_region(),
+        "kvm/ folds a hidden heap source the region lacks"
+    );
+    root.remove_subordinate(&hidden).unwrap();
+
+    // Reading the region, the tool follows its layout: a new vCPU is seen at the next wait.
+    let mut r = statsfs::cli::Reader::open(region_path.to_str().unwrap()).unwrap();
+    let before = r.stats();
+    let extra = region.alloc(VcpuStat::default()).unwrap();
+    extra.exits.add(7);
+    let d = Source::new("vcpu9").unwrap();
+    d.add_placed_values(extra).unwrap();
+    root.subordinate("vm1")
+        .unwrap()
+        .add_subordinate(&d)
+        .unwrap();
+    r.refresh().unwrap();
+    assert!(
+        r.wait(Duration::from_millis(10)).unwrap(),
+        "the layout change was not seen"
+    );
+    r.refresh().unwrap();
+    assert!(r.stats() > before, "{} stats, {before} before", r.stats());
+    assert_eq!(r.relayouts(), 1);
+    // m2's kvm/ is all in the region: read from it, it says what its bulk file says.
+    let m2_kvm = m2.path().join("kvm");
+    assert!(statsfs::cli::Reader::open(m2_kvm.to_str().unwrap())
+        .unwrap()
+        .reads_region());
     assert_eq!(
-        sorted(ok(&["dump", m2.path().join("kvm").to_str().unwrap()])),
-        from_mount
+        sorted(ok(&["dump", m2_kvm.to_str().unwrap()])),
+        sorted(ok(&["dump", m2_kvm.join(".tree.stats").to_str().unwrap()]))
     );
 }

@@ -73,7 +73,9 @@ fn region_model(region: &crate::vfs::region::RegionReader, under: Option<&str>) 
         model.reserve(base, words);
         let inside = under
             .is_none_or(|u| u.is_empty() || e.path == u || e.path.starts_with(&format!("{u}/")));
-        if !inside {
+        // As the mount shows: hidden sources and groups are not listed (their values
+        // still count in the aggregates, which the region's reader folds).
+        if !inside || e.hidden {
             continue;
         }
         for (d, l) in e.stats.iter().zip(&e.locations) {
@@ -90,15 +92,37 @@ fn region_model(region: &crate::vfs::region::RegionReader, under: Option<&str>) 
     model
 }
 
-/// Every (source, stat) a model reads, not those it folds itself.
-fn read_keys(model: &Model) -> std::collections::BTreeSet<(String, String)> {
-    (0..model.stats.len())
+/// Every (source, stat) a model reads, not those it folds itself, with its words in
+/// `data`, in order.
+fn read_values(model: &Model, data: &[u64]) -> Vec<(String, String, Vec<u64>)> {
+    let mut out: Vec<_> = (0..model.stats.len())
         .filter(|&i| !model.stats[i].folded)
         .map(|i| {
             let (p, n) = model.key(i);
-            (p.to_owned(), n.to_owned())
+            let words = data
+                .get(model.stats[i].words.clone())
+                .unwrap_or(&[])
+                .to_vec();
+            (p.to_owned(), n.to_owned(), words)
         })
-        .collect()
+        .collect();
+    out.sort();
+    out
+}
+
+/// Whether `region` (its values `data`) holds, at or below `under`, exactly the stats the
+/// bulk files' `model` reads, with the same values: then reading it shows what the bulk
+/// files show. Any difference (a stat the region lacks, a shadowed value, an aggregate
+/// folding a hidden source that is not in the region, or only a counter that moved
+/// between the two reads) keeps the bulk files.
+fn covers(
+    region: &crate::vfs::region::RegionReader,
+    data: &[u64],
+    under: &str,
+    model: &Model,
+    bulk: &[u64],
+) -> bool {
+    read_values(&region_model(region, Some(under)), data) == read_values(model, bulk)
 }
 
 /// The first bytes of a shared region (`docs/REGION.md`).
@@ -163,6 +187,11 @@ pub struct Reader {
     /// With a region: only the sources at or below this path (a mount's source
     /// directory that the region covers).
     region_under: Option<String>,
+    /// With a region chosen for a mount's directory: where the bulk files are, to look
+    /// again at each layout change whether the region still holds all they do.
+    region_instead_of: Option<Origin>,
+    /// The region's layout moved during a refresh: `wait` reads the new one.
+    region_moved: bool,
 }
 
 /// Opens `path` read-only, with errors that say what to do.
@@ -219,8 +248,7 @@ impl Reader {
                 None,
             )?;
             r.region = Some(reader);
-            // The first refresh reads the layout and builds the model.
-            r.refresh()?;
+            r.region_relayout()?;
             return Ok(r);
         }
         let label = path.display().to_string();
@@ -267,15 +295,67 @@ impl Reader {
             .and_then(|p| p.to_str())
             .unwrap_or("")
             .to_owned();
-        if read_keys(&region_model(&region, Some(&under))) != read_keys(&self.model) {
+        if !covers(&region, &data, &under, &self.model, &self.data) {
             return;
         }
         self.region = Some(region);
         self.region_under = Some(under);
         self.parts.clear();
-        self.origin = Origin::Region;
+        self.region_instead_of = Some(std::mem::replace(&mut self.origin, Origin::Region));
         self.data = data;
         self.layout();
+    }
+
+    /// Reads the region's new layout and the values under it; the stats that stayed keep
+    /// their last values and time (as `relayout` does for bulk files), so the next
+    /// refresh computes rates across the change. For a region chosen in place of a
+    /// mount's bulk files, looks again whether it still holds all they do, and goes back
+    /// to them if not.
+    fn region_relayout(&mut self) -> Result<(), CliError> {
+        let Some(region) = self.region.as_mut() else {
+            return Ok(());
+        };
+        let mut fresh = Vec::new();
+        region.refresh(&mut fresh).map_err(|e| CliError::Region {
+            path: region.path().to_owned(),
+            reason: e.to_string(),
+        })?;
+        self.region_moved = false;
+        if let Some(origin) = self.region_instead_of.clone() {
+            let parts = open_parts(&origin)?;
+            let mut bulk = Reader::new(parts, origin.clone(), Vec::new(), String::new(), None)?;
+            bulk.catalogue = std::mem::take(&mut self.catalogue);
+            bulk.layout();
+            let under = self.region_under.clone().unwrap_or_default();
+            let still = self
+                .region
+                .as_ref()
+                .is_some_and(|r| covers(r, &fresh, &under, &bulk.model, &bulk.data));
+            self.catalogue = std::mem::take(&mut bulk.catalogue);
+            if !still {
+                // Back to the bulk files, as a change of layout.
+                self.region = None;
+                self.region_under = None;
+                self.region_instead_of = None;
+                self.origin = origin;
+                self.relayout(std::mem::take(&mut bulk.parts));
+                return Ok(());
+            }
+        }
+        let (before, old, at) = (
+            std::mem::take(&mut self.model),
+            std::mem::take(&mut self.data),
+            self.at,
+        );
+        self.data = fresh;
+        self.layout();
+        if before.words() > 0 {
+            self.data = self.model.remap(&before, &old, &self.data);
+            self.at = at;
+            self.before = Some(before);
+            self.relayouts += 1;
+        }
+        Ok(())
     }
 
     /// A reader of stats files already open: `(prefix, file)`, the sources of each file
@@ -309,6 +389,8 @@ impl Reader {
             kvm: None,
             region: None,
             region_under: None,
+            region_instead_of: None,
+            region_moved: false,
             catalogue: match &catalogue_from {
                 Some(p) => Catalogue::find(p),
                 None => Catalogue::default(),
@@ -369,22 +451,21 @@ impl Reader {
     /// region's memory (reading its layout again if it moved).
     pub fn refresh(&mut self) -> Result<(), CliError> {
         if let Some(region) = &mut self.region {
-            let mut data = std::mem::take(&mut self.data);
-            let changed = region.refresh(&mut data).map_err(|e| CliError::Region {
-                path: region.path().to_owned(),
-                reason: e.to_string(),
-            })?;
-            self.data = data;
-            if changed {
-                // A new layout: the model follows; `carry` moves what callers kept.
-                let before = std::mem::take(&mut self.model);
-                self.layout();
-                if before.words() > 0 {
-                    self.before = Some(before);
-                    self.relayouts += 1;
-                }
+            // Under the layout the model was made for: a layout that moved is read at
+            // the next `wait`, where callers expect changes of layout.
+            let mut fresh = Vec::with_capacity(self.data.len());
+            let same = region
+                .refresh_same_layout(&mut fresh)
+                .map_err(|e| CliError::Region {
+                    path: region.path().to_owned(),
+                    reason: e.to_string(),
+                })?;
+            if same {
+                self.data = fresh;
+                self.at = Instant::now();
+            } else {
+                self.region_moved = true;
             }
-            self.at = Instant::now();
             return Ok(());
         }
         for part in &mut self.parts {
@@ -448,6 +529,10 @@ impl Reader {
             };
             if stale {
                 self.reopen()?;
+                changed = true;
+            }
+            if self.region_moved || self.region.as_ref().is_some_and(|r| r.layout_moved()) {
+                self.region_relayout()?;
                 changed = true;
             }
             if Instant::now() >= deadline {

@@ -263,6 +263,9 @@ pub(super) fn parse(bytes: &[u8], data: std::ops::Range<u64>) -> Result<Vec<Entr
             let vl = lc.u16(lat)? as usize;
             let v = lc.text(lat + 2, vl, "a label value")?;
             lat += 2 + vl;
+            if labels.iter().any(|(have, _)| *have == k) {
+                return Err(format!("entry {i} ({path}): label {k:?} twice"));
+            }
             labels.push((k, v));
         }
         let blob = BlobSchema::parse(e.take(off, d)?)

@@ -157,7 +157,9 @@ struct Writer {
     free: BTreeMap<usize, Vec<usize>>,
     /// Places given back but maybe still in the current layout: reused only after the
     /// next layout change.
-    held: Vec<(usize, usize)>,
+    /// With the ticket count when each was given back: only a walk with a later ticket
+    /// started after the struct left the tree, so only its layout can free the place.
+    held: Vec<(usize, usize, u64)>,
     /// The generation written last (even).
     generation: u64,
     /// Which layout slot is current (0 or 1).
@@ -336,20 +338,23 @@ impl Region {
     /// below them with a struct placed in this region, and every aggregate above such
     /// sources, is described in the layout, which follows every change of those trees.
     pub fn publish(&self, roots: &[Source]) {
+        // Each root's ancestors, itself first, gathered without the writer's lock: the
+        // last clone of one may drop a placed struct, whose release takes the lock.
+        let lines: Vec<Vec<Source>> = roots
+            .iter()
+            .map(|r| {
+                let mut line = vec![r.clone()];
+                while let Some(p) = line.last().and_then(Source::parent) {
+                    line.push(p);
+                }
+                line
+            })
+            .collect();
         {
             let mut w = lock(&self.0.writer);
-            for r in roots {
+            for (r, line) in roots.iter().zip(&lines) {
                 // A root published twice, or below one published, would be listed twice.
-                let covered = w.roots.iter().any(|p| {
-                    let mut cur = Some(r.clone());
-                    while let Some(c) = cur {
-                        if c.ptr_eq(p) {
-                            return true;
-                        }
-                        cur = c.parent();
-                    }
-                    false
-                });
+                let covered = w.roots.iter().any(|p| line.iter().any(|c| c.ptr_eq(p)));
                 if covered {
                     continue;
                 }
@@ -362,6 +367,7 @@ impl Region {
                 w.roots.push(r.clone());
             }
         }
+        drop(lines);
         self.republish();
     }
 
@@ -383,14 +389,14 @@ impl Region {
             let mut w = lock(&self.0.writer);
             if ticket > w.published_ticket {
                 w.published_ticket = ticket;
-                self.write_layout(&mut w, &entries);
+                self.write_layout(&mut w, &entries, ticket);
             }
         }
         drop(met);
         drop(roots);
     }
 
-    fn write_layout(&self, w: &mut Writer, entries: &[Entry]) {
+    fn write_layout(&self, w: &mut Writer, entries: &[Entry], ticket: u64) {
         let mut listed = Vec::with_capacity(entries.len());
         for e in entries {
             // One source that cannot be described (a path or a label too long for the
@@ -469,10 +475,12 @@ impl Region {
                     .map(|l| (l.offset, l.offset + u64::from(l.width) * u64::from(l.words)))
             })
             .collect();
-        for (offset, size) in held {
+        for (offset, size, stamp) in held {
             let (lo, hi) = (offset as u64, (offset + size) as u64);
-            if referenced.iter().any(|&(a, b)| a < hi && lo < b) {
-                w.held.push((offset, size));
+            // A walk that took its ticket before the struct was given back may have seen
+            // it, even if this layout does not list it: the place waits for a later one.
+            if stamp >= ticket || referenced.iter().any(|&(a, b)| a < hi && lo < b) {
+                w.held.push((offset, size, stamp));
             } else {
                 w.free.entry(size).or_default().push(offset);
             }
@@ -493,7 +501,11 @@ impl Drop for TmpFile {
 /// (it no longer has the struct), which frees the place for reuse.
 fn release(shared: &Weak<Shared>, offset: usize, size: usize) {
     if let Some(shared) = shared.upgrade() {
-        lock(&shared.writer).held.push((offset, size));
+        {
+            let mut w = lock(&shared.writer);
+            let stamp = w.next_ticket;
+            w.held.push((offset, size, stamp));
+        }
         Region(shared).republish();
     }
 }

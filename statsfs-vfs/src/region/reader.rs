@@ -219,28 +219,7 @@ impl RegionReader {
                 }
                 changed = true;
             }
-            values.clear();
-            values.resize(self.words, 0);
-            for r in &self.runs {
-                if !self
-                    .map
-                    .load_u64s(r.offset, &mut values[r.to..r.to + r.words])
-                {
-                    return Err(invalid("a checked location moved"));
-                }
-            }
-            for r in &self.reads {
-                for w in 0..r.words {
-                    let v = self
-                        .map
-                        .load(r.offset + w * r.width, r.width, Ordering::Relaxed)
-                        .ok_or_else(|| invalid("a checked location moved"))?;
-                    values[r.to + w] = if r.signed { sign_extend(v, r.width) } else { v };
-                }
-            }
-            for f in &self.folds {
-                fold(f, values);
-            }
+            self.read_values(values)?;
             fence(Ordering::Acquire);
             if self.map.load(AT_GENERATION, 8, Ordering::Relaxed) == Some(g) {
                 self.generation = Some(g);
@@ -248,6 +227,59 @@ impl RegionReader {
             }
         }
         Err(RegionError::Busy)
+    }
+
+    /// Whether the writer has changed the layout since the one held (or is changing it):
+    /// one load, no system call.
+    pub fn layout_moved(&self) -> bool {
+        let g = self.map.load(AT_GENERATION, 8, Ordering::Relaxed);
+        self.generation.is_none() || g != self.generation
+    }
+
+    /// Reads every value into `values` under the layout held, without reading a new one:
+    /// `Ok(false)`, and `values` not to be used, when the layout has moved (then
+    /// [`refresh`](Self::refresh) reads the new one). For callers whose own structures
+    /// follow the layout and change it at a time of their choosing (the `statsfs` tool).
+    pub fn refresh_same_layout(&mut self, values: &mut Vec<u64>) -> Result<bool, RegionError> {
+        let Some(held) = self.generation else {
+            return Ok(false);
+        };
+        let g = self.map.load(AT_GENERATION, 8, Ordering::Relaxed);
+        fence(Ordering::Acquire);
+        if g != Some(held) {
+            return Ok(false);
+        }
+        self.read_values(values)?;
+        fence(Ordering::Acquire);
+        Ok(self.map.load(AT_GENERATION, 8, Ordering::Relaxed) == Some(held))
+    }
+
+    /// The values under the layout held, aggregates folded; the caller checks the
+    /// generation around it.
+    fn read_values(&self, values: &mut Vec<u64>) -> Result<(), RegionError> {
+        values.clear();
+        values.resize(self.words, 0);
+        for r in &self.runs {
+            if !self
+                .map
+                .load_u64s(r.offset, &mut values[r.to..r.to + r.words])
+            {
+                return Err(invalid("a checked location moved"));
+            }
+        }
+        for r in &self.reads {
+            for w in 0..r.words {
+                let v = self
+                    .map
+                    .load(r.offset + w * r.width, r.width, Ordering::Relaxed)
+                    .ok_or_else(|| invalid("a checked location moved"))?;
+                values[r.to + w] = if r.signed { sign_extend(v, r.width) } else { v };
+            }
+        }
+        for f in &self.folds {
+            fold(f, values);
+        }
+        Ok(())
     }
 
     /// Reads and checks the header's layout fields and the layout block, and plans the

@@ -93,8 +93,9 @@ fn aggregation_of(code: u8) -> Option<Aggregation> {
     })
 }
 
-fn pad8(out: &mut Vec<u8>, start: usize) {
-    while (out.len() - start) % 8 != 0 {
+/// Zeros to the next multiple of 8 (an entry's parts are aligned from its start).
+fn pad8(out: &mut Vec<u8>) {
+    while out.len() % 8 != 0 {
         out.push(0);
     }
 }
@@ -105,56 +106,72 @@ fn u16_len(n: usize, what: &str) -> Result<u16, String> {
 
 /// The layout block for `entries`.
 pub(super) fn encode(entries: &[Entry]) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
+    let encoded = entries
+        .iter()
+        .map(encode_entry)
+        .collect::<Result<Vec<_>, _>>()?;
+    assemble(&encoded)
+}
+
+/// The layout block of entries already encoded ([`encode_entry`]).
+pub(super) fn assemble(entries: &[Vec<u8>]) -> Result<Vec<u8>, String> {
     let count = u32::try_from(entries.len()).map_err(|_| "too many sources".to_owned())?;
+    let mut out = Vec::with_capacity(8 + entries.iter().map(Vec::len).sum::<usize>());
     out.extend_from_slice(&count.to_le_bytes());
     out.extend_from_slice(&0u32.to_le_bytes());
     for e in entries {
-        let start = out.len();
-        let blob = Layout::new(&e.path, &e.stats).map_err(|err| format!("{}: {err}", e.path))?;
-        // The start of a bulk file: header, id and descriptors, no data.
-        let mut blob_bytes = blob.new_blob();
-        blob_bytes.truncate(blob.data_offset());
-        let mut labels = Vec::new();
-        for (k, v) in &e.labels {
-            labels.extend_from_slice(&u16_len(k.len(), "a label key")?.to_le_bytes());
-            labels.extend_from_slice(k.as_bytes());
-            labels.extend_from_slice(&u16_len(v.len(), "a label value")?.to_le_bytes());
-            labels.extend_from_slice(v.as_bytes());
-        }
-        out.extend_from_slice(&0u32.to_le_bytes()); // the length, filled in below
-        out.push(match e.kind {
-            EntryKind::Values => 0,
-            EntryKind::Aggregates => 1,
-        });
-        out.push(u8::from(e.hidden));
-        out.extend_from_slice(&u16_len(e.path.len(), "a path")?.to_le_bytes());
-        out.extend_from_slice(&u16_len(e.schema.len(), "a schema name")?.to_le_bytes());
-        out.extend_from_slice(&u16_len(labels.len(), "the labels")?.to_le_bytes());
-        out.extend_from_slice(&u16_len(e.stats.len(), "the stats")?.to_le_bytes());
-        out.extend_from_slice(&0u16.to_le_bytes());
-        let blob_len = u32::try_from(blob_bytes.len())
-            .map_err(|_| "a descriptor blob over 4 GiB".to_owned())?;
-        out.extend_from_slice(&blob_len.to_le_bytes());
-        out.extend_from_slice(&0u32.to_le_bytes());
-        out.extend_from_slice(e.path.as_bytes());
-        out.extend_from_slice(e.schema.as_bytes());
-        out.extend_from_slice(&labels);
-        pad8(&mut out, start);
-        out.extend_from_slice(&blob_bytes);
-        pad8(&mut out, start);
-        for l in &e.locations {
-            out.extend_from_slice(&l.offset.to_le_bytes());
-            out.push(l.width);
-            out.push(u8::from(l.signed));
-            out.push(aggregation_code(l.aggregation));
-            out.push(0);
-            out.extend_from_slice(&l.words.to_le_bytes());
-            out.extend_from_slice(&0u16.to_le_bytes());
-        }
-        let len = u32::try_from(out.len() - start).map_err(|_| "an entry over 4 GiB".to_owned())?;
-        out[start..start + 4].copy_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(e);
     }
+    Ok(out)
+}
+
+/// One entry's bytes (a multiple of 8 long), or why it cannot be described (a path or a
+/// label too long for the format).
+pub(super) fn encode_entry(e: &Entry) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    let blob = Layout::new(&e.path, &e.stats).map_err(|err| format!("{}: {err}", e.path))?;
+    // The start of a bulk file: header, id and descriptors, no data.
+    let mut blob_bytes = blob.new_blob();
+    blob_bytes.truncate(blob.data_offset());
+    let mut labels = Vec::new();
+    for (k, v) in &e.labels {
+        labels.extend_from_slice(&u16_len(k.len(), "a label key")?.to_le_bytes());
+        labels.extend_from_slice(k.as_bytes());
+        labels.extend_from_slice(&u16_len(v.len(), "a label value")?.to_le_bytes());
+        labels.extend_from_slice(v.as_bytes());
+    }
+    out.extend_from_slice(&0u32.to_le_bytes()); // the length, filled in below
+    out.push(match e.kind {
+        EntryKind::Values => 0,
+        EntryKind::Aggregates => 1,
+    });
+    out.push(u8::from(e.hidden));
+    out.extend_from_slice(&u16_len(e.path.len(), "a path")?.to_le_bytes());
+    out.extend_from_slice(&u16_len(e.schema.len(), "a schema name")?.to_le_bytes());
+    out.extend_from_slice(&u16_len(labels.len(), "the labels")?.to_le_bytes());
+    out.extend_from_slice(&u16_len(e.stats.len(), "the stats")?.to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
+    let blob_len =
+        u32::try_from(blob_bytes.len()).map_err(|_| "a descriptor blob over 4 GiB".to_owned())?;
+    out.extend_from_slice(&blob_len.to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(e.path.as_bytes());
+    out.extend_from_slice(e.schema.as_bytes());
+    out.extend_from_slice(&labels);
+    pad8(&mut out);
+    out.extend_from_slice(&blob_bytes);
+    pad8(&mut out);
+    for l in &e.locations {
+        out.extend_from_slice(&l.offset.to_le_bytes());
+        out.push(l.width);
+        out.push(u8::from(l.signed));
+        out.push(aggregation_code(l.aggregation));
+        out.push(0);
+        out.extend_from_slice(&l.words.to_le_bytes());
+        out.extend_from_slice(&0u16.to_le_bytes());
+    }
+    let len = u32::try_from(out.len()).map_err(|_| "an entry over 4 GiB".to_owned())?;
+    out[0..4].copy_from_slice(&len.to_le_bytes());
     Ok(out)
 }
 

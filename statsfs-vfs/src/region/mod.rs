@@ -397,12 +397,16 @@ impl Region {
     }
 
     fn write_layout(&self, w: &mut Writer, entries: &[Entry], ticket: u64) {
+        // Each entry encoded once; one that cannot be described (a path or a label too
+        // long for the format) is left out, not the whole tree.
         let mut listed = Vec::with_capacity(entries.len());
+        let mut encoded = Vec::with_capacity(entries.len());
         for e in entries {
-            // One source that cannot be described (a path or a label too long for the
-            // format) is left out, not the whole tree.
-            match format::encode(std::slice::from_ref(e)) {
-                Ok(_) => listed.push(e.clone()),
+            match format::encode_entry(e) {
+                Ok(b) => {
+                    listed.push(e.clone());
+                    encoded.push(b);
+                }
                 Err(err) => log::error!(
                     "region {}: leaving out {}: {err}",
                     self.0.path.display(),
@@ -410,7 +414,7 @@ impl Region {
                 ),
             }
         }
-        let (bytes, flags, listed) = match format::encode(&listed) {
+        let (bytes, flags, listed) = match format::assemble(&encoded) {
             Ok(b) if b.len() <= self.0.layout_size => (b, 0, listed),
             Ok(b) => {
                 log::error!(

@@ -123,14 +123,14 @@ fn every_corpus_input_decodes_or_is_refused_without_panic() {
 #[path = "../fuzz/select_check.rs"]
 mod select_check;
 
-/// The selection fuzzer's corpus (`fuzz/corpus/select/`), replayed through the checks
-/// the fuzzer makes.
-#[test]
-fn every_selection_corpus_input_passes_the_fuzzers_checks() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/select");
+/// Runs `check` on every input of the fuzzer's corpus `fuzz/corpus/<name>/` (at least 5).
+fn replay_through(name: &str, check: fn(&[u8])) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/corpus")
+        .join(name);
     let mut n = 0;
     for entry in fs::read_dir(&dir).unwrap() {
-        select_check::check(&fs::read(entry.unwrap().path()).unwrap());
+        check(&fs::read(entry.unwrap().path()).unwrap());
         n += 1;
     }
     assert!(
@@ -140,6 +140,13 @@ fn every_selection_corpus_input_passes_the_fuzzers_checks() {
     );
 }
 
+/// The selection fuzzer's corpus (`fuzz/corpus/select/`), replayed through the checks
+/// the fuzzer makes.
+#[test]
+fn every_selection_corpus_input_passes_the_fuzzers_checks() {
+    replay_through("select", select_check::check);
+}
+
 #[path = "../fuzz/negotiate_check.rs"]
 mod negotiate_check;
 
@@ -147,15 +154,5 @@ mod negotiate_check;
 /// the checks the fuzzer makes.
 #[test]
 fn every_negotiation_corpus_input_passes_the_fuzzers_checks() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/negotiate");
-    let mut n = 0;
-    for entry in fs::read_dir(&dir).unwrap() {
-        negotiate_check::check(&fs::read(entry.unwrap().path()).unwrap());
-        n += 1;
-    }
-    assert!(
-        n >= 5,
-        "the corpus is missing: {n} files in {}",
-        dir.display()
-    );
+    replay_through("negotiate", negotiate_check::check);
 }

@@ -8,18 +8,30 @@ mod write_check;
 use std::fs;
 use std::path::PathBuf;
 
-#[test]
-fn every_corpus_input_keeps_the_rules() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/write");
+/// `fuzz/corpus/<corpus>/`.
+fn corpus(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/corpus")
+        .join(name)
+}
+
+/// Runs `check` on every input in `dir`, which must hold at least `min`; a panic names
+/// the input.
+fn replay(dir: &std::path::Path, min: usize, check: fn(&[u8])) {
     let mut n = 0;
-    for entry in fs::read_dir(&dir).unwrap() {
+    for entry in fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         let data = fs::read(&path).unwrap();
-        let r = std::panic::catch_unwind(|| write_check::check(&data));
+        let r = std::panic::catch_unwind(|| check(&data));
         assert!(r.is_ok(), "{} broke a rule", path.display());
         n += 1;
     }
-    assert!(n >= 20, "only {n} inputs in {}", dir.display());
+    assert!(n >= min, "only {n} inputs in {}", dir.display());
+}
+
+#[test]
+fn every_corpus_input_keeps_the_rules() {
+    replay(&corpus("write"), 20, write_check::check);
 }
 
 #[test]
@@ -44,7 +56,7 @@ mod region_check;
 fn every_region_corpus_input_keeps_the_rules() {
     use statsfs_vfs::fuzzing::encode_region_layout;
     use statsfs_vfs::region::{Entry, EntryKind, Location};
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/region");
+    let dir = corpus("region");
     if std::env::var_os("STATSFS_WRITE_SEEDS").is_some() {
         use statsfs_core::binary::StatDesc;
         use statsfs_core::{Aggregation, Kind, Scale, Unit};
@@ -105,13 +117,5 @@ fn every_region_corpus_input_keeps_the_rules() {
             fs::write(dir.join(name), bytes).unwrap();
         }
     }
-    let mut n = 0;
-    for entry in fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        let data = fs::read(&path).unwrap();
-        let r = std::panic::catch_unwind(|| region_check::check(&data));
-        assert!(r.is_ok(), "{} broke a rule", path.display());
-        n += 1;
-    }
-    assert!(n >= 3, "only {n} inputs in {}", dir.display());
+    replay(&dir, 3, region_check::check);
 }

@@ -53,7 +53,12 @@ impl Connections {
         }
     }
 
-    fn reap(&mut self, id: Id) {
+    /// Forgets a connection whose task ended (or was aborted).
+    fn reap(&mut self, done: Result<(Id, ()), tokio::task::JoinError>) {
+        let id = match done {
+            Ok((id, ())) => id,
+            Err(e) => e.id(),
+        };
         self.live.remove(&id);
     }
 }
@@ -77,10 +82,7 @@ pub(super) async fn run(
             biased;
             _ = stop.changed() => break,
             Some(done) = conns.tasks.join_next_with_id(), if !conns.tasks.is_empty() => {
-                match done {
-                    Ok((id, ())) => conns.reap(id),
-                    Err(e) => conns.reap(e.id()),
-                }
+                conns.reap(done)
             }
             accepted = listener.accept() => match accepted {
                 Ok((stream, _peer)) => {
@@ -137,10 +139,7 @@ pub(super) async fn run(
         tokio::select! {
             _ = &mut deadline => break,
             Some(done) = conns.tasks.join_next_with_id() => {
-                match done {
-                    Ok((id, ())) => conns.reap(id),
-                    Err(e) => conns.reap(e.id()),
-                }
+                conns.reap(done)
             }
         }
     }

@@ -20,11 +20,11 @@ use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use seq_macro::seq;
+use statsfs::binary::BulkView;
 use statsfs::binary::{Blob, Selection};
 use statsfs::cell::Counter;
-use statsfs::vfs::region::{Region, RegionOptions, RegionReader};
+use statsfs::region::{Region, RegionOptions, RegionReader};
 use statsfs::vfs::{mount, MountOptions};
-use statsfs::view::BulkView;
 use statsfs::Scope;
 use statsfs::{Source, Stats};
 
@@ -249,7 +249,7 @@ fn region_of(
 ) -> (
     Region,
     Source,
-    Vec<Arc<statsfs::vfs::region::InRegion<Thousand>>>,
+    Vec<Arc<statsfs::region::InRegion<Thousand>>>,
 ) {
     let region = Region::create(
         dir.join(format!("bench-{sources}.region")),

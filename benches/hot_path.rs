@@ -63,7 +63,7 @@ fn owner_path(c: &mut Criterion) {
     // one instruction; only where the struct lives differs.
     let dir = std::env::temp_dir().join(format!("statsfs-hot-path-{}.region", std::process::id()));
     let _ = std::fs::remove_file(&dir);
-    let region = statsfs::vfs::region::Region::create(&dir, Default::default()).unwrap();
+    let region = statsfs::region::Region::create(&dir, Default::default()).unwrap();
     let handle = region.alloc(VcpuStat::default()).unwrap();
     let in_region: &VcpuStat = &handle;
     g.bench_function("statsfs_inc_local_in_region", |b| {

@@ -18,8 +18,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use statsfs::http::{serve_with, HttpOptions};
 use statsfs::Source;
-use statsfs_vfs::http::{serve_with, HttpOptions};
 
 const VMS: usize = 10;
 const VCPUS: usize = 4;

@@ -40,13 +40,29 @@
 //!
 //! See the crate's `docs/GUIDE.md` for how to model a subsystem, and [`Stats`] for every
 //! attribute of the derive.
+//!
+//! # The crates behind the facade
+//!
+//! Data flows one way, from the declaration to the products that serve it; each product
+//! is a crate of its own and a feature here, so a program compiles only what it serves:
+//!
+//! ```text
+//! statsfs-derive   #[derive(Stats)] ──► statsfs-core: descriptors, cells, schemas, the tree,
+//!                                        its read doors (read plan, walk)
+//!                  statsfs-binary: the kernel's stats-fd layout, bulk views, mirrors
+//!                  statsfs-text:   the catalogue, Prometheus text / OpenMetrics
+//!    views:        statsfs-vfs (feature `vfs`): the FUSE mount
+//!                  statsfs-http (feature `http`): /metrics, /schema
+//!                  statsfs-region (feature `region`): shared memory, no system call
+//!    the tool:     statsfs-cli: the `statsfs` binary (`cargo install --path statsfs-cli`)
+//! ```
 #![deny(missing_docs)]
 
 pub use statsfs_core::{
-    binary, cell, desc, openmetrics, registry, schema, tree, value, view, walk, Aggregation, Base,
-    BlockSource, Change, Descriptor, Error, Kind, Place, PlanOptions, PlannedSource, PlannedValue,
-    ReadPlan, Scale, Schema, SchemaRef, Scope, Source, Storage, Subscription, Unit, Value,
-    ValueGroup, ValueRef, ValueType, Visitor, WalkOptions,
+    cell, desc, registry, schema, tree, value, walk, Aggregation, Base, BlockSource, Change,
+    Descriptor, Error, Kind, Place, PlanOptions, PlannedSource, PlannedValue, ReadPlan, Scale,
+    Schema, SchemaRef, Scope, Source, Storage, Subscription, Unit, Value, ValueGroup, ValueRef,
+    ValueType, Visitor, WalkOptions,
 };
 
 /// A struct whose fields are statistics; derive it with `#[derive(Stats)]`.
@@ -165,14 +181,32 @@ pub use statsfs_derive::Stats;
 /// `mut`: its cells are atomics, read while they are written.
 pub use statsfs_derive::global;
 
-/// The views for other processes: the FUSE mount (feature `vfs`, on by default) and
-/// `/metrics` over HTTP (feature `http`, its module `vfs::http`); either one alone.
-#[cfg(any(feature = "vfs", feature = "http"))]
+/// The kernel's binary stats layout (`KVM_GET_STATS_FD`): the codec, a tree's
+/// [`BulkView`](binary::BulkView) and a stats file's [`Mirror`](binary::Mirror) into the
+/// tree (`docs/BINARY.md`).
+pub use statsfs_binary as binary;
+
+/// The text formats the views share: the [`catalogue`](text::catalogue) of every stat
+/// and the [`openmetrics`] exposition.
+pub use statsfs_text as text;
+
+/// The Prometheus text format and OpenMetrics: [`Encoder`](openmetrics::Encoder) turns
+/// roots into what `/metrics` serves (`docs/OPENMETRICS.md`).
+pub use statsfs_text::openmetrics;
+
+/// The FUSE mount (feature `vfs`, on by default): the tree as files in KVM's debugfs
+/// layout, with bulk binary files.
+#[cfg(feature = "vfs")]
 pub use statsfs_vfs as vfs;
 
-/// The `statsfs` command-line tool (feature `cli`): `top`, `kvm`, `dump`, `schema`.
-#[cfg(feature = "cli")]
-pub mod cli;
+/// `/metrics` and `/schema` over HTTP (feature `http`).
+#[cfg(feature = "http")]
+pub use statsfs_http as http;
+
+/// The shared region (feature `region`): stats structs other processes read with no
+/// system call (`docs/REGION.md`).
+#[cfg(feature = "region")]
+pub use statsfs_region as region;
 
 #[doc(hidden)]
 pub use statsfs_core::__private;

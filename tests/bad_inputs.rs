@@ -28,8 +28,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use statsfs::binary::Blob;
+use statsfs::vfs::MountOptions;
 use statsfs::Source;
-use statsfs_vfs::MountOptions;
 
 use common::{can_mount, errno, mounted, write_once};
 

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use statsfs::binary::{Blob, Selection, SelectionError};
+use statsfs::binary::{BulkView, ViewError};
 use statsfs::cell::{Counter, Flag, Gauge, LogHistogram};
-use statsfs::view::{BulkView, ViewError};
 use statsfs::Scope;
 use statsfs::{Kind, Source, Stats, Unit, ValueGroup};
 

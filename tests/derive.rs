@@ -123,8 +123,8 @@ fn kinds_types_units_and_defaults() {
     );
     let d = desc("pending");
     assert_eq!(
-        (d.kind, d.ty, d.clearable, d.mode()),
-        (Kind::Instant, ValueType::I32, false, 0o444)
+        (d.kind, d.ty, d.clearable),
+        (Kind::Instant, ValueType::I32, false)
     );
     let d = desc("guest_mode");
     assert_eq!(

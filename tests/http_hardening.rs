@@ -19,8 +19,8 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use statsfs::http::{serve, serve_with, HttpOptions};
 use statsfs::Source;
-use statsfs_vfs::http::{serve, serve_with, HttpOptions};
 
 /// A tree big enough that one response fills a socket's buffers many times over: the
 /// common tree and 2,000 more vCPUs under it.
@@ -757,14 +757,14 @@ fn limits_that_would_let_nothing_through_are_refused() {
         ),
     ] {
         let e = serve_with(Vec::new(), "127.0.0.1:0", o).unwrap_err();
-        assert!(matches!(e, statsfs_vfs::http::Error::Options { .. }), "{e}");
+        assert!(matches!(e, statsfs::http::Error::Options { .. }), "{e}");
         assert!(e.to_string().contains(what), "{e}");
     }
 }
 
 #[test]
 fn the_default_address_is_loopback() {
-    assert!(statsfs_vfs::http::DEFAULT_ADDR.ip().is_loopback());
+    assert!(statsfs::http::DEFAULT_ADDR.ip().is_loopback());
 }
 
 #[test]

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use statsfs_vfs::http::serve;
+use statsfs::http::serve;
 
 /// One HTTP/1.0 GET to 127.0.0.1; returns (status line, headers, body).
 fn get(addr: SocketAddr, path: &str, accept: Option<&str>) -> (String, String, String) {
@@ -86,10 +86,7 @@ fn endpoint_negotiates_the_format_and_stops_on_drop() {
 fn binding_a_taken_port_is_a_typed_error() {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let err = serve(Vec::new(), taken.local_addr().unwrap()).unwrap_err();
-    assert!(
-        matches!(err, statsfs_vfs::http::Error::Bind { .. }),
-        "{err}"
-    );
+    assert!(matches!(err, statsfs::http::Error::Bind { .. }), "{err}");
     assert!(err.to_string().contains("cannot serve /metrics"));
 }
 

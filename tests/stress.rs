@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 
 use statsfs::binary::Blob;
 use statsfs::cell::{Counter, Gauge};
+use statsfs::vfs::{is_mounted, mount, MountOptions};
 use statsfs::{Source, Stats};
-use statsfs_vfs::{is_mounted, mount, MountOptions};
 
 /// A connection's statistics.
 #[derive(Stats, Default)]
@@ -167,7 +167,7 @@ fn everything_at_once_under_churn_for_a_minute() {
     )
     .unwrap();
     let at: PathBuf = m.path().join("svc");
-    let server = statsfs_vfs::http::serve(vec![root.clone()], "127.0.0.1:0").unwrap();
+    let server = statsfs::http::serve(vec![root.clone()], "127.0.0.1:0").unwrap();
     let addr = server.local_addr();
 
     let stop = Arc::new(AtomicBool::new(false));

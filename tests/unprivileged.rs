@@ -21,7 +21,7 @@ use std::sync::mpsc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use statsfs_vfs::{MountError, MountOptions};
+use statsfs::vfs::{MountError, MountOptions};
 
 /// The test user: a system account without home or login shell.
 const USER: &str = "statsfs-test";
@@ -63,8 +63,9 @@ fn child_entry() {
     match task {
         "hold" => {
             // Mounts and waits to be killed: leaves a dead mount of this user's.
-            let m = statsfs_vfs::mount(dir, std::slice::from_ref(&t.root), MountOptions::default())
-                .unwrap_or_else(|e| panic!("mounting as uid {euid}: {e}"));
+            let m =
+                statsfs::vfs::mount(dir, std::slice::from_ref(&t.root), MountOptions::default())
+                    .unwrap_or_else(|e| panic!("mounting as uid {euid}: {e}"));
             say("mounted");
             let _ = io::stdin().read_to_end(&mut Vec::new());
             drop(m);
@@ -82,12 +83,12 @@ fn child_entry() {
                     allow_other: true,
                     ..Default::default()
                 };
-                match statsfs_vfs::mount(dir, std::slice::from_ref(&t.root), options) {
+                match statsfs::vfs::mount(dir, std::slice::from_ref(&t.root), options) {
                     Ok(_) => panic!("fusermount3 allowed allow_other without user_allow_other"),
                     Err(e @ MountError::Fusermount { .. }) => {
                         let msg = e.to_string();
                         assert!(msg.contains("user_allow_other"), "{msg}");
-                        assert!(!statsfs_vfs::is_mounted(dir).unwrap(), "mounted anyway");
+                        assert!(!statsfs::vfs::is_mounted(dir).unwrap(), "mounted anyway");
                         say(&format!("allow_other={msg}"));
                     }
                     Err(e) => panic!("expected MountError::Fusermount, got {e:?}: {e}"),
@@ -95,8 +96,9 @@ fn child_entry() {
             } else {
                 say("allow_other=allowed in /etc/fuse.conf");
             }
-            let m = statsfs_vfs::mount(dir, std::slice::from_ref(&t.root), MountOptions::default())
-                .unwrap_or_else(|e| panic!("mounting as uid {euid}: {e}"));
+            let m =
+                statsfs::vfs::mount(dir, std::slice::from_ref(&t.root), MountOptions::default())
+                    .unwrap_or_else(|e| panic!("mounting as uid {euid}: {e}"));
             // Read from inside: this user owns the mount.
             let exits = fs::read_to_string(m.path().join("kvm/exits")).expect("read kvm/exits");
             let n: u64 = exits
@@ -110,7 +112,7 @@ fn child_entry() {
             let word = |i: usize| u32::from_ne_bytes(blob[i..i + 4].try_into().unwrap());
             assert_eq!(word(0), 0, "header flags");
             assert!(word(12) >= 24, "id_offset {}", word(12));
-            let server = statsfs_vfs::http::serve(vec![t.root.clone()], "127.0.0.1:0")
+            let server = statsfs::http::serve(vec![t.root.clone()], "127.0.0.1:0")
                 .unwrap_or_else(|e| panic!("serving /metrics as uid {euid}: {e}"));
             say(&format!("http={}", server.local_addr()));
             // Until the parent is done with both: it closes our stdin.
@@ -121,7 +123,7 @@ fn child_entry() {
             say("done");
         }
         "refused" => {
-            match statsfs_vfs::mount(dir, std::slice::from_ref(&t.root), MountOptions::default()) {
+            match statsfs::vfs::mount(dir, std::slice::from_ref(&t.root), MountOptions::default()) {
                 Ok(m) => panic!("mounted at {} with /dev/fuse at 0600", m.path().display()),
                 Err(e) => {
                     say(&format!("error={e}"));
@@ -181,7 +183,7 @@ fn a_user_other_than_root_mounts_reads_serves_and_unmounts() {
     let line = mountinfo_line(dir.path()).expect("the child's mount in /proc/self/mountinfo");
     let after_dash = line.split(" - ").nth(1).unwrap_or_default();
     let mut f = after_dash.split(' ');
-    assert_eq!(f.next(), Some(statsfs_vfs::FSTYPE), "{line}");
+    assert_eq!(f.next(), Some(statsfs::vfs::FSTYPE), "{line}");
     assert_eq!(f.next(), Some("statsfs"), "{line}");
     assert!(line.contains(&format!("user_id={}", env.uid)), "{line}");
 

@@ -519,15 +519,6 @@ impl Descriptor {
             .copied()
     }
 
-    /// The file mode of this value's file: 0644 when clearable, else 0444.
-    pub const fn mode(&self) -> u32 {
-        if self.clearable {
-            0o644
-        } else {
-            0o444
-        }
-    }
-
     /// The bucket width of a linear histogram, else 0 (the binary layout's
     /// `bucket_size`).
     pub const fn bucket_size(&self) -> u32 {
@@ -647,10 +638,8 @@ mod tests {
     fn defaults_follow_the_kind() {
         let c = Descriptor::new("c", ValueType::U64, Kind::Cumulative);
         assert!(c.clearable);
-        assert_eq!(c.mode(), 0o644);
         let g = Descriptor::new("g", ValueType::I32, Kind::Instant);
         assert!(!g.clearable);
-        assert_eq!(g.mode(), 0o444);
         let p = Descriptor::new("p", ValueType::U64, Kind::Peak);
         assert_eq!(p.aggregation, Aggregation::Max);
         let b = Descriptor::new("b", ValueType::Bool, Kind::Instant);

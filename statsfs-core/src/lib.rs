@@ -1,41 +1,37 @@
 //! # statsfs-core
 //!
 //! Statistics declared once, kept in the user's own structs, organized as a tree of
-//! sources with aggregates, and read by views (files, a bulk binary layout, OpenMetrics).
+//! sources with aggregates, and read through two doors. The core knows no view: the
+//! files, the binary layout, the text formats, the servers and the tool are crates built
+//! on these doors.
 //!
 //! Data flows one way, and the modules follow it:
 //!
 //! ```text
 //! #[derive(Stats)] ──► static Schema ──► tree ──────────────► read plan / walk ──► views
-//!   (the derive)       desc, cell,       tree/: source,       tree/plan, tree/walk   view/: bulk,
-//!                      schema, registry  group, aggregate,                           mirror,
-//!                                        raw (unsafe)                                openmetrics
-//!
-//!                      binary: the kernel's binary layout (header, descriptors, encoder,
-//!                      decoder, selections); depends on `desc` only
+//!   (the derive)       desc, cell,       tree/: source,       tree/plan, tree/walk   (other
+//!                      schema, registry  group, aggregate,                           crates)
+//!                                        raw (unsafe)
 //! ```
 //!
 //! * [`desc`]: what one value is ([`Descriptor`]): name, offset, type, kind, unit,
-//!   scale, aggregation, mode, description; the codes and rules every user checks.
+//!   scale, aggregation, whether it may be cleared, description; the codes and rules
+//!   every user checks.
 //! * [`cell`]: the field types ([`Counter`](cell::Counter), [`Gauge`](cell::Gauge),
 //!   [`Peak`](cell::Peak), histograms, ...) with the owner and shared write paths.
 //! * [`schema`]: a struct's descriptors ([`Schema`]) and the [`Stats`] trait.
-//! * [`registry`]: every derived schema of the binary, collected at link time.
+//! * [`registry`]: every derived schema of the binary, collected at link time, and the
+//!   process-global statistics.
 //! * [`tree`]: [`Source`]s with [`ValueGroup`]s and aggregates, and the two doors readers
 //!   use: [`ReadPlan`] (a fixed set of values re-read into a buffer) and [`walk`].
-//! * [`binary`]: the kernel's KVM binary stats layout, standing alone.
-//! * [`view`]: the views built on the doors: [`BulkView`](view::BulkView) (the binary
-//!   layout of a source or subtree), [`Mirror`](view::Mirror) (a stats file into the
-//!   tree), [`openmetrics`].
+//! * [`value`]: a value as a reader sees it, and the one number it reads as.
 //!
-//! The semantics are written down in the repository's `docs/` (`MODEL.md`, `BINARY.md`,
-//! `FILES.md`, `OPENMETRICS.md`).
+//! The semantics are written down in the repository's `docs/` (`MODEL.md`, `FILES.md`).
 //!
 //! Most users depend on the `statsfs` facade and write `#[derive(statsfs::Stats)]`.
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
-pub mod binary;
 pub mod cell;
 pub mod desc;
 mod error;
@@ -43,7 +39,6 @@ pub mod registry;
 pub mod schema;
 pub mod tree;
 pub mod value;
-pub mod view;
 
 pub use desc::{Aggregation, Base, Descriptor, Kind, Scale, Storage, Unit, ValueType};
 pub use error::Error;
@@ -53,7 +48,6 @@ pub use tree::{
     PlannedValue, ReadPlan, Scope, Source, Subscription, ValueGroup, Visitor, WalkOptions,
 };
 pub use value::{Value, ValueRef};
-pub use view::openmetrics;
 
 /// What `#[derive(Stats)]` expands to refers to; not a public API.
 #[doc(hidden)]

@@ -1,22 +1,10 @@
-//! Values as readers see them, and their text form (`docs/FILES.md#values`).
+//! Values as readers see them, and the one number each reads as
+//! (`docs/FILES.md#values`).
 
 use std::fmt;
 
 use crate::desc::Descriptor;
 use crate::schema::Schema;
-
-/// Whether `data`, written to a value file, asks to clear the value: exactly `0` or
-/// `0\n` (what `echo 0 >` writes); anything else (other digits, signs, spaces, a second
-/// line, any other length) is refused, and must change nothing (`docs/FILES.md#writing`).
-///
-/// ```
-/// use statsfs_core::value::is_clear_request;
-/// assert!(is_clear_request(b"0\n"));
-/// assert!(!is_clear_request(b"00") && !is_clear_request(b"-0") && !is_clear_request(b""));
-/// ```
-pub fn is_clear_request(data: &[u8]) -> bool {
-    data == b"0" || data == b"0\n"
-}
 
 /// The one number a value reads as, in every view (`docs/FILES.md#text-rendering`): the
 /// word itself, sign-extended for a signed type; for a histogram, its sample count (the
@@ -33,37 +21,6 @@ pub fn number(d: &Descriptor, words: &[u64]) -> i128 {
     } else {
         w as i128
     }
-}
-
-/// Writes `words` as a value file reads: its [`number`] in decimal, no newline. Every
-/// value file holds one integer, as debugfs' do, so tools that parse them (the kernel's
-/// `kvm_stat`) read every file. An enum-valued stat's names are in its descriptor
-/// ([`Descriptor::name_of`]); a histogram's buckets in [`write_buckets`].
-///
-/// ```
-/// use statsfs_core::{value::write_text, Descriptor, Kind, ValueType};
-/// let d = Descriptor::new("x", ValueType::I32, Kind::Instant);
-/// let mut s = String::new();
-/// write_text(&mut s, &d, &[(-5i64) as u64]).unwrap();
-/// assert_eq!(s, "-5");
-/// ```
-pub fn write_text(out: &mut impl fmt::Write, d: &Descriptor, words: &[u64]) -> fmt::Result {
-    write!(out, "{}", number(d, words))
-}
-
-/// Writes a histogram's bucket counts separated by spaces (for any other value, its
-/// [`number`]); no newline. The mount serves it as the unlisted `<name>.buckets`.
-pub fn write_buckets(out: &mut impl fmt::Write, d: &Descriptor, words: &[u64]) -> fmt::Result {
-    if !d.kind.is_histogram() {
-        return write_text(out, d, words);
-    }
-    for (i, w) in words.iter().enumerate() {
-        if i > 0 {
-            out.write_char(' ')?;
-        }
-        write!(out, "{w}")?;
-    }
-    Ok(())
 }
 
 /// One value read from a source, borrowed for the duration of a
@@ -108,7 +65,7 @@ impl<'a> ValueRef<'a> {
 
 impl fmt::Display for ValueRef<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_text(f, self.descriptor, self.words)
+        write!(f, "{}", number(self.descriptor, self.words))
     }
 }
 
@@ -169,6 +126,6 @@ impl Value {
 
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_text(f, &self.descriptor, &self.words)
+        write!(f, "{}", number(&self.descriptor, &self.words))
     }
 }

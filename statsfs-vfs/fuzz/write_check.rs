@@ -18,7 +18,7 @@
 
 use std::sync::Arc;
 
-use statsfs_core::binary::{Blob, Selection};
+use statsfs_binary::{Blob, Selection};
 use statsfs_core::cell::{Counter, Gauge, LogHistogram};
 use statsfs_core::{Scope, Source};
 use statsfs_derive::Stats;

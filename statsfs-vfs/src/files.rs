@@ -1,10 +1,10 @@
 //! What the files say and do: value files (text, `docs/FILES.md#text-rendering`) and bulk
 //! files (the binary layout, `docs/BINARY.md`), independent of FUSE.
 
-use statsfs_core::binary::Selection;
-use statsfs_core::view::{BulkView, ViewError};
-use statsfs_core::Scope;
-use statsfs_core::{value, Error, Source};
+use std::fmt::Write as _;
+
+use statsfs_binary::{BulkView, Selection, ViewError};
+use statsfs_core::{value, Descriptor, Error, Scope, Source};
 
 /// How a request failed, as an errno.
 pub(crate) fn errno(e: &Error) -> i32 {
@@ -15,18 +15,39 @@ pub(crate) fn errno(e: &Error) -> i32 {
     }
 }
 
-/// A value file's contents and a newline: the value's one number
-/// ([`value::write_text`]), or for `<name>.buckets` a histogram's buckets
-/// ([`value::write_buckets`]).
+/// Whether `data`, written to a value file, asks to clear the value: exactly `0` or
+/// `0\n` (what `echo 0 >` writes); anything else (other digits, signs, spaces, a second
+/// line, any other length) is refused, and must change nothing (`docs/FILES.md#writing`).
+pub(crate) fn is_clear_request(data: &[u8]) -> bool {
+    data == b"0" || data == b"0\n"
+}
+
+/// Writes a histogram's bucket counts separated by spaces (for any other value, its
+/// [`value::number`]); no newline. The mount serves it as the unlisted `<name>.buckets`.
+fn write_buckets(out: &mut String, d: &Descriptor, words: &[u64]) {
+    if !d.kind.is_histogram() {
+        let _ = write!(out, "{}", value::number(d, words));
+        return;
+    }
+    for (i, w) in words.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        let _ = write!(out, "{w}");
+    }
+}
+
+/// A value file's contents and a newline: the value's one number ([`value::number`]),
+/// or for `<name>.buckets` a histogram's buckets.
 pub(crate) fn value_text(source: &Source, name: &str, buckets: bool) -> Result<Vec<u8>, i32> {
     let v = source.get(name).map_err(|e| errno(&e))?;
     let mut text = String::new();
-    // Writing into a String cannot fail.
-    let _ = if buckets {
-        value::write_buckets(&mut text, v.descriptor(), v.words())
+    if buckets {
+        write_buckets(&mut text, v.descriptor(), v.words());
     } else {
-        value::write_text(&mut text, v.descriptor(), v.words())
-    };
+        // Writing into a String cannot fail.
+        let _ = write!(text, "{}", value::number(v.descriptor(), v.words()));
+    }
     text.push('\n');
     Ok(text.into_bytes())
 }
@@ -34,7 +55,7 @@ pub(crate) fn value_text(source: &Source, name: &str, buckets: bool) -> Result<V
 /// Writing a value file: `0` or `0\n` clears it; anything else is `EINVAL` and changes
 /// nothing.
 pub(crate) fn value_write(source: &Source, name: &str, data: &[u8]) -> Result<(), i32> {
-    if !value::is_clear_request(data) {
+    if !is_clear_request(data) {
         return Err(libc::EINVAL);
     }
     source.clear(name).map_err(|e| errno(&e))
@@ -108,11 +129,11 @@ impl BulkFile {
 }
 
 /// The catalogue file's text: every stat the binary can produce
-/// ([`registry::write_catalogue`](statsfs_core::registry::write_catalogue)).
+/// ([`catalogue::write`](statsfs_text::catalogue::write)).
 pub(crate) fn catalogue() -> Vec<u8> {
     let mut text = String::new();
     // Writing into a String cannot fail.
-    let _ = statsfs_core::registry::write_catalogue(&mut text);
+    let _ = statsfs_text::catalogue::write(&mut text);
     text.into_bytes()
 }
 

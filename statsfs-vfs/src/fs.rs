@@ -164,7 +164,7 @@ impl Shared {
             }
             Node::Value { clearable, .. } => (
                 FileType::RegularFile,
-                if *clearable { 0o644 } else { 0o444 },
+                statsfs_text::catalogue::file_mode(*clearable) as u16,
                 VALUE_FILE_SIZE,
                 1,
             ),

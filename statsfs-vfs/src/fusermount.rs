@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::mount::MountError;
+use crate::error::MountError;
 use crate::{mountinfo, sys, MountOptions};
 
 /// How long `fusermount3` may take, from start to exit.

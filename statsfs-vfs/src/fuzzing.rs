@@ -33,19 +33,3 @@ impl Bulk {
         self.0.read(offset, size).to_vec()
     }
 }
-
-/// Parses a shared region's layout block as a reader does (`docs/REGION.md`), with the
-/// data area at `data`: the entries, or why not (feature `region` too).
-#[cfg(feature = "region")]
-pub fn parse_region_layout(
-    bytes: &[u8],
-    data: std::ops::Range<u64>,
-) -> Result<Vec<crate::region::Entry>, String> {
-    crate::region::parse_layout(bytes, data)
-}
-
-/// Encodes entries as a layout block (feature `region` too).
-#[cfg(feature = "region")]
-pub fn encode_region_layout(entries: &[crate::region::Entry]) -> Result<Vec<u8>, String> {
-    crate::region::encode_layout(entries)
-}

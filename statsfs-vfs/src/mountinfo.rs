@@ -41,29 +41,6 @@ pub fn is_mounted(path: &Path) -> io::Result<bool> {
     Ok(read()?.iter().any(|(_, mp)| mp.as_slice() == want))
 }
 
-/// If `path` is a dead FUSE mount (any access fails with `ENOTCONN`, "Transport
-/// endpoint is not connected": a daemon died without unmounting), detaches it and
-/// returns `true`. A user other than root can detach only its own mounts (through
-/// `fusermount3 -u -z`).
-pub fn clean_stale_mount(path: &Path) -> io::Result<bool> {
-    match fs::metadata(path) {
-        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {
-            log::warn!(
-                "{}: stale FUSE mount of a dead process, detaching it",
-                path.display()
-            );
-            // As root umount2(MNT_DETACH); as another user fusermount3 -u -z (of its own
-            // mounts only).
-            crate::mount::detach(path).map_err(|e| match e {
-                crate::MountError::Io(e) => e,
-                e => io::Error::other(e),
-            })?;
-            Ok(true)
-        }
-        _ => Ok(false),
-    }
-}
-
 /// Undoes mountinfo's octal escapes (`\040` for a space).
 fn unescape(s: &str) -> Vec<u8> {
     let b = s.as_bytes();

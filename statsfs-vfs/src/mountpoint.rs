@@ -12,7 +12,7 @@ use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 
-use crate::mount::MountError;
+use crate::error::MountError;
 use crate::{mountinfo, sys};
 
 /// A directory to mount on, held open.

@@ -1,12 +1,8 @@
-//! Shared by this package's tests: the one skip policy ([`skip`]: a test that cannot run
-//! on this machine says `SKIPPED: <test>: <reason>` and returns), finding the external
-//! tools (promtool, prometheus, python3 with prometheus-client) on PATH, whether FUSE
-//! mounts work here, and for the OpenMetrics tests a tree with every kind, unit,
+//! Shared by this package's tests: the machine checks and the skip policy of
+//! `statsfs-testkit`, and for the OpenMetrics tests a tree with every kind, unit,
 //! histogram, label and escaping case.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
@@ -122,104 +118,17 @@ pub fn tree() -> Tree {
     Tree { root, vcpus }
 }
 
-/// The one way a test of this package says it cannot run here: exactly one line,
-/// `SKIPPED: <test>: <reason>`, written to the process's stderr itself (past libtest's
-/// capture, which takes `eprintln!`), so that it shows and `.ci/run` counts the test as
-/// skipped, not passed. The test then returns without checking anything.
-pub fn skip(test: &str, reason: &str) {
-    use std::io::Write as _;
-    // One write of the whole line: stderr is unbuffered, and `writeln!` would write it in
-    // pieces, between which libtest's output to stdout (the same pipe in CI) can land.
-    let line = format!("SKIPPED: {test}: {reason}\n");
-    let _ = std::io::stderr().lock().write_all(line.as_bytes());
-}
-
-/// Runs `program` with `args`, `input` on its standard input; its whole output.
-pub fn run_with_input(
-    program: &std::path::Path,
-    args: &[&str],
-    input: &str,
-) -> std::process::Output {
-    use std::io::Write as _;
-    use std::process::Stdio;
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("start {}: {e}", program.display()));
-    child
-        .stdin
-        .take()
-        .expect("a piped stdin")
-        .write_all(input.as_bytes())
-        .expect("write the input");
-    child.wait_with_output().expect("wait for the child")
-}
-
-/// `name` on PATH; missing, `test` is skipped (see [`skip`]) and this returns `None`.
-pub fn tool(test: &str, name: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join(name))
-            .find(|p| p.is_file())
-    });
-    if found.is_none() {
-        let package = match name {
-            "promtool" | "prometheus" => "prometheus",
-            other => other,
-        };
-        skip(
-            test,
-            &format!("`{name}` is not on PATH (apt-get install -y {package}, or bash .ci/setup)"),
-        );
-    }
-    found
-}
-
-/// `python3` with `prometheus_client` importable, like [`tool`].
-pub fn python(test: &str) -> Option<PathBuf> {
-    let py = tool(test, "python3")?;
-    let ok = Command::new(&py)
-        .args(["-c", "import prometheus_client"])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if ok {
-        Some(py)
-    } else {
-        skip(
-            test,
-            "python3 cannot import prometheus_client (pip install prometheus-client, or bash .ci/setup)",
-        );
-        None
-    }
-}
-
-/// Whether this machine can mount FUSE file systems (root and `/dev/fuse`); if not,
-/// `test` is skipped (see [`skip`]).
-pub fn can_mount(test: &str) -> bool {
-    // SAFETY: geteuid takes no arguments, touches no memory and cannot fail.
-    let root = unsafe { libc::geteuid() } == 0;
-    let fuse = std::path::Path::new("/dev/fuse").exists();
-    if !(root && fuse) {
-        skip(
-            test,
-            &format!("FUSE mount tests need root and /dev/fuse (root: {root}, /dev/fuse: {fuse})"),
-        );
-    }
-    root && fuse
-}
+#[allow(unused_imports)]
+pub use statsfs_testkit::{can_mount, python, run_with_input, skip, tool};
 
 /// `root` mounted with `options` in a new temporary directory (which goes when dropped,
 /// after the mount).
 pub fn mounted(
     root: &Source,
-    options: statsfs_vfs::MountOptions,
-) -> (tempfile::TempDir, statsfs_vfs::Mount) {
+    options: statsfs::vfs::MountOptions,
+) -> (tempfile::TempDir, statsfs::vfs::Mount) {
     let dir = tempfile::TempDir::new().unwrap();
-    let m = statsfs_vfs::mount(dir.path(), std::slice::from_ref(root), options).unwrap();
+    let m = statsfs::vfs::mount(dir.path(), std::slice::from_ref(root), options).unwrap();
     (dir, m)
 }
 

@@ -4,7 +4,7 @@
 //! `KVM_GET_STATS_FD` (Linux 5.14+, capability `KVM_CAP_BINARY_STATS_FD`) returns a
 //! read-only file descriptor whose contents are a self-describing binary blob: a header,
 //! an id string, one descriptor per statistic and a data block of `u64` values (`docs/BINARY.md#the-blob`).
-//! [`statsfs::view::Mirror`] decodes the descriptors once into a runtime schema (one
+//! [`statsfs::binary::Mirror`] decodes the descriptors once into a runtime schema (one
 //! shared `Arc<Schema>` per layout, so aggregates over every vCPU match) and re-reads
 //! the data block with one `pread` whenever the tree is read.
 //!
@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use kvm_bindings::KVM_CAP_BINARY_STATS_FD;
 use kvm_ioctls::VmFd;
-use statsfs::view::{FileBlock, Mirror, MirrorError};
+use statsfs::binary::{FileBlock, Mirror, MirrorError};
 use statsfs::{Schema, ValueGroup};
 
 /// `KVM_GET_STATS_FD = _IO(KVMIO, 0xce)`: no direction, no argument, so the request

@@ -44,14 +44,14 @@ use std::time::{Duration, Instant};
 
 use clap::{value_parser, Parser};
 use kvm_ioctls::Kvm;
-use statsfs::view::Mirror;
+use statsfs::binary::Mirror;
 
 use crate::kernel_stats::{KernelStats, VCPU_SCHEMA, VM_SCHEMA};
 use crate::stats::{Home, StatsObserver, VcpuStat, VmStat};
 use crate::summary::Summary;
 use crate::tree::{KvmTree, VmNode};
 use crate::vmm::{ExitReason, Vcpu, VcpuOutcome, Vm, Workload};
-use statsfs::vfs::region::{Region, RegionError, RegionOptions};
+use statsfs::region::{Region, RegionError, RegionOptions};
 
 /// Run tiny KVM guests and serve their statistics, and the kernel's, as files.
 #[derive(Debug, Parser)]
@@ -119,7 +119,7 @@ enum AppError {
     /// vCPUs failed while running.
     Vcpus(Vec<String>),
     /// The /metrics endpoint could not be started.
-    Metrics(statsfs::vfs::http::Error),
+    Metrics(statsfs::http::Error),
     /// The shared region could not be made or filled.
     Region(RegionError),
 }
@@ -510,7 +510,7 @@ fn run(args: &Args) -> Result<(), AppError> {
 
     let metrics = match &args.metrics {
         Some(addr) => {
-            let server = statsfs::vfs::http::serve(tree.roots().to_vec(), addr.as_str())
+            let server = statsfs::http::serve(tree.roots().to_vec(), addr.as_str())
                 .map_err(AppError::Metrics)?;
             println!("metrics at http://{}/metrics", server.local_addr());
             Some(server)

@@ -14,7 +14,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use statsfs::cell::{Counter, Flag, Gauge, LogHistogram, Peak};
-use statsfs::vfs::region::{InRegion, Region, RegionError};
+use statsfs::region::{InRegion, Region, RegionError};
 use statsfs::{Error, Source, Stats};
 
 use crate::vmm::{ExitObserver, ExitReason};

@@ -18,7 +18,7 @@ fn tool(args: &[&str]) -> String {
     let mut out = Vec::new();
     let mut argv = vec!["statsfs"];
     argv.extend_from_slice(args);
-    statsfs::cli::run(argv, &mut out).unwrap_or_else(|e| panic!("statsfs {args:?}: {e}"));
+    statsfs_cli::run(argv, &mut out).unwrap_or_else(|e| panic!("statsfs {args:?}: {e}"));
     String::from_utf8(out).unwrap()
 }
 
@@ -158,7 +158,7 @@ fn statsfs_kvm_names_a_process_it_cannot_read() {
     let me = std::process::id().to_string();
     let mut out = Vec::new();
     // Holding no KVM file at all: nothing to read, said in one line.
-    let err = statsfs::cli::run(["statsfs", "kvm", "--once", "--pid", &me], &mut out)
+    let err = statsfs_cli::run(["statsfs", "kvm", "--once", "--pid", &me], &mut out)
         .expect_err("this process holds no KVM stats file");
     let text = err.to_string();
     assert!(
@@ -171,7 +171,7 @@ fn statsfs_kvm_names_a_process_it_cannot_read() {
         return;
     };
     let _vm = kvm.create_vm().expect("create a VM");
-    let err = statsfs::cli::run(["statsfs", "kvm", "--once", "--pid", &me], &mut out)
+    let err = statsfs_cli::run(["statsfs", "kvm", "--once", "--pid", &me], &mut out)
         .expect_err("a VM without a stats file");
     let text = err.to_string();
     assert!(

@@ -15,8 +15,8 @@ mod vmm;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use statsfs::binary::Mirror;
 use statsfs::binary::{Blob, StatsFile};
-use statsfs::view::Mirror;
 use statsfs::{Kind, Source, Unit};
 
 use vmm::{ExitObserver, ExitReason, VcpuOutcome, Vm, Workload};

@@ -457,7 +457,7 @@ fn the_region_reads_the_same_as_the_bulk_files() {
     // The mount says where the region is.
     let advertised = fs::read_to_string(mount.join(".region")).expect("read <mount>/.region");
     assert_eq!(advertised.trim_end(), region_arg);
-    let mut reader = statsfs::vfs::region::RegionReader::open(&region_path)
+    let mut reader = statsfs::region::RegionReader::open(&region_path)
         .unwrap_or_else(|e| panic!("open the region: {e}\n{}", ex.output()));
     let mut values = Vec::new();
     reader.refresh(&mut values).expect("a refresh");
@@ -480,7 +480,7 @@ fn the_region_reads_the_same_as_the_bulk_files() {
             );
             compared += 1;
         }
-        aggregates += usize::from(e.kind == statsfs::vfs::region::EntryKind::Aggregates);
+        aggregates += usize::from(e.kind == statsfs::region::EntryKind::Aggregates);
     }
     assert!(
         compared >= 100 && aggregates >= 3,

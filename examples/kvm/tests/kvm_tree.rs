@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::thread;
 
 use statsfs::binary::{Blob, Selection};
-use statsfs::view::{BulkView, Mirror};
+use statsfs::binary::{BulkView, Mirror};
 use statsfs::Scope;
 use statsfs::{walk, Place, Source, ValueRef, Visitor, WalkOptions};
 

@@ -102,7 +102,7 @@ enum AppError {
     /// Mounting or unmounting at this path failed.
     Mount(PathBuf, statsfs::vfs::MountError),
     /// The /metrics endpoint could not be started.
-    Metrics(statsfs::vfs::http::Error),
+    Metrics(statsfs::http::Error),
     /// Signal handlers could not be installed.
     Signals(std::io::Error),
     /// The load generator's threads could not be started.
@@ -181,8 +181,7 @@ fn run(args: &Args) -> Result<bool, AppError> {
     };
     let metrics = match &args.metrics {
         Some(a) if tree.is_some() => {
-            let s =
-                statsfs::vfs::http::serve(roots.clone(), a.as_str()).map_err(AppError::Metrics)?;
+            let s = statsfs::http::serve(roots.clone(), a.as_str()).map_err(AppError::Metrics)?;
             println!("metrics at http://{}/metrics", s.local_addr());
             Some(s)
         }

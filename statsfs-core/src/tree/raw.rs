@@ -36,7 +36,7 @@ use crate::schema::Schema;
 use crate::Stats;
 
 /// A stats struct that lives somewhere its handle does not own by value: in a shared
-/// memory region (`statsfs_vfs::region`), an arena. A source keeps the handle (in an
+/// memory region (the `statsfs-region` crate), an arena. A source keeps the handle (in an
 /// `Arc`) for as long as it reads the struct ([`Source::add_placed_values`]).
 ///
 /// # Safety

@@ -673,7 +673,7 @@ impl Source {
     /// Calls `f` with each of the source's own groups, oldest first: its schema, kind
     /// (simple values and their struct's address, block, aggregates, revoked), whether
     /// it is hidden and which values it shows. For views that publish the tree elsewhere
-    /// (`statsfs_vfs::region`). `f` runs under the source's read lock: it must not change
+    /// (the `statsfs-region` crate). `f` runs under the source's read lock: it must not change
     /// the tree.
     pub fn for_each_group(&self, mut f: impl FnMut(GroupInfo<'_>)) {
         let st = self.read_state();

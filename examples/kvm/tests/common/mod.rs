@@ -11,15 +11,7 @@ use std::fs::OpenOptions;
 
 use kvm_ioctls::Kvm;
 
-/// Says that `test` does nothing here and why: one line, straight to the process's
-/// stderr, which libtest does not capture (it captures `println!` and `eprintln!`).
-pub fn skip(test: &str, reason: &str) {
-    use std::io::Write as _;
-    // One write of the whole line: stderr is unbuffered, and `writeln!` would write it in
-    // pieces, between which libtest's output to stdout (the same pipe in CI) can land.
-    let line = format!("SKIPPED: {test}: {reason}\n");
-    let _ = std::io::stderr().lock().write_all(line.as_bytes());
-}
+pub use statsfs_testkit::skip;
 
 /// `/dev/kvm`, or `None` after skipping `test`.
 pub fn kvm(test: &str) -> Option<Kvm> {
@@ -38,16 +30,9 @@ pub fn kvm(test: &str) -> Option<Kvm> {
 /// Whether this process can run VMs and mount their stats (read-write `/dev/kvm` and
 /// `/dev/fuse`, and root: statsfs mounts with mount(2)); if not, skips `test`.
 pub fn can_run_and_mount(test: &str) -> bool {
-    for dev in ["/dev/kvm", "/dev/fuse"] {
-        if let Err(e) = OpenOptions::new().read(true).write(true).open(dev) {
-            skip(test, &format!("cannot open {dev}: {e}"));
-            return false;
-        }
-    }
-    // SAFETY: geteuid takes no arguments, touches no memory and cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
-        skip(test, "mounting needs root (statsfs mounts with mount(2))");
+    if let Err(e) = OpenOptions::new().read(true).write(true).open("/dev/kvm") {
+        skip(test, &format!("cannot open /dev/kvm: {e}"));
         return false;
     }
-    true
+    statsfs_testkit::can_mount(test)
 }

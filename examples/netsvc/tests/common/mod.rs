@@ -1,9 +1,9 @@
-//! Shared by the netsvc package's tests: the skip policy (one line
-//! `SKIPPED: <test>: <reason>`, which `.ci/run` counts), and the binary run by a test,
+//! Shared by the netsvc package's tests: the skip policy and machine checks of
+//! `statsfs-testkit`, and the binary run by a test,
 //! killed (and its mount removed) if the test fails half-way.
 #![allow(dead_code)]
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -11,33 +11,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-/// Says that `test` does nothing here and why: one write of one line to the process's
-/// stderr, which libtest does not capture.
-pub fn skip(test: &str, reason: &str) {
-    let line = format!("SKIPPED: {test}: {reason}\n");
-    let _ = std::io::stderr().lock().write_all(line.as_bytes());
-}
-
-/// Whether this process can mount (read-write `/dev/fuse`, and root: statsfs mounts
-/// with mount(2)); if not, skips `test`.
-pub fn can_mount(test: &str) -> bool {
-    if let Err(e) = OpenOptions::new().read(true).write(true).open("/dev/fuse") {
-        skip(test, &format!("cannot open /dev/fuse: {e}"));
-        return false;
-    }
-    // The effective uid: the second of the four ids on the `Uid:` line.
-    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let euid = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|ids| ids.split_whitespace().nth(1))
-        .unwrap_or("?");
-    if euid != "0" {
-        skip(test, "mounting needs root (statsfs mounts with mount(2))");
-        return false;
-    }
-    true
-}
+#[allow(unused_imports)]
+pub use statsfs_testkit::{can_mount, skip};
 
 /// Whether `path` is a mount point now.
 pub fn mounted(path: &Path) -> bool {

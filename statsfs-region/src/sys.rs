@@ -1,0 +1,312 @@
+//! The region crate's only unsafe code: the shared mapping of a region file and the
+//! stats structs placed in it. Every invariant the unsafe blocks rely on is established
+//! here (bounds, alignment, no overlapping places), so the rest of the crate is safe
+//! code (`#![deny(unsafe_code)]` in `lib.rs`).
+#![allow(unsafe_code)]
+use std::io;
+use std::os::fd::AsRawFd;
+
+/// A shared mapping of a whole file (a region file): read-write for its
+/// writer, read-only for readers. Every access is bounds- and alignment-checked here and
+/// atomic (the other side may be writing at the same time, from another process), so
+/// the safe methods are sound whatever the file holds.
+pub(crate) struct Mapping {
+    base: std::ptr::NonNull<u8>,
+    len: usize,
+    /// Mapped read-write: only then do the writing methods write.
+    writable: bool,
+    /// The places of live [`InRegion`]s, offset to size: `place` refuses a place that
+    /// overlaps one (the invariant its unsafe write relies on, kept here).
+    placed: std::sync::Mutex<std::collections::BTreeMap<usize, usize>>,
+}
+
+// SAFETY: the mapping is plain shared memory, accessed only through atomics.
+unsafe impl Send for Mapping {}
+// SAFETY: as above.
+unsafe impl Sync for Mapping {}
+
+impl Mapping {
+    /// Maps `len` bytes of `file` shared, writable or read-only.
+    pub(crate) fn new(file: &std::fs::File, len: usize, writable: bool) -> io::Result<Mapping> {
+        if len == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "an empty region",
+            ));
+        }
+        let prot = if writable {
+            libc::PROT_READ | libc::PROT_WRITE
+        } else {
+            libc::PROT_READ
+        };
+        // SAFETY: a fresh mapping chosen by the kernel (no fixed address), of a file we
+        // hold open; the result is checked before use.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                prot,
+                libc::MAP_SHARED,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let base = std::ptr::NonNull::new(p.cast::<u8>())
+            .ok_or_else(|| io::Error::other("mmap returned a null mapping"))?;
+        Ok(Mapping {
+            base,
+            len,
+            writable,
+            placed: std::sync::Mutex::new(std::collections::BTreeMap::new()),
+        })
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The address of byte `offset` (for telling whether a struct lives in here).
+    pub(crate) fn address(&self, offset: usize) -> usize {
+        self.base.as_ptr() as usize + offset
+    }
+
+    /// Whether `[offset, offset + size)` is inside and `offset` aligned to `align`.
+    fn fits(&self, offset: usize, size: usize, align: usize) -> bool {
+        offset % align == 0 && offset.checked_add(size).is_some_and(|end| end <= self.len)
+    }
+
+    /// The atomic of type `A` (an `Atomic*` of `size_of::<A>()` bytes) at `offset`, if it
+    /// fits and is aligned.
+    fn atomic<A>(&self, offset: usize) -> Option<&A> {
+        let size = std::mem::size_of::<A>();
+        if !self.fits(offset, size, std::mem::align_of::<A>()) {
+            return None;
+        }
+        // SAFETY: inside the mapping (checked), aligned for `A` (checked; the mapping is
+        // page-aligned), and `A` is only ever an atomic integer type, valid for any bit
+        // pattern and made for shared mutation. The mapping lives as long as `self`.
+        Some(unsafe { &*self.base.as_ptr().add(offset).cast::<A>() })
+    }
+
+    /// The little-endian unsigned integer of `width` bytes (1, 2, 4 or 8) at `offset`,
+    /// loaded atomically; `None` when out of bounds, misaligned or of another width.
+    pub(crate) fn load(
+        &self,
+        offset: usize,
+        width: usize,
+        order: std::sync::atomic::Ordering,
+    ) -> Option<u64> {
+        use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, AtomicU8};
+        match width {
+            1 => self
+                .atomic::<AtomicU8>(offset)
+                .map(|a| u64::from(a.load(order))),
+            2 => self
+                .atomic::<AtomicU16>(offset)
+                .map(|a| u64::from(a.load(order))),
+            4 => self
+                .atomic::<AtomicU32>(offset)
+                .map(|a| u64::from(a.load(order))),
+            8 => self.atomic::<AtomicU64>(offset).map(|a| a.load(order)),
+            _ => None,
+        }
+    }
+
+    /// Loads `out.len()` consecutive u64 words from `offset` (relaxed atomic loads: a
+    /// plain `mov` each on x86); `false`, and nothing loaded, unless they are all inside
+    /// and aligned. The region reader's inner loop: one check for the whole run.
+    pub(crate) fn load_u64s(&self, offset: usize, out: &mut [u64]) -> bool {
+        let Some(bytes) = out.len().checked_mul(8) else {
+            return false;
+        };
+        if !self.fits(offset, bytes, 8) {
+            return false;
+        }
+        // SAFETY: the whole run is inside the mapping and 8-aligned (checked above), so
+        // each word is a valid `AtomicU64` (any bit pattern is), shared with the writer.
+        let words = unsafe {
+            std::slice::from_raw_parts(
+                self.base
+                    .as_ptr()
+                    .add(offset)
+                    .cast::<std::sync::atomic::AtomicU64>(),
+                out.len(),
+            )
+        };
+        for (o, w) in out.iter_mut().zip(words) {
+            *o = w.load(std::sync::atomic::Ordering::Relaxed);
+        }
+        true
+    }
+
+    /// Stores the u64 at `offset` (aligned, inside: else nothing happens and `false`).
+    pub(crate) fn store_u64(
+        &self,
+        offset: usize,
+        v: u64,
+        order: std::sync::atomic::Ordering,
+    ) -> bool {
+        if !self.writable {
+            return false;
+        }
+        match self.atomic::<std::sync::atomic::AtomicU64>(offset) {
+            Some(a) => {
+                a.store(v, order);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Copies `len` bytes at `offset` out, byte by byte with relaxed atomic loads (the
+    /// writer may be changing them: the caller checks the generation afterwards).
+    pub(crate) fn read_bytes(&self, offset: usize, len: usize, out: &mut Vec<u8>) -> bool {
+        if !self.fits(offset, len, 1) {
+            return false;
+        }
+        out.clear();
+        out.reserve(len);
+        for i in 0..len {
+            let b = self.atomic::<std::sync::atomic::AtomicU8>(offset + i);
+            out.push(b.map_or(0, |a| a.load(std::sync::atomic::Ordering::Relaxed)));
+        }
+        true
+    }
+
+    /// Writes `bytes` at `offset`, byte by byte with relaxed atomic stores (a writable
+    /// mapping only).
+    pub(crate) fn write_bytes(&self, offset: usize, bytes: &[u8]) -> bool {
+        if !self.writable || !self.fits(offset, bytes.len(), 1) {
+            return false;
+        }
+        for (i, b) in bytes.iter().enumerate() {
+            if let Some(a) = self.atomic::<std::sync::atomic::AtomicU8>(offset + i) {
+                a.store(*b, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        true
+    }
+
+    /// Moves `value` into the mapping at `offset`; `None` (and `value` dropped) when it
+    /// does not fit there or `offset` is not aligned for `T`. Only for a writable
+    /// mapping, at a place no live [`InRegion`] overlaps (checked here).
+    /// `release(offset)` runs once the struct has been dropped in place.
+    pub(crate) fn place<T: statsfs_core::Stats>(
+        self: &std::sync::Arc<Self>,
+        offset: usize,
+        value: T,
+        release: Box<dyn FnOnce(usize) + Send + Sync>,
+    ) -> Option<InRegion<T>> {
+        let size = std::mem::size_of::<T>().max(1);
+        if !self.writable || !self.fits(offset, size, std::mem::align_of::<T>()) {
+            return None;
+        }
+        {
+            let mut placed = self
+                .placed
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let before = placed.range(..offset + size).next_back();
+            if before.is_some_and(|(&o, &n)| o + n > offset) {
+                return None;
+            }
+            placed.insert(offset, size);
+        }
+        // SAFETY: inside a writable mapping and aligned for `T` (checked), and no live
+        // `InRegion` overlaps these bytes (checked against `placed`, where this place is
+        // recorded until the handle drops): nothing else refers to them, so writing a
+        // `T` there is writing to memory we own.
+        let ptr = unsafe {
+            let p = self.base.as_ptr().add(offset).cast::<T>();
+            p.write(value);
+            std::ptr::NonNull::new_unchecked(p)
+        };
+        Some(InRegion {
+            ptr,
+            offset,
+            release: Some(release),
+            _map: std::sync::Arc::clone(self),
+        })
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in `new`, unmapped once; every reference into it
+        // borrows `self` or holds an `Arc` of it (`InRegion`), so none outlives this.
+        unsafe {
+            libc::munmap(self.base.as_ptr().cast(), self.len);
+        }
+    }
+}
+
+/// A stats struct that lives in a shared region (`Region::alloc`, in `region`): it
+/// derefs to the struct, whose cells are updated in place exactly as on the heap
+/// (`inc_local` is still one `inc`), and is added to a source with
+/// [`Source::add_placed_values`](statsfs_core::Source::add_placed_values). Dropping the
+/// last handle drops the struct in place and gives its place back to the region, which
+/// reuses it only once no published layout refers to it (`docs/REGION.md`).
+pub struct InRegion<T> {
+    ptr: std::ptr::NonNull<T>,
+    offset: usize,
+    release: Option<Box<dyn FnOnce(usize) + Send + Sync>>,
+    _map: std::sync::Arc<Mapping>,
+}
+
+// SAFETY: a `T: Stats` is `Send + Sync` (the trait requires it); the handle is the
+// struct's only owner, and the release callback is `Send + Sync`.
+unsafe impl<T: Send + Sync> Send for InRegion<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send + Sync> Sync for InRegion<T> {}
+
+impl<T> InRegion<T> {
+    /// Where the struct is in the region's file (its byte offset).
+    pub fn offset(&self) -> usize {
+        self.offset
+    }
+}
+
+impl<T> std::ops::Deref for InRegion<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: written in `place`, alive until `drop` below, inside a mapping this
+        // handle keeps alive; shared access only.
+        unsafe { self.ptr.as_ref() }
+    }
+}
+
+impl<T> Drop for InRegion<T> {
+    fn drop(&mut self) {
+        // SAFETY: the `T` written in `place`, dropped once, here; nothing refers to it
+        // after (the tree lets a placed struct go only after its last read).
+        unsafe { std::ptr::drop_in_place(self.ptr.as_ptr()) }
+        self._map
+            .placed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&self.offset);
+        if let Some(release) = self.release.take() {
+            release(self.offset);
+        }
+    }
+}
+
+// SAFETY: the struct stays at `ptr`, which `stats` always returns, until the handle is
+// dropped: the `Placed` contract.
+unsafe impl<T: statsfs_core::Stats> statsfs_core::Placed for InRegion<T> {
+    type Stats = T;
+    fn stats(&self) -> &T {
+        self
+    }
+}
+
+impl<T> std::fmt::Debug for InRegion<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InRegion")
+            .field("offset", &self.offset)
+            .finish()
+    }
+}

@@ -22,6 +22,20 @@ def count(pkg):
     def hidden(item):
         return any("hidden" in str(a) and "doc" in str(a) for a in item.get("attrs", []))
 
+    def fields(inner):
+        """The field ids of a struct (plain or tuple) or union; none for the rest."""
+        kind = inner.get("kind")
+        if not isinstance(kind, dict):
+            return []
+        if len(kind) != 1:
+            return []
+        (body,) = kind.values()
+        if isinstance(body, dict):
+            return [f for f in body.get("fields", []) if f is not None]
+        if isinstance(body, list):
+            return [f for f in body if f is not None]
+        return []
+
     def visit(iid):
         iid = str(iid)
         item = index.get(iid)
@@ -41,20 +55,10 @@ def count(pkg):
                 if child and (child["visibility"] == "public" or "use" in child["inner"]):
                     visit(c)
         elif kind in ("struct", "enum", "union", "trait"):
-            fields = inner.get("kind", {})
-            if isinstance(fields, dict):
-                for v in fields.values():
-                    if isinstance(v, dict):
-                        for f in v.get("fields", []) or []:
-                            if f is not None and index.get(str(f), {}).get("visibility") == "public":
-                                visit(f)
-                    elif isinstance(v, list):
-                        for f in v:
-                            if f is not None and index.get(str(f), {}).get("visibility") == "public":
-                                visit(f)
-            for v in inner.get("variants", []):
-                visit(v)
-            for i in inner.get("items", []):
+            for f in fields(inner):
+                if index.get(str(f), {}).get("visibility") == "public":
+                    visit(f)
+            for i in inner.get("variants", []) + inner.get("items", []):
                 visit(i)
             for imp in inner.get("impls", []):
                 im = index.get(str(imp))
@@ -62,8 +66,6 @@ def count(pkg):
                     for i in im["inner"]["impl"]["items"]:
                         if index.get(str(i), {}).get("visibility") == "public":
                             visit(i)
-        elif kind == "variant":
-            pass
 
     visit(doc["root"])
     total = sum(kinds.values())

@@ -34,9 +34,10 @@
 //! * `mirror`: [`Mirror`] turns a stats file (the kernel's) into a runtime schema and a
 //!   block source, so its values join the tree.
 //!
-//! The core knows nothing of this crate: the layout is one way of reading the tree. The whole layout
-//! is specified in the repository's `docs/BINARY.md`; the summary below is for readers
-//! of the code.
+//! The core knows nothing of this crate: the layout is one way of reading the tree.
+//!
+//! The whole layout is specified in the repository's `docs/BINARY.md`; the summary below
+//! is for readers of the code.
 //!
 //! # The blob
 //!

@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use super::args::ViewArgs;
 use super::error::CliError;
 use super::reader::Reader;
-use super::table::{fmt_rate, fmt_share, View};
+use super::table::{fmt_rate, fmt_share, rate, View};
 
 /// How many value lines `--log` prints between two headers (kvm_stat's number).
 const LOG_HEADER_EVERY: u64 = 20;
@@ -124,12 +124,7 @@ pub(crate) fn log(
             line.push_str(&format!("{}.{:03}", t.as_secs(), t.subsec_millis()));
         }
         for (k, stat) in stats.iter().enumerate() {
-            let rate = stat
-                .map(|i| {
-                    let d = model.number(i, &reader.data) - model.number(i, &prev);
-                    fmt_rate(d as f64 / dt)
-                })
-                .unwrap_or_default();
+            let rate = fmt_rate(stat.and_then(|i| rate(model, i, &reader.data, &prev, dt)));
             if csv {
                 line.push(',');
                 line.push_str(&rate);

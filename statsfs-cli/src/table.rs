@@ -17,9 +17,11 @@ pub(crate) struct Row {
     pub name: String,
     /// The value now, less the baseline for counters after a reset.
     pub total: i128,
-    /// Change per second since the previous refresh.
-    pub rate: f64,
-    /// Percent of the sum of the shown counters' totals (kvm_stat's `%Total`); `None`
+    /// Change per second since the previous refresh ([`rate`]); `None` for gauges,
+    /// flags and peaks, and for a counter that went down since (a source left, a reset).
+    pub rate: Option<f64>,
+    /// Percent of the sum of the shown counters' totals of the same unit and scale
+    /// (kvm_stat's `%Total`: counts are shared among counts, bytes among bytes); `None`
     /// for gauges and peaks, whose values do not add up to a total.
     pub share: Option<f64>,
     /// The stat in the model.
@@ -129,11 +131,9 @@ impl View {
                     }
                     _ => value,
                 };
-                let rate = if dt > 0.0 && prev.len() == now.len() {
-                    (value.wrapping_sub(model.number(stat, prev))) as f64 / dt
-                } else {
-                    0.0
-                };
+                let rate = (prev.len() == now.len())
+                    .then(|| rate(model, stat, now, prev, dt))
+                    .flatten();
                 Row {
                     name,
                     total,
@@ -142,26 +142,40 @@ impl View {
                     stat,
                 }
             })
-            .filter(|r| !(self.skip_zeros && r.total == 0 && r.rate == 0.0))
+            .filter(|r| !(self.skip_zeros && r.total == 0 && r.rate.unwrap_or(0.0) == 0.0))
             .collect();
-        let adds = |r: &Row| counts(model.stats[r.stat].desc.kind);
-        let sum: f64 = rows
+        // Shares within each unit and scale: adding bytes to counts means nothing.
+        let measure = |r: &Row| {
+            let d = &model.stats[r.stat].desc;
+            counts(d.kind).then_some((d.unit, d.scale))
+        };
+        let sums: Vec<_> = rows
             .iter()
-            .filter(|r| adds(r))
-            .map(|r| r.total.max(0) as f64)
-            .sum();
-        for r in rows.iter_mut().filter(|r| adds(r)) {
-            r.share = Some(if sum > 0.0 {
-                r.total.max(0) as f64 * 100.0 / sum
-            } else {
-                0.0
+            .map(|r| {
+                let m = measure(r)?;
+                Some(
+                    rows.iter()
+                        .filter(|o| measure(o) == Some(m))
+                        .map(|o| o.total.max(0) as f64)
+                        .sum::<f64>(),
+                )
+            })
+            .collect();
+        for (r, sum) in rows.iter_mut().zip(sums) {
+            r.share = sum.map(|sum| {
+                if sum > 0.0 {
+                    r.total.max(0) as f64 * 100.0 / sum
+                } else {
+                    0.0
+                }
             });
         }
         match self.sort {
             Sort::Total => rows.sort_by(|a, b| b.total.cmp(&a.total).then(a.name.cmp(&b.name))),
             Sort::Rate => rows.sort_by(|a, b| {
-                b.rate
-                    .total_cmp(&a.rate)
+                let rate = |r: &Row| r.rate.unwrap_or(f64::NEG_INFINITY);
+                rate(b)
+                    .total_cmp(&rate(a))
                     .then(b.total.cmp(&a.total))
                     .then(a.name.cmp(&b.name))
             }),
@@ -178,6 +192,21 @@ impl View {
             None => path.to_owned(),
         }
     }
+}
+
+/// The change per second of stat `stat` from `prev` to `now`, `dt` seconds apart: only
+/// for what counts (counters, histograms' sample counts), and only when it did not go
+/// down. A counter that went down did not count backwards: a source folded into it left,
+/// or it was reset; that interval has no rate rather than a negative one. Gauges, flags
+/// and peaks have none: a rate of a level is not what the column means.
+pub(crate) fn rate(model: &Model, stat: usize, now: &[u64], prev: &[u64], dt: f64) -> Option<f64> {
+    if dt.is_nan() || dt <= 0.0 || !counts(model.stats[stat].desc.kind) {
+        return None;
+    }
+    let delta = model
+        .number(stat, now)
+        .checked_sub(model.number(stat, prev))?;
+    (delta >= 0).then(|| delta as f64 / dt)
 }
 
 /// Counters and histograms count from a reset's baseline; gauges and peaks show what
@@ -219,12 +248,13 @@ pub(crate) fn fmt_share(share: Option<f64>) -> String {
     share.map(|s| format!("{s:.1}")).unwrap_or_default()
 }
 
-/// A rate as the table prints it: an integer when it is one, else one decimal.
-pub(crate) fn fmt_rate(rate: f64) -> String {
-    if rate.fract() == 0.0 {
-        format!("{rate:.0}")
-    } else {
-        format!("{rate:.1}")
+/// A rate as the table prints it: an integer when it is one, else one decimal; empty
+/// when there is none ([`rate`]).
+pub(crate) fn fmt_rate(rate: Option<f64>) -> String {
+    match rate {
+        Some(r) if r.fract() == 0.0 => format!("{r:.0}"),
+        Some(r) => format!("{r:.1}"),
+        None => String::new(),
     }
 }
 
@@ -261,11 +291,11 @@ mod tests {
         let mut v = view(&m);
         let (prev, now) = ([10, 0, 4, 6], [30, 10, 14, 16]);
         let rows = v.rows(&m, &now, &prev, 2.0);
-        let got: Vec<(&str, i128, f64)> = rows
+        let got: Vec<(&str, i128, Option<f64>)> = rows
             .iter()
             .map(|r| (r.name.as_str(), r.total, r.rate))
             .collect();
-        assert_eq!(got, [("exits", 30, 10.0), ("halts", 10, 5.0)]);
+        assert_eq!(got, [("exits", 30, Some(10.0)), ("halts", 10, Some(5.0))]);
         assert_eq!(rows[0].share, Some(75.0));
         v.sort = Sort::Rate;
         v.filter = Some(Regex::new("^h").unwrap());
@@ -280,6 +310,44 @@ mod tests {
             0,
             "all zero after reset"
         );
+    }
+
+    /// A counter that went down (a folded source left, a rescan dropped a VM) has no rate
+    /// for that interval, and levels (gauges, flags, peaks) have none at all: no
+    /// negative rate is ever shown.
+    #[test]
+    fn no_negative_rates_and_no_rates_of_levels() {
+        use statsfs_binary::StatDesc;
+        use statsfs_core::{Kind, Scale, Unit};
+        let mut m = Model::default();
+        m.add_read("kvm", 0, &StatDesc::counter("exits"));
+        let flag = StatDesc::new("running", Kind::Instant, Unit::Boolean, Scale::ONE, 1);
+        m.add_read("kvm", 0, &flag.at(8));
+        let v = view(&m);
+        let rows = v.rows(&m, &[5, 0], &[9, 1], 1.0);
+        assert!(rows.iter().all(|r| r.rate.is_none()), "{rows:?}");
+        assert_eq!(fmt_rate(rows[0].rate), "");
+        let rows = v.rows(&m, &[9, 1], &[5, 0], 1.0);
+        let exits = rows.iter().find(|r| r.name == "exits").unwrap();
+        let running = rows.iter().find(|r| r.name == "running").unwrap();
+        assert_eq!((exits.rate, running.rate), (Some(4.0), None));
+    }
+
+    /// `%total` adds counts to counts and bytes to bytes, never one to the other.
+    #[test]
+    fn shares_are_within_one_unit() {
+        use statsfs_binary::StatDesc;
+        use statsfs_core::{Kind, Scale, Unit};
+        let mut m = Model::default();
+        m.add_read("io", 0, &StatDesc::counter("reads"));
+        m.add_read("io", 0, &StatDesc::counter("writes").at(8));
+        let bytes = StatDesc::new("read_bytes", Kind::Cumulative, Unit::Bytes, Scale::ONE, 1);
+        m.add_read("io", 0, &bytes.at(16));
+        let rows = view(&m).rows(&m, &[1, 3, 1 << 20], &[], 0.0);
+        let share = |n: &str| rows.iter().find(|r| r.name == n).unwrap().share;
+        assert_eq!(share("reads"), Some(25.0));
+        assert_eq!(share("writes"), Some(75.0));
+        assert_eq!(share("read_bytes"), Some(100.0));
     }
 
     #[test]

@@ -257,6 +257,64 @@ impl Unit {
     }
 }
 
+impl std::str::FromStr for Unit {
+    type Err = UnknownName;
+
+    /// The unit [`as_str`](Self::as_str) names (`"seconds"`); the attribute's spelling.
+    ///
+    /// ```
+    /// use statsfs_core::Unit;
+    /// assert_eq!("seconds".parse::<Unit>(), Ok(Unit::Seconds));
+    /// assert_eq!(
+    ///     "secs".parse::<Unit>().unwrap_err().to_string(),
+    ///     "unknown unit `secs`; expected none, bytes, seconds, cycles or boolean"
+    /// );
+    /// ```
+    fn from_str(s: &str) -> Result<Unit, UnknownName> {
+        let all = Unit::ALL.map(Unit::as_str);
+        Unit::ALL
+            .into_iter()
+            .find(|u| u.as_str() == s)
+            .ok_or_else(|| UnknownName::new("unit", s, &all))
+    }
+}
+
+/// A name that is not one of an enum's: what was given and what would do. The error of
+/// the `FromStr` impls of [`Unit`] and [`Aggregation`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownName {
+    what: &'static str,
+    given: String,
+    expected: String,
+}
+
+impl UnknownName {
+    fn new(what: &'static str, given: &str, names: &[&str]) -> Self {
+        let expected = match names {
+            [] => String::new(),
+            [one] => (*one).to_owned(),
+            [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
+        };
+        UnknownName {
+            what,
+            given: given.to_owned(),
+            expected,
+        }
+    }
+}
+
+impl fmt::Display for UnknownName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "unknown {} `{}`; expected {}",
+            self.what, self.given, self.expected
+        )
+    }
+}
+
+impl std::error::Error for UnknownName {}
+
 /// The base of a value's scale.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Base {
@@ -351,6 +409,16 @@ pub enum Aggregation {
 }
 
 impl Aggregation {
+    /// Every aggregation.
+    pub const ALL: [Aggregation; 6] = [
+        Aggregation::Sum,
+        Aggregation::Min,
+        Aggregation::Max,
+        Aggregation::Avg,
+        Aggregation::CountZero,
+        Aggregation::None,
+    ];
+
     /// The lower-case name used in attributes and documentation.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -361,6 +429,26 @@ impl Aggregation {
             Self::CountZero => "count_zero",
             Self::None => "none",
         }
+    }
+}
+
+impl std::str::FromStr for Aggregation {
+    type Err = UnknownName;
+
+    /// The aggregation [`as_str`](Self::as_str) names (`"count_zero"`); the attribute's
+    /// spelling.
+    ///
+    /// ```
+    /// use statsfs_core::Aggregation;
+    /// assert_eq!("count_zero".parse::<Aggregation>(), Ok(Aggregation::CountZero));
+    /// assert!("mean".parse::<Aggregation>().is_err());
+    /// ```
+    fn from_str(s: &str) -> Result<Aggregation, UnknownName> {
+        let all = Aggregation::ALL.map(Aggregation::as_str);
+        Aggregation::ALL
+            .into_iter()
+            .find(|a| a.as_str() == s)
+            .ok_or_else(|| UnknownName::new("aggregation", s, &all))
     }
 }
 
@@ -526,70 +614,145 @@ impl Descriptor {
     }
 
     /// Checks every rule a descriptor must keep, as the kernel's layout test and
-    /// `docs/MODEL.md#rules` state them; `Err` says which rule is broken. Usable in `const` context: derived
-    /// schemas are checked at compile time.
-    pub const fn check(&self) -> Result<(), &'static str> {
+    /// `docs/MODEL.md#rules` state them; `Err` says which [`Rule`] is broken. Usable in
+    /// `const` context: derived schemas are checked at compile time.
+    ///
+    /// ```
+    /// use statsfs_core::desc::Rule;
+    /// use statsfs_core::{Descriptor, Kind, ValueType};
+    /// let d = Descriptor::new("depth", ValueType::U32, Kind::Instant).with_clearable(true);
+    /// assert_eq!(d.check(), Err(Rule::InstantNotClearable));
+    /// ```
+    pub const fn check(&self) -> Result<(), Rule> {
         if self.name.is_empty() {
-            return Err("a stat name must not be empty");
+            return Err(Rule::EmptyName);
         }
         if !valid_name(self.name) {
-            return Err("a stat name must be a file name: no '/', no NUL, not '.' or '..'");
+            return Err(Rule::NotAFileName);
         }
         if self.size == 0 {
-            return Err("a stat must have at least one word (size 0)");
+            return Err(Rule::NoWords);
         }
         let hist = self.kind.is_histogram();
         match self.storage {
             Storage::Atomic | Storage::Sharded if hist || self.size != 1 => {
-                return Err(
-                    "histogram kinds need a histogram cell; a scalar cell reads as one word",
-                );
+                return Err(Rule::ScalarCellIsOneWord);
             }
             Storage::Buckets if !hist => {
-                return Err("a histogram cell needs a histogram kind");
+                return Err(Rule::HistogramCellNeedsHistogramKind);
             }
             _ => {}
         }
         if let Kind::LinearHistogram { bucket_size: 0 } = self.kind {
-            return Err("a linear histogram needs a bucket width greater than 0");
+            return Err(Rule::ZeroBucketWidth);
         }
         if !self.unit.exponent_allowed(self.scale.exponent) {
-            return Err(match self.unit {
-                Unit::None | Unit::Bytes | Unit::Cycles => {
-                    "counts, bytes and cycles take an exponent >= 0"
-                }
-                Unit::Seconds => "seconds take an exponent <= 0",
-                Unit::Boolean => "a boolean takes exponent 0",
-            });
+            return Err(Rule::Exponent(self.unit));
         }
         let two_bucket_linear = matches!(self.kind, Kind::LinearHistogram { .. }) && self.size == 2;
         if matches!(self.unit, Unit::Boolean)
             && !matches!(self.kind, Kind::Instant | Kind::Peak)
             && !two_bucket_linear
         {
-            return Err("a boolean is instant or peak (or a two-bucket linear histogram)");
+            return Err(Rule::BooleanKind);
         }
         if matches!(self.ty, ValueType::Bool) && matches!(self.aggregation, Aggregation::Avg) {
-            return Err("the average of a bool makes no sense; use sum or count_zero");
+            return Err(Rule::AverageOfBool);
         }
         if hist && !matches!(self.aggregation, Aggregation::Sum | Aggregation::None) {
-            return Err("histograms aggregate by sum (bucket by bucket) or not at all");
+            return Err(Rule::HistogramAggregation);
         }
         if !self.names.is_empty()
             && (!matches!(self.kind, Kind::Instant)
                 || matches!(self.ty, ValueType::Bool)
                 || self.ty.is_signed())
         {
-            return Err(
-                "value names are for instant unsigned integer stats: a state such as mp_state",
-            );
+            return Err(Rule::NamesNeedAState);
         }
         if self.clearable && matches!(self.kind, Kind::Instant) {
-            return Err("an instant value measures the present and cannot be cleared");
+            return Err(Rule::InstantNotClearable);
         }
         Ok(())
     }
 }
+
+/// A rule every descriptor keeps (`docs/MODEL.md#rules`), broken: what
+/// [`Descriptor::check`] returns, and what the derive reports on the span that broke it
+/// (with a hint of how to mend it). [`message`](Self::message) is the rule in one
+/// sentence, the same wherever it is reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Rule {
+    /// The name is empty.
+    EmptyName,
+    /// The name is not a file name ([`valid_name`]).
+    NotAFileName,
+    /// The size is 0 words.
+    NoWords,
+    /// A scalar cell (an atomic, a sharded counter) with a histogram kind or more than
+    /// one word.
+    ScalarCellIsOneWord,
+    /// A histogram cell with a scalar kind.
+    HistogramCellNeedsHistogramKind,
+    /// A linear histogram whose buckets are 0 wide.
+    ZeroBucketWidth,
+    /// An exponent the unit does not take ([`Unit::exponent_allowed`]).
+    Exponent(Unit),
+    /// A boolean that is cumulative, or a histogram other than two linear buckets.
+    BooleanKind,
+    /// The average of a bool.
+    AverageOfBool,
+    /// A histogram aggregated otherwise than by sum or not at all.
+    HistogramAggregation,
+    /// Value names on a stat that is not an instant unsigned integer (a state).
+    NamesNeedAState,
+    /// A clearable instant value.
+    InstantNotClearable,
+}
+
+impl Rule {
+    /// The rule in one sentence.
+    pub const fn message(self) -> &'static str {
+        match self {
+            Rule::EmptyName => "a stat name must not be empty",
+            Rule::NotAFileName => {
+                "a stat name must be a file name: not empty, not `.` or `..`, no `/` or NUL"
+            }
+            Rule::NoWords => "a stat must have at least one word (size 0)",
+            Rule::ScalarCellIsOneWord => {
+                "histogram kinds need a histogram cell; a scalar cell reads as one word"
+            }
+            Rule::HistogramCellNeedsHistogramKind => "a histogram cell needs a histogram kind",
+            Rule::ZeroBucketWidth => "a linear histogram needs a bucket width greater than 0",
+            Rule::Exponent(Unit::None | Unit::Bytes | Unit::Cycles) => {
+                "counts, bytes and cycles take an exponent >= 0"
+            }
+            Rule::Exponent(Unit::Seconds) => "seconds take an exponent <= 0",
+            Rule::Exponent(Unit::Boolean) => "a boolean takes exponent 0",
+            Rule::BooleanKind => "a boolean is instant or peak (or a two-bucket linear histogram)",
+            Rule::AverageOfBool => {
+                "the average of a bool makes no sense; use sum (how many are true) or count_zero (how many are false)"
+            }
+            Rule::HistogramAggregation => {
+                "histograms aggregate bucket by bucket with sum (or none)"
+            }
+            Rule::NamesNeedAState => {
+                "value names are for instant unsigned integer stats: a state such as mp_state"
+            }
+            Rule::InstantNotClearable => {
+                "an instant value measures the present and cannot be cleared"
+            }
+        }
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+impl std::error::Error for Rule {}
 
 /// Whether `key` is a Prometheus label name that users may set:
 /// `[a-zA-Z_][a-zA-Z0-9_]*`, not starting with `__` (reserved by Prometheus).
@@ -652,7 +815,7 @@ mod tests {
     #[test]
     fn check_names_the_broken_rule() {
         let d = Descriptor::new("a/b", ValueType::U64, Kind::Cumulative);
-        assert!(d.check().unwrap_err().contains("file name"));
+        assert_eq!(d.check(), Err(Rule::NotAFileName));
         let d = Descriptor::new("t", ValueType::U64, Kind::Cumulative).with_unit(
             Unit::Seconds,
             Scale {
@@ -660,19 +823,19 @@ mod tests {
                 exponent: 3,
             },
         );
-        assert!(d.check().unwrap_err().contains("seconds"));
+        assert_eq!(d.check(), Err(Rule::Exponent(Unit::Seconds)));
         let d =
             Descriptor::new("t", ValueType::Bool, Kind::Instant).with_aggregation(Aggregation::Avg);
-        assert!(d.check().unwrap_err().contains("average"));
+        assert_eq!(d.check(), Err(Rule::AverageOfBool));
         let d = Descriptor::new("t", ValueType::U64, Kind::Instant).with_clearable(true);
-        assert!(d.check().unwrap_err().contains("instant"));
+        assert_eq!(d.check(), Err(Rule::InstantNotClearable));
         let d = Descriptor::new(
             "t",
             ValueType::U64,
             Kind::LinearHistogram { bucket_size: 0 },
         )
         .with_storage(Storage::Buckets, 4);
-        assert!(d.check().unwrap_err().contains("width"));
+        assert_eq!(d.check(), Err(Rule::ZeroBucketWidth));
         assert!(!valid_name(".."));
         assert!(!valid_name(""));
         assert!(valid_name("halt_poll_ns"));

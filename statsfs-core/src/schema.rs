@@ -249,8 +249,8 @@ impl<const N: usize> SchemaBuilder<N> {
         );
         let mut i = 0;
         while i < N {
-            if let Err(msg) = self.descriptors[i].check() {
-                panic!("{}", msg);
+            if let Err(rule) = self.descriptors[i].check() {
+                panic!("{}", rule.message());
             }
             i += 1;
         }

@@ -2,6 +2,7 @@
 //! spans. Only syntax is checked here; the rules live in `check.rs`.
 
 use proc_macro2::Span;
+use statsfs_core::{Aggregation, Unit};
 use syn::spanned::Spanned as _;
 use syn::{Attribute, Expr, ExprLit, ExprUnary, Lit, LitStr, Path, UnOp};
 
@@ -44,10 +45,10 @@ impl KindAttr {
 pub struct Field {
     pub rename: Option<Spanned<String>>,
     pub kind: Option<Spanned<KindAttr>>,
-    pub unit: Option<Spanned<String>>,
+    pub unit: Option<Spanned<Unit>>,
     pub base: Option<Spanned<u32>>,
     pub exponent: Option<Spanned<i64>>,
-    pub aggregate: Option<Spanned<String>>,
+    pub aggregate: Option<Spanned<Aggregation>>,
     pub clear: Option<Span>,
     pub read_only: Option<Span>,
     pub hidden: Option<Span>,
@@ -215,19 +216,17 @@ pub fn field(cx: &Ctxt, attrs: &[Attribute]) -> Field {
                 }
                 "unit" => {
                     let w = word(&meta)?;
-                    if !matches!(w.value.as_str(), "none" | "bytes" | "seconds" | "cycles" | "boolean") {
-                        cx.error_at(w.span, format!("unknown unit `{}`; expected none, bytes, seconds, cycles or boolean", w.value));
-                        return Ok(());
+                    match w.value.parse::<Unit>() {
+                        Ok(u) => set(cx, &mut f.unit, Spanned { value: u, span: w.span }, &meta.path),
+                        Err(e) => cx.error_at(w.span, e),
                     }
-                    set(cx, &mut f.unit, w, &meta.path);
                 }
                 "aggregate" => {
                     let w = word(&meta)?;
-                    if !matches!(w.value.as_str(), "sum" | "min" | "max" | "avg" | "count_zero" | "none") {
-                        cx.error_at(w.span, format!("unknown aggregation `{}`; expected sum, min, max, avg, count_zero or none", w.value));
-                        return Ok(());
+                    match w.value.parse::<Aggregation>() {
+                        Ok(a) => set(cx, &mut f.aggregate, Spanned { value: a, span: w.span }, &meta.path),
+                        Err(e) => cx.error_at(w.span, e),
                     }
-                    set(cx, &mut f.aggregate, w, &meta.path);
                 }
                 "base" | "exponent" => {
                     let e: Expr = meta.value()?.parse()?;

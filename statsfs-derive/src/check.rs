@@ -3,6 +3,9 @@
 
 use std::collections::HashMap;
 
+use statsfs_core::desc::{valid_name, Rule};
+use statsfs_core::{Aggregation, Unit};
+
 use crate::ast::{Cell, Field, Input, Prim};
 use crate::attr::KindAttr;
 use crate::ctxt::Ctxt;
@@ -76,7 +79,7 @@ fn check_field(cx: &Ctxt, f: &Field<'_>) {
                 cx.error_at(*buckets_span, "a histogram needs at least one bucket");
             }
             if *width == Some(0) {
-                cx.error_at(*width_span, "a linear histogram needs a bucket width greater than 0");
+                cx.error_at(*width_span, Rule::ZeroBucketWidth);
             }
         }
         Cell::LogHistogram { buckets: Some(0), buckets_span } => cx.error_at(*buckets_span, "a histogram needs at least one bucket"),
@@ -85,8 +88,8 @@ fn check_field(cx: &Ctxt, f: &Field<'_>) {
 
     if let Some(r) = &a.rename {
         let n = &r.value;
-        if n.is_empty() || n == "." || n == ".." || n.contains('/') || n.contains('\0') {
-            cx.error_at(r.span, format!("`{n}` cannot be a stat name: it must be a file name (not empty, not `.` or `..`, no `/` or NUL)"));
+        if !valid_name(n) {
+            cx.error_at(r.span, format!("`{n}`: {}", Rule::NotAFileName));
         }
     }
 
@@ -115,50 +118,59 @@ fn check_field(cx: &Ctxt, f: &Field<'_>) {
         cx.error_at(c, "`clear` and `read_only` contradict each other; keep one");
     }
     if let (Some(c), Some("instant")) = (a.clear, kind) {
-        cx.error_at(c, "`clear` on an instant value: instant values measure the present and are read-only; make it cumulative or peak, or drop `clear`");
+        cx.error_at(
+            c,
+            format!(
+                "`clear` on an instant value: {}; make it cumulative or peak, or drop `clear`",
+                Rule::InstantNotClearable
+            ),
+        );
     }
 
     // Unit, base and exponent, by the kernel's rules.
-    let unit = a.unit.as_ref().map(|u| u.value.as_str());
+    let unit = a.unit.as_ref().map(|u| u.value);
     if let Some(u) = &a.unit {
-        if u.value == "boolean" && prim.is_some_and(|p| p != Prim::Bool) && !f.cell.is_histogram() {
+        if u.value == Unit::Boolean
+            && prim.is_some_and(|p| p != Prim::Bool)
+            && !f.cell.is_histogram()
+        {
             cx.error_at(
                 u.span,
                 "unit `boolean` is for bool stats (Flag, AtomicBool)",
             );
         }
-        if u.value == "boolean" && matches!(kind, Some("cumulative" | "log_histogram")) {
-            cx.error_at(
-                u.span,
-                "a boolean is instant or peak (or a two-bucket linear histogram)",
-            );
+        if u.value == Unit::Boolean && matches!(kind, Some("cumulative" | "log_histogram")) {
+            cx.error_at(u.span, Rule::BooleanKind);
         }
-        if prim == Some(Prim::Bool) && u.value != "boolean" {
+        if prim == Some(Prim::Bool) && u.value != Unit::Boolean {
             cx.error_at(u.span, "a bool stat has unit `boolean`");
         }
     }
     if let Some(e) = &a.exponent {
         // The range is the core's rule (`Unit::exponent_allowed`); the hints are ours.
         let v = e.value;
-        let name = unit.unwrap_or(if prim == Some(Prim::Bool) {
-            "boolean"
+        let u = unit.unwrap_or(if prim == Some(Prim::Bool) {
+            Unit::Boolean
         } else {
-            "none"
+            Unit::None
         });
-        let known = statsfs_core::Unit::ALL.iter().find(|u| u.as_str() == name);
-        if let (Some(u), Ok(exp)) = (known, i16::try_from(v)) {
+        if let Ok(exp) = i16::try_from(v) {
             if !u.exponent_allowed(exp) {
-                let rule = u.exponent_rule();
+                let rule = Rule::Exponent(u);
                 let msg = match u {
-                    statsfs_core::Unit::Boolean => "a boolean takes exponent 0".to_owned(),
-                    statsfs_core::Unit::Seconds => format!("exponent {v} is out of range: seconds take an exponent {rule} (nanoseconds: exponent = -9)"),
-                    _ => format!("exponent {v} is out of range: counts, bytes and cycles take an exponent {rule} (did you mean unit = seconds?)"),
+                    Unit::Boolean => rule.to_string(),
+                    Unit::Seconds => {
+                        format!("exponent {v} is out of range: {rule} (nanoseconds: exponent = -9)")
+                    }
+                    _ => format!(
+                        "exponent {v} is out of range: {rule} (did you mean unit = seconds?)"
+                    ),
                 };
                 cx.error_at(e.span, msg);
             }
         }
     }
-    if let (Some(b), Some("boolean")) = (&a.base, unit) {
+    if let (Some(b), Some(Unit::Boolean)) = (&a.base, unit) {
         if b.value != 10 {
             cx.error_at(b.span, "a boolean takes base 10 and exponent 0");
         }
@@ -185,17 +197,24 @@ fn check_field(cx: &Ctxt, f: &Field<'_>) {
             || prim.is_some_and(|p| p != Prim::Int { signed: false })
             || f.cell.is_histogram()
         {
-            cx.error_at(n.span, "`names` is for instant unsigned integer stats (a state): use Gauge<u8>, Gauge<u32> or an unsigned atomic with kind = instant");
+            cx.error_at(n.span, format!("`names`: {}; use Gauge<u8>, Gauge<u32> or an unsigned atomic with kind = instant", Rule::NamesNeedAState));
         }
     }
 
     // Aggregation against the type.
     if let Some(ag) = &a.aggregate {
-        if prim == Some(Prim::Bool) && ag.value == "avg" {
-            cx.error_at(ag.span, "the average of a bool makes no sense; use sum (how many are true) or count_zero (how many are false)");
+        if prim == Some(Prim::Bool) && ag.value == Aggregation::Avg {
+            cx.error_at(ag.span, Rule::AverageOfBool);
         }
-        if f.cell.is_histogram() && !matches!(ag.value.as_str(), "sum" | "none") {
-            cx.error_at(ag.span, format!("a histogram cannot aggregate by {}: histograms aggregate bucket by bucket with sum (or none)", ag.value));
+        if f.cell.is_histogram() && !matches!(ag.value, Aggregation::Sum | Aggregation::None) {
+            cx.error_at(
+                ag.span,
+                format!(
+                    "a histogram cannot aggregate by {}: {}",
+                    ag.value.as_str(),
+                    Rule::HistogramAggregation
+                ),
+            );
         }
     }
 }

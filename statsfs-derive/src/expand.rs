@@ -11,6 +11,7 @@
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
+use statsfs_core::{Aggregation, Unit};
 use syn::spanned::Spanned;
 
 use crate::ast::{Field, Input};
@@ -114,7 +115,7 @@ fn step(ident: &syn::Ident, f: &Field<'_>) -> TokenStream {
         let scale = quote!(__sf::Scale { base: __sf::Base::#base, exponent: #exponent });
         d = match &a.unit {
             Some(u) => {
-                let unit = format_ident!("{}", capitalize(&u.value));
+                let unit = unit_variant(u.value);
                 quote!(#d.with_unit(__sf::Unit::#unit, #scale))
             }
             None => quote!(#d.with_scale(#scale)),
@@ -125,14 +126,7 @@ fn step(ident: &syn::Ident, f: &Field<'_>) -> TokenStream {
         d = quote!(#d.with_aggregation(__sf::Aggregation::None));
     }
     if let Some(ag) = &a.aggregate {
-        let ag = format_ident!(
-            "{}",
-            if ag.value == "count_zero" {
-                "CountZero".to_owned()
-            } else {
-                capitalize(&ag.value)
-            }
-        );
+        let ag = aggregation_variant(ag.value);
         d = quote!(#d.with_aggregation(__sf::Aggregation::#ag));
     }
     if a.clear.is_some() {
@@ -151,11 +145,26 @@ fn step(ident: &syn::Ident, f: &Field<'_>) -> TokenStream {
     quote!(.push(#d))
 }
 
-fn capitalize(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(first) => first.to_uppercase().chain(c).collect(),
-        None => String::new(),
+/// The variant of the core's `Unit` to name in the expansion.
+fn unit_variant(u: Unit) -> TokenStream {
+    match u {
+        Unit::None => quote!(None),
+        Unit::Bytes => quote!(Bytes),
+        Unit::Seconds => quote!(Seconds),
+        Unit::Cycles => quote!(Cycles),
+        Unit::Boolean => quote!(Boolean),
+    }
+}
+
+/// The variant of the core's `Aggregation` to name in the expansion.
+fn aggregation_variant(a: Aggregation) -> TokenStream {
+    match a {
+        Aggregation::Sum => quote!(Sum),
+        Aggregation::Min => quote!(Min),
+        Aggregation::Max => quote!(Max),
+        Aggregation::Avg => quote!(Avg),
+        Aggregation::CountZero => quote!(CountZero),
+        Aggregation::None => quote!(None),
     }
 }
 

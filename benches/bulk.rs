@@ -26,7 +26,7 @@ use statsfs::cell::Counter;
 use statsfs::region::{Region, RegionOptions, RegionReader};
 use statsfs::vfs::{mount, MountOptions};
 use statsfs::Scope;
-use statsfs::{Source, Stats};
+use statsfs::{Source, Stats, ValueGroup};
 
 seq!(N in 0..1000 {
     /// A source of 1,000 counters.
@@ -69,7 +69,7 @@ fn thousand_source() -> Source {
     let s = Source::new("bench").unwrap();
     let t = Arc::new(Thousand::new());
     t.s0.add(7);
-    s.add_values(t).unwrap();
+    s.add(t).unwrap();
     s
 }
 
@@ -145,7 +145,7 @@ fn encode_in_process(c: &mut Criterion) {
     let root = Source::new("root").unwrap();
     for i in 0..50 {
         let s = Source::new(format!("s{i}")).unwrap();
-        s.add_values(Arc::new(Thousand::new())).unwrap();
+        s.add(Arc::new(Thousand::new())).unwrap();
         root.add_subordinate(&s).unwrap();
     }
     let mut view = BulkView::new(&root, Scope::Subtree, &Selection::all()).unwrap();
@@ -165,7 +165,7 @@ fn encode_in_process(c: &mut Criterion) {
     let root = Source::new("root").unwrap();
     for i in 0..1000 {
         let s = Source::new(format!("s{i}")).unwrap();
-        s.add_values(Arc::new(Fifty::new())).unwrap();
+        s.add(Arc::new(Fifty::new())).unwrap();
         root.add_subordinate(&s).unwrap();
     }
     let mut tree = BulkView::new(&root, Scope::Subtree, &Selection::all()).unwrap();
@@ -266,7 +266,7 @@ fn region_of(
         let h = region.alloc(Thousand::new()).unwrap();
         h.s0.add(i as u64);
         let s = Source::new(format!("s{i}")).unwrap();
-        s.add_placed_values(h.clone()).unwrap();
+        s.add(ValueGroup::placed(h.clone())).unwrap();
         root.add_subordinate(&s).unwrap();
         handles.push(h);
     }

@@ -2,8 +2,8 @@
 //! parent of 1,000, 10,000 and 100,000 (`BENCHMARKS.md#churn`).
 //!
 //! A "replacement" is `remove_subordinate` of the oldest connection, then `Source::new`,
-//! `add_values` and `add_subordinate` of a new one, under a parent with
-//! `add_aggregates::<ConnStat>()`. Measured: a replacement alone; with one aggregate
+//! `add` of its values and `add_subordinate` of a new one, under a parent with
+//! `add(ValueGroup::aggregates::<ConnStat>())`. Measured: a replacement alone; with one aggregate
 //! `get` per 10 replacements; with the tree mounted; an aggregate `get` right after a
 //! replacement against one with no change; `stat` of `svc/c<i>/rx` through the mount for
 //! 1,000 distinct connections (entries cached for 0 s, so every `stat` is a lookup).
@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use statsfs::cell::Counter;
 use statsfs::vfs::{mount, MountOptions};
-use statsfs::{Source, Stats};
+use statsfs::{Source, Stats, ValueGroup};
 
 /// One connection's counters.
 #[derive(Stats, Default)]
@@ -48,7 +48,7 @@ struct Service {
 impl Service {
     fn new(n: usize) -> Self {
         let svc = Source::new("svc").unwrap();
-        svc.add_aggregates::<ConnStat>().unwrap();
+        svc.add(ValueGroup::aggregates::<ConnStat>()).unwrap();
         let mut s = Service {
             svc,
             live: VecDeque::with_capacity(n),
@@ -67,7 +67,7 @@ impl Service {
         self.next += 1;
         let stats = Arc::new(ConnStat::default());
         stats.rx.add(100);
-        c.add_values(stats).unwrap();
+        c.add(stats).unwrap();
         c
     }
 

@@ -86,7 +86,7 @@ fn contended(c: &mut Criterion) {
         "sharded counter lost increments"
     );
     let source = statsfs::Source::new("host").unwrap();
-    source.add_values(stats.clone()).unwrap();
+    source.add(stats.clone()).unwrap();
     assert_eq!(source.get("requests").unwrap().as_u64(), total);
     eprintln!("sharded counter exact after {total} increments from {THREADS} threads");
 }

@@ -84,7 +84,7 @@ fn owner_path(c: &mut Criterion) {
 ///
 /// Every crate's cell is on the heap behind one `Arc`, reached the same way: `black_box` of
 /// a reference to the handle, one load of the `Arc`'s pointer, the locked increment. For
-/// statsfs that is the `Arc<VcpuStat>` a source holds (`add_values(Arc<T>)`). Two controls:
+/// statsfs that is the `Arc<VcpuStat>` a source holds (`add(Arc<T>)`). Two controls:
 /// `statsfs_inc_stack` is the same struct as a local on the stack (where this case used to
 /// put it), and `statsfs_inc_repeat`, last in the group, is `statsfs_inc` again, so the
 /// spread between two identical cases of one run is in every table.

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use statsfs::cell::{Counter, Gauge, Peak};
-use statsfs::{walk, Place, Source, Stats, ValueRef, Visitor, WalkOptions};
+use statsfs::{walk, Place, Source, Stats, ValueGroup, ValueRef, Visitor, WalkOptions};
 
 /// A vCPU's stats: eight values, 64 bytes.
 #[derive(Stats, Default)]
@@ -46,7 +46,7 @@ const SUBORDINATES: usize = 10_000;
 
 fn aggregate(c: &mut Criterion) {
     let root = Source::new("host").unwrap();
-    root.add_aggregates::<VcpuStat>().unwrap();
+    root.add(ValueGroup::aggregates::<VcpuStat>()).unwrap();
     let mut stats = Vec::with_capacity(SUBORDINATES);
     let mut plain = Vec::with_capacity(SUBORDINATES);
     for i in 0..SUBORDINATES {
@@ -56,7 +56,7 @@ fn aggregate(c: &mut Criterion) {
         s.pending_irqs.set(v % 17);
         plain.push(v);
         let src = Source::new(format!("vcpu{i}")).unwrap();
-        src.add_values(s.clone()).unwrap();
+        src.add(s.clone()).unwrap();
         root.add_subordinate(&src).unwrap();
         stats.push(s);
     }
@@ -125,7 +125,7 @@ fn snapshot(c: &mut Criterion) {
         let s = Arc::new(BigStat::default());
         s.c00.add(i as u64);
         let src = Source::new(format!("s{i}")).unwrap();
-        src.add_values(s.clone()).unwrap();
+        src.add(s.clone()).unwrap();
         root.add_subordinate(&src).unwrap();
         keep.push(s);
     }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use statsfs::cell::{Counter, Gauge, LogHistogram};
-use statsfs::{Source, Stats};
+use statsfs::{Source, Stats, ValueGroup};
 
 /// A VM's own stats.
 #[derive(Stats, Default)]
@@ -62,19 +62,22 @@ pub struct VcpuStat {
 /// The tree and its vCPUs' stats.
 pub fn build(vms: usize, vcpus: usize) -> (Source, Vec<Arc<VcpuStat>>) {
     let root = Source::new("kvm").expect("a valid name");
-    root.add_aggregates::<VmStat>().expect("aggregates");
-    root.add_aggregates::<VcpuStat>().expect("aggregates");
+    root.add(ValueGroup::aggregates::<VmStat>())
+        .expect("aggregates");
+    root.add(ValueGroup::aggregates::<VcpuStat>())
+        .expect("aggregates");
     let mut all = Vec::new();
     for v in 0..vms {
         let vm = Source::new(format!("vm{v}")).expect("a valid name");
         let stats = Arc::new(VmStat::default());
         stats.pages.set(4096);
-        vm.add_values(stats).expect("values");
-        vm.add_aggregates::<VcpuStat>().expect("aggregates");
+        vm.add(stats).expect("values");
+        vm.add(ValueGroup::aggregates::<VcpuStat>())
+            .expect("aggregates");
         for c in 0..vcpus {
             let s = Arc::new(VcpuStat::default());
             let dir = Source::new(format!("vcpu{c}")).expect("a valid name");
-            dir.add_values(s.clone()).expect("values");
+            dir.add(s.clone()).expect("values");
             vm.add_subordinate(&dir).expect("a new child");
             all.push(s);
         }

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use statsfs::binary::Blob;
 use statsfs::cell::Counter;
-use statsfs::{Source, Stats};
+use statsfs::{Source, Stats, ValueGroup};
 
 /// 1. The statistics of one disk, declared once: each field is a stat.
 #[derive(Stats, Default)]
@@ -33,12 +33,12 @@ struct DiskStat {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 2. The tree: `disks` sums every disk below it.
     let disks = Source::new("disks")?;
-    disks.add_aggregates::<DiskStat>()?;
+    disks.add(ValueGroup::aggregates::<DiskStat>())?;
     let mut stats = Vec::new();
     for name in ["sda", "sdb"] {
         let disk = Source::new(name)?;
         let s = Arc::new(DiskStat::default());
-        disk.add_values(s.clone())?;
+        disk.add(s.clone())?;
         disks.add_subordinate(&disk)?;
         stats.push(s);
     }

@@ -9,7 +9,7 @@
 //! ```
 //! use std::sync::Arc;
 //! use statsfs::cell::{Counter, Gauge, LogHistogram};
-//! use statsfs::{Source, Stats};
+//! use statsfs::{Source, Stats, ValueGroup};
 //!
 //! #[derive(Stats, Default)]
 //! struct VcpuStat {
@@ -23,12 +23,12 @@
 //! }
 //!
 //! let vm = Source::new("1234-5")?;
-//! vm.add_aggregates::<VcpuStat>()?;            // sums over every vCPU below
+//! vm.add(ValueGroup::aggregates::<VcpuStat>())?;            // sums over every vCPU below
 //! let mut vcpus = Vec::new();
 //! for i in 0..2 {
 //!     let stats = Arc::new(VcpuStat::default());
 //!     let dir = Source::new(format!("vcpu{i}"))?;
-//!     dir.add_values(stats.clone())?;
+//!     dir.add(stats.clone())?;
 //!     vm.add_subordinate(&dir)?;
 //!     vcpus.push(stats);
 //! }

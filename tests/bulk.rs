@@ -25,11 +25,11 @@ struct VcpuStat {
 
 fn tree() -> (Source, Vec<Arc<VcpuStat>>) {
     let vm = Source::new("1234-5").unwrap();
-    vm.add_aggregates::<VcpuStat>().unwrap();
+    vm.add(ValueGroup::aggregates::<VcpuStat>()).unwrap();
     let stats: Vec<Arc<VcpuStat>> = (0..2).map(|_| Arc::new(VcpuStat::default())).collect();
     for (i, s) in stats.iter().enumerate() {
         let c = Source::new(format!("vcpu{i}")).unwrap();
-        c.add_values(s.clone()).unwrap();
+        c.add(s.clone()).unwrap();
         vm.add_subordinate(&c).unwrap();
     }
     let hidden = Source::new("hidden").unwrap();

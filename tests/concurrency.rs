@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::thread;
 
 use statsfs::cell::{Counter, ShardedCounter};
-use statsfs::{Source, Stats};
+use statsfs::{Source, Stats, ValueGroup};
 
 #[derive(Stats, Default)]
 struct Shared {
@@ -24,10 +24,10 @@ const INCREMENTS: u64 = 1_000_000;
 #[test]
 fn writers_readers_and_tree_changes_at_once() {
     let root = Source::new("root").unwrap();
-    root.add_aggregates::<Shared>().unwrap();
+    root.add(ValueGroup::aggregates::<Shared>()).unwrap();
     let shared = Arc::new(Shared::default());
     let shared_src = Source::new("shared").unwrap();
-    shared_src.add_values(shared.clone()).unwrap();
+    shared_src.add(shared.clone()).unwrap();
     root.add_subordinate(&shared_src).unwrap();
     // One stats struct per writer for the owner path, each in its own source.
     let owned: Vec<Arc<Shared>> = (0..WRITERS).map(|_| Arc::new(Shared::default())).collect();
@@ -36,7 +36,7 @@ fn writers_readers_and_tree_changes_at_once() {
         .enumerate()
         .map(|(i, o)| {
             let s = Source::new(format!("w{i}")).unwrap();
-            s.add_values(o.clone()).unwrap();
+            s.add(o.clone()).unwrap();
             root.add_subordinate(&s).unwrap();
             s
         })
@@ -76,7 +76,7 @@ fn writers_readers_and_tree_changes_at_once() {
                 for s in &owned_srcs {
                     root.remove_subordinate(s).unwrap();
                     let extra = Source::new("extra").unwrap();
-                    extra.add_values(Arc::new(Shared::default())).unwrap();
+                    extra.add(Arc::new(Shared::default())).unwrap();
                     root.add_subordinate(&extra).unwrap();
                     root.add_subordinate(s).unwrap();
                     root.remove_subordinate(&extra).unwrap();
@@ -106,7 +106,7 @@ fn a_source_held_by_a_reader_outlives_its_removal() {
     let child = Source::new("child").unwrap();
     let stats = Arc::new(Shared::default());
     stats.hits.add(5);
-    child.add_values(stats).unwrap();
+    child.add(stats).unwrap();
     root.add_subordinate(&child).unwrap();
     let held = root.subordinate("child").unwrap();
     root.remove_subordinate(&child).unwrap();
@@ -120,7 +120,7 @@ fn a_source_held_by_a_reader_outlives_its_removal() {
 fn clears_race_with_writers_and_the_last_clear_wins() {
     let root = Source::new("root").unwrap();
     let s = Arc::new(Shared::default());
-    root.add_values(s.clone()).unwrap();
+    root.add(s.clone()).unwrap();
     let stop = AtomicBool::new(false);
     thread::scope(|scope| {
         scope.spawn(|| {

@@ -31,7 +31,7 @@ fn big_tree() -> (common::Tree, Vec<Source>) {
     for i in 0..2000 {
         let s = Source::new(format!("extra{i}")).unwrap();
         s.set_label("vcpu", (i + 10).to_string()).unwrap();
-        s.add_values(Arc::new(common::VcpuStat::default())).unwrap();
+        s.add(Arc::new(common::VcpuStat::default())).unwrap();
         vm.add_subordinate(&s).unwrap();
         extra.push(s);
     }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 
 use statsfs::cell::{Counter, Gauge, LogHistogram, Peak};
-use statsfs::{Source, Stats};
+use statsfs::{Source, Stats, ValueGroup};
 
 /// Counts live heap bytes (as requested, not as the allocator rounds them) and calls.
 struct Counting;
@@ -92,7 +92,7 @@ const N: usize = 1000;
 /// member entry (with its index entry) in the parent aggregate's cache.
 fn bytes_per_source<T: Stats + Default>(first_value: &str) -> (f64, f64) {
     let parent = Source::new("vm").unwrap();
-    parent.add_aggregates::<T>().unwrap();
+    parent.add(ValueGroup::aggregates::<T>()).unwrap();
     let names: Vec<String> = (0..N).map(|i| format!("vcpu{i}")).collect();
     let mut keep = Vec::with_capacity(N);
     let before = LIVE.load(Relaxed);
@@ -100,7 +100,7 @@ fn bytes_per_source<T: Stats + Default>(first_value: &str) -> (f64, f64) {
     for name in &names {
         let stats = Arc::new(T::default());
         let s = Source::new(name.as_str()).unwrap();
-        s.add_values(stats.clone()).unwrap();
+        s.add(stats.clone()).unwrap();
         parent.add_subordinate(&s).unwrap();
         keep.push(stats);
     }

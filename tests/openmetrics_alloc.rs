@@ -103,7 +103,7 @@ fn tree<T: Stats + Default>() -> (Source, Vec<Arc<T>>) {
             let c = Source::new(format!("vcpu{cpu}")).unwrap();
             c.set_label("vcpu", cpu.to_string()).unwrap();
             let s = Arc::new(T::default());
-            c.add_values(s.clone()).unwrap();
+            c.add(s.clone()).unwrap();
             v.add_subordinate(&c).unwrap();
             keep.push(s);
         }

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use statsfs::binary::Blob;
 use statsfs::cell::{Counter, Gauge};
 use statsfs::vfs::{is_mounted, mount, MountOptions};
-use statsfs::{Source, Stats};
+use statsfs::{Source, Stats, ValueGroup};
 
 /// A connection's statistics.
 #[derive(Stats, Default)]
@@ -150,13 +150,13 @@ fn everything_at_once_under_churn_for_a_minute() {
     let run = duration();
     let fds_before = open_fds();
     let root = Source::new("svc").unwrap();
-    root.add_aggregates::<ConnStat>().unwrap();
+    root.add(ValueGroup::aggregates::<ConnStat>()).unwrap();
     let pool = Source::new("pool").unwrap();
-    pool.add_aggregates::<ConnStat>().unwrap();
+    pool.add(ValueGroup::aggregates::<ConnStat>()).unwrap();
     root.add_subordinate(&pool).unwrap();
     let shared_stats = Arc::new(ConnStat::default());
     let shared = Source::new("shared").unwrap();
-    shared.add_values(shared_stats.clone()).unwrap();
+    shared.add(shared_stats.clone()).unwrap();
     root.add_subordinate(&shared).unwrap();
 
     let dir = tempfile::TempDir::new().unwrap();
@@ -181,7 +181,7 @@ fn everything_at_once_under_churn_for_a_minute() {
     for w in 0..WRITERS {
         let mine = Arc::new(ConnStat::default());
         let s = Source::new(format!("writer{w}")).unwrap();
-        s.add_values(mine.clone()).unwrap();
+        s.add(mine.clone()).unwrap();
         root.add_subordinate(&s).unwrap();
         owned.push((s, mine.clone()));
         let (shared_stats, stop, totals) =
@@ -219,12 +219,12 @@ fn everything_at_once_under_churn_for_a_minute() {
                 stats.bytes.add(n);
                 let s = Source::new(format!("c{n}")).unwrap();
                 s.set_label("conn", n.to_string()).unwrap();
-                s.add_values(stats.clone()).unwrap();
+                s.add(stats.clone()).unwrap();
                 if n % 5 == 0 {
                     // A nested one: a source with a child of its own.
                     beat.doing("nest");
                     let child = Source::new("sub").unwrap();
-                    child.add_values(Arc::new(ConnStat::default())).unwrap();
+                    child.add(Arc::new(ConnStat::default())).unwrap();
                     s.add_subordinate(&child).unwrap();
                     c[4] += 1;
                 }

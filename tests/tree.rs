@@ -72,12 +72,12 @@ macro_rules! every_aggregation {
                     insts[i].set(*v);
                 }
                 for (leaf, inst) in leaves.iter().zip(&insts) {
-                    leaf.add_values(inst.clone()).unwrap();
+                    leaf.add(inst.clone()).unwrap();
                 }
                 // mid holds simple values itself, then aggregates (mixed groups).
-                mid.add_values(insts[3].clone()).unwrap();
-                mid.add_aggregates::<S>().unwrap();
-                top.add_aggregates::<S>().unwrap();
+                mid.add(insts[3].clone()).unwrap();
+                mid.add(ValueGroup::aggregates::<S>()).unwrap();
+                top.add(ValueGroup::aggregates::<S>()).unwrap();
                 top.add_subordinate(&mid).unwrap();
                 mid.add_subordinate(&leaves[0]).unwrap();
                 mid.add_subordinate(&leaves[1]).unwrap();
@@ -94,7 +94,7 @@ macro_rules! every_aggregation {
                 assert_eq!(leaves[2].get("min").unwrap().as_u64(), bits(<$int>::MIN));
                 // An empty aggregate.
                 let lone = src("lone");
-                lone.add_aggregates::<S>().unwrap();
+                lone.add(ValueGroup::aggregates::<S>()).unwrap();
                 assert_eq!(read(&lone), model(&[]));
             }
         }
@@ -127,7 +127,7 @@ struct Bools {
 #[test]
 fn bools_aggregate_as_zero_and_one() {
     let top = src("top");
-    top.add_aggregates::<Bools>().unwrap();
+    top.add(ValueGroup::aggregates::<Bools>()).unwrap();
     for (i, v) in [true, false, true].into_iter().enumerate() {
         let b = Arc::new(Bools::default());
         for a in [&b.sum, &b.min, &b.max] {
@@ -135,7 +135,7 @@ fn bools_aggregate_as_zero_and_one() {
         }
         b.count_zero.set(v);
         let s = src(&format!("s{i}"));
-        s.add_values(b).unwrap();
+        s.add(b).unwrap();
         top.add_subordinate(&s).unwrap();
     }
     let get = |n| top.get(n).unwrap().as_u64();
@@ -175,7 +175,7 @@ fn vcpu(name: &str, exits: u64) -> (Source, Arc<VcpuStat>) {
     let s = src(name);
     let st = Arc::new(VcpuStat::default());
     st.exits.add(exits);
-    s.add_values(st.clone()).unwrap();
+    s.add(st.clone()).unwrap();
     (s, st)
 }
 
@@ -187,16 +187,16 @@ fn aggregates_match_by_schema_identity_and_skip_aggregate_groups() {
         exits: Counter,
     }
     let vm = src("vm");
-    vm.add_aggregates::<VcpuStat>().unwrap();
+    vm.add(ValueGroup::aggregates::<VcpuStat>()).unwrap();
     let (c0, _s0) = vcpu("c0", 5);
     let (c1, _s1) = vcpu("c1", 6);
     let other = src("other");
     let o = Arc::new(Other::default());
     o.exits.add(1000);
-    other.add_values(o).unwrap();
+    other.add(o).unwrap();
     // An intermediate aggregate must not count twice.
     let group = src("group");
-    group.add_aggregates::<VcpuStat>().unwrap();
+    group.add(ValueGroup::aggregates::<VcpuStat>()).unwrap();
     group.add_subordinate(&c1).unwrap();
     vm.add_subordinate(&c0).unwrap();
     vm.add_subordinate(&group).unwrap();
@@ -209,7 +209,7 @@ fn aggregates_match_by_schema_identity_and_skip_aggregate_groups() {
 #[test]
 fn histograms_aggregate_bucket_by_bucket() {
     let vm = src("vm");
-    vm.add_aggregates::<VcpuStat>().unwrap();
+    vm.add(ValueGroup::aggregates::<VcpuStat>()).unwrap();
     for (i, samples) in [[0u64, 1, 2], [3, 100, 100]].iter().enumerate() {
         let (c, st) = vcpu(&format!("c{i}"), 0);
         for &v in samples {
@@ -256,10 +256,10 @@ fn lookup_searches_the_source_only_newest_group_first() {
     );
     let v = Arc::new(VmStat::default());
     v.pages.set(10);
-    vm.add_values(v).unwrap();
+    vm.add(v).unwrap();
     let s = Arc::new(Shadow::default());
     s.pages.store(99, Relaxed);
-    vm.add_values(s).unwrap();
+    vm.add(s).unwrap();
     assert_eq!(
         vm.get("pages").unwrap().as_u64(),
         99,
@@ -276,20 +276,22 @@ fn lookup_searches_the_source_only_newest_group_first() {
 fn duplicate_groups_are_refused_and_change_nothing() {
     let s = src("s");
     let st = Arc::new(VcpuStat::default());
-    s.add_values(st.clone()).unwrap();
-    let err = s.add_values(st.clone()).unwrap_err();
+    s.add(st.clone()).unwrap();
+    let err = s.add(st.clone()).unwrap_err();
     assert!(matches!(err, Error::AlreadyExists { .. }));
     assert!(
         err.to_string().contains("already has schema `vcpu_stat`"),
         "{err}"
     );
-    s.add_aggregates::<VcpuStat>().unwrap();
-    assert!(matches!(
-        s.add_aggregates::<VcpuStat>(),
-        Err(Error::AlreadyExists { .. })
-    ));
+    s.add(ValueGroup::aggregates::<VcpuStat>()).unwrap();
+    // Aggregates are what they fold, not a struct counted twice: adding them again
+    // succeeds and changes nothing.
+    s.add(ValueGroup::aggregates::<VcpuStat>()).unwrap();
+    let mut groups = 0;
+    s.for_each_group(|_| groups += 1);
+    assert_eq!(groups, 2, "one simple group, one aggregate group");
     // Same instance in another source is fine.
-    src("t").add_values(st).unwrap();
+    src("t").add(st).unwrap();
     let mut n = 0;
     s.for_each_descriptor(|_, _, _, _| n += 1);
     assert_eq!(
@@ -302,7 +304,7 @@ fn duplicate_groups_are_refused_and_change_nothing() {
 #[test]
 fn add_remove_and_re_add_take_effect_at_once() {
     let vm = src("vm");
-    vm.add_aggregates::<VcpuStat>().unwrap();
+    vm.add(ValueGroup::aggregates::<VcpuStat>()).unwrap();
     let (c0, _a) = vcpu("c0", 2);
     let (c1, _b) = vcpu("c1", 3);
     vm.add_subordinate(&c0).unwrap();
@@ -335,7 +337,7 @@ fn add_remove_and_re_add_take_effect_at_once() {
 #[test]
 fn clear_sets_zero_and_goes_through_aggregates() {
     let vm = src("vm");
-    vm.add_aggregates::<VcpuStat>().unwrap();
+    vm.add(ValueGroup::aggregates::<VcpuStat>()).unwrap();
     let (c0, s0) = vcpu("c0", 2);
     let (c1, s1) = vcpu("c1", 3);
     vm.add_subordinate(&c0).unwrap();
@@ -361,7 +363,7 @@ fn clear_sets_zero_and_goes_through_aggregates() {
 #[test]
 fn revoke_detaches_the_source_from_its_instance() {
     let vm = src("vm");
-    vm.add_aggregates::<VcpuStat>().unwrap();
+    vm.add(ValueGroup::aggregates::<VcpuStat>()).unwrap();
     let (c0, s0) = vcpu("c0", 2);
     let (c1, _s1) = vcpu("c1", 3);
     vm.add_subordinate(&c0).unwrap();
@@ -381,7 +383,7 @@ fn revoke_detaches_the_source_from_its_instance() {
 #[test]
 fn hidden_sources_and_groups_are_aggregated_but_not_walked() {
     let vm = src("vm");
-    vm.add_aggregates::<VcpuStat>().unwrap();
+    vm.add(ValueGroup::aggregates::<VcpuStat>()).unwrap();
     let (c0, _a) = vcpu("c0", 2);
     let c1 = src("c1");
     let s1 = Arc::new(VcpuStat::default());
@@ -472,13 +474,13 @@ fn flattened_stats_live_at_the_field_offset() {
     a.generic.halt_exits.add(4);
     a.io_exits.add(1);
     let s = src("vcpu");
-    s.add_values(a.clone()).unwrap();
+    s.add(a.clone()).unwrap();
     assert_eq!(s.get("halt_exits").unwrap().as_u64(), 4);
     assert_eq!(s.get("io_exits").unwrap().as_u64(), 1);
     assert_eq!(Arch::DESCRIPTORS[2].scale.exponent, -9);
     // Aggregates of the outer schema include flattened stats.
     let vm = src("vm");
-    vm.add_aggregates::<Arch>().unwrap();
+    vm.add(ValueGroup::aggregates::<Arch>()).unwrap();
     vm.add_subordinate(&s).unwrap();
     assert_eq!(vm.get("halt_wait_ns").unwrap().as_u64(), 0);
     assert_eq!(vm.get("halt_exits").unwrap().as_u64(), 4);
@@ -491,7 +493,7 @@ fn static_instances_and_names() {
     };
     GLOBAL.pages.set(3);
     let s = src("global");
-    s.add_static_values(&GLOBAL).unwrap();
+    s.add(&GLOBAL).unwrap();
     assert_eq!(s.get("pages").unwrap().as_u64(), 3);
     for bad in ["", ".", "..", "a/b", "nul\0"] {
         assert!(
@@ -552,11 +554,11 @@ fn enum_valued_stats_read_as_numbers_and_are_named_by_their_descriptor() {
         "a state is not summed unless asked"
     );
     let vm = src("vm");
-    vm.add_aggregates::<Vcpu>().unwrap();
+    vm.add(ValueGroup::aggregates::<Vcpu>()).unwrap();
     let stats: Vec<Arc<Vcpu>> = (0..2).map(|_| Arc::new(Vcpu::default())).collect();
     for (i, s) in stats.iter().enumerate() {
         let c = src(&format!("vcpu{i}"));
-        c.add_values(s.clone()).unwrap();
+        c.add(s.clone()).unwrap();
         vm.add_subordinate(&c).unwrap();
     }
     stats[1].mp_state.set(1);
@@ -592,8 +594,8 @@ fn an_aggregate_group_does_not_hide_a_plain_value_it_does_not_offer() {
     let v = Arc::new(S::default());
     v.exits.add(2);
     v.plain.store(-7, Relaxed);
-    s.add_values(v).unwrap();
-    s.add_aggregates::<S>().unwrap();
+    s.add(v).unwrap();
+    s.add(ValueGroup::aggregates::<S>()).unwrap();
     // `exits` is offered by the newer aggregate group; `plain` only by the simple one.
     assert!(s.get("exits").unwrap().is_aggregate());
     assert_eq!(s.get("plain").unwrap().as_i64(), -7);
@@ -653,13 +655,13 @@ fn schemas_with_identical_descriptors_stay_distinct() {
     assert_eq!(A::DESCRIPTORS, B::DESCRIPTORS);
     assert!(!std::ptr::eq(A::SCHEMA, B::SCHEMA));
     let root = src("root");
-    root.add_aggregates::<A>().unwrap();
+    root.add(ValueGroup::aggregates::<A>()).unwrap();
     let (a, b) = (Arc::new(A::default()), Arc::new(B::default()));
     a.events.add(1);
     b.events.add(100);
     let (sa, sb) = (src("a"), src("b"));
-    sa.add_values(a).unwrap();
-    sb.add_values(b).unwrap();
+    sa.add(a).unwrap();
+    sb.add(b).unwrap();
     root.add_subordinate(&sa).unwrap();
     root.add_subordinate(&sb).unwrap();
     assert_eq!(root.get("events").unwrap().as_u64(), 1, "B is never folded");
@@ -688,14 +690,16 @@ fn a_schema_has_one_identity_in_every_crate() {
         let s = Arc::new(Shared::default());
         s.events.add(n);
         let leaf = src(&format!("l{n}"));
-        leaf.add_values(s).unwrap();
+        leaf.add(s).unwrap();
         root.add_subordinate(&leaf).unwrap();
     }
     assert_eq!(root.get("events").unwrap().as_u64(), 7);
-    assert!(matches!(
-        root.add_aggregates::<Shared>(),
-        Err(Error::AlreadyExists { .. })
-    ));
+    // Again: nothing changes, the folds stay one group.
+    root.add(ValueGroup::aggregates::<Shared>()).unwrap();
+    let mut groups = 0;
+    root.for_each_group(|_| groups += 1);
+    assert_eq!(groups, 1);
+    assert_eq!(root.get("events").unwrap().as_u64(), 7);
 }
 
 #[derive(Stats)]

@@ -59,19 +59,19 @@ struct Kvm {
 /// kvm/ (totals) → 1234-5/ (VM stats + vCPU sums) → vcpu0/, vcpu1/; a hidden vcpu9/.
 fn kvm_tree() -> Kvm {
     let root = Source::new("kvm").unwrap();
-    root.add_aggregates::<VcpuStat>().unwrap();
-    root.add_aggregates::<VmStat>().unwrap();
+    root.add(ValueGroup::aggregates::<VcpuStat>()).unwrap();
+    root.add(ValueGroup::aggregates::<VmStat>()).unwrap();
     let vm = Source::new("1234-5").unwrap();
     let vm_stats = Arc::new(VmStat::default());
-    vm.add_values(vm_stats.clone()).unwrap();
-    vm.add_aggregates::<VcpuStat>().unwrap();
+    vm.add(vm_stats.clone()).unwrap();
+    vm.add(ValueGroup::aggregates::<VcpuStat>()).unwrap();
     root.add_subordinate(&vm).unwrap();
     let mut vcpus = Vec::new();
     let mut stats = Vec::new();
     for i in 0..2 {
         let s = Arc::new(VcpuStat::default());
         let c = Source::new(format!("vcpu{i}")).unwrap();
-        c.add_values(s.clone()).unwrap();
+        c.add(s.clone()).unwrap();
         vm.add_subordinate(&c).unwrap();
         vcpus.push(c);
         stats.push(s);
@@ -419,7 +419,7 @@ fn sources_added_and_removed_while_mounted_appear_and_disappear() {
     let c = Source::new("vcpu2").unwrap();
     let s = Arc::new(VcpuStat::default());
     s.exits.add(11);
-    c.add_values(s).unwrap();
+    c.add(s).unwrap();
     k.vm.add_subordinate(&c).unwrap();
     assert_eq!(cat(&vm.join("vcpu2/exits")), "11\n");
     // Re-adding the removed one brings it back.
@@ -443,11 +443,11 @@ fn big_directories_stream_and_a_listing_under_churn_sees_each_stayer_once() {
     }
     const N: usize = 20_000;
     let root = Source::new("svc").unwrap();
-    root.add_aggregates::<VmStat>().unwrap();
+    root.add(ValueGroup::aggregates::<VmStat>()).unwrap();
     let kids: Vec<Source> = (0..N)
         .map(|i| {
             let c = Source::new(format!("c{i}")).unwrap();
-            c.add_values(Arc::new(VmStat::default())).unwrap();
+            c.add(Arc::new(VmStat::default())).unwrap();
             root.add_subordinate(&c).unwrap();
             c
         })
@@ -554,7 +554,7 @@ fn a_listing_resumed_after_a_change_skips_no_value() {
         return;
     }
     let root = Source::new("s").unwrap();
-    root.add_values(Arc::new(VcpuStat::default())).unwrap();
+    root.add(Arc::new(VcpuStat::default())).unwrap();
     let (_dir, m) = mounted(&root, MountOptions::default());
     let dir = File::open(m.path().join("s")).unwrap();
     // Small buffers: a few entries a call, so the kernel asks again at each entry's offset.

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use statsfs::cell::{Counter, Gauge, LogHistogram};
 use statsfs::vfs::{mount, Mount, MountOptions};
-use statsfs::{Source, Stats};
+use statsfs::{Source, Stats, ValueGroup};
 use statsfs_testkit::{can_mount, skip, tool};
 use tempfile::TempDir;
 
@@ -66,8 +66,8 @@ fn add_vm(root: &Source, name: &str, base: u64, vcpus: &mut Vec<Arc<VcpuStat>>) 
     stats.pages.set(100 * base);
     stats.flushes.add(base);
     stats.drift.set(-5 * base as i32);
-    vm.add_values(stats).unwrap();
-    vm.add_aggregates::<VcpuStat>().unwrap();
+    vm.add(stats).unwrap();
+    vm.add(ValueGroup::aggregates::<VcpuStat>()).unwrap();
     for c in 0..2u64 {
         let s = Arc::new(VcpuStat::default());
         s.exits.add(base * 10 + c);
@@ -76,7 +76,7 @@ fn add_vm(root: &Source, name: &str, base: u64, vcpus: &mut Vec<Arc<VcpuStat>>) 
             s.exit_ns.record(v);
         }
         let dir = Source::new(format!("vcpu{c}")).unwrap();
-        dir.add_values(s.clone()).unwrap();
+        dir.add(s.clone()).unwrap();
         vm.add_subordinate(&dir).unwrap();
         vcpus.push(s);
     }
@@ -86,8 +86,8 @@ fn add_vm(root: &Source, name: &str, base: u64, vcpus: &mut Vec<Arc<VcpuStat>>) 
 
 fn tree() -> Tree {
     let root = Source::new("kvm").unwrap();
-    root.add_aggregates::<VmStat>().unwrap();
-    root.add_aggregates::<VcpuStat>().unwrap();
+    root.add(ValueGroup::aggregates::<VmStat>()).unwrap();
+    root.add(ValueGroup::aggregates::<VcpuStat>()).unwrap();
     let mut vcpus = Vec::new();
     let vms = vec![
         add_vm(&root, "vm1", 1, &mut vcpus),
@@ -851,8 +851,8 @@ fn dump_reads_a_region_as_it_reads_the_mount() {
     let region_path = dir.path().join("cli.region");
     let region = statsfs::region::Region::create(&region_path, Default::default()).unwrap();
     let root = Source::new("kvm").unwrap();
-    root.add_aggregates::<VmStat>().unwrap();
-    root.add_aggregates::<VcpuStat>().unwrap();
+    root.add(ValueGroup::aggregates::<VmStat>()).unwrap();
+    root.add(ValueGroup::aggregates::<VcpuStat>()).unwrap();
     region.publish(std::slice::from_ref(&root));
     let mut kept = Vec::new();
     for (v, base) in [("vm1", 1u64), ("vm2", 2)] {
@@ -861,8 +861,8 @@ fn dump_reads_a_region_as_it_reads_the_mount() {
         stats.pages.set(100 * base);
         stats.flushes.add(base);
         stats.drift.set(-5 * base as i32);
-        vm.add_placed_values(stats.clone()).unwrap();
-        vm.add_aggregates::<VcpuStat>().unwrap();
+        vm.add(ValueGroup::placed(stats.clone())).unwrap();
+        vm.add(ValueGroup::aggregates::<VcpuStat>()).unwrap();
         for c in 0..2u64 {
             let s = region.alloc(VcpuStat::default()).unwrap();
             s.exits.add(base * 10 + c);
@@ -871,7 +871,7 @@ fn dump_reads_a_region_as_it_reads_the_mount() {
                 s.exit_ns.record(x);
             }
             let d = Source::new(format!("vcpu{c}")).unwrap();
-            d.add_placed_values(s.clone()).unwrap();
+            d.add(ValueGroup::placed(s.clone())).unwrap();
             vm.add_subordinate(&d).unwrap();
             kept.push(s);
         }
@@ -927,7 +927,7 @@ fn dump_reads_a_region_as_it_reads_the_mount() {
 
     // A root the region does not hold (its structs are on the heap): bulk files.
     let heap = Source::new("heap").unwrap();
-    heap.add_values(Arc::new(VmStat::default())).unwrap();
+    heap.add(Arc::new(VmStat::default())).unwrap();
     let m2dir = TempDir::new().unwrap();
     let m2 = mount(
         m2dir.path(),
@@ -946,7 +946,7 @@ fn dump_reads_a_region_as_it_reads_the_mount() {
     let hidden = Source::new("hidden_vm").unwrap();
     let hs = Arc::new(VmStat::default());
     hs.flushes.add(1000);
-    hidden.add_values(hs).unwrap();
+    hidden.add(hs).unwrap();
     hidden.set_hidden(true);
     root.add_subordinate(&hidden).unwrap();
     let r = statsfs_cli::Reader::open(m.path().join("kvm").to_str().unwrap()).unwrap();
@@ -962,7 +962,7 @@ fn dump_reads_a_region_as_it_reads_the_mount() {
     let extra = region.alloc(VcpuStat::default()).unwrap();
     extra.exits.add(7);
     let d = Source::new("vcpu9").unwrap();
-    d.add_placed_values(extra).unwrap();
+    d.add(ValueGroup::placed(extra)).unwrap();
     root.subordinate("vm1")
         .unwrap()
         .add_subordinate(&d)

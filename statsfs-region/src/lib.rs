@@ -5,7 +5,7 @@
 //! that a reader refreshes every stat with loads from memory and no system call.
 //!
 //! ```no_run
-//! use statsfs_core::{cell::Counter, Source};
+//! use statsfs_core::{cell::Counter, Source, ValueGroup};
 //! use statsfs_derive::Stats;
 //! use statsfs_region::{Region, RegionOptions};
 //!
@@ -21,7 +21,7 @@
 //! region.publish(&[kvm.clone()]);
 //! let stats = region.alloc(VcpuStat::default())?; // an Arc<InRegion<VcpuStat>>
 //! let vcpu = Source::new("vcpu0")?;
-//! vcpu.add_placed_values(stats.clone())?;
+//! vcpu.add(ValueGroup::placed(stats.clone()))?;
 //! kvm.add_subordinate(&vcpu)?;
 //! stats.exits.inc_local(); // the same one instruction as on the heap
 //! # Ok::<(), Box<dyn std::error::Error>>(())

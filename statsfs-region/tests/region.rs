@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use statsfs_core::cell::{Counter, Gauge, LogHistogram};
-use statsfs_core::Source;
+use statsfs_core::{Source, ValueGroup};
 use statsfs_derive::Stats;
 use statsfs_region::{EntryKind, Region, RegionError, RegionOptions, RegionReader};
 
@@ -58,10 +58,10 @@ fn a_reader_sees_every_value_and_aggregate_as_the_tree_does() {
     let dir = tempfile::TempDir::new().unwrap();
     let r = region(&dir, RegionOptions::default());
     let kvm = Source::new("kvm").unwrap();
-    kvm.add_aggregates::<VcpuStat>().unwrap();
+    kvm.add(ValueGroup::aggregates::<VcpuStat>()).unwrap();
     let vm = Source::new("1234-5").unwrap();
     vm.set_label("vm", "1234-5").unwrap();
-    vm.add_aggregates::<VcpuStat>().unwrap();
+    vm.add(ValueGroup::aggregates::<VcpuStat>()).unwrap();
     kvm.add_subordinate(&vm).unwrap();
     r.publish(std::slice::from_ref(&kvm));
     let mut handles = Vec::new();
@@ -81,7 +81,7 @@ fn a_reader_sees_every_value_and_aggregate_as_the_tree_does() {
         let s = Source::new(format!("vcpu{i}")).unwrap();
         s.set_label("vcpu", i.to_string()).unwrap();
         s.set_hidden(i == 2);
-        s.add_placed_values(h.clone()).unwrap();
+        s.add(ValueGroup::placed(h.clone())).unwrap();
         vm.add_subordinate(&s).unwrap();
         handles.push(h);
     }
@@ -149,7 +149,7 @@ fn layout_churn_never_shows_a_removed_source_and_never_blocks_the_writer() {
         },
     );
     let root = Source::new("svc").unwrap();
-    root.add_aggregates::<VcpuStat>().unwrap();
+    root.add(ValueGroup::aggregates::<VcpuStat>()).unwrap();
     r.publish(std::slice::from_ref(&root));
     let stop = Arc::new(AtomicBool::new(false));
     let changes = Arc::new(AtomicU64::new(0));
@@ -166,7 +166,7 @@ fn layout_churn_never_shows_a_removed_source_and_never_blocks_the_writer() {
                 h.tag.set(n);
                 h.exits.add(n);
                 let s = Source::new(format!("c{n}")).unwrap();
-                s.add_placed_values(h).unwrap();
+                s.add(ValueGroup::placed(h)).unwrap();
                 root.add_subordinate(&s).unwrap();
                 live.push_back(s);
                 if live.len() > 20 {
@@ -275,11 +275,11 @@ fn a_corrupted_region_is_an_error_never_a_panic() {
         },
     );
     let root = Source::new("kvm").unwrap();
-    root.add_aggregates::<VcpuStat>().unwrap();
+    root.add(ValueGroup::aggregates::<VcpuStat>()).unwrap();
     r.publish(std::slice::from_ref(&root));
     let h = r.alloc(VcpuStat::default()).unwrap();
     let s = Source::new("vcpu0").unwrap();
-    s.add_placed_values(h).unwrap();
+    s.add(ValueGroup::placed(h)).unwrap();
     root.add_subordinate(&s).unwrap();
     let good = std::fs::read(r.path()).unwrap();
     let layout_at = u64::from_le_bytes(good[32..40].try_into().unwrap()) as usize;
@@ -360,14 +360,14 @@ fn a_refresh_makes_no_system_call() {
     let dir = tempfile::TempDir::new().unwrap();
     let r = region(&dir, RegionOptions::default());
     let root = Source::new("kvm").unwrap();
-    root.add_aggregates::<VcpuStat>().unwrap();
+    root.add(ValueGroup::aggregates::<VcpuStat>()).unwrap();
     r.publish(std::slice::from_ref(&root));
     let mut kept = Vec::new();
     for i in 0..50 {
         let h = r.alloc(VcpuStat::default()).unwrap();
         h.exits.add(i);
         let s = Source::new(format!("vcpu{i}")).unwrap();
-        s.add_placed_values(h.clone()).unwrap();
+        s.add(ValueGroup::placed(h.clone())).unwrap();
         root.add_subordinate(&s).unwrap();
         kept.push(h);
     }
@@ -473,7 +473,7 @@ fn another_user_reads_a_region_its_mode_lets_them() {
         let h = r.alloc(VcpuStat::default()).unwrap();
         h.exits.add(42);
         let s = Source::new("vcpu0").unwrap();
-        s.add_placed_values(h).unwrap();
+        s.add(ValueGroup::placed(h)).unwrap();
         root.add_subordinate(&s).unwrap();
         assert_eq!(
             std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,

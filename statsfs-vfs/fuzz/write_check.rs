@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use statsfs_binary::{Blob, Selection};
 use statsfs_core::cell::{Counter, Gauge, LogHistogram};
-use statsfs_core::{Scope, Source};
+use statsfs_core::{Scope, Source, ValueGroup};
 use statsfs_derive::Stats;
 use statsfs_vfs::fuzzing::{write_value, Bulk};
 
@@ -49,9 +49,9 @@ struct Tree {
 
 fn tree() -> Tree {
     let root = Source::new("root").unwrap();
-    root.add_aggregates::<W>().unwrap();
+    root.add(ValueGroup::aggregates::<W>()).unwrap();
     let vm = Source::new("vm").unwrap();
-    vm.add_aggregates::<W>().unwrap();
+    vm.add(ValueGroup::aggregates::<W>()).unwrap();
     root.add_subordinate(&vm).unwrap();
     let mut sources = vec![root, vm.clone()];
     let mut stats = Vec::new();
@@ -62,7 +62,7 @@ fn tree() -> Tree {
         w.depth.set(3);
         w.lat.record(100 * (i + 1));
         let s = Source::new(format!("vcpu{i}")).unwrap();
-        s.add_values(w.clone()).unwrap();
+        s.add(w.clone()).unwrap();
         vm.add_subordinate(&s).unwrap();
         sources.push(s);
         stats.push(w);

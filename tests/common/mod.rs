@@ -54,10 +54,10 @@ pub struct Tree {
 
 pub fn tree() -> Tree {
     let root = Source::new("kvm").unwrap();
-    root.add_aggregates::<VcpuStat>().unwrap();
+    root.add(ValueGroup::aggregates::<VcpuStat>()).unwrap();
     let vm = Source::new("1234-5").unwrap();
     vm.set_label("vm", "1234-5").unwrap();
-    vm.add_aggregates::<VcpuStat>().unwrap();
+    vm.add(ValueGroup::aggregates::<VcpuStat>()).unwrap();
     root.add_subordinate(&vm).unwrap();
     let mut vcpus = Vec::new();
     for (i, name) in ["vcpu0", "vcpu\"1\\\n"].into_iter().enumerate() {
@@ -85,7 +85,7 @@ pub fn tree() -> Tree {
                 .unwrap();
             dir.set_hidden(true);
         }
-        dir.add_values(s.clone()).unwrap();
+        dir.add(s.clone()).unwrap();
         vm.add_subordinate(&dir).unwrap();
         vcpus.push(s);
     }

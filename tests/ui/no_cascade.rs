@@ -15,6 +15,6 @@ struct VcpuStat {
 
 fn main() {
     let vcpu = statsfs::Source::new("vcpu0").unwrap();
-    vcpu.add_values(Arc::new(VcpuStat::default())).unwrap();
+    vcpu.add(Arc::new(VcpuStat::default())).unwrap();
     let _ = <VcpuStat as statsfs::Stats>::SCHEMA;
 }

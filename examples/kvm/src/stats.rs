@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use statsfs::cell::{Counter, Flag, Gauge, LogHistogram, Peak};
 use statsfs::region::{InRegion, Region, RegionError};
-use statsfs::{Error, Source, Stats};
+use statsfs::{Stats, ValueGroup};
 
 use crate::vmm::{ExitObserver, ExitReason};
 
@@ -124,12 +124,14 @@ impl<T: Stats> Home<T> {
             None => Home::Heap(Arc::new(value)),
         })
     }
+}
 
-    /// Adds the struct's values to `source`.
-    pub fn add_to(&self, source: &Source) -> Result<(), Error> {
-        match self {
-            Home::Heap(a) => source.add_values(Arc::clone(a)),
-            Home::Region(r) => source.add_placed_values(Arc::clone(r)),
+/// `source.add(&home)`: the struct's values, wherever it lives.
+impl<T: Stats> From<&Home<T>> for ValueGroup {
+    fn from(home: &Home<T>) -> ValueGroup {
+        match home {
+            Home::Heap(a) => ValueGroup::of(Arc::clone(a)),
+            Home::Region(r) => ValueGroup::placed(Arc::clone(r)),
         }
     }
 }

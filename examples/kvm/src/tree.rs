@@ -21,7 +21,7 @@
 
 use std::sync::Arc;
 
-use statsfs::{Error, Schema, Source, ValueGroup};
+use statsfs::{Error, Source, ValueGroup};
 
 use crate::kernel_stats::KernelStats;
 use crate::stats::{Home, VcpuStat, VmStat};
@@ -44,14 +44,6 @@ pub struct VmNode {
     kernel: Option<Source>,
 }
 
-/// Adds aggregates of `schema` to `source` unless it has them already.
-fn ensure_aggregates(source: &Source, schema: &Arc<Schema>) -> Result<(), Error> {
-    match source.add(ValueGroup::aggregates_of(Arc::clone(schema))) {
-        Ok(()) | Err(Error::AlreadyExists { .. }) => Ok(()),
-        Err(e) => Err(e),
-    }
-}
-
 /// A directory `name` with the label `key=value`.
 fn labelled(name: &str, key: &str, value: &str) -> Result<Source, Error> {
     let s = Source::new(name)?;
@@ -63,8 +55,8 @@ impl KvmTree {
     /// `vmm/` with the totals of [`VmStat`] and [`VcpuStat`], and an empty `kvm/`.
     pub fn new() -> Result<Self, Error> {
         let vmm = Source::new(VMM_ROOT)?;
-        vmm.add_aggregates::<VmStat>()?;
-        vmm.add_aggregates::<VcpuStat>()?;
+        vmm.add(ValueGroup::aggregates::<VmStat>())?;
+        vmm.add(ValueGroup::aggregates::<VcpuStat>())?;
         let kernel = Source::new(KERNEL_ROOT)?;
         Ok(KvmTree { vmm, kernel })
     }
@@ -92,13 +84,14 @@ impl KvmTree {
         kernel: Option<&KernelStats>,
     ) -> Result<VmNode, Error> {
         let vmm = labelled(name, "vm", name)?;
-        stats.add_to(&vmm)?;
-        vmm.add_aggregates::<VcpuStat>()?;
+        vmm.add(stats)?;
+        vmm.add(ValueGroup::aggregates::<VcpuStat>())?;
         let kernel = match kernel {
             Some(k) => {
                 let dir = labelled(name, "vm", name)?;
                 dir.add(k.group())?;
-                ensure_aggregates(&self.kernel, k.schema())?;
+                self.kernel
+                    .add(ValueGroup::aggregates_of(Arc::clone(k.schema())))?;
                 self.kernel.add_subordinate(&dir)?;
                 Some(dir)
             }
@@ -118,12 +111,13 @@ impl KvmTree {
     ) -> Result<(), Error> {
         let name = format!("vcpu{id}");
         let vcpu = labelled(&name, "vcpu", &id.to_string())?;
-        stats.add_to(&vcpu)?;
+        vcpu.add(stats)?;
         if let (Some(k), Some(vm_kernel)) = (kernel, &vm.kernel) {
             let dir = labelled(&name, "vcpu", &id.to_string())?;
             dir.add(k.group())?;
-            ensure_aggregates(vm_kernel, k.schema())?;
-            ensure_aggregates(&self.kernel, k.schema())?;
+            vm_kernel.add(ValueGroup::aggregates_of(Arc::clone(k.schema())))?;
+            self.kernel
+                .add(ValueGroup::aggregates_of(Arc::clone(k.schema())))?;
             vm_kernel.add_subordinate(&dir)?;
         }
         vm.vmm.add_subordinate(&vcpu)?;

@@ -28,7 +28,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use statsfs::{Error, Source};
+use statsfs::{Error, Source, ValueGroup};
 
 use crate::stats::{ConnStat, ListenerStat, WorkerStat};
 
@@ -61,9 +61,9 @@ impl SvcTree {
     /// `svc/` with the totals of [`ConnStat`], [`WorkerStat`] and [`ListenerStat`].
     pub fn new() -> Result<Self, Error> {
         let root = Source::new(ROOT)?;
-        root.add_aggregates::<ConnStat>()?;
-        root.add_aggregates::<WorkerStat>()?;
-        root.add_aggregates::<ListenerStat>()?;
+        root.add(ValueGroup::aggregates::<ConnStat>())?;
+        root.add(ValueGroup::aggregates::<WorkerStat>())?;
+        root.add(ValueGroup::aggregates::<ListenerStat>())?;
         Ok(SvcTree { root })
     }
 
@@ -76,7 +76,7 @@ impl SvcTree {
     pub fn add_listener(&self, i: usize, stats: Arc<ListenerStat>) -> Result<Source, Error> {
         let s = Source::new(format!("listener{i}"))?;
         s.set_label("listener", i.to_string())?;
-        s.add_values(stats)?;
+        s.add(stats)?;
         self.root.add_subordinate(&s)?;
         Ok(s)
     }
@@ -85,11 +85,11 @@ impl SvcTree {
     pub fn add_worker(&self, i: usize, stats: Arc<WorkerStat>) -> Result<WorkerNode, Error> {
         let source = Source::new(format!("worker{i}"))?;
         source.set_label("worker", i.to_string())?;
-        source.add_values(Arc::clone(&stats))?;
-        source.add_aggregates::<ConnStat>()?;
+        source.add(Arc::clone(&stats))?;
+        source.add(ValueGroup::aggregates::<ConnStat>())?;
         let closed = Arc::new(ConnStat::default());
         let dir = Source::new(CLOSED)?;
-        dir.add_values(Arc::clone(&closed))?;
+        dir.add(Arc::clone(&closed))?;
         source.add_subordinate(&dir)?;
         self.root.add_subordinate(&source)?;
         Ok(WorkerNode {
@@ -125,7 +125,7 @@ impl WorkerNode {
         if let Some(peer) = peer {
             source.set_label("peer", peer.to_string())?;
         }
-        source.add_values(Arc::clone(&stats))?;
+        source.add(Arc::clone(&stats))?;
         // Attached last, complete: one change that readers (and the mount) see.
         self.source.add_subordinate(&source)?;
         Ok(ConnNode { source, stats })

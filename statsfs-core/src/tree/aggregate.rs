@@ -563,7 +563,7 @@ pub(super) mod tests {
         let t = Arc::new(T::default());
         t.a.add(a);
         let s = Source::new(name).unwrap();
-        s.add_values(t.clone()).unwrap();
+        s.add(t.clone()).unwrap();
         (s, t)
     }
 
@@ -582,7 +582,7 @@ pub(super) mod tests {
     #[test]
     fn cache_follows_every_structural_change_at_once() {
         let root = Source::new("root").unwrap();
-        root.add_aggregates::<T>().unwrap();
+        root.add(ValueGroup::aggregates::<T>()).unwrap();
         let mid = Source::new("mid").unwrap();
         root.add_subordinate(&mid).unwrap();
         let (x, tx) = leaf("x", 3);
@@ -601,7 +601,7 @@ pub(super) mod tests {
         // A group added to an existing source: counted at once.
         let extra = Arc::new(T::default());
         extra.a.add(10);
-        x.add_values(extra.clone()).unwrap();
+        x.add(extra.clone()).unwrap();
         assert_eq!(cached(&root), Some(3));
         assert_eq!(root.get("a").unwrap().as_u64(), 17);
 
@@ -626,7 +626,7 @@ pub(super) mod tests {
 
         // Moving a subtree: the old parent's aggregates stop, the new one's start.
         let other = Source::new("other").unwrap();
-        other.add_aggregates::<T>().unwrap();
+        other.add(ValueGroup::aggregates::<T>()).unwrap();
         mid.add_subordinate(&y).unwrap();
         assert_eq!(root.get("a").unwrap().as_u64(), 5);
         root.remove_subordinate(&mid).unwrap();
@@ -638,7 +638,7 @@ pub(super) mod tests {
     #[test]
     fn cached_folds_follow_the_spec_for_every_aggregation() {
         let root = Source::new("root").unwrap();
-        root.add_aggregates::<T>().unwrap();
+        root.add(ValueGroup::aggregates::<T>()).unwrap();
         // Empty: min of a signed type is i64::MAX, count_zero 0.
         assert_eq!(root.get("low").unwrap().as_i64(), i64::MAX);
         assert_eq!(root.get("idle").unwrap().as_u64(), 0);

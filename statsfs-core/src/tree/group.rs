@@ -154,6 +154,22 @@ impl ValueGroup {
     }
 }
 
+/// `source.add(Arc::new(stats))`: simple values bound to a shared instance
+/// ([`ValueGroup::of`]).
+impl<T: Stats> From<Arc<T>> for ValueGroup {
+    fn from(instance: Arc<T>) -> Self {
+        ValueGroup::of(instance)
+    }
+}
+
+/// `source.add(&STATIC)`: simple values bound to a static instance
+/// ([`ValueGroup::of_static`]).
+impl<T: Stats> From<&'static T> for ValueGroup {
+    fn from(instance: &'static T) -> Self {
+        ValueGroup::of_static(instance)
+    }
+}
+
 /// A group inside a source.
 pub(super) struct Group {
     /// Names the group in the members of the aggregates above it.

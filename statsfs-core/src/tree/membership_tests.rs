@@ -136,7 +136,7 @@ impl World {
         let blk = blk_schema();
         // Aggregates on the first three; one of them also folds the block schema.
         for s in &sources[..AGGREGATES] {
-            s.add_aggregates::<T>().unwrap();
+            s.add(ValueGroup::aggregates::<T>()).unwrap();
         }
         sources[0]
             .add(ValueGroup::aggregates_of(blk.clone()))
@@ -185,7 +185,7 @@ impl World {
             Op::AddValues(at, v) => {
                 let t = Arc::new(T::default());
                 t.a.add(v);
-                s[at].add_values(t.clone()).unwrap();
+                s[at].add(t.clone()).unwrap();
                 self.instances.push((t, at));
                 m.groups[at].push((false, v));
             }

@@ -337,12 +337,12 @@ mod tests {
     #[test]
     fn a_plan_reads_every_binding_into_its_words() {
         let root = Source::new("root").unwrap();
-        root.add_aggregates::<T>().unwrap();
+        root.add(ValueGroup::aggregates::<T>()).unwrap();
         let t = Arc::new(T::default());
         t.a.add(3);
         t.b.add(4);
         let leaf = Source::new("leaf").unwrap();
-        leaf.add_values(t.clone()).unwrap();
+        leaf.add(t.clone()).unwrap();
         root.add_subordinate(&leaf).unwrap();
         let rt = Schema::new_runtime(
             "blk",
@@ -397,7 +397,7 @@ mod tests {
         let t = Arc::new(T::default());
         t.b.add(2);
         let leaf = Source::new("leaf").unwrap();
-        leaf.add_values(t.clone()).unwrap();
+        leaf.add(t.clone()).unwrap();
         root.add_subordinate(&leaf).unwrap();
         let plan = ReadPlan::new(&root, subtree(), |n| n.ends_with("/b"));
         assert_eq!(plan.values().len(), 1);

@@ -37,7 +37,7 @@ use crate::Stats;
 
 /// A stats struct that lives somewhere its handle does not own by value: in a shared
 /// memory region (the `statsfs-region` crate), an arena. A source keeps the handle (in an
-/// `Arc`) for as long as it reads the struct ([`Source::add_placed_values`]).
+/// `Arc`) for as long as it reads the struct ([`ValueGroup::placed`]).
 ///
 /// # Safety
 ///
@@ -47,7 +47,7 @@ use crate::Stats;
 /// until the value is dropped. The tree reads the struct through the address it got from
 /// the first call, while it holds the handle.
 ///
-/// [`Source::add_placed_values`]: crate::Source::add_placed_values
+/// [`ValueGroup::placed`]: crate::ValueGroup::placed
 pub unsafe trait Placed: Send + Sync + 'static {
     /// The stats struct.
     type Stats: Stats;
@@ -521,7 +521,7 @@ mod tests {
         let root = Source::new("root").unwrap();
         root.add(ValueGroup::aggregates::<Every>()).unwrap();
         let s = Source::new("s").unwrap();
-        s.add_placed_values(handle.clone()).unwrap();
+        s.add(ValueGroup::placed(handle.clone())).unwrap();
         root.add_subordinate(&s).unwrap();
         assert_eq!(s.get("h").unwrap().as_u64(), 5);
         handle.0.h.inc();

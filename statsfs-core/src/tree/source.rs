@@ -29,7 +29,7 @@ use super::group::{same_schema, Binding, Group, GroupInfo, ValueGroup};
 use crate::desc::{valid_label_name, valid_name, Descriptor};
 use crate::schema::Schema;
 use crate::value::{Value, ValueRef};
-use crate::{Error, Stats};
+use crate::Error;
 
 /// A directory of the tree: a name, value groups, labels and subordinate sources.
 ///
@@ -211,14 +211,50 @@ impl Source {
         self.0.state.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Adds a value group. The same schema bound to the same instance (or the same schema
-    /// as aggregates) twice is [`Error::AlreadyExists`]; the source is then unchanged.
-    pub fn add(&self, group: ValueGroup) -> Result<(), Error> {
+    /// Adds a value group: anything that converts into one. This is the one way to
+    /// add values:
+    ///
+    /// * `Arc<T>` or `&'static T` of a `#[derive(Stats)]` struct: its values, bound to
+    ///   that instance;
+    /// * [`ValueGroup::aggregates::<T>()`](ValueGroup::aggregates) (or
+    ///   [`aggregates_of`](ValueGroup::aggregates_of) a runtime schema): aggregates of a
+    ///   schema over this source and all its subordinates;
+    /// * [`ValueGroup::placed`] (a struct in a shared region), [`ValueGroup::block`] (a
+    ///   runtime schema read at read time), any of them [`hidden`](ValueGroup::hidden).
+    ///
+    /// Aggregates are idempotent: adding aggregates of a schema the source aggregates
+    /// already changes nothing and succeeds, so code that does not know whether an
+    /// earlier step added them need not ask. The same schema bound to the same instance
+    /// (or block source) twice is [`Error::AlreadyExists`]: two groups would count one
+    /// struct twice; the source is then unchanged.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use statsfs_core::{Descriptor, Kind, Schema, Source, ValueGroup, ValueType};
+    /// let schema = Schema::new_runtime("vcpu", vec![
+    ///     Descriptor::new("exits", ValueType::U64, Kind::Cumulative),
+    /// ])?;
+    /// let vm = Source::new("vm")?;
+    /// vm.add(ValueGroup::aggregates_of(schema.clone()))?;
+    /// vm.add(ValueGroup::aggregates_of(schema.clone()))?; // already there: nothing changes
+    /// let vcpu = Source::new("vcpu0")?;
+    /// let block = Arc::new(|o: &mut [u64]| { o[0] = 1; Ok(()) });
+    /// vcpu.add(ValueGroup::block(schema.clone(), block.clone()))?;
+    /// assert!(vcpu.add(ValueGroup::block(schema, block)).is_err()); // the same values twice
+    /// vm.add_subordinate(&vcpu)?;
+    /// assert_eq!(vm.get("exits")?.as_u64(), 1);
+    /// # Ok::<(), statsfs_core::Error>(())
+    /// ```
+    pub fn add(&self, group: impl Into<ValueGroup>) -> Result<(), Error> {
+        let group = group.into();
         let mut left = Left::default();
         {
             let _order = lock(&STRUCTURE);
             let mut st = self.write_state();
             if st.groups.iter().any(|g| g.duplicates(&group)) {
+                if matches!(group.binding, Binding::Aggregate(..)) {
+                    return Ok(());
+                }
                 return Err(Error::AlreadyExists {
                     source: self.name().to_owned(),
                     schema: group.schema().name().to_owned(),
@@ -269,30 +305,6 @@ impl Source {
             source: self.clone(),
         });
         Ok(())
-    }
-
-    /// Adds `T`'s values, bound to `instance`.
-    pub fn add_values<T: Stats>(&self, instance: Arc<T>) -> Result<(), Error> {
-        self.add(ValueGroup::of(instance))
-    }
-
-    /// Adds the values of a struct placed outside the heap (a [`Placed`] handle, such as
-    /// a shared-memory region's), kept alive by `handle` until the group is revoked or the
-    /// source dropped.
-    ///
-    /// [`Placed`]: crate::Placed
-    pub fn add_placed_values<P: crate::Placed>(&self, handle: Arc<P>) -> Result<(), Error> {
-        self.add(ValueGroup::placed(handle))
-    }
-
-    /// Adds `T`'s values, bound to a static instance.
-    pub fn add_static_values<T: Stats>(&self, instance: &'static T) -> Result<(), Error> {
-        self.add(ValueGroup::of_static(instance))
-    }
-
-    /// Adds aggregates of `T`'s schema over this source and all its subordinates.
-    pub fn add_aggregates<T: Stats>(&self) -> Result<(), Error> {
-        self.add(ValueGroup::aggregates::<T>())
     }
 
     /// Makes `child` a subordinate: it shows as a directory inside this one, and this

@@ -253,10 +253,7 @@ fn region_of(
 ) {
     let region = Region::create(
         dir.join(format!("bench-{sources}.region")),
-        RegionOptions {
-            size: 128 << 20,
-            ..Default::default()
-        },
+        RegionOptions::default().with_size(128 << 20),
     )
     .unwrap();
     let root = Source::new("bench").unwrap();

@@ -163,10 +163,7 @@ fn mounted(c: &mut Criterion) {
     for n in SIZES {
         let mut s = Service::new(n);
         let dir = tempfile::TempDir::new().unwrap();
-        let opts = MountOptions {
-            ttl: Duration::ZERO,
-            ..MountOptions::default()
-        };
+        let opts = MountOptions::default().with_ttl(Duration::ZERO);
         let m = mount(dir.path(), std::slice::from_ref(&s.svc), opts).unwrap();
         g.bench_function(BenchmarkId::new("replacement", n), |b| {
             b.iter(|| s.replace())

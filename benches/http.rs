@@ -18,7 +18,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use statsfs::http::{serve_with, HttpOptions};
+use statsfs::http::{serve, HttpOptions};
 use statsfs::Source;
 
 const VMS: usize = 10;
@@ -65,12 +65,10 @@ fn slow(addr: SocketAddr) -> TcpStream {
 
 fn bench(c: &mut Criterion) {
     let root = tree();
-    let options = HttpOptions {
-        max_connections: 4096,
-        write_timeout: Duration::from_secs(3600),
-        header_timeout: Duration::from_secs(3600),
-        ..HttpOptions::default()
-    };
+    let options = HttpOptions::default()
+        .with_max_connections(4096)
+        .with_write_timeout(Duration::from_secs(3600))
+        .with_header_timeout(Duration::from_secs(3600));
     let mut g = c.benchmark_group("scrape");
     g.sample_size(30).measurement_time(Duration::from_secs(3));
     let mut buf = Vec::with_capacity(1 << 20);
@@ -81,7 +79,7 @@ fn bench(c: &mut Criterion) {
         ("slow", 100),
         ("slow", 1000),
     ] {
-        let server = serve_with(vec![root.clone()], "127.0.0.1:0", options.clone()).unwrap();
+        let server = serve(std::slice::from_ref(&root), "127.0.0.1:0", options.clone()).unwrap();
         let addr = server.local_addr();
         let held: Vec<TcpStream> = (0..n)
             .map(|_| {

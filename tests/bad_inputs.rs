@@ -1086,11 +1086,9 @@ fn another_user_with_allow_other_reads_but_cannot_clear() {
         return;
     }
     let t = common::tree();
-    let options = MountOptions {
-        allow_other: true,
-        mode: 0o755,
-        ..Default::default()
-    };
+    let options = MountOptions::default()
+        .with_allow_other(true)
+        .with_mode(0o755);
     let (_dir, m) = mounted(&t.root, options);
     run_as_other(
         "another_user_with_allow_other_reads_but_cannot_clear",
@@ -1151,10 +1149,7 @@ fn allow_other_only_when_asked_and_the_kernel_still_checks_modes() {
         return;
     }
     let t = common::tree();
-    let options = MountOptions {
-        allow_other: true,
-        ..Default::default()
-    };
+    let options = MountOptions::default().with_allow_other(true);
     let (_dir, m) = mounted(&t.root, options);
     let line = mountinfo_line(m.path());
     assert!(line.contains("allow_other"), "{line}");

@@ -19,7 +19,7 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use statsfs::http::{serve, serve_with, HttpOptions};
+use statsfs::http::{serve, HttpOptions};
 use statsfs::Source;
 
 /// A tree big enough that one response fills a socket's buffers many times over: the
@@ -152,7 +152,12 @@ fn within<T: Send + 'static>(
 #[test]
 fn a_client_that_pipelines_and_never_reads_blocks_no_other_scrape() {
     let (tree, _extra) = big_tree();
-    let server = serve(vec![tree.root.clone()], "127.0.0.1:0").unwrap();
+    let server = serve(
+        std::slice::from_ref(&tree.root),
+        "127.0.0.1:0",
+        HttpOptions::default(),
+    )
+    .unwrap();
     let addr = server.local_addr();
     // Two of them: one for each worker thread a server might have.
     let stuck = [stuck_client(addr, 20), stuck_client(addr, 20)];
@@ -169,7 +174,12 @@ fn a_client_that_pipelines_and_never_reads_blocks_no_other_scrape() {
 #[test]
 fn dropping_the_server_returns_while_a_client_is_stuck() {
     let (tree, _extra) = big_tree();
-    let server = serve(vec![tree.root.clone()], "127.0.0.1:0").unwrap();
+    let server = serve(
+        std::slice::from_ref(&tree.root),
+        "127.0.0.1:0",
+        HttpOptions::default(),
+    )
+    .unwrap();
     let addr = server.local_addr();
     let stuck = stuck_client(addr, 20);
     std::thread::sleep(Duration::from_millis(300));
@@ -201,7 +211,12 @@ fn flood_child_entry() {
     // SAFETY: `limit` is a live rlimit; lowering our own limit has no memory effects.
     assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
     let tree = common::tree();
-    let server = serve(vec![tree.root.clone()], "127.0.0.1:0").unwrap();
+    let server = serve(
+        std::slice::from_ref(&tree.root),
+        "127.0.0.1:0",
+        HttpOptions::default(),
+    )
+    .unwrap();
     println!("LISTENING {}", server.local_addr());
     io::stdout().flush().unwrap();
     let _ = io::stdin().read_to_end(&mut Vec::new());
@@ -316,11 +331,8 @@ fn options() -> HttpOptions {
 #[test]
 fn a_client_that_stops_reading_is_cut_by_the_write_timeout() {
     let (tree, _extra) = big_tree();
-    let o = HttpOptions {
-        write_timeout: Duration::from_millis(500),
-        ..options()
-    };
-    let server = serve_with(vec![tree.root.clone()], "127.0.0.1:0", o).unwrap();
+    let o = options().with_write_timeout(Duration::from_millis(500));
+    let server = serve(std::slice::from_ref(&tree.root), "127.0.0.1:0", o).unwrap();
     let mut stuck = stuck_client(server.local_addr(), 20);
     // Let the write stall for longer than the timeout, then see the connection end.
     std::thread::sleep(Duration::from_secs(2));
@@ -334,12 +346,10 @@ fn a_client_that_stops_reading_is_cut_by_the_write_timeout() {
 #[test]
 fn shutdown_cuts_a_stuck_client_at_the_deadline_and_says_so() {
     let (tree, _extra) = big_tree();
-    let o = HttpOptions {
-        write_timeout: Duration::from_secs(600),
-        shutdown_deadline: Duration::from_millis(200),
-        ..options()
-    };
-    let server = serve_with(vec![tree.root.clone()], "127.0.0.1:0", o).unwrap();
+    let o = options()
+        .with_write_timeout(Duration::from_secs(600))
+        .with_shutdown_deadline(Duration::from_millis(200));
+    let server = serve(std::slice::from_ref(&tree.root), "127.0.0.1:0", o).unwrap();
     let addr = server.local_addr();
     let _stuck = stuck_client(addr, 20);
     // An idle kept-alive connection closes at once on shutdown: it is not cut.
@@ -362,11 +372,8 @@ fn shutdown_cuts_a_stuck_client_at_the_deadline_and_says_so() {
 #[test]
 fn idle_and_slow_header_clients_are_closed_after_the_header_timeout() {
     let tree = common::tree();
-    let o = HttpOptions {
-        header_timeout: Duration::from_millis(500),
-        ..options()
-    };
-    let server = serve_with(vec![tree.root.clone()], "127.0.0.1:0", o).unwrap();
+    let o = options().with_header_timeout(Duration::from_millis(500));
+    let server = serve(std::slice::from_ref(&tree.root), "127.0.0.1:0", o).unwrap();
     let addr = server.local_addr();
     // Sends nothing.
     let mut idle = TcpStream::connect(addr).unwrap();
@@ -414,11 +421,8 @@ fn idle_and_slow_header_clients_are_closed_after_the_header_timeout() {
 #[test]
 fn a_thousand_idle_connections_leave_room_for_a_scrape_and_descriptors_stay_bounded() {
     let tree = common::tree();
-    let o = HttpOptions {
-        max_connections: 64,
-        ..options()
-    };
-    let server = serve_with(vec![tree.root.clone()], "127.0.0.1:0", o).unwrap();
+    let o = options().with_max_connections(64);
+    let server = serve(std::slice::from_ref(&tree.root), "127.0.0.1:0", o).unwrap();
     let addr = server.local_addr();
     let mut idle: Vec<TcpStream> = (0..1000)
         .map(|_| TcpStream::connect(addr).unwrap())
@@ -455,7 +459,12 @@ fn a_thousand_idle_connections_leave_room_for_a_scrape_and_descriptors_stay_boun
 #[test]
 fn gzip_when_the_scraper_asks_and_the_same_text_inside() {
     let tree = common::tree();
-    let server = serve(vec![tree.root.clone()], "127.0.0.1:0").unwrap();
+    let server = serve(
+        std::slice::from_ref(&tree.root),
+        "127.0.0.1:0",
+        HttpOptions::default(),
+    )
+    .unwrap();
     let addr = server.local_addr();
     let plain = request(addr, b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
     let zipped = request(
@@ -513,7 +522,12 @@ fn row(name: &'static str, request: &[u8], status: Option<&'static str>) -> Row 
 #[test]
 fn every_bad_request_gets_its_status_and_the_endpoint_serves_on() {
     let tree = common::tree();
-    let server = serve(vec![tree.root.clone()], "127.0.0.1:0").unwrap();
+    let server = serve(
+        std::slice::from_ref(&tree.root),
+        "127.0.0.1:0",
+        HttpOptions::default(),
+    )
+    .unwrap();
     let addr = server.local_addr();
     let mut long_url = b"GET /metrics?".to_vec();
     long_url.extend(std::iter::repeat_n(b'a', 64 * 1024));
@@ -664,7 +678,12 @@ fn every_bad_request_gets_its_status_and_the_endpoint_serves_on() {
 #[test]
 fn pipelined_requests_are_answered_in_order() {
     let tree = common::tree();
-    let server = serve(vec![tree.root.clone()], "127.0.0.1:0").unwrap();
+    let server = serve(
+        std::slice::from_ref(&tree.root),
+        "127.0.0.1:0",
+        HttpOptions::default(),
+    )
+    .unwrap();
     let mut s = TcpStream::connect(server.local_addr()).unwrap();
     let mut batch = Vec::new();
     for i in 0..10 {
@@ -689,11 +708,8 @@ fn pipelined_requests_are_answered_in_order() {
 #[test]
 fn a_connection_is_closed_after_its_request_limit() {
     let tree = common::tree();
-    let o = HttpOptions {
-        max_requests_per_connection: 3,
-        ..options()
-    };
-    let server = serve_with(vec![tree.root.clone()], "127.0.0.1:0", o).unwrap();
+    let o = options().with_max_requests_per_connection(3);
+    let server = serve(std::slice::from_ref(&tree.root), "127.0.0.1:0", o).unwrap();
     let mut s = TcpStream::connect(server.local_addr()).unwrap();
     let batch = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n".repeat(5);
     s.write_all(&batch).unwrap();
@@ -706,57 +722,30 @@ fn a_connection_is_closed_after_its_request_limit() {
 #[test]
 fn limits_that_would_let_nothing_through_are_refused() {
     for (o, what) in [
+        (options().with_max_connections(0), "max_connections"),
         (
-            HttpOptions {
-                max_connections: 0,
-                ..options()
-            },
-            "max_connections",
-        ),
-        (
-            HttpOptions {
-                header_timeout: Duration::ZERO,
-                ..options()
-            },
+            options().with_header_timeout(Duration::ZERO),
             "header_timeout",
         ),
         (
-            HttpOptions {
-                write_timeout: Duration::ZERO,
-                ..options()
-            },
+            options().with_write_timeout(Duration::ZERO),
             "write_timeout",
         ),
         (
-            HttpOptions {
-                max_requests_per_connection: 0,
-                ..options()
-            },
+            options().with_max_requests_per_connection(0),
             "max_requests_per_connection",
         ),
+        (options().with_max_header_bytes(100), "max_header_bytes"),
         (
-            HttpOptions {
-                max_header_bytes: 100,
-                ..options()
-            },
-            "max_header_bytes",
-        ),
-        (
-            HttpOptions {
-                header_timeout: Duration::MAX,
-                ..options()
-            },
+            options().with_header_timeout(Duration::MAX),
             "header_timeout",
         ),
         (
-            HttpOptions {
-                shutdown_deadline: Duration::MAX,
-                ..options()
-            },
+            options().with_shutdown_deadline(Duration::MAX),
             "shutdown_deadline",
         ),
     ] {
-        let e = serve_with(Vec::new(), "127.0.0.1:0", o).unwrap_err();
+        let e = serve(&[], "127.0.0.1:0", o).unwrap_err();
         assert!(matches!(e, statsfs::http::Error::Options { .. }), "{e}");
         assert!(e.to_string().contains(what), "{e}");
     }
@@ -770,11 +759,8 @@ fn the_default_address_is_loopback() {
 #[test]
 fn a_scraper_gets_through_a_flood_while_the_cap_is_held_by_served_clients() {
     let tree = common::tree();
-    let o = HttpOptions {
-        max_connections: 32,
-        ..options()
-    };
-    let server = serve_with(vec![tree.root.clone()], "127.0.0.1:0", o).unwrap();
+    let o = options().with_max_connections(32);
+    let server = serve(std::slice::from_ref(&tree.root), "127.0.0.1:0", o).unwrap();
     let addr = server.local_addr();
     // 32 clients that were served once and stay connected: they hold the cap.
     let mut served = Vec::new();

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use statsfs::http::serve;
+use statsfs::http::{serve, HttpOptions};
 
 /// One HTTP/1.0 GET to 127.0.0.1; returns (status line, headers, body).
 fn get(addr: SocketAddr, path: &str, accept: Option<&str>) -> (String, String, String) {
@@ -38,7 +38,12 @@ fn get(addr: SocketAddr, path: &str, accept: Option<&str>) -> (String, String, S
 #[test]
 fn endpoint_negotiates_the_format_and_stops_on_drop() {
     let tree = common::tree();
-    let server = serve(vec![tree.root.clone()], "127.0.0.1:0").unwrap();
+    let server = serve(
+        std::slice::from_ref(&tree.root),
+        "127.0.0.1:0",
+        HttpOptions::default(),
+    )
+    .unwrap();
     let addr = server.local_addr();
     assert!(addr.ip().is_loopback());
 
@@ -85,7 +90,7 @@ fn endpoint_negotiates_the_format_and_stops_on_drop() {
 #[test]
 fn binding_a_taken_port_is_a_typed_error() {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
-    let err = serve(Vec::new(), taken.local_addr().unwrap()).unwrap_err();
+    let err = serve(&[], taken.local_addr().unwrap(), HttpOptions::default()).unwrap_err();
     assert!(matches!(err, statsfs::http::Error::Bind { .. }), "{err}");
     assert!(err.to_string().contains("cannot serve /metrics"));
 }
@@ -106,7 +111,12 @@ fn child_process_entry() {
     let tree = common::tree();
     tree.vcpus[0].exits.add(seed);
     tree.vcpus[1].halt_ns.add(seed * 1_000_000);
-    let server = serve(vec![tree.root.clone()], "127.0.0.1:0").unwrap();
+    let server = serve(
+        std::slice::from_ref(&tree.root),
+        "127.0.0.1:0",
+        HttpOptions::default(),
+    )
+    .unwrap();
     let exits = tree.root.get("exits").unwrap().as_u64();
     let halt = tree.root.get("halt_ns").unwrap().as_u64();
     println!("LISTENING {} {exits} {halt}", server.local_addr());
@@ -287,7 +297,12 @@ static ENDPOINT_TEST: EndpointTestStat = EndpointTestStat {
 fn globals_are_served_beside_the_roots_and_schema_lists_every_stat() {
     ENDPOINT_TEST.accepted.add(3);
     let tree = common::tree();
-    let server = serve(vec![tree.root.clone()], "127.0.0.1:0").unwrap();
+    let server = serve(
+        std::slice::from_ref(&tree.root),
+        "127.0.0.1:0",
+        HttpOptions::default(),
+    )
+    .unwrap();
     let (_, _, body) = get(server.local_addr(), "/metrics", None);
     assert!(
         body.contains("endpoint_test_stat_accepted_total{path=\"endpoint_test\"} 3\n"),

@@ -167,7 +167,12 @@ fn everything_at_once_under_churn_for_a_minute() {
     )
     .unwrap();
     let at: PathBuf = m.path().join("svc");
-    let server = statsfs::http::serve(vec![root.clone()], "127.0.0.1:0").unwrap();
+    let server = statsfs::http::serve(
+        std::slice::from_ref(&root),
+        "127.0.0.1:0",
+        Default::default(),
+    )
+    .unwrap();
     let addr = server.local_addr();
 
     let stop = Arc::new(AtomicBool::new(false));

@@ -79,10 +79,7 @@ fn child_entry() {
             // /etc/fuse.conf: the error says so, and nothing is mounted.
             let conf = fs::read_to_string("/etc/fuse.conf").unwrap_or_default();
             if !conf.lines().any(|l| l.trim() == "user_allow_other") {
-                let options = MountOptions {
-                    allow_other: true,
-                    ..Default::default()
-                };
+                let options = MountOptions::default().with_allow_other(true);
                 match statsfs::vfs::mount(dir, std::slice::from_ref(&t.root), options) {
                     Ok(_) => panic!("fusermount3 allowed allow_other without user_allow_other"),
                     Err(e @ MountError::Fusermount { .. }) => {
@@ -112,8 +109,12 @@ fn child_entry() {
             let word = |i: usize| u32::from_ne_bytes(blob[i..i + 4].try_into().unwrap());
             assert_eq!(word(0), 0, "header flags");
             assert!(word(12) >= 24, "id_offset {}", word(12));
-            let server = statsfs::http::serve(vec![t.root.clone()], "127.0.0.1:0")
-                .unwrap_or_else(|e| panic!("serving /metrics as uid {euid}: {e}"));
+            let server = statsfs::http::serve(
+                std::slice::from_ref(&t.root),
+                "127.0.0.1:0",
+                Default::default(),
+            )
+            .unwrap_or_else(|e| panic!("serving /metrics as uid {euid}: {e}"));
             say(&format!("http={}", server.local_addr()));
             // Until the parent is done with both: it closes our stdin.
             let _ = io::stdin().read_to_end(&mut Vec::new());

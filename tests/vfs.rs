@@ -404,10 +404,7 @@ fn sources_added_and_removed_while_mounted_appear_and_disappear() {
     let k = kvm_tree();
     let (_dir, m) = mounted(
         &k.root,
-        MountOptions {
-            ttl: Duration::from_secs(600),
-            ..Default::default()
-        },
+        MountOptions::default().with_ttl(Duration::from_secs(600)),
     );
     let vm = m.path().join("kvm/1234-5");
     assert!(vm.join("vcpu1").exists());
@@ -729,12 +726,10 @@ fn mount_options_set_owner_and_root_mode() {
     let k = kvm_tree();
     let (_dir, m) = mounted(
         &k.root,
-        MountOptions {
-            uid: 1000,
-            gid: 1001,
-            mode: 0o755,
-            ..Default::default()
-        },
+        MountOptions::default()
+            .with_uid(1000)
+            .with_gid(1001)
+            .with_mode(0o755),
     );
     let md = fs::metadata(m.path()).unwrap();
     assert_eq!(

@@ -881,10 +881,7 @@ fn dump_reads_a_region_as_it_reads_the_mount() {
     let m = mount(
         mdir.path(),
         std::slice::from_ref(&root),
-        MountOptions {
-            region: Some(region_path.clone()),
-            ..Default::default()
-        },
+        MountOptions::default().with_region(&region_path),
     )
     .unwrap();
     let sorted = |text: String| {
@@ -932,10 +929,7 @@ fn dump_reads_a_region_as_it_reads_the_mount() {
     let m2 = mount(
         m2dir.path(),
         &[root.clone(), heap],
-        MountOptions {
-            region: Some(region_path.clone()),
-            ..Default::default()
-        },
+        MountOptions::default().with_region(&region_path),
     )
     .unwrap();
     let r = statsfs_cli::Reader::open(m2.path().to_str().unwrap()).unwrap();

@@ -26,7 +26,7 @@
 //! ```no_run
 //! use statsfs_core::Source;
 //! let root = Source::new("kvm")?;
-//! let server = statsfs_http::serve(vec![root], statsfs_http::DEFAULT_ADDR)?;
+//! let server = statsfs_http::serve(&[root], statsfs_http::DEFAULT_ADDR, Default::default())?;
 //! println!("scrape http://{}/metrics", server.local_addr());
 //! // ... the endpoint stops when `server` is dropped, or:
 //! let stopped = server.shutdown();
@@ -70,43 +70,108 @@ pub const DEFAULT_ADDR: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
-    /// The address did not resolve, or resolved to nothing.
+    /// The address did not resolve.
     Resolve {
         /// The address as given.
         addr: String,
-        /// Why.
-        reason: String,
+        /// What the resolver said.
+        source: std::io::Error,
+    },
+    /// The address resolved to no address at all.
+    NoAddress {
+        /// The address as given.
+        addr: String,
     },
     /// The server could not listen there (in use, no permission, ...).
     Bind {
         /// The address.
         addr: SocketAddr,
-        /// Why.
-        reason: String,
+        /// What the system said.
+        source: std::io::Error,
     },
-    /// An [`HttpOptions`] limit would let no scrape through.
+    /// The server's thread or its runtime could not start (out of threads or
+    /// descriptors).
+    Start {
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// An [`HttpOptions`] limit would let no scrape through, or is out of range.
     Options {
-        /// Which limit, and what to use instead.
-        reason: String,
+        /// The option's name (`max_connections`).
+        option: &'static str,
+        /// What is wrong with it.
+        limit: Limit,
+    },
+}
+
+/// What is wrong with one [`HttpOptions`] limit ([`Error::Options`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Limit {
+    /// It is 0: no scrape could get through.
+    Zero,
+    /// Longer than the longest allowed.
+    TooLong {
+        /// What it was.
+        was: Duration,
+        /// The longest allowed (a day).
+        max: Duration,
+    },
+    /// Smaller than the least allowed.
+    TooSmall {
+        /// What it was.
+        was: usize,
+        /// The least allowed.
+        min: usize,
     },
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Resolve { addr, reason } => {
-                write!(f, "cannot resolve `{addr}` to listen on: {reason}")
+            Error::Resolve { addr, source } => {
+                write!(f, "cannot resolve `{addr}` to listen on: {source}")
             }
-            Error::Bind { addr, reason } => write!(
+            Error::NoAddress { addr } => {
+                write!(f, "`{addr}` resolves to no address to listen on")
+            }
+            Error::Bind { addr, source } => write!(
                 f,
-                "cannot serve /metrics on {addr}: {reason} (is the port in use? port 0 picks a free one)"
+                "cannot serve /metrics on {addr}: {source} (is the port in use? port 0 picks a free one)"
             ),
-            Error::Options { reason } => write!(f, "HttpOptions: {reason}"),
+            Error::Start { source } => write!(
+                f,
+                "cannot start the /metrics server: {source} (out of threads or descriptors?)"
+            ),
+            Error::Options { option, limit } => match limit {
+                Limit::Zero => write!(
+                    f,
+                    "HttpOptions: {option} is 0: no scrape could get through; use at least 1"
+                ),
+                Limit::TooLong { was, max } => write!(
+                    f,
+                    "HttpOptions: {option} is {was:?}: at most {} s (a day)",
+                    max.as_secs()
+                ),
+                Limit::TooSmall { was, min } => write!(
+                    f,
+                    "HttpOptions: {option} is {was}: a request head needs at least {min}"
+                ),
+            },
         }
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Resolve { source, .. }
+            | Error::Bind { source, .. }
+            | Error::Start { source } => Some(source),
+            Error::NoAddress { .. } | Error::Options { .. } => None,
+        }
+    }
+}
 
 /// How a stop went ([`Server::shutdown`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -200,17 +265,6 @@ impl Drop for Server {
     }
 }
 
-/// Serves `/metrics` for `roots` (the same roots that are mounted) and for the
-/// process-global sources ([`registry::globals`](statsfs_core::registry::globals)) on
-/// `addr`, from a thread of its own, with the default [`HttpOptions`], until the
-/// returned [`Server`] is dropped. `/schema` serves the catalogue of every stat the binary
-/// can produce ([`catalogue::write`](statsfs_text::catalogue::write)).
-/// Use [`DEFAULT_ADDR`] (127.0.0.1) unless the endpoint is meant to be reached from
-/// elsewhere.
-pub fn serve(roots: Vec<Source>, addr: impl ToSocketAddrs + fmt::Debug) -> Result<Server, Error> {
-    serve_with(roots, addr, HttpOptions::default())
-}
-
 /// The warning logged when the endpoint listens beyond loopback: the default is loopback,
 /// and anything else must be visible in the log.
 fn exposure(addr: SocketAddr) -> Option<String> {
@@ -218,17 +272,24 @@ fn exposure(addr: SocketAddr) -> Option<String> {
         .then(|| format!("statsfs http: serving /metrics on {addr}, reachable from other machines"))
 }
 
-/// [`serve`] with other limits.
+/// Serves `/metrics` for `roots` (the same roots that are mounted) and for the
+/// process-global sources ([`registry::globals`](statsfs_core::registry::globals)) on
+/// `addr`, from a thread of its own, with the limits of `options`, until the returned
+/// [`Server`] is dropped. `/schema` serves the catalogue of every stat the binary can
+/// produce ([`catalogue::write`](statsfs_text::catalogue::write)). Use [`DEFAULT_ADDR`]
+/// (127.0.0.1) unless the endpoint is meant to be reached from elsewhere. Roots and
+/// options come as every statsfs server takes them (`statsfs_vfs::mount` too).
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use statsfs_http::{serve_with, HttpOptions};
-/// let options = HttpOptions { shutdown_deadline: Duration::from_millis(250), ..Default::default() };
-/// let server = serve_with(Vec::new(), "127.0.0.1:0", options)?;
-/// # Ok::<(), statsfs_http::Error>(())
+/// use statsfs_http::{serve, HttpOptions};
+/// let root = statsfs_core::Source::new("kvm")?;
+/// let options = HttpOptions::default().with_shutdown_deadline(Duration::from_millis(250));
+/// let server = serve(&[root], "127.0.0.1:0", options)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn serve_with(
-    roots: Vec<Source>,
+pub fn serve(
+    roots: &[Source],
     addr: impl ToSocketAddrs + fmt::Debug,
     options: HttpOptions,
 ) -> Result<Server, Error> {
@@ -236,27 +297,22 @@ pub fn serve_with(
     let shown = format!("{addr:?}");
     let addr = addr
         .to_socket_addrs()
-        .map_err(|e| Error::Resolve {
+        .map_err(|source| Error::Resolve {
             addr: shown.clone(),
-            reason: e.to_string(),
+            source,
         })?
         .next()
-        .ok_or_else(|| Error::Resolve {
-            addr: shown,
-            reason: "no address".to_owned(),
-        })?;
-    let bind = |reason: String| Error::Bind { addr, reason };
-    let std_listener = std::net::TcpListener::bind(addr).map_err(|e| bind(e.to_string()))?;
-    std_listener
-        .set_nonblocking(true)
-        .map_err(|e| bind(e.to_string()))?;
+        .ok_or(Error::NoAddress { addr: shown })?;
+    let bind = |source| Error::Bind { addr, source };
+    let std_listener = std::net::TcpListener::bind(addr).map_err(bind)?;
+    std_listener.set_nonblocking(true).map_err(bind)?;
     let local = std_listener.local_addr().unwrap_or(addr);
     if let Some(warning) = exposure(local) {
         log::warn!("{warning}");
     }
     let app = Arc::new(routes::App {
         // The process-global statistics (`#[statsfs::global]`) are served beside the roots.
-        roots: statsfs_core::registry::with_globals(&roots),
+        roots: statsfs_core::registry::with_globals(roots),
         encoder: Mutex::new(Encoder::new()),
         gzip: options.gzip,
     });
@@ -277,7 +333,7 @@ pub fn serve_with(
             {
                 Ok(r) => r,
                 Err(e) => {
-                    let _ = started_tx.send(Err(format!("cannot start the server's runtime: {e}")));
+                    let _ = started_tx.send(Err(e));
                     return;
                 }
             };
@@ -288,7 +344,7 @@ pub fn serve_with(
             let listener = match listener {
                 Ok(l) => l,
                 Err(e) => {
-                    let _ = started_tx.send(Err(e.to_string()));
+                    let _ = started_tx.send(Err(e));
                     return;
                 }
             };
@@ -298,16 +354,17 @@ pub fn serve_with(
             drop(runtime);
             let _ = done_tx.send(stopped);
         })
-        .map_err(|e| bind(format!("cannot start the server thread: {e}")))?;
+        .map_err(|source| Error::Start { source })?;
     match started.recv() {
         Ok(Ok(())) => {}
-        Ok(Err(reason)) => {
+        Ok(Err(source)) => {
             let _ = thread.join();
-            return Err(bind(reason));
+            return Err(Error::Start { source });
         }
         Err(_) => {
             let _ = thread.join();
-            return Err(bind("the server thread ended while starting".to_owned()));
+            let source = std::io::Error::other("the server thread ended while starting");
+            return Err(Error::Start { source });
         }
     }
     Ok(Server {

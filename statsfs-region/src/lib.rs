@@ -86,6 +86,7 @@ pub mod fuzzing {
 
 /// How a region is made.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RegionOptions {
     /// The file's size in bytes, fixed for its life (default 16 MiB). What does not fit
     /// is an error at [`Region::alloc`].
@@ -104,6 +105,31 @@ impl Default for RegionOptions {
             layout_size: None,
             mode: 0o644,
         }
+    }
+}
+
+/// Options are set one by one, from the defaults: the struct is `#[non_exhaustive]`, so
+/// options added later break no one.
+impl RegionOptions {
+    /// These options with [`size`](Self::size) set to `size`.
+    #[must_use]
+    pub fn with_size(mut self, size: usize) -> Self {
+        self.size = size;
+        self
+    }
+
+    /// These options with [`layout_size`](Self::layout_size) set to `bytes`.
+    #[must_use]
+    pub fn with_layout_size(mut self, bytes: usize) -> Self {
+        self.layout_size = Some(bytes);
+        self
+    }
+
+    /// These options with [`mode`](Self::mode) set to `mode`.
+    #[must_use]
+    pub fn with_mode(mut self, mode: u32) -> Self {
+        self.mode = mode;
+        self
     }
 }
 
@@ -312,7 +338,7 @@ impl Region {
     }
 
     /// Moves `value` into the region and returns its handle, to be added to a source
-    /// with [`Source::add_placed_values`]. A place freed by a dropped struct of the same
+    /// with [`ValueGroup::placed`](statsfs_core::ValueGroup::placed). A place freed by a dropped struct of the same
     /// size is reused once no published layout refers to it; else the struct goes after
     /// the last one. A struct that does not fit is [`RegionError::Full`].
     pub fn alloc<T: Stats>(&self, value: T) -> Result<Arc<InRegion<T>>, RegionError> {

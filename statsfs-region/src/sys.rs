@@ -246,7 +246,7 @@ impl Drop for Mapping {
 /// A stats struct that lives in a shared region (`Region::alloc`, in `region`): it
 /// derefs to the struct, whose cells are updated in place exactly as on the heap
 /// (`inc_local` is still one `inc`), and is added to a source with
-/// [`Source::add_placed_values`](statsfs_core::Source::add_placed_values). Dropping the
+/// `source.add(ValueGroup::placed(handle))` ([`ValueGroup::placed`](statsfs_core::ValueGroup::placed)). Dropping the
 /// last handle drops the struct in place and gives its place back to the region, which
 /// reuses it only once no published layout refers to it (`docs/REGION.md`).
 pub struct InRegion<T> {

@@ -141,13 +141,7 @@ fn a_reader_sees_every_value_and_aggregate_as_the_tree_does() {
 #[test]
 fn layout_churn_never_shows_a_removed_source_and_never_blocks_the_writer() {
     let dir = tempfile::TempDir::new().unwrap();
-    let r = region(
-        &dir,
-        RegionOptions {
-            size: 1 << 20,
-            ..Default::default()
-        },
-    );
+    let r = region(&dir, RegionOptions::default().with_size(1 << 20));
     let root = Source::new("svc").unwrap();
     root.add(ValueGroup::aggregates::<VcpuStat>()).unwrap();
     r.publish(std::slice::from_ref(&root));
@@ -237,11 +231,10 @@ fn a_full_region_is_an_error_at_alloc() {
     let dir = tempfile::TempDir::new().unwrap();
     let r = region(
         &dir,
-        RegionOptions {
-            size: 4096 + 2 * 4096 + 4 * 128,
-            layout_size: Some(4096),
-            mode: 0o600,
-        },
+        RegionOptions::default()
+            .with_size(4096 + 2 * 4096 + 4 * 128)
+            .with_layout_size(4096)
+            .with_mode(0o600),
     );
     let mut kept = Vec::new();
     let err = loop {
@@ -268,11 +261,10 @@ fn a_corrupted_region_is_an_error_never_a_panic() {
     let dir = tempfile::TempDir::new().unwrap();
     let r = region(
         &dir,
-        RegionOptions {
-            size: 256 << 10,
-            layout_size: Some(64 << 10),
-            mode: 0o600,
-        },
+        RegionOptions::default()
+            .with_size(256 << 10)
+            .with_layout_size(64 << 10)
+            .with_mode(0o600),
     );
     let root = Source::new("kvm").unwrap();
     root.add(ValueGroup::aggregates::<VcpuStat>()).unwrap();
@@ -461,11 +453,7 @@ fn another_user_reads_a_region_its_mode_lets_them() {
         let path = dir.join(format!("m{mode:o}.region"));
         let r = Region::create(
             &path,
-            RegionOptions {
-                size: 1 << 20,
-                mode,
-                ..Default::default()
-            },
+            RegionOptions::default().with_size(1 << 20).with_mode(mode),
         )
         .unwrap();
         let root = Source::new("kvm").unwrap();

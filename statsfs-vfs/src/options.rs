@@ -8,7 +8,7 @@ use std::time::Duration;
 /// user and group, and only that user may enter the mount (mode 0700).
 ///
 /// ```
-/// let o = statsfs_vfs::MountOptions { mode: 0o755, ..Default::default() };
+/// let o = statsfs_vfs::MountOptions::default().with_mode(0o755);
 /// // This process's real uid: the first of the four ids on the `Uid:` line.
 /// let status = std::fs::read_to_string("/proc/self/status")?;
 /// let uid = status
@@ -19,7 +19,8 @@ use std::time::Duration;
 /// assert_eq!(o.uid.to_string(), uid);
 /// # Ok::<(), std::io::Error>(())
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct MountOptions {
     /// Owner of every file and directory (default: the real user id of the process
     /// that builds the options, `getuid()`).
@@ -57,5 +58,59 @@ impl Default for MountOptions {
             ttl: Duration::from_secs(1),
             region: None,
         }
+    }
+}
+
+/// Options are set one by one, from the defaults: the struct is `#[non_exhaustive]`, so
+/// options added later break no one.
+impl MountOptions {
+    /// These options with [`uid`](Self::uid) set to `uid`.
+    #[must_use]
+    pub fn with_uid(mut self, uid: u32) -> Self {
+        self.uid = uid;
+        self
+    }
+
+    /// These options with [`gid`](Self::gid) set to `gid`.
+    #[must_use]
+    pub fn with_gid(mut self, gid: u32) -> Self {
+        self.gid = gid;
+        self
+    }
+
+    /// These options with [`mode`](Self::mode) set to `mode`.
+    #[must_use]
+    pub fn with_mode(mut self, mode: u32) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// These options with [`allow_other`](Self::allow_other) set to `allow_other`.
+    #[must_use]
+    pub fn with_allow_other(mut self, allow_other: bool) -> Self {
+        self.allow_other = allow_other;
+        self
+    }
+
+    /// These options with [`threads`](Self::threads) set to `threads`.
+    #[must_use]
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads;
+        self
+    }
+
+    /// These options with [`ttl`](Self::ttl) set to `ttl`.
+    #[must_use]
+    pub fn with_ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// These options with [`region`](Self::region) set: the mount names this shared
+    /// region in `<mount>/.region`.
+    #[must_use]
+    pub fn with_region(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.region = Some(path.into());
+        self
     }
 }

@@ -490,10 +490,10 @@ fn run(args: &Args) -> Result<(), AppError> {
         // Detaches a stale mount of a killed run, creates the mount point if missing (and
         // removes it again after the unmount); owned by this process's user.
         // The mount says where the region is (`<mount>/.region`), when there is one.
-        let options = statsfs::vfs::MountOptions {
-            region: args.region.clone(),
-            ..Default::default()
-        };
+        let mut options = statsfs::vfs::MountOptions::default();
+        if let Some(region) = &args.region {
+            options = options.with_region(region);
+        }
         let m = statsfs::vfs::mount(&args.mount, &tree.roots(), options)
             .map_err(|e| AppError::Mount(args.mount.clone(), e))?;
         let p = m.path().display();
@@ -510,7 +510,7 @@ fn run(args: &Args) -> Result<(), AppError> {
 
     let metrics = match &args.metrics {
         Some(addr) => {
-            let server = statsfs::http::serve(tree.roots().to_vec(), addr.as_str())
+            let server = statsfs::http::serve(&tree.roots(), addr.as_str(), Default::default())
                 .map_err(AppError::Metrics)?;
             println!("metrics at http://{}/metrics", server.local_addr());
             Some(server)

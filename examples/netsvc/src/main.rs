@@ -181,7 +181,8 @@ fn run(args: &Args) -> Result<bool, AppError> {
     };
     let metrics = match &args.metrics {
         Some(a) if tree.is_some() => {
-            let s = statsfs::http::serve(roots.clone(), a.as_str()).map_err(AppError::Metrics)?;
+            let s = statsfs::http::serve(&roots, a.as_str(), Default::default())
+                .map_err(AppError::Metrics)?;
             println!("metrics at http://{}/metrics", s.local_addr());
             Some(s)
         }

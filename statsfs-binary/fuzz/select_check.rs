@@ -1,5 +1,5 @@
 //! What the selection fuzz target checks of one input, shared with the corpus replay
-//! (`tests/fuzz_corpus.rs`): the selection parser (what a reader writes to a bulk file)
+//! (`tests/binary/fuzz_corpus.rs`): the selection parser (what a reader writes to a bulk file)
 //! must never panic on arbitrary bytes; whatever it accepts must print back to the same
 //! patterns and match names exactly as a plain dynamic-programming matcher does. The
 //! input is the selection, then optionally a 0xff byte and a name to match.

@@ -1,5 +1,5 @@
 //! What the negotiation fuzz target checks of one input, shared with the corpus replay
-//! (`tests/fuzz_corpus.rs`): the parsers of the two request headers the `/metrics`
+//! (`tests/http/fuzz_corpus.rs`): the parsers of the two request headers the `/metrics`
 //! endpoint reads (`Accept`: [`negotiate::format`], `Accept-Encoding`:
 //! [`ContentCoding::negotiate`]) never panic on any text, and choose OpenMetrics or gzip
 //! only when the header names them (gzip also by `*`). The input is the `Accept` text,

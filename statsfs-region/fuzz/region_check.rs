@@ -1,5 +1,5 @@
 //! What the region fuzz target checks of one input, shared with the corpus replay
-//! (`statsfs-region/tests/fuzz_corpus.rs`): a reader's parser of a shared region's layout
+//! (`statsfs-region/tests/region/fuzz_corpus.rs`): a reader's parser of a shared region's layout
 //! block (`docs/REGION.md`) never panics on arbitrary bytes; whatever it accepts has
 //! every value inside the data area, aligned for its width, of a valid width, and
 //! encodes (when the encoder takes it) back to a block that parses to the same entries.

@@ -9,9 +9,18 @@
 //! * what a test needs from the machine, each a check that skips when it is missing:
 //!   [`can_mount`] (FUSE), [`tool`] (a program on `PATH`), [`python`] (python3 with
 //!   `prometheus_client`);
-//! * [`replay_corpus`]: a fuzzer's corpus through the fuzz target's own checks.
+//! * [`replay_corpus`]: a fuzzer's corpus through the fuzz target's own checks;
+//! * [`fixtures`]: a tree with every kind, unit, histogram, label and escaping case, and a
+//!   tree mounted in a temporary directory (re-exported here).
+//!
+//! A test binary names it `common` (`use statsfs_testkit as common;`) and its test
+//! modules write `common::tree()`, `common::skip(...)`.
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
+
+pub mod fixtures;
+
+pub use fixtures::*;
 
 use std::fs::{self, OpenOptions};
 use std::io::Write as _;

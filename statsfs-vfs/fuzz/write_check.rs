@@ -1,5 +1,5 @@
 //! What the write fuzz target checks of one input, shared with the corpus replay
-//! (`statsfs-vfs/tests/fuzz_write.rs`): arbitrary writes to the value files and bulk files
+//! (`statsfs-vfs/tests/mount/fuzz_write.rs`): arbitrary writes to the value files and bulk files
 //! of a small tree, interleaved with reads at arbitrary offsets and with increments,
 //! through the functions the mount's `write` and `read` requests call
 //! (`statsfs_vfs::fuzzing`). After every step:

@@ -1,5 +1,5 @@
 //! The mount's handling of written input, without FUSE, for the fuzz target
-//! (`statsfs-vfs/fuzz/`) and its corpus replay (`tests/fuzz_write.rs`): the same
+//! (`statsfs-vfs/fuzz/`) and its corpus replay (`tests/mount/fuzz_write.rs`): the same
 //! functions the mount's `write` and `read` requests call. Behind the `fuzzing` feature;
 //! not a stable interface.
 

@@ -1,7 +1,6 @@
-//! Shared by this package's tests: the machine checks and the skip policy of
-//! `statsfs-testkit`, and for the OpenMetrics tests a tree with every kind, unit,
-//! histogram, label and escaping case.
-#![allow(dead_code)]
+//! Fixtures several crates' tests share: a tree with every kind, unit, histogram, label
+//! and escaping case (what the OpenMetrics, HTTP and mount tests read), a tree mounted in
+//! a temporary directory, and errno helpers for calls that must fail.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -12,6 +11,7 @@ use statsfs::{Descriptor, Kind, Scale, Schema, Source, Stats, Unit, ValueGroup, 
 /// A vCPU's statistics: every kind and unit a derived struct can have.
 #[derive(Stats, Default)]
 #[stats(name = "vcpu")]
+#[allow(missing_docs)]
 pub struct VcpuStat {
     /// Guest exits handled
     pub exits: Counter,
@@ -48,10 +48,13 @@ pub struct VcpuStat {
 /// vcpu; the second is hidden and has a name and label that need escaping), plus a runtime
 /// block schema with a multi-line description, a bool and a base-10 positive exponent.
 pub struct Tree {
+    /// `kvm`.
     pub root: Source,
+    /// The two vCPUs' structs, to change values under a reader.
     pub vcpus: Vec<Arc<VcpuStat>>,
 }
 
+/// Builds [`Tree`].
 pub fn tree() -> Tree {
     let root = Source::new("kvm").unwrap();
     root.add(ValueGroup::aggregates::<VcpuStat>()).unwrap();
@@ -117,9 +120,6 @@ pub fn tree() -> Tree {
     .unwrap();
     Tree { root, vcpus }
 }
-
-#[allow(unused_imports)]
-pub use statsfs_testkit::{can_mount, python, run_with_input, skip, tool};
 
 /// `root` mounted with `options` in a new temporary directory (which goes when dropped,
 /// after the mount).

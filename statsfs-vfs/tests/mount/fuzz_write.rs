@@ -2,7 +2,7 @@
 //! the fuzz target (`fuzz/write_check.rs`): no input may panic the mount's write and read
 //! handling or break its rules. Needs the `fuzzing` feature (`--all-features` in CI).
 
-#[path = "../fuzz/write_check.rs"]
+#[path = "../../fuzz/write_check.rs"]
 mod write_check;
 
 use std::path::PathBuf;

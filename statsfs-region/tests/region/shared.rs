@@ -371,7 +371,7 @@ fn a_refresh_makes_no_system_call() {
         .arg(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "refresh_child_entry",
+            "shared::refresh_child_entry",
             "--nocapture",
             "--test-threads=1",
         ])

@@ -2,7 +2,7 @@
 //! through the binary reader: no input may panic it, and every seed (the kernel's real
 //! VM and vCPU blobs, statsfs blobs of every kind) must decode.
 //!
-//! `STATSFS_WRITE_SEEDS=1 cargo test -p statsfs-binary --test fuzz_corpus` (re)writes the
+//! `STATSFS_WRITE_SEEDS=1 cargo test -p statsfs-binary --test binary fuzz_corpus` (re)writes the
 //! synthetic seeds.
 
 use std::fs;
@@ -120,7 +120,7 @@ fn every_corpus_input_decodes_or_is_refused_without_panic() {
     );
 }
 
-#[path = "../fuzz/select_check.rs"]
+#[path = "../../fuzz/select_check.rs"]
 mod select_check;
 
 /// The selection fuzzer's corpus (`fuzz/corpus/select/`), replayed through the checks

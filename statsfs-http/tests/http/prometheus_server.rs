@@ -6,7 +6,7 @@
 //! The serving processes are this test binary run again with `STATSFS_CHILD_SEED` set
 //! (see [`child_process_entry`]).
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -196,7 +196,7 @@ fn prometheus_scrapes_two_processes_and_sums_them() {
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args([
                 "--exact",
-                "child_process_entry",
+                "prometheus_server::child_process_entry",
                 "--nocapture",
                 "--test-threads=1",
             ])

@@ -12,7 +12,7 @@ fn corpus(name: &str) -> PathBuf {
         .join(name)
 }
 
-#[path = "../fuzz/region_check.rs"]
+#[path = "../../fuzz/region_check.rs"]
 mod region_check;
 
 /// The region fuzzer's corpus (`fuzz/corpus/region/`) through its checks.

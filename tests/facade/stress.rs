@@ -12,7 +12,7 @@
 //! Bounded: 60 s by default; `STATSFS_STRESS_SECS=600` runs it longer. Needs a FUSE mount
 //! (root and /dev/fuse); skipped otherwise (`SKIPPED: <test>: <reason>`).
 
-mod common;
+use crate::common;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};

@@ -13,7 +13,7 @@
 //!
 //! Needs root and /dev/fuse; without them every test says SKIPPED (`common::skip`).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::ffi::{CString, OsStr};
@@ -977,7 +977,7 @@ fn as_other_user(setpriv: &Path, op: &str, path: &Path) -> Result<String, i32> {
         .arg(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "as_another_user_entry",
+            "bad_inputs::as_another_user_entry",
             "--nocapture",
             "--test-threads=1",
         ])

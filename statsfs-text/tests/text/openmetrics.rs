@@ -4,7 +4,7 @@
 //! The tools are found on PATH (`bash .ci/setup` installs them); without one, the test
 //! that needs it is skipped (`SKIPPED: <test>: <reason>`, see `common::skip`).
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -2,7 +2,7 @@
 //! calls and real tools (`ls`, `cat`, `sh -c 'echo 0 > f'`, `find`, Python's `os.walk`).
 //! Needs root and /dev/fuse; without them every test says SKIPPED (`common::skip`).
 
-mod common;
+use crate::common;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -891,7 +891,7 @@ fn spawn_daemon(dir: &Path) -> std::process::Child {
     let ready = dir.with_extension("ready");
     let _ = fs::remove_file(&ready);
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "daemon_entry", "--test-threads=1"])
+        .args(["--exact", "vfs::daemon_entry", "--test-threads=1"])
         .env("STATSFS_TEST_DAEMON", dir)
         .env("STATSFS_TEST_READY", &ready)
         .stdout(Stdio::null())

@@ -9,7 +9,7 @@
 //! for the server gives up (and fails) after a deadline, so a regression fails instead of
 //! hanging.
 
-mod common;
+use crate::common;
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -228,7 +228,7 @@ fn running_out_of_descriptors_does_not_end_the_endpoint() {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "flood_child_entry",
+            "hardening::flood_child_entry",
             "--nocapture",
             "--test-threads=1",
         ])

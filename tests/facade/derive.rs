@@ -156,15 +156,15 @@ fn every_schema_is_registered_in_a_stable_order() {
     let all = statsfs::registry::schemas();
     let ours: Vec<_> = all
         .iter()
-        .filter(|s| s.type_name().starts_with("derive::"))
+        .filter(|s| s.type_name().starts_with("facade::derive::"))
         .map(|s| s.type_name())
         .collect();
     assert_eq!(
         ours,
         [
-            "derive::Generic",
-            "derive::VcpuStat",
-            "derive::via_core::Direct"
+            "facade::derive::Generic",
+            "facade::derive::VcpuStat",
+            "facade::derive::via_core::Direct"
         ]
     );
     assert!(all.iter().any(|s| std::ptr::eq(*s, VcpuStat::SCHEMA)));

@@ -9,7 +9,7 @@
 //! daemons may run as it; the user's directory here is its own. Without root,
 //! `/dev/fuse`, `fusermount3` or `setpriv`, every test says SKIPPED (`common::skip`).
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -405,7 +405,12 @@ impl ChildGuard {
             .arg(format!("--regid={}", env.gid))
             .args(["--clear-groups", "--"])
             .arg(std::env::current_exe().unwrap())
-            .args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                "unprivileged::child_entry",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(CHILD_ENV, format!("{task}:{}", dir.display()))
             .current_dir("/")
             .stdin(Stdio::piped())

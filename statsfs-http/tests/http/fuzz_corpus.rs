@@ -1,7 +1,7 @@
 //! Replays the header-negotiation fuzzer's corpus (`fuzz/corpus/negotiate/`) through the
 //! checks the fuzz target makes (`fuzz/negotiate_check.rs`).
 
-#[path = "../fuzz/negotiate_check.rs"]
+#[path = "../../fuzz/negotiate_check.rs"]
 mod negotiate_check;
 
 #[test]

@@ -22,8 +22,10 @@
 //! * [`schema`]: a struct's descriptors ([`Schema`]) and the [`Stats`] trait.
 //! * [`registry`]: every derived schema of the binary, collected at link time, and the
 //!   process-global statistics.
-//! * [`tree`]: [`Source`]s with [`ValueGroup`]s and aggregates, and the two doors readers
-//!   use: [`ReadPlan`] (a fixed set of values re-read into a buffer) and [`walk`].
+//! * [`tree`]: [`Source`]s with [`ValueGroup`]s and aggregates, the two doors readers of
+//!   values use, [`ReadPlan`] (a fixed set of values re-read into a buffer) and [`walk`],
+//!   and the one inspection door for views that show structure,
+//!   [`Source::inspect`](tree::Inspect).
 //! * [`value`]: a value as a reader sees it, and the one number it reads as.
 //!
 //! The semantics are written down in the repository's `docs/` (`MODEL.md`, `FILES.md`).

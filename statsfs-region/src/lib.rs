@@ -576,7 +576,7 @@ fn entries(
             let labels = s.labels();
             // Hidden as the mount hides: the source, or a source above it.
             let hidden = hidden_above || s.is_hidden();
-            s.for_each_group(|g| {
+            s.inspect().for_each_group(|g| {
                 let (kind, base) = match g.kind() {
                     GroupKind::Values { address } if (lo..hi).contains(&address) => {
                         (EntryKind::Values, address - lo + data.start)

@@ -120,7 +120,7 @@ impl Shared {
                         scope,
                     });
                 }
-                if let Some(c) = src.find_subordinate(name, |c| !c.is_hidden()) {
+                if let Some(c) = src.inspect().find_subordinate(name, |c| !c.is_hidden()) {
                     return Some(Node::Dir(c));
                 }
                 // `<name>.buckets`: a histogram's buckets as text, not listed.

@@ -6,14 +6,14 @@
 //!
 //! * `1`, `2`: after `.`, after `..`;
 //! * `SUBDIRS + p + 1`: after the subordinate at position `p` (positions are given when a
-//!   subordinate is added and never change, see `Source::subordinates_from`), so a
+//!   subordinate is added and never change, see `Inspect::subordinates_from`), so a
 //!   listing resumed after changes lists every subordinate that stayed exactly once;
-//! * `VALUES + k + 1`: after the value file of ordinal `k` (`Source::for_each_descriptor_at`:
+//! * `VALUES + k + 1`: after the value file of ordinal `k` (`Inspect::for_each_descriptor_at`:
 //!   stable while the source lives, growing along the listing). A source has few values,
 //!   fixed by its groups; they are listed again from the source at each call.
 //!
 //! A call costs what it lists, plus the holes and hidden subordinates it steps over
-//! (`Source::subordinates_from`).
+//! (`Inspect::subordinates_from`).
 
 use fuser::FileType;
 use statsfs_core::Source;
@@ -81,7 +81,7 @@ pub(crate) fn list(
             if offset < VALUES {
                 let mut position = offset.saturating_sub(SUBDIRS);
                 loop {
-                    let batch = src.subordinates_from(position, BATCH);
+                    let batch = src.inspect().subordinates_from(position, BATCH);
                     for (p, c) in &batch {
                         let next = SUBDIRS + p + 1;
                         if !c.is_hidden()
@@ -138,20 +138,24 @@ fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// bulk files' names, not hidden by a visible subordinate of the same name.
 pub(crate) fn values(src: &Source) -> Vec<(u64, Node)> {
     let mut out = Vec::new();
-    src.for_each_descriptor_at(|k, d, _, _, group_hidden| {
-        if !group_hidden && !d.hidden && free(d.name) {
-            let node = Node::Value {
-                source: src.clone(),
-                name: d.name,
-                clearable: d.clearable,
-                buckets: false,
-            };
-            out.push((k, node));
-        }
-    });
+    src.inspect()
+        .for_each_descriptor_at(|k, d, _, _, group_hidden| {
+            if !group_hidden && !d.hidden && free(d.name) {
+                let node = Node::Value {
+                    source: src.clone(),
+                    name: d.name,
+                    clearable: d.clearable,
+                    buckets: false,
+                };
+                out.push((k, node));
+            }
+        });
     // Asked after `for_each_descriptor_at` let go of the source's lock.
     out.retain(|(_, n)| match n {
-        Node::Value { name, .. } => src.find_subordinate(name, |c| !c.is_hidden()).is_none(),
+        Node::Value { name, .. } => src
+            .inspect()
+            .find_subordinate(name, |c| !c.is_hidden())
+            .is_none(),
         _ => true,
     });
     out

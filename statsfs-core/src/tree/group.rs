@@ -222,7 +222,7 @@ impl Group {
 
 /// What one group of a source holds, for views that publish the tree elsewhere (a
 /// shared-memory region): its schema, what kind of group it is, and which of its values
-/// the source shows ([`Source::for_each_group`](crate::Source::for_each_group)).
+/// the source shows ([`Inspect::for_each_group`](crate::tree::Inspect::for_each_group)).
 pub struct GroupInfo<'a>(pub(super) &'a Group);
 
 /// The kind of a group ([`GroupInfo::kind`]).

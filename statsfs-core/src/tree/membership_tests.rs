@@ -263,7 +263,7 @@ impl World {
             assert_eq!(src.subordinate_count(), m.children[i].len());
             let visible = m.children[i].iter().filter(|&&c| !m.hidden[c]).count();
             assert_eq!(src.visible_subordinate_count(), visible);
-            let listed = src.subordinates_from(0, usize::MAX);
+            let listed = src.inspect().subordinates_from(0, usize::MAX);
             assert!(listed.windows(2).all(|w| w[0].0 < w[1].0), "positions grow");
             assert_eq!(
                 listed.iter().map(|(_, c)| index(c)).collect::<Vec<_>>(),
@@ -280,7 +280,7 @@ impl World {
                     .iter()
                     .copied()
                     .find(|&c| NAMES[c] == name && !m.hidden[c]);
-                let found = src.find_subordinate(name, |c| !c.is_hidden());
+                let found = src.inspect().find_subordinate(name, |c| !c.is_hidden());
                 assert_eq!(found.map(|c| index(&c)), shown);
             }
             assert_eq!(src.parent().map(|p| index(&p)), m.parent[i]);

@@ -24,6 +24,7 @@ mod block;
 mod children;
 mod group;
 mod hashing;
+mod inspect;
 #[cfg(test)]
 mod membership_tests;
 mod plan;
@@ -33,6 +34,7 @@ mod walk;
 
 pub use block::BlockSource;
 pub use group::{GroupInfo, GroupKind, ValueGroup};
+pub use inspect::Inspect;
 pub use plan::{PlanOptions, PlannedSource, PlannedValue, ReadPlan, Scope};
 pub use raw::Placed;
 pub use source::{Change, Source, Subscription};

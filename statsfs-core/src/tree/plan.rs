@@ -114,7 +114,7 @@ impl ReadPlan {
     /// in schema order. Shadowed values and `none` values of aggregate groups are never
     /// planned (they are not offered). Nothing is read.
     pub fn new(root: &Source, options: PlanOptions, mut select: impl FnMut(&str) -> bool) -> Self {
-        let version = root.version();
+        let version = root.inspect().version();
         let mut plan = ReadPlan {
             sources: Vec::new(),
             slots: Vec::new(),
@@ -218,7 +218,7 @@ impl ReadPlan {
     /// Whether no source of the plan's subtree was added, removed, hidden, relabelled or
     /// changed its set of values since the plan was made; if not, a new plan may differ.
     pub fn is_current(&self) -> bool {
-        self.root.version() == self.version
+        self.root.inspect().version() == self.version
     }
 
     /// Reads every planned value into its words of `out`: per source one pass under one

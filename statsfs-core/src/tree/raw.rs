@@ -528,7 +528,7 @@ mod tests {
         assert_eq!(root.get("h").unwrap().as_u64(), 6);
         let address = &*handle.0 as *const Every as usize;
         let mut kinds = Vec::new();
-        s.for_each_group(|g| kinds.push(g.kind()));
+        s.inspect().for_each_group(|g| kinds.push(g.kind()));
         assert_eq!(kinds, [crate::GroupKind::Values { address }]);
         assert_eq!(
             Arc::strong_count(&handle),

@@ -25,7 +25,8 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 
 use super::aggregate::{self, Delta, Fold, Member, Members};
 use super::children::{Child, Children};
-use super::group::{same_schema, Binding, Group, GroupInfo, ValueGroup};
+use super::group::{same_schema, Binding, Group, ValueGroup};
+use super::inspect::Inspect;
 use crate::desc::{valid_label_name, valid_name, Descriptor};
 use crate::schema::Schema;
 use crate::value::{Value, ValueRef};
@@ -207,7 +208,7 @@ impl Source {
         self.0.state.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn write_state(&self) -> RwLockWriteGuard<'_, State> {
+    pub(super) fn write_state(&self) -> RwLockWriteGuard<'_, State> {
         self.0.state.write().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -386,69 +387,7 @@ impl Source {
     /// The subordinate named `name`, if any (the first added, if several share it), in
     /// O(1) whatever the number of subordinates.
     pub fn subordinate(&self, name: &str) -> Option<Source> {
-        self.find_subordinate(name, |_| true)
-    }
-
-    /// The first subordinate named `name` (in the order they were added) for which
-    /// `keep` is true: O(1), plus one step for each earlier sibling of the same name that
-    /// `keep` turns down. `keep` runs under this source's read lock: it may read the
-    /// subordinate (as [`is_hidden`](Self::is_hidden) does) but must not change the tree
-    /// nor read this source again (a writer waiting meanwhile would deadlock it).
-    ///
-    /// ```
-    /// # use statsfs_core::Source;
-    /// let parent = Source::new("svc")?;
-    /// let (a, b) = (Source::new("c1")?, Source::new("c1")?);
-    /// a.set_hidden(true);
-    /// parent.add_subordinate(&a)?;
-    /// parent.add_subordinate(&b)?;
-    /// let shown = parent.find_subordinate("c1", |c| !c.is_hidden()).unwrap();
-    /// assert!(shown.ptr_eq(&b));
-    /// # Ok::<(), statsfs_core::Error>(())
-    /// ```
-    pub fn find_subordinate(
-        &self,
-        name: &str,
-        mut keep: impl FnMut(&Source) -> bool,
-    ) -> Option<Source> {
-        {
-            let st = self.read_state();
-            if !st.children.needs_index() {
-                return st.children.named(name).find(|c| keep(c)).cloned();
-            }
-        }
-        // The first lookup after adds links them into the name index.
-        let mut st = self.write_state();
-        st.children.index();
-        let found = st.children.named(name).find(|c| keep(c)).cloned();
-        found
-    }
-
-    /// Up to `max` subordinates at `position` or later, with their positions, in the
-    /// order they were added. A subordinate's position is given when it is added and
-    /// never changes, and later ones get higher positions: a listing taken in pieces
-    /// (the next piece starts at the last position + 1) sees every subordinate that
-    /// stayed throughout exactly once, whatever was added or removed meanwhile.
-    ///
-    /// ```
-    /// # use statsfs_core::Source;
-    /// let parent = Source::new("svc")?;
-    /// let kids: Vec<Source> = (0..5).map(|i| Source::new(format!("c{i}")).unwrap()).collect();
-    /// for k in &kids { parent.add_subordinate(k)?; }
-    /// let first = parent.subordinates_from(0, 2);
-    /// parent.remove_subordinate(&kids[2])?;
-    /// let next = parent.subordinates_from(first[1].0 + 1, 10);
-    /// let names: Vec<&str> = first.iter().chain(&next).map(|(_, s)| s.name()).collect();
-    /// assert_eq!(names, ["c0", "c1", "c3", "c4"]);
-    /// # Ok::<(), statsfs_core::Error>(())
-    /// ```
-    pub fn subordinates_from(&self, position: u64, max: usize) -> Vec<(u64, Source)> {
-        self.read_state()
-            .children
-            .starting_at(position)
-            .take(max)
-            .map(|(p, c)| (p, c.clone()))
-            .collect()
+        self.inspect().find_subordinate(name, |_| true)
     }
 
     /// How many subordinates, hidden ones included.
@@ -677,57 +616,21 @@ impl Source {
     /// `(descriptor, schema, is_aggregate, group_hidden)`, in the order of
     /// [`for_each_value`](Self::for_each_value).
     pub fn for_each_descriptor(&self, mut f: impl FnMut(&Descriptor, &Schema, bool, bool)) {
-        self.for_each_descriptor_at(|_, d, schema, aggregate, hidden| {
-            f(d, schema, aggregate, hidden)
-        });
+        self.inspect()
+            .for_each_descriptor_at(|_, d, schema, aggregate, hidden| {
+                f(d, schema, aggregate, hidden)
+            });
     }
 
-    /// Calls `f` with each of the source's own groups, oldest first: its schema, kind
-    /// (simple values and their struct's address, block, aggregates, revoked), whether
-    /// it is hidden and which values it shows. For views that publish the tree elsewhere
-    /// (the `statsfs-region` crate). `f` runs under the source's read lock: it must not change
-    /// the tree.
-    pub fn for_each_group(&self, mut f: impl FnMut(GroupInfo<'_>)) {
-        let st = self.read_state();
-        for g in &st.groups {
-            f(GroupInfo(g));
-        }
+    /// The inspection door ([`Inspect`]): this source's structure, for views that show
+    /// structure (listings that survive churn, groups, versions) rather than values.
+    pub fn inspect(&self) -> Inspect<'_> {
+        Inspect(self)
     }
 
-    /// As [`for_each_descriptor`](Self::for_each_descriptor), with each value's
-    /// *ordinal*: its index among every descriptor of every group of this source, in the
-    /// order the groups were added (shadowed values and the `none` values of aggregate
-    /// groups counted too, though not offered). Groups are only ever added, so a value's
-    /// ordinal never changes while the source lives, and ordinals grow along the order
-    /// values come in: a listing resumed after an ordinal lists every value that stayed
-    /// exactly once.
-    ///
-    /// ```
-    /// # use std::sync::Arc;
-    /// # use statsfs_core::{Descriptor, Kind, Schema, Source, ValueGroup, ValueType};
-    /// let one = |n: &'static str| Schema::new_runtime("s", vec![Descriptor::new(n, ValueType::U64, Kind::Cumulative)]).unwrap();
-    /// let block = |v: u64| Arc::new(move |o: &mut [u64]| { o[0] = v; Ok(()) });
-    /// let s = Source::new("s")?;
-    /// s.add(ValueGroup::block(one("a"), block(1)))?;
-    /// s.add(ValueGroup::block(one("b"), block(2)))?;
-    /// s.add(ValueGroup::block(one("a"), block(3)))?; // shadows the first `a`
-    /// let mut seen = Vec::new();
-    /// s.for_each_descriptor_at(|at, d, _, _, _| seen.push((at, d.name)));
-    /// assert_eq!(seen, [(1, "b"), (2, "a")]);
-    /// # Ok::<(), statsfs_core::Error>(())
-    /// ```
-    pub fn for_each_descriptor_at(&self, mut f: impl FnMut(u64, &Descriptor, &Schema, bool, bool)) {
-        let st = self.read_state();
-        let mut at = 0u64;
-        for g in &st.groups {
-            let aggregate = g.is_aggregate();
-            for (i, d) in g.schema().descriptors().iter().enumerate() {
-                if g.offers(i) {
-                    f(at, d, g.schema(), aggregate, g.hidden);
-                }
-                at += 1;
-            }
-        }
+    /// The version counter's value ([`Inspect::version`]).
+    pub(super) fn version_now(&self) -> u64 {
+        self.0.version.load(Ordering::Acquire)
     }
 
     /// Registers `listener` for changes of this source and of its whole subtree; keep the
@@ -795,12 +698,6 @@ impl Source {
         let mut out = Vec::new();
         visit(&self.read_state(), &mut out);
         out
-    }
-
-    /// A number that changes whenever this source or any source below it gains or loses
-    /// a subordinate or a group, is revoked, hidden or relabelled.
-    pub fn version(&self) -> u64 {
-        self.0.version.load(Ordering::Acquire)
     }
 
     fn notify(&self, change: &Change) {

@@ -288,7 +288,7 @@ fn duplicate_groups_are_refused_and_change_nothing() {
     // succeeds and changes nothing.
     s.add(ValueGroup::aggregates::<VcpuStat>()).unwrap();
     let mut groups = 0;
-    s.for_each_group(|_| groups += 1);
+    s.inspect().for_each_group(|_| groups += 1);
     assert_eq!(groups, 2, "one simple group, one aggregate group");
     // Same instance in another source is fine.
     src("t").add(st).unwrap();
@@ -697,7 +697,7 @@ fn a_schema_has_one_identity_in_every_crate() {
     // Again: nothing changes, the folds stay one group.
     root.add(ValueGroup::aggregates::<Shared>()).unwrap();
     let mut groups = 0;
-    root.for_each_group(|_| groups += 1);
+    root.inspect().for_each_group(|_| groups += 1);
     assert_eq!(groups, 1);
     assert_eq!(root.get("events").unwrap().as_u64(), 7);
 }

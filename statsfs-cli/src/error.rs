@@ -22,12 +22,12 @@ pub enum CliError {
     },
     /// A shared region that cannot be read: not one, corrupted, or its layout kept
     /// changing.
-    #[error("region {}: {reason}", path.display())]
+    #[error("region {}: {source}", path.display())]
     Region {
         /// The region's file.
         path: PathBuf,
         /// Why.
-        reason: String,
+        source: statsfs_region::RegionError,
     },
     /// A directory that is not part of a statsfs mount.
     #[error("{} is not a statsfs tree: {why}", path.display())]

@@ -236,7 +236,7 @@ impl Reader {
             let reader =
                 statsfs_region::RegionReader::open(&region).map_err(|e| CliError::Region {
                     path: region.clone(),
-                    reason: e.to_string(),
+                    source: e,
                 })?;
             let mut r = Reader::new(
                 Vec::new(),
@@ -316,7 +316,7 @@ impl Reader {
         let mut fresh = Vec::new();
         region.refresh(&mut fresh).map_err(|e| CliError::Region {
             path: region.path().to_owned(),
-            reason: e.to_string(),
+            source: e,
         })?;
         self.region_moved = false;
         if let Some(origin) = self.region_instead_of.clone() {
@@ -456,7 +456,7 @@ impl Reader {
                 .refresh_same_layout(&mut fresh)
                 .map_err(|e| CliError::Region {
                     path: region.path().to_owned(),
-                    reason: e.to_string(),
+                    source: e,
                 })?;
             if same {
                 self.data = fresh;

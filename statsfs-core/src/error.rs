@@ -66,8 +66,52 @@ pub enum Error {
         /// The schema.
         schema: String,
         /// Which rule, for which stat.
-        reason: String,
+        problem: SchemaProblem,
     },
+}
+
+/// What is wrong with a runtime schema ([`Error::InvalidSchema`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SchemaProblem {
+    /// A stat breaks a descriptor rule.
+    Rule {
+        /// The stat's index.
+        stat: usize,
+        /// Its name.
+        name: String,
+        /// The rule it breaks.
+        rule: crate::desc::Rule,
+    },
+    /// A stat's block offset is not a multiple of 8.
+    Offset {
+        /// The stat's index.
+        stat: usize,
+        /// Its name.
+        name: String,
+        /// The offset.
+        offset: usize,
+    },
+    /// Two stats share a name.
+    Duplicate {
+        /// The name.
+        name: String,
+    },
+}
+
+impl fmt::Display for SchemaProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SchemaProblem::Rule { stat, name, rule } => write!(f, "stat {stat} `{name}`: {rule}"),
+            SchemaProblem::Offset { stat, name, offset } => {
+                write!(
+                    f,
+                    "stat {stat} `{name}`: offset {offset} is not a multiple of 8"
+                )
+            }
+            SchemaProblem::Duplicate { name } => write!(f, "stat name `{name}` appears twice"),
+        }
+    }
 }
 
 impl fmt::Display for Error {
@@ -104,8 +148,8 @@ impl fmt::Display for Error {
                 f,
                 "`{key}` cannot be a label key: use letters, digits and `_`, not starting with a digit or `__`"
             ),
-            Error::InvalidSchema { schema, reason } => {
-                write!(f, "runtime schema `{schema}` is invalid: {reason}")
+            Error::InvalidSchema { schema, problem } => {
+                write!(f, "runtime schema `{schema}` is invalid: {problem}")
             }
         }
     }

@@ -43,7 +43,7 @@ pub mod tree;
 pub mod value;
 
 pub use desc::{Aggregation, Base, Descriptor, Kind, Scale, Storage, Unit, ValueType};
-pub use error::Error;
+pub use error::{Error, SchemaProblem};
 pub use schema::{Schema, SchemaRef, Stats};
 pub use tree::{
     walk, BlockSource, Change, GroupInfo, GroupKind, Place, Placed, PlanOptions, PlannedSource,

@@ -10,6 +10,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::desc::{Descriptor, Storage};
+use crate::error::SchemaProblem;
 
 /// The descriptors of one struct type (or of one runtime layout), with a name.
 pub struct Schema {
@@ -55,16 +56,21 @@ impl Schema {
             if d.offset % 8 != 0 {
                 return Err(crate::Error::InvalidSchema {
                     schema: name,
-                    reason: format!(
-                        "stat {} `{}`: offset {} is not a multiple of 8",
-                        i, d.name, d.offset
-                    ),
+                    problem: SchemaProblem::Offset {
+                        stat: i,
+                        name: d.name.to_owned(),
+                        offset: d.offset,
+                    },
                 });
             }
-            if let Err(reason) = d.check() {
+            if let Err(rule) = d.check() {
                 return Err(crate::Error::InvalidSchema {
                     schema: name,
-                    reason: format!("stat {} `{}`: {}", i, d.name, reason),
+                    problem: SchemaProblem::Rule {
+                        stat: i,
+                        name: d.name.to_owned(),
+                        rule,
+                    },
                 });
             }
             words = words.max(d.offset / 8 + d.size as usize);
@@ -72,7 +78,9 @@ impl Schema {
         if let Some(dup) = first_duplicate(&descriptors) {
             return Err(crate::Error::InvalidSchema {
                 schema: name,
-                reason: format!("stat name `{dup}` appears twice"),
+                problem: SchemaProblem::Duplicate {
+                    name: dup.to_owned(),
+                },
             });
         }
         Ok(Arc::new(Schema {

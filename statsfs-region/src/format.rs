@@ -5,6 +5,8 @@
 use statsfs_binary::{BlobSchema, Layout, StatDesc};
 use statsfs_core::Aggregation;
 
+use crate::error::{FormatError, Problem};
+
 /// `statsfsR`: the magic at offset 0.
 pub(super) const MAGIC: u64 = u64::from_le_bytes(*b"statsfsR");
 pub(super) const VERSION: u32 = 1;
@@ -100,12 +102,12 @@ fn pad8(out: &mut Vec<u8>) {
     }
 }
 
-fn u16_len(n: usize, what: &str) -> Result<u16, String> {
-    u16::try_from(n).map_err(|_| format!("{what} is {n} bytes long, longer than 65,535"))
+fn u16_len(n: usize, what: &'static str) -> Result<u16, Problem> {
+    u16::try_from(n).map_err(|_| Problem::TooLong { what, len: n })
 }
 
 /// The layout block for `entries`.
-pub(super) fn encode(entries: &[Entry]) -> Result<Vec<u8>, String> {
+pub(super) fn encode(entries: &[Entry]) -> Result<Vec<u8>, FormatError> {
     let encoded = entries
         .iter()
         .map(encode_entry)
@@ -114,8 +116,10 @@ pub(super) fn encode(entries: &[Entry]) -> Result<Vec<u8>, String> {
 }
 
 /// The layout block of entries already encoded ([`encode_entry`]).
-pub(super) fn assemble(entries: &[Vec<u8>]) -> Result<Vec<u8>, String> {
-    let count = u32::try_from(entries.len()).map_err(|_| "too many sources".to_owned())?;
+pub(super) fn assemble(entries: &[Vec<u8>]) -> Result<Vec<u8>, FormatError> {
+    let count = u32::try_from(entries.len()).map_err(|_| Problem::TooLarge {
+        what: "a count of sources",
+    })?;
     let mut out = Vec::with_capacity(8 + entries.iter().map(Vec::len).sum::<usize>());
     out.extend_from_slice(&count.to_le_bytes());
     out.extend_from_slice(&0u32.to_le_bytes());
@@ -127,9 +131,17 @@ pub(super) fn assemble(entries: &[Vec<u8>]) -> Result<Vec<u8>, String> {
 
 /// One entry's bytes (a multiple of 8 long), or why it cannot be described (a path or a
 /// label too long for the format).
-pub(super) fn encode_entry(e: &Entry) -> Result<Vec<u8>, String> {
+pub(super) fn encode_entry(e: &Entry) -> Result<Vec<u8>, FormatError> {
+    let at = |problem| FormatError {
+        path: Some(e.path.clone()),
+        ..FormatError::block(problem)
+    };
+    encode_entry_bytes(e).map_err(at)
+}
+
+fn encode_entry_bytes(e: &Entry) -> Result<Vec<u8>, Problem> {
     let mut out = Vec::new();
-    let blob = Layout::new(&e.path, &e.stats).map_err(|err| format!("{}: {err}", e.path))?;
+    let blob = Layout::new(&e.path, &e.stats).map_err(Problem::Layout)?;
     // The start of a bulk file: header, id and descriptors, no data.
     let mut blob_bytes = blob.new_blob();
     blob_bytes.truncate(blob.data_offset());
@@ -151,8 +163,9 @@ pub(super) fn encode_entry(e: &Entry) -> Result<Vec<u8>, String> {
     out.extend_from_slice(&u16_len(labels.len(), "the labels")?.to_le_bytes());
     out.extend_from_slice(&u16_len(e.stats.len(), "the stats")?.to_le_bytes());
     out.extend_from_slice(&0u16.to_le_bytes());
-    let blob_len =
-        u32::try_from(blob_bytes.len()).map_err(|_| "a descriptor blob over 4 GiB".to_owned())?;
+    let blob_len = u32::try_from(blob_bytes.len()).map_err(|_| Problem::TooLarge {
+        what: "a descriptor blob",
+    })?;
     out.extend_from_slice(&blob_len.to_le_bytes());
     out.extend_from_slice(&0u32.to_le_bytes());
     out.extend_from_slice(e.path.as_bytes());
@@ -170,7 +183,7 @@ pub(super) fn encode_entry(e: &Entry) -> Result<Vec<u8>, String> {
         out.extend_from_slice(&l.words.to_le_bytes());
         out.extend_from_slice(&0u16.to_le_bytes());
     }
-    let len = u32::try_from(out.len()).map_err(|_| "an entry over 4 GiB".to_owned())?;
+    let len = u32::try_from(out.len()).map_err(|_| Problem::TooLarge { what: "an entry" })?;
     out[0..4].copy_from_slice(&len.to_le_bytes());
     Ok(out)
 }
@@ -181,36 +194,41 @@ struct Cursor<'a> {
 }
 
 impl<'a> Cursor<'a> {
-    fn take(&self, at: usize, n: usize) -> Result<&'a [u8], String> {
+    fn take(&self, at: usize, n: usize) -> Result<&'a [u8], Problem> {
         at.checked_add(n)
             .and_then(|end| self.bytes.get(at..end))
-            .ok_or_else(|| {
-                format!(
-                    "{n} bytes at {at} run past the layout's {} bytes",
-                    self.bytes.len()
-                )
+            .ok_or(Problem::RunsPast {
+                len: n,
+                at,
+                block: self.bytes.len(),
             })
     }
-    fn u8(&self, at: usize) -> Result<u8, String> {
+    fn u8(&self, at: usize) -> Result<u8, Problem> {
         Ok(self.take(at, 1)?[0])
     }
-    fn u16(&self, at: usize) -> Result<u16, String> {
+    fn u16(&self, at: usize) -> Result<u16, Problem> {
         let b = self.take(at, 2)?;
         Ok(u16::from_le_bytes([b[0], b[1]]))
     }
-    fn u32(&self, at: usize) -> Result<u32, String> {
+    fn u32(&self, at: usize) -> Result<u32, Problem> {
         let b = self.take(at, 4)?;
         Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
-    fn u64(&self, at: usize) -> Result<u64, String> {
+    fn u64(&self, at: usize) -> Result<u64, Problem> {
         let b = self.take(at, 8)?;
         let mut w = [0u8; 8];
         w.copy_from_slice(b);
         Ok(u64::from_le_bytes(w))
     }
-    fn text(&self, at: usize, n: usize, what: &str) -> Result<String, String> {
+    fn text(&self, at: usize, n: usize, what: &'static str) -> Result<String, Problem> {
         let b = self.take(at, n)?;
-        String::from_utf8(b.to_vec()).map_err(|_| format!("{what} at {at} is not UTF-8"))
+        String::from_utf8(b.to_vec()).map_err(|_| Problem::NotUtf8 { what, at })
+    }
+}
+
+impl From<Problem> for FormatError {
+    fn from(problem: Problem) -> Self {
+        FormatError::block(problem)
     }
 }
 
@@ -221,37 +239,38 @@ fn round8(n: usize) -> usize {
 /// Parses a layout block, checking every length against the block and every location
 /// against `data` (the data area's byte range in the region): out of bounds, misaligned
 /// or of a bad width is an error, never a panic.
-pub(super) fn parse(bytes: &[u8], data: std::ops::Range<u64>) -> Result<Vec<Entry>, String> {
+pub(super) fn parse(bytes: &[u8], data: std::ops::Range<u64>) -> Result<Vec<Entry>, FormatError> {
     let c = Cursor { bytes };
     let count = c.u32(0)? as usize;
     if c.u32(4)? != 0 {
-        return Err("the layout's reserved word is not 0".to_owned());
+        return Err(FormatError::block(Problem::Reserved));
     }
     // Each entry takes at least its fixed part: a count the block cannot hold is a lie.
     if count > bytes.len() / ENTRY_HEADER {
-        return Err(format!(
-            "{count} sources do not fit in {} bytes",
-            bytes.len()
-        ));
+        return Err(FormatError::block(Problem::TooManyEntries {
+            count,
+            block: bytes.len(),
+        }));
     }
     let mut entries = Vec::with_capacity(count);
     let mut at = 8usize;
     for i in 0..count {
         let len = c.u32(at)? as usize;
         if len < ENTRY_HEADER || len % 8 != 0 {
-            return Err(format!("entry {i} at {at} says it is {len} bytes long"));
+            let problem = Problem::EntryLength { len, parts: None };
+            return Err(FormatError::entry(i, problem));
         }
         let entry = c.take(at, len)?;
         let e = Cursor { bytes: entry };
         let kind = match e.u8(4)? {
             0 => EntryKind::Values,
             1 => EntryKind::Aggregates,
-            k => return Err(format!("entry {i}: kind {k}")),
+            k => return Err(FormatError::entry(i, Problem::Kind(k))),
         };
         let hidden = match e.u8(5)? {
             0 => false,
             1 => true,
-            h => return Err(format!("entry {i}: hidden is {h}")),
+            h => return Err(FormatError::entry(i, Problem::Hidden(h))),
         };
         let (p, n, l, s) = (
             e.u16(6)? as usize,
@@ -260,7 +279,7 @@ pub(super) fn parse(bytes: &[u8], data: std::ops::Range<u64>) -> Result<Vec<Entr
             e.u16(12)? as usize,
         );
         if e.u16(14)? != 0 || e.u32(20)? != 0 {
-            return Err(format!("entry {i}: reserved fields are not 0"));
+            return Err(FormatError::entry(i, Problem::Reserved));
         }
         let d = e.u32(16)? as usize;
         let mut off = ENTRY_HEADER;
@@ -281,18 +300,19 @@ pub(super) fn parse(bytes: &[u8], data: std::ops::Range<u64>) -> Result<Vec<Entr
             let v = lc.text(lat + 2, vl, "a label value")?;
             lat += 2 + vl;
             if labels.iter().any(|(have, _)| *have == k) {
-                return Err(format!("entry {i} ({path}): label {k:?} twice"));
+                return Err(FormatError::at(i, &path, Problem::DuplicateLabel(k)));
             }
             labels.push((k, v));
         }
         let blob = BlobSchema::parse(e.take(off, d)?)
-            .map_err(|err| format!("entry {i} ({path}): its descriptors: {err}"))?;
+            .map_err(|err| FormatError::at(i, &path, Problem::Descriptors(err)))?;
         off = round8(off + d);
         if blob.descriptors().len() != s {
-            return Err(format!(
-                "entry {i} ({path}): {s} locations for {} descriptors",
-                blob.descriptors().len()
-            ));
+            let problem = Problem::Locations {
+                locations: s,
+                descriptors: blob.descriptors().len(),
+            };
+            return Err(FormatError::at(i, &path, problem));
         }
         let mut locations = Vec::with_capacity(s);
         let mut next_word = 0u64;
@@ -300,11 +320,11 @@ pub(super) fn parse(bytes: &[u8], data: std::ops::Range<u64>) -> Result<Vec<Entr
             // In a region the descriptors' data offsets are consecutive from 0: each stat's
             // words follow the previous one's (readers lay their buffers out so).
             if u64::from(desc.offset) != 8 * next_word {
-                return Err(format!(
-                    "entry {i} ({path}): stat {j} at data offset {}, not {}",
-                    desc.offset,
-                    8 * next_word
-                ));
+                let problem = Problem::NotConsecutive {
+                    offset: desc.offset,
+                    expected: 8 * next_word as usize,
+                };
+                return Err(FormatError::stat(i, &path, j, problem));
             }
             next_word += u64::from(desc.size);
             let r = off + j * LOCATION;
@@ -313,35 +333,36 @@ pub(super) fn parse(bytes: &[u8], data: std::ops::Range<u64>) -> Result<Vec<Entr
             let signed = match e.u8(r + 9)? {
                 0 => false,
                 1 => true,
-                v => return Err(format!("entry {i} ({path}): stat {j}: signed is {v}")),
+                v => return Err(FormatError::stat(i, &path, j, Problem::Signed(v))),
             };
             if e.u8(r + 11)? != 0 || e.u16(r + 14)? != 0 {
-                return Err(format!(
-                    "entry {i} ({path}): stat {j}: reserved fields are not 0"
-                ));
+                return Err(FormatError::stat(i, &path, j, Problem::Reserved));
             }
-            let aggregation = aggregation_of(e.u8(r + 10)?).ok_or_else(|| {
-                format!(
-                    "entry {i} ({path}): stat {j}: aggregation code {}",
-                    e.u8(r + 10).unwrap_or(0)
-                )
-            })?;
+            let code = e.u8(r + 10)?;
+            let aggregation = aggregation_of(code)
+                .ok_or_else(|| FormatError::stat(i, &path, j, Problem::Aggregation(code)))?;
             let words = e.u16(r + 12)?;
             if !matches!(width, 1 | 2 | 4 | 8) || words == 0 || words != desc.size {
-                return Err(format!(
-                    "entry {i} ({path}): stat {j}: width {width}, {words} words for a stat of {}",
-                    desc.size
-                ));
+                let problem = Problem::Width {
+                    width,
+                    words: u32::from(words),
+                    size: desc.size,
+                };
+                return Err(FormatError::stat(i, &path, j, problem));
             }
             if words > 1 && (width != 8 || !desc.kind.is_histogram()) {
-                return Err(format!(
-                    "entry {i} ({path}): stat {j}: {words} words of {width} bytes, not a histogram's"
-                ));
+                let problem = Problem::NotAHistogram {
+                    words: u32::from(words),
+                    width,
+                };
+                return Err(FormatError::stat(i, &path, j, problem));
             }
             if kind == EntryKind::Aggregates && (offset != 0 || aggregation == Aggregation::None) {
-                return Err(format!(
-                    "entry {i} ({path}): stat {j}: an aggregate at {offset}, folded by {aggregation:?}"
-                ));
+                let problem = Problem::Aggregate {
+                    offset,
+                    aggregation,
+                };
+                return Err(FormatError::stat(i, &path, j, problem));
             }
             if kind == EntryKind::Values {
                 let end = u64::from(words)
@@ -349,9 +370,8 @@ pub(super) fn parse(bytes: &[u8], data: std::ops::Range<u64>) -> Result<Vec<Entr
                     .and_then(|n| offset.checked_add(n));
                 let inside = end.is_some_and(|end| offset >= data.start && end <= data.end);
                 if !inside || offset % u64::from(width) != 0 {
-                    return Err(format!(
-                        "entry {i} ({path}): stat {j} at {offset} is not a place in the data area"
-                    ));
+                    let problem = Problem::NotAPlace { offset };
+                    return Err(FormatError::stat(i, &path, j, problem));
                 }
             }
             locations.push(Location {
@@ -363,10 +383,11 @@ pub(super) fn parse(bytes: &[u8], data: std::ops::Range<u64>) -> Result<Vec<Entr
             });
         }
         if off + s * LOCATION != len {
-            return Err(format!(
-                "entry {i} ({path}): {len} bytes long, its parts take {}",
-                off + s * LOCATION
-            ));
+            let problem = Problem::EntryLength {
+                len,
+                parts: Some(off + s * LOCATION),
+            };
+            return Err(FormatError::at(i, &path, problem));
         }
         entries.push(Entry {
             kind,
@@ -380,10 +401,10 @@ pub(super) fn parse(bytes: &[u8], data: std::ops::Range<u64>) -> Result<Vec<Entr
         at += len;
     }
     if at != bytes.len() {
-        return Err(format!(
-            "the entries end at {at}, the layout at {}",
-            bytes.len()
-        ));
+        return Err(FormatError::block(Problem::Trailing {
+            end: at,
+            block: bytes.len(),
+        }));
     }
     Ok(entries)
 }

@@ -39,6 +39,7 @@
 #[cfg(not(target_endian = "little"))]
 compile_error!("statsfs-region writes its values in the machine's byte order and the format is little-endian: build it for a little-endian target");
 
+mod error;
 mod format;
 mod reader;
 mod sys;
@@ -46,7 +47,6 @@ mod sys;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::{File, OpenOptions};
-use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{fence, Ordering};
@@ -55,6 +55,7 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use statsfs_binary::StatDesc;
 use statsfs_core::{GroupKind, Source, Stats, Storage, Subscription};
 
+pub use self::error::{FormatError, Invalid, OptionsError, Problem, RegionError};
 pub use self::format::{Entry, EntryKind, Location};
 pub use self::reader::RegionReader;
 pub use crate::sys::InRegion;
@@ -74,12 +75,15 @@ pub mod fuzzing {
 
     /// Parses a layout block as a reader does (`docs/REGION.md`), with the data area at
     /// `data`: the entries, or why not.
-    pub fn parse_layout(bytes: &[u8], data: std::ops::Range<u64>) -> Result<Vec<Entry>, String> {
+    pub fn parse_layout(
+        bytes: &[u8],
+        data: std::ops::Range<u64>,
+    ) -> Result<Vec<Entry>, crate::FormatError> {
         crate::format::parse(bytes, data)
     }
 
     /// Encodes entries as a layout block.
-    pub fn encode_layout(entries: &[Entry]) -> Result<Vec<u8>, String> {
+    pub fn encode_layout(entries: &[Entry]) -> Result<Vec<u8>, crate::FormatError> {
         crate::format::encode(entries)
     }
 }
@@ -130,65 +134,6 @@ impl RegionOptions {
     pub fn with_mode(mut self, mode: u32) -> Self {
         self.mode = mode;
         self
-    }
-}
-
-/// Why a region could not be made, allocated in or read.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum RegionError {
-    /// The file could not be created, sized or mapped.
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: io::Error,
-    },
-    /// The options leave no room (a size smaller than its layout slots, say).
-    Options {
-        /// What to change.
-        reason: String,
-    },
-    /// The struct does not fit in what is left of the region.
-    Full {
-        /// Bytes asked for.
-        wanted: usize,
-        /// Bytes free in one piece at the end of the data area.
-        left: usize,
-    },
-    /// A region that is not one, or whose layout breaks the format: a reader's error.
-    Invalid {
-        /// What is wrong, and where.
-        reason: String,
-    },
-    /// The writer kept changing the layout while the reader tried to read it.
-    Busy,
-}
-
-impl fmt::Display for RegionError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RegionError::Io { path, source } => write!(f, "region {}: {source}", path.display()),
-            RegionError::Options { reason } => write!(f, "RegionOptions: {reason}"),
-            RegionError::Full { wanted, left } => write!(
-                f,
-                "the region is full: {wanted} bytes wanted, {left} left (create it with a larger RegionOptions::size)"
-            ),
-            RegionError::Invalid { reason } => write!(f, "not a valid statsfs region: {reason}"),
-            RegionError::Busy => write!(
-                f,
-                "the region's layout kept changing while it was read; try again"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for RegionError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            RegionError::Io { source, .. } => Some(source),
-            _ => None,
-        }
     }
 }
 
@@ -259,17 +204,15 @@ impl Region {
             .and_then(|l| l.checked_mul(2))
             .and_then(|l| l.checked_add(LAYOUT_AREA));
         let (Some(layout_size), Some(data_start)) = (layout_size, data_start) else {
-            return Err(RegionError::Options {
-                reason: format!("layout_size {:?} is too large", options.layout_size),
-            });
+            return Err(RegionError::Options(OptionsError::LayoutTooLarge {
+                layout_size: options.layout_size.unwrap_or(0),
+            }));
         };
         if options.size < data_start.saturating_add(ALIGN) {
-            return Err(RegionError::Options {
-                reason: format!(
-                    "size {} leaves no data area after two layout slots of {layout_size} bytes",
-                    options.size
-                ),
-            });
+            return Err(RegionError::Options(OptionsError::NoDataArea {
+                size: options.size,
+                layout_size,
+            }));
         }
         let io_err = |source| RegionError::Io {
             path: path.clone(),
@@ -344,12 +287,10 @@ impl Region {
     pub fn alloc<T: Stats>(&self, value: T) -> Result<Arc<InRegion<T>>, RegionError> {
         let size = std::mem::size_of::<T>().max(1).next_multiple_of(ALIGN);
         if std::mem::align_of::<T>() > ALIGN {
-            return Err(RegionError::Options {
-                reason: format!(
-                    "a struct aligned to {} bytes (at most {ALIGN})",
-                    std::mem::align_of::<T>()
-                ),
-            });
+            return Err(RegionError::Options(OptionsError::Alignment {
+                align: std::mem::align_of::<T>(),
+                max: ALIGN,
+            }));
         }
         let offset = {
             let mut w = lock(&self.0.writer);
@@ -373,9 +314,7 @@ impl Region {
             .map
             .place(offset, value, release)
             .map(Arc::new)
-            .ok_or_else(|| RegionError::Invalid {
-                reason: format!("place {offset} for {size} bytes is outside the data area"),
-            })
+            .ok_or(RegionError::Invalid(Invalid::PlaceOutside { offset, size }))
     }
 
     /// Publishes the trees of `roots` (added to those published before): every source

@@ -12,7 +12,7 @@ use super::format::{
     self, Entry, EntryKind, AT_DATA_LEN, AT_DATA_OFFSET, AT_FLAGS, AT_GENERATION, AT_LAYOUT_LEN,
     AT_LAYOUT_OFFSET, AT_MAGIC, AT_SIZE, AT_VERSION, FLAG_OVERFLOW, LAYOUT_AREA, MAGIC, VERSION,
 };
-use super::RegionError;
+use super::{Invalid, RegionError};
 use crate::sys::Mapping;
 
 /// How many times a refresh starts again when the layout moves under it before it says
@@ -84,10 +84,8 @@ impl std::fmt::Debug for RegionReader {
     }
 }
 
-fn invalid(reason: impl Into<String>) -> RegionError {
-    RegionError::Invalid {
-        reason: reason.into(),
-    }
+fn invalid(what: Invalid) -> RegionError {
+    RegionError::Invalid(what)
 }
 
 fn sign_extend(v: u64, width: usize) -> u64 {
@@ -110,9 +108,9 @@ impl RegionReader {
         };
         let file = File::open(&path).map_err(io_err)?;
         let len = file.metadata().map_err(io_err)?.len();
-        let len = usize::try_from(len).map_err(|_| invalid("larger than the address space"))?;
+        let len = usize::try_from(len).map_err(|_| invalid(Invalid::TooLarge))?;
         if len < LAYOUT_AREA {
-            return Err(invalid(format!("{len} bytes: too short for a region")));
+            return Err(invalid(Invalid::TooShort { len }));
         }
         let map = Mapping::new(&file, len, false).map_err(io_err)?;
         let r = RegionReader {
@@ -130,19 +128,20 @@ impl RegionReader {
         };
         let word = |at| r.map.load(at, 8, Ordering::Relaxed).unwrap_or(0);
         if word(AT_MAGIC) != MAGIC {
-            return Err(invalid("no statsfsR magic at offset 0"));
+            return Err(invalid(Invalid::NoMagic));
         }
         let version = r.map.load(AT_VERSION, 4, Ordering::Relaxed).unwrap_or(0);
         if version != u64::from(VERSION) {
-            return Err(invalid(format!(
-                "version {version}; this reader knows {VERSION}"
-            )));
+            return Err(invalid(Invalid::Version {
+                found: version,
+                known: VERSION,
+            }));
         }
         if word(AT_SIZE) != len as u64 {
-            return Err(invalid(format!(
-                "the header says {} bytes, the file has {len}",
-                word(AT_SIZE)
-            )));
+            return Err(invalid(Invalid::SizeMismatch {
+                header: word(AT_SIZE),
+                file: len,
+            }));
         }
         Ok(r)
     }
@@ -264,7 +263,7 @@ impl RegionReader {
                 .map
                 .load_u64s(r.offset, &mut values[r.to..r.to + r.words])
             {
-                return Err(invalid("a checked location moved"));
+                return Err(invalid(Invalid::LocationMoved));
             }
         }
         for r in &self.reads {
@@ -272,7 +271,7 @@ impl RegionReader {
                 let v = self
                     .map
                     .load(r.offset + w * r.width, r.width, Ordering::Relaxed)
-                    .ok_or_else(|| invalid("a checked location moved"))?;
+                    .ok_or(invalid(Invalid::LocationMoved))?;
                 values[r.to + w] = if r.signed { sign_extend(v, r.width) } else { v };
             }
         }
@@ -293,27 +292,31 @@ impl RegionReader {
             .checked_add(data_len)
             .filter(|&e| e <= len && data_off >= LAYOUT_AREA as u64);
         let Some(data_end) = data_end else {
-            return Err(invalid(format!(
-                "data area {data_off}+{data_len} is not inside {len} bytes"
-            )));
+            return Err(invalid(Invalid::DataArea {
+                offset: data_off,
+                len: data_len,
+                file: len,
+            }));
         };
         let lay_end = lay_off
             .checked_add(lay_len)
             .filter(|&e| e <= data_off && lay_off >= LAYOUT_AREA as u64);
         if lay_end.is_none() {
-            return Err(invalid(format!(
-                "layout {lay_off}+{lay_len} is not between the header and the data area"
-            )));
+            return Err(invalid(Invalid::LayoutPlace {
+                offset: lay_off,
+                len: lay_len,
+            }));
         }
         let mut bytes = std::mem::take(&mut self.scratch);
         if !self
             .map
             .read_bytes(lay_off as usize, lay_len as usize, &mut bytes)
         {
-            return Err(invalid("the layout is outside the file"));
+            return Err(invalid(Invalid::LayoutOutsideFile));
         }
         let flags = self.map.load(AT_FLAGS, 4, Ordering::Relaxed).unwrap_or(0) as u32;
-        let parsed = format::parse(&bytes, data_off..data_end).map_err(invalid);
+        let parsed =
+            format::parse(&bytes, data_off..data_end).map_err(|e| invalid(Invalid::Layout(e)));
         self.scratch = bytes;
         self.overflow = flags & FLAG_OVERFLOW != 0;
         self.plan(parsed?, data_end - data_off)
@@ -328,9 +331,10 @@ impl RegionReader {
             .flat_map(|e| e.locations.iter().map(|l| u64::from(l.words)))
             .sum();
         if total > limit {
-            return Err(invalid(format!(
-                "the layout asks for {total} words of values, more than its {data_len}-byte data area can hold"
-            )));
+            return Err(invalid(Invalid::TooManyWords {
+                words: total,
+                data_len,
+            }));
         }
         let mut starts = Vec::with_capacity(entries.len());
         let mut runs: Vec<Run> = Vec::new();

@@ -18,7 +18,15 @@ use crate::schema::Schema;
 
 /// The structure of one source ([`Source::inspect`]); see the module docs.
 #[derive(Clone, Copy, Debug)]
-pub struct Inspect<'a>(pub(super) &'a Source);
+pub struct Inspect<'a>(&'a Source);
+
+impl Source {
+    /// The inspection door ([`Inspect`]): this source's structure, for views that show
+    /// structure (listings that survive churn, groups, versions) rather than values.
+    pub fn inspect(&self) -> Inspect<'_> {
+        Inspect(self)
+    }
+}
 
 impl Inspect<'_> {
     /// The first subordinate named `name` (in the order they were added) for which
@@ -41,19 +49,9 @@ impl Inspect<'_> {
     pub fn find_subordinate(
         &self,
         name: &str,
-        mut keep: impl FnMut(&Source) -> bool,
+        keep: impl FnMut(&Source) -> bool,
     ) -> Option<Source> {
-        {
-            let st = self.0.read_state();
-            if !st.children.needs_index() {
-                return st.children.named(name).find(|c| keep(c)).cloned();
-            }
-        }
-        // The first lookup after adds links them into the name index.
-        let mut st = self.0.write_state();
-        st.children.index();
-        let found = st.children.named(name).find(|c| keep(c)).cloned();
-        found
+        self.0.find_child(name, keep)
     }
 
     /// Up to `max` subordinates at `position` or later, with their positions, in the
@@ -118,18 +116,8 @@ impl Inspect<'_> {
     /// assert_eq!(seen, [(1, "b"), (2, "a")]);
     /// # Ok::<(), statsfs_core::Error>(())
     /// ```
-    pub fn for_each_descriptor_at(&self, mut f: impl FnMut(u64, &Descriptor, &Schema, bool, bool)) {
-        let st = self.0.read_state();
-        let mut at = 0u64;
-        for g in &st.groups {
-            let aggregate = g.is_aggregate();
-            for (i, d) in g.schema().descriptors().iter().enumerate() {
-                if g.offers(i) {
-                    f(at, d, g.schema(), aggregate, g.hidden);
-                }
-                at += 1;
-            }
-        }
+    pub fn for_each_descriptor_at(&self, f: impl FnMut(u64, &Descriptor, &Schema, bool, bool)) {
+        self.0.descriptors_at(f)
     }
 
     /// A number that changes whenever this source or any source below it gains or loses

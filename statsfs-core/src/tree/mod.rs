@@ -14,10 +14,12 @@
 //! * `source`: [`Source`], the tree itself, and the one function that reads a group.
 //! * `plan`: [`ReadPlan`], a fixed set of values re-read into a caller's buffer.
 //! * `walk`: [`walk`], a visit of a subtree.
+//! * `inspect`: [`Inspect`], the one door to a source's structure for views that show
+//!   structure rather than values (listings, groups, versions).
 //!
 //! Imports go one way: `raw`, `block` ← `aggregate` ← `group` ← `source` ← `plan`,
 //! `walk`; `hashing` ← `children`, which is generic over what it holds, ← `source`;
-//! `hashing` ← `aggregate`.
+//! `hashing` ← `aggregate`; `group` ← `inspect`, which `source` hands out.
 
 mod aggregate;
 mod block;

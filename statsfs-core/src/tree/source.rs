@@ -26,7 +26,6 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 use super::aggregate::{self, Delta, Fold, Member, Members};
 use super::children::{Child, Children};
 use super::group::{same_schema, Binding, Group, ValueGroup};
-use super::inspect::Inspect;
 use crate::desc::{valid_label_name, valid_name, Descriptor};
 use crate::schema::Schema;
 use crate::value::{Value, ValueRef};
@@ -387,7 +386,7 @@ impl Source {
     /// The subordinate named `name`, if any (the first added, if several share it), in
     /// O(1) whatever the number of subordinates.
     pub fn subordinate(&self, name: &str) -> Option<Source> {
-        self.inspect().find_subordinate(name, |_| true)
+        self.find_child(name, |_| true)
     }
 
     /// How many subordinates, hidden ones included.
@@ -622,13 +621,42 @@ impl Source {
             });
     }
 
-    /// The inspection door ([`Inspect`]): this source's structure, for views that show
-    /// structure (listings that survive churn, groups, versions) rather than values.
-    pub fn inspect(&self) -> Inspect<'_> {
-        Inspect(self)
+    /// The first subordinate named `name` for which `keep` is true
+    /// (`Inspect::find_subordinate`).
+    pub(super) fn find_child(
+        &self,
+        name: &str,
+        mut keep: impl FnMut(&Source) -> bool,
+    ) -> Option<Source> {
+        {
+            let st = self.read_state();
+            if !st.children.needs_index() {
+                return st.children.named(name).find(|c| keep(c)).cloned();
+            }
+        }
+        // The first lookup after adds links them into the name index.
+        let mut st = self.write_state();
+        st.children.index();
+        let found = st.children.named(name).find(|c| keep(c)).cloned();
+        found
     }
 
-    /// The version counter's value ([`Inspect::version`]).
+    /// Every value this source offers with its ordinal (`Inspect::for_each_descriptor_at`).
+    pub(super) fn descriptors_at(&self, mut f: impl FnMut(u64, &Descriptor, &Schema, bool, bool)) {
+        let st = self.read_state();
+        let mut at = 0u64;
+        for g in &st.groups {
+            let aggregate = g.is_aggregate();
+            for (i, d) in g.schema().descriptors().iter().enumerate() {
+                if g.offers(i) {
+                    f(at, d, g.schema(), aggregate, g.hidden);
+                }
+                at += 1;
+            }
+        }
+    }
+
+    /// The version counter's value (`Inspect::version`).
     pub(super) fn version_now(&self) -> u64 {
         self.0.version.load(Ordering::Acquire)
     }

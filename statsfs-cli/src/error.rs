@@ -30,12 +30,14 @@ pub enum CliError {
         source: statsfs_region::RegionError,
     },
     /// A directory that is not part of a statsfs mount.
-    #[error("{} is not a statsfs tree: {why}", path.display())]
+    #[error(
+        "{} is not a statsfs tree: it has neither .tree.stats (a source directory of a \
+         statsfs mount) nor .schema (the root of a statsfs mount)",
+        path.display()
+    )]
     NotStatsfs {
         /// The directory.
         path: PathBuf,
-        /// What is missing.
-        why: String,
     },
     /// A file that is not a bulk stats file, or is cut short: which check failed, at
     /// which byte.
@@ -58,8 +60,13 @@ pub enum CliError {
         source: io::Error,
     },
     /// A `--filter` that is not a regular expression: the pattern and why.
-    #[error("--filter {0}")]
-    Filter(String),
+    #[error("--filter {pattern:?}: {}", last_line(source))]
+    Filter {
+        /// The pattern given.
+        pattern: String,
+        /// Why it is not one.
+        source: regex::Error,
+    },
     /// A `--source` that the tree does not have.
     #[error("no source {wanted:?} in {label}; its sources: {have}")]
     NoSource {
@@ -72,7 +79,7 @@ pub enum CliError {
     },
     /// `statsfs kvm` found nothing to read.
     #[error("{0}")]
-    NoVm(String),
+    NoVm(NoVm),
     /// Writing the output failed (a closed pipe is not an error: the tool just stops).
     #[error("cannot write the output: {0}")]
     Output(io::Error),
@@ -103,5 +110,74 @@ fn fd_hint(e: &io::Error) -> &'static str {
         Some(Errno::SRCH) => " (no such process)",
         Some(Errno::BADF) => " (no such descriptor)",
         _ => "",
+    }
+}
+
+/// regex's message draws the pattern over several lines; its last line says why.
+fn last_line(e: &regex::Error) -> String {
+    let e = e.to_string();
+    e.lines()
+        .last()
+        .unwrap_or("")
+        .trim()
+        .trim_start_matches("error: ")
+        .to_owned()
+}
+
+/// Why `statsfs kvm` found no KVM statistics to read ([`CliError::NoVm`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NoVm {
+    /// `--pid` names no process id.
+    BadPid(u32),
+    /// The process runs VMs but holds no stats file (KVM makes one only for the process
+    /// that owns the VM).
+    NoStatsFile {
+        /// The process.
+        pid: u32,
+        /// Its name, made printable.
+        comm: String,
+        /// How many VMs it runs.
+        vms: usize,
+    },
+    /// The process holds no KVM stats file.
+    NotAVmm {
+        /// The process.
+        pid: u32,
+        /// Its name, made printable.
+        comm: String,
+    },
+    /// No process this user may look into holds one; `hidden` could not be looked into.
+    NotPermitted {
+        /// Processes that could not be looked into.
+        hidden: usize,
+    },
+    /// No process holds a KVM stats file.
+    NoneRunning,
+}
+
+impl std::fmt::Display for NoVm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NoVm::BadPid(p) => write!(f, "bad pid {p}"),
+            NoVm::NoStatsFile { pid, comm, vms } => write!(
+                f,
+                "process {pid} ({comm}) runs {vms} VM(s) but holds no KVM stats file, and KVM \
+                 makes one only for the process that owns the VM: its statistics cannot \
+                 be read this way"
+            ),
+            NoVm::NotAVmm { pid, comm } => {
+                write!(f, "process {pid} ({comm}) holds no KVM stats file")
+            }
+            NoVm::NotPermitted { hidden } => write!(
+                f,
+                "no process that this user may look into holds a KVM stats file \
+                 ({hidden} processes could not be looked into: run as root)"
+            ),
+            NoVm::NoneRunning => write!(
+                f,
+                "no process holds a KVM stats file (no VMM runs, or none opened one)"
+            ),
+        }
     }
 }

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use rustix::process::Pid;
 
-use super::error::CliError;
+use super::error::{CliError, NoVm};
 use super::fd::dup_fd;
 
 /// What one process holds.
@@ -150,24 +150,21 @@ fn take(scan: &Scan, pid: Option<u32>, notes: &mut dyn Write) -> Result<Found, C
     let mut files: Vec<(String, File)> = Vec::new();
     let mut fold_at: Vec<String> = Vec::new();
     let mut vmms = 0;
-    let mut unreadable: Option<String> = None;
+    let mut unreadable: Option<NoVm> = None;
     let mut hidden = scan.hidden;
     for (p, h) in &scan.found {
         let p = *p;
         if h.stats.is_empty() {
-            let line = format!(
-                "process {p} ({}) runs {} VM(s) but holds no KVM stats file, and KVM \
-                 makes one only for the process that owns the VM: its statistics cannot \
-                 be read this way",
-                comm(p),
-                h.vm_fds.len()
-            );
+            let line = NoVm::NoStatsFile {
+                pid: p,
+                comm: comm(p),
+                vms: h.vm_fds.len(),
+            };
             let _ = writeln!(notes, "statsfs kvm: {line}");
             unreadable.get_or_insert(line);
             continue;
         }
-        let pid_nz =
-            Pid::from_raw(p as i32).ok_or_else(|| CliError::NoVm(format!("bad pid {p}")))?;
+        let pid_nz = Pid::from_raw(p as i32).ok_or(CliError::NoVm(NoVm::BadPid(p)))?;
         let vm_stats = h.stats.iter().filter(|s| s.1.is_none()).count();
         let (mut mine, folds_before) = (Vec::new(), fold_at.len());
         let mut vm: Option<String> = None;
@@ -215,14 +212,12 @@ fn take(scan: &Scan, pid: Option<u32>, notes: &mut dyn Write) -> Result<Found, C
     if files.is_empty() {
         return Err(CliError::NoVm(match (pid, unreadable) {
             (Some(_), Some(line)) => line,
-            (Some(p), None) => format!("process {p} ({}) holds no KVM stats file", comm(p)),
-            (None, _) if hidden > 0 => format!(
-                "no process that this user may look into holds a KVM stats file \
-                 ({hidden} processes could not be looked into: run as root)"
-            ),
-            (None, _) => {
-                "no process holds a KVM stats file (no VMM runs, or none opened one)".into()
-            }
+            (Some(p), None) => NoVm::NotAVmm {
+                pid: p,
+                comm: comm(p),
+            },
+            (None, _) if hidden > 0 => NoVm::NotPermitted { hidden },
+            (None, _) => NoVm::NoneRunning,
         }));
     }
     fold_at.push("kvm".into());

@@ -45,7 +45,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser};
 
 pub use args::{Cli, Command, DumpArgs, Format, KvmArgs, SchemaArgs, Sort, TopArgs, ViewArgs};
-pub use error::CliError;
+pub use error::{CliError, NoVm};
 
 pub use reader::Reader;
 

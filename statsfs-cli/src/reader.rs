@@ -675,12 +675,7 @@ fn open_parts(origin: &Origin) -> Result<Vec<Part>, CliError> {
         return Ok(vec![open(dir.join(".tree.stats"))?]);
     }
     if !dir.join(".schema").exists() {
-        return Err(CliError::NotStatsfs {
-            path: dir.clone(),
-            why: "it has neither .tree.stats (a source directory of a statsfs mount) nor \
-                  .schema (the root of a statsfs mount)"
-                .into(),
-        });
+        return Err(CliError::NotStatsfs { path: dir.clone() });
     }
     let mut parts = Vec::new();
     let entries = fs::read_dir(dir).map_err(|source| CliError::Open {

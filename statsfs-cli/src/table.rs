@@ -230,16 +230,9 @@ pub(crate) fn start(model: &Model) -> usize {
 
 /// The `--filter` (or `f` key) regular expression, or an error of one line.
 pub(crate) fn filter(text: &str) -> Result<Regex, CliError> {
-    Regex::new(text).map_err(|e| {
-        let e = e.to_string();
-        // regex's message draws the pattern over several lines; its last line says why.
-        let why = e
-            .lines()
-            .last()
-            .unwrap_or("")
-            .trim()
-            .trim_start_matches("error: ");
-        CliError::Filter(format!("{text:?}: {why}"))
+    Regex::new(text).map_err(|source| CliError::Filter {
+        pattern: text.to_owned(),
+        source,
     })
 }
 

@@ -375,7 +375,8 @@ pub enum Problem {
         /// Its length.
         len: usize,
     },
-    /// More entries, or a longer entry or descriptor blob, than 32 bits count (writing).
+    /// More entries, or a longer entry or descriptor blob, than 32 bits count (writing):
+    /// `what` names the number (`a count of sources`, `an entry's length`).
     TooLarge {
         /// What.
         what: &'static str,
@@ -434,7 +435,7 @@ impl fmt::Display for Problem {
             Problem::TooLong { what, len } => {
                 write!(f, "{what} is {len} bytes long, longer than 65,535")
             }
-            Problem::TooLarge { what } => write!(f, "{what} over 4 GiB"),
+            Problem::TooLarge { what } => write!(f, "{what} does not fit in 32 bits"),
             Problem::Layout(e) => e.fmt(f),
         }
     }

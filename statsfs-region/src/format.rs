@@ -164,7 +164,7 @@ fn encode_entry_bytes(e: &Entry) -> Result<Vec<u8>, Problem> {
     out.extend_from_slice(&u16_len(e.stats.len(), "the stats")?.to_le_bytes());
     out.extend_from_slice(&0u16.to_le_bytes());
     let blob_len = u32::try_from(blob_bytes.len()).map_err(|_| Problem::TooLarge {
-        what: "a descriptor blob",
+        what: "a descriptor blob's length",
     })?;
     out.extend_from_slice(&blob_len.to_le_bytes());
     out.extend_from_slice(&0u32.to_le_bytes());
@@ -183,7 +183,9 @@ fn encode_entry_bytes(e: &Entry) -> Result<Vec<u8>, Problem> {
         out.extend_from_slice(&l.words.to_le_bytes());
         out.extend_from_slice(&0u16.to_le_bytes());
     }
-    let len = u32::try_from(out.len()).map_err(|_| Problem::TooLarge { what: "an entry" })?;
+    let len = u32::try_from(out.len()).map_err(|_| Problem::TooLarge {
+        what: "an entry's length",
+    })?;
     out[0..4].copy_from_slice(&len.to_le_bytes());
     Ok(out)
 }

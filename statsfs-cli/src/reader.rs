@@ -58,8 +58,53 @@ enum Origin {
     File(PathBuf),
     /// Files or descriptors that never change layout.
     Fixed,
-    /// A shared region: the reader is in `Reader::region`.
-    Region,
+}
+
+/// Where the values come from: one backend a reader, each with what it needs and nothing
+/// of the others'.
+#[derive(Debug)]
+enum Backend {
+    /// Bulk files (a mount's, a saved blob, `fd:N`): one positioned read each per
+    /// refresh, opened again from `origin` when the mount says the tree changed shape.
+    Files { parts: Vec<Part>, origin: Origin },
+    /// The kernel's stats files of running VMMs (`statsfs kvm`), looked for again every
+    /// few seconds for VMs started or ended.
+    Kernel { parts: Vec<Part>, watch: kvm::Watch },
+    /// A shared region: loads from memory, no system call (boxed: a region reader is
+    /// far larger than a list of files).
+    Region(Box<RegionBackend>),
+}
+
+/// A shared region being read ([`Backend::Region`]).
+#[derive(Debug)]
+struct RegionBackend {
+    reader: statsfs_region::RegionReader,
+    /// Only the sources at or below this path (a mount's source directory that the
+    /// region covers).
+    under: Option<String>,
+    /// For a region chosen in place of a mount's bulk files: where they are, to look
+    /// again at each layout change whether the region still holds all they do.
+    instead_of: Option<Origin>,
+    /// The region's layout moved during a refresh: `wait` reads the new one.
+    moved: bool,
+}
+
+impl RegionBackend {
+    fn new(reader: statsfs_region::RegionReader) -> Self {
+        RegionBackend {
+            reader,
+            under: None,
+            instead_of: None,
+            moved: false,
+        }
+    }
+
+    fn error(&self, source: statsfs_region::RegionError) -> CliError {
+        CliError::Region {
+            path: self.reader.path().to_owned(),
+            source,
+        }
+    }
 }
 
 /// The model of what `region` holds (of the sources at or below `under`, if given): the
@@ -162,8 +207,7 @@ fn region_at(path: &Path) -> Option<PathBuf> {
 /// ```
 #[derive(Debug)]
 pub struct Reader {
-    parts: Vec<Part>,
-    origin: Origin,
+    backend: Backend,
     /// Sources that get folds after each layout read (`statsfs kvm`'s VMs and top).
     fold_at: Vec<String>,
     /// The sources and stats.
@@ -181,18 +225,6 @@ pub struct Reader {
     pub(crate) label: String,
     /// The mount's catalogue (empty for files outside a mount): read once at open.
     pub(crate) catalogue: Catalogue,
-    /// For `statsfs kvm`: the look for VMs started or ended.
-    kvm: Option<kvm::Watch>,
-    /// A shared region, read in place of bulk files.
-    region: Option<statsfs_region::RegionReader>,
-    /// With a region: only the sources at or below this path (a mount's source
-    /// directory that the region covers).
-    region_under: Option<String>,
-    /// With a region chosen for a mount's directory: where the bulk files are, to look
-    /// again at each layout change whether the region still holds all they do.
-    region_instead_of: Option<Origin>,
-    /// The region's layout moved during a refresh: `wait` reads the new one.
-    region_moved: bool,
 }
 
 /// Opens `path` read-only, with errors that say what to do.
@@ -225,7 +257,11 @@ impl Reader {
             let fd: RawFd = n.parse().map_err(|_| CliError::BadFd(spec.to_owned()))?;
             let file = File::from(dup_fd(getpid(), fd)?);
             let part = Part::open(file, spec, String::new(), None)?;
-            return Reader::new(vec![part], Origin::Fixed, Vec::new(), spec.to_owned(), None);
+            let backend = Backend::Files {
+                parts: vec![part],
+                origin: Origin::Fixed,
+            };
+            return Reader::new(backend, Vec::new(), spec.to_owned(), None);
         }
         let path = Path::new(spec);
         let meta = fs::metadata(path).map_err(|source| CliError::Open {
@@ -238,14 +274,8 @@ impl Reader {
                     path: region.clone(),
                     source: e,
                 })?;
-            let mut r = Reader::new(
-                Vec::new(),
-                Origin::Region,
-                Vec::new(),
-                spec.to_owned(),
-                None,
-            )?;
-            r.region = Some(reader);
+            let backend = Backend::Region(Box::new(RegionBackend::new(reader)));
+            let mut r = Reader::new(backend, Vec::new(), spec.to_owned(), None)?;
             r.region_relayout()?;
             return Ok(r);
         }
@@ -261,7 +291,8 @@ impl Reader {
             Origin::File(path.to_owned())
         };
         let parts = open_parts(&origin)?;
-        let mut r = Reader::new(parts, origin, Vec::new(), label, absolute.clone())?;
+        let backend = Backend::Files { parts, origin };
+        let mut r = Reader::new(backend, Vec::new(), label, absolute.clone())?;
         if let Some(abs) = absolute.filter(|_| meta.is_dir()) {
             r.use_region_if_it_covers(&abs);
         }
@@ -293,13 +324,17 @@ impl Reader {
             .and_then(|p| p.to_str())
             .unwrap_or("")
             .to_owned();
+        let Backend::Files { origin, .. } = &self.backend else {
+            return;
+        };
         if !covers(&region, &data, &under, &self.model, &self.data) {
             return;
         }
-        self.region = Some(region);
-        self.region_under = Some(under);
-        self.parts.clear();
-        self.region_instead_of = Some(std::mem::replace(&mut self.origin, Origin::Region));
+        self.backend = Backend::Region(Box::new(RegionBackend {
+            under: Some(under),
+            instead_of: Some(origin.clone()),
+            ..RegionBackend::new(region)
+        }));
         self.data = data;
         self.layout();
     }
@@ -310,33 +345,37 @@ impl Reader {
     /// mount's bulk files, looks again whether it still holds all they do, and goes back
     /// to them if not.
     fn region_relayout(&mut self) -> Result<(), CliError> {
-        let Some(region) = self.region.as_mut() else {
+        let Backend::Region(region) = &mut self.backend else {
             return Ok(());
         };
         let mut fresh = Vec::new();
-        region.refresh(&mut fresh).map_err(|e| CliError::Region {
-            path: region.path().to_owned(),
-            source: e,
-        })?;
-        self.region_moved = false;
-        if let Some(origin) = self.region_instead_of.clone() {
+        region
+            .reader
+            .refresh(&mut fresh)
+            .map_err(|e| region.error(e))?;
+        region.moved = false;
+        if let Some(origin) = region.instead_of.clone() {
             let parts = open_parts(&origin)?;
-            let mut bulk = Reader::new(parts, origin.clone(), Vec::new(), String::new(), None)?;
+            let backend = Backend::Files {
+                parts,
+                origin: origin.clone(),
+            };
+            let mut bulk = Reader::new(backend, Vec::new(), String::new(), None)?;
             bulk.catalogue = std::mem::take(&mut self.catalogue);
             bulk.layout();
-            let under = self.region_under.clone().unwrap_or_default();
-            let still = self
-                .region
-                .as_ref()
-                .is_some_and(|r| covers(r, &fresh, &under, &bulk.model, &bulk.data));
+            let under = region.under.clone().unwrap_or_default();
+            let still = covers(&region.reader, &fresh, &under, &bulk.model, &bulk.data);
             self.catalogue = std::mem::take(&mut bulk.catalogue);
             if !still {
                 // Back to the bulk files, as a change of layout.
-                self.region = None;
-                self.region_under = None;
-                self.region_instead_of = None;
-                self.origin = origin;
-                self.relayout(std::mem::take(&mut bulk.parts));
+                let Backend::Files { parts, .. } = bulk.backend else {
+                    unreachable!("made as bulk files above");
+                };
+                self.backend = Backend::Files {
+                    parts: Vec::new(),
+                    origin,
+                };
+                self.relayout(parts);
                 return Ok(());
             }
         }
@@ -365,30 +404,27 @@ impl Reader {
         label: String,
     ) -> Result<Reader, CliError> {
         let parts = Self::parts_of(files, &label)?;
-        Reader::new(parts, Origin::Fixed, fold_at, label, None)
+        let backend = Backend::Files {
+            parts,
+            origin: Origin::Fixed,
+        };
+        Reader::new(backend, fold_at, label, None)
     }
 
     fn new(
-        parts: Vec<Part>,
-        origin: Origin,
+        backend: Backend,
         fold_at: Vec<String>,
         label: String,
         catalogue_from: Option<PathBuf>,
     ) -> Result<Reader, CliError> {
         let mut r = Reader {
-            parts,
-            origin,
+            backend,
             fold_at,
             model: Model::default(),
             data: Vec::new(),
             at: Instant::now(),
             relayouts: 0,
             before: None,
-            kvm: None,
-            region: None,
-            region_under: None,
-            region_instead_of: None,
-            region_moved: false,
             catalogue: match &catalogue_from {
                 Some(p) => Catalogue::find(p),
                 None => Catalogue::default(),
@@ -401,22 +437,30 @@ impl Reader {
 
     /// The reader, looking for VMs started or ended as `watch` says.
     pub(crate) fn watching(mut self, watch: kvm::Watch) -> Reader {
-        self.kvm = Some(watch);
+        self.backend = match self.backend {
+            Backend::Files { parts, .. } | Backend::Kernel { parts, .. } => {
+                Backend::Kernel { parts, watch }
+            }
+            region @ Backend::Region(_) => region,
+        };
         self
     }
 
     /// Builds the model from the parts' schemas and takes their data as read at open.
     fn layout(&mut self) {
         let mut model = Model::default();
-        if let Some(region) = &self.region {
-            model = region_model(region, self.region_under.as_deref());
-            model.set_types(|name| self.catalogue.agreed(name).map(|e| e.ty));
-            self.data.resize(model.words(), 0);
-            self.model = model;
-            self.at = Instant::now();
-            return;
-        }
-        for part in &mut self.parts {
+        let parts = match &mut self.backend {
+            Backend::Files { parts, .. } | Backend::Kernel { parts, .. } => parts,
+            Backend::Region(region) => {
+                model = region_model(&region.reader, region.under.as_deref());
+                model.set_types(|name| self.catalogue.agreed(name).map(|e| e.ty));
+                self.data.resize(model.words(), 0);
+                self.model = model;
+                self.at = Instant::now();
+                return;
+            }
+        };
+        for part in parts.iter_mut() {
             part.base = model.words();
             let prefix = if part.prefix.is_empty() {
                 part.file.id().to_owned()
@@ -436,7 +480,7 @@ impl Reader {
             model.add_folds(s);
         }
         let mut data = vec![0; model.words()];
-        for part in &self.parts {
+        for part in parts.iter() {
             copy_words(part, part.file.data(), &mut data);
         }
         model.fold(&mut data);
@@ -448,25 +492,26 @@ impl Reader {
     /// Reads every value again: one positioned read per bulk file, or loads from a
     /// region's memory (reading its layout again if it moved).
     pub fn refresh(&mut self) -> Result<(), CliError> {
-        if let Some(region) = &mut self.region {
-            // Under the layout the model was made for: a layout that moved is read at
-            // the next `wait`, where callers expect changes of layout.
-            let mut fresh = Vec::with_capacity(self.data.len());
-            let same = region
-                .refresh_same_layout(&mut fresh)
-                .map_err(|e| CliError::Region {
-                    path: region.path().to_owned(),
-                    source: e,
-                })?;
-            if same {
-                self.data = fresh;
-                self.at = Instant::now();
-            } else {
-                self.region_moved = true;
+        let parts = match &mut self.backend {
+            Backend::Files { parts, .. } | Backend::Kernel { parts, .. } => parts,
+            Backend::Region(region) => {
+                // Under the layout the model was made for: a layout that moved is read
+                // at the next `wait`, where callers expect changes of layout.
+                let mut fresh = Vec::with_capacity(self.data.len());
+                let same = region
+                    .reader
+                    .refresh_same_layout(&mut fresh)
+                    .map_err(|e| region.error(e))?;
+                if same {
+                    self.data = fresh;
+                    self.at = Instant::now();
+                } else {
+                    region.moved = true;
+                }
+                return Ok(());
             }
-            return Ok(());
-        }
-        for part in &mut self.parts {
+        };
+        for part in parts.iter_mut() {
             let base = part.base;
             match part.file.refresh() {
                 Ok(words) => self.data[base..base + words.len()].copy_from_slice(words),
@@ -494,7 +539,7 @@ impl Reader {
             let left = deadline.saturating_duration_since(Instant::now());
             let stale = {
                 let mut fds: Vec<PollFd<'_>> = self
-                    .parts
+                    .parts()
                     .iter()
                     .filter(|p| p.reopen.is_some())
                     .map(|p| PollFd::new(p.file.get_ref(), PollFlags::PRI))
@@ -529,7 +574,7 @@ impl Reader {
                 self.reopen()?;
                 changed = true;
             }
-            if self.region_moved || self.region.as_ref().is_some_and(|r| r.layout_moved()) {
+            if matches!(&self.backend, Backend::Region(r) if r.moved || r.reader.layout_moved()) {
                 self.region_relayout()?;
                 changed = true;
             }
@@ -552,13 +597,10 @@ impl Reader {
     /// For `statsfs kvm`, when it is time: takes the stats files of VMs started since the
     /// last look and drops those of VMs that ended. Returns whether the layout changed.
     fn look_for_vms(&mut self) -> Result<bool, CliError> {
-        let Some(found) = self
-            .kvm
-            .as_mut()
-            .map(kvm::Watch::check)
-            .transpose()?
-            .flatten()
-        else {
+        let Backend::Kernel { watch, .. } = &mut self.backend else {
+            return Ok(false);
+        };
+        let Some(found) = watch.check()? else {
             return Ok(false);
         };
         let parts = Self::parts_of(found.files, &self.label)?;
@@ -582,18 +624,22 @@ impl Reader {
     /// of the last refresh, moved to the new layout (stats that are new read as they
     /// are now), so the next refresh computes rates across the change.
     pub(crate) fn reopen(&mut self) -> Result<(), CliError> {
-        if let Origin::Fixed | Origin::Region = self.origin {
-            return Ok(());
-        }
+        let origin = match &self.backend {
+            Backend::Files { origin, .. } if !matches!(origin, Origin::Fixed) => origin,
+            _ => return Ok(()),
+        };
         // Opening is the one step that can fail: before it, nothing is changed.
-        let parts = open_parts(&self.origin)?;
+        let parts = open_parts(origin)?;
         self.relayout(parts);
         Ok(())
     }
 
     /// Reads the layout of `parts`, which replace the reader's bulk files.
     fn relayout(&mut self, parts: Vec<Part>) {
-        self.parts = parts;
+        match &mut self.backend {
+            Backend::Files { parts: p, .. } | Backend::Kernel { parts: p, .. } => *p = parts,
+            Backend::Region(_) => {}
+        }
         let (before, old, at) = (
             std::mem::take(&mut self.model),
             std::mem::take(&mut self.data),
@@ -618,13 +664,21 @@ impl Reader {
 
     /// How many bulk files are read per refresh (0 when a shared region is read).
     pub fn files(&self) -> usize {
-        self.parts.len()
+        self.parts().len()
+    }
+
+    /// The bulk files read per refresh (none for a region).
+    fn parts(&self) -> &[Part] {
+        match &self.backend {
+            Backend::Files { parts, .. } | Backend::Kernel { parts, .. } => parts,
+            Backend::Region(_) => &[],
+        }
     }
 
     /// Whether a shared region is read (`docs/REGION.md`): each refresh is then loads from
     /// memory, no system call.
     pub fn reads_region(&self) -> bool {
-        self.region.is_some()
+        matches!(self.backend, Backend::Region(_))
     }
 }
 
@@ -669,7 +723,7 @@ fn open_parts(origin: &Origin) -> Result<Vec<Part>, CliError> {
     let (dir, root) = match origin {
         Origin::Mount { dir, root } => (dir, *root),
         Origin::File(p) => return Ok(vec![open(p.clone())?]),
-        Origin::Fixed | Origin::Region => return Ok(Vec::new()),
+        Origin::Fixed => return Ok(Vec::new()),
     };
     if !root {
         return Ok(vec![open(dir.join(".tree.stats"))?]);

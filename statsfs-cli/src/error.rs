@@ -9,7 +9,8 @@ use statsfs_binary::ReadError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CliError {
-    /// The command line is wrong (clap's message, with the usage).
+    /// The command line is wrong (clap's message, with the usage; feature `tool`).
+    #[cfg(feature = "tool")]
     #[error("{0}")]
     Usage(#[from] clap::Error),
     /// A path that cannot be opened.
@@ -59,7 +60,9 @@ pub enum CliError {
         /// Why.
         source: io::Error,
     },
-    /// A `--filter` that is not a regular expression: the pattern and why.
+    /// A `--filter` that is not a regular expression: the pattern and why (feature
+    /// `tool`).
+    #[cfg(feature = "tool")]
     #[error("--filter {pattern:?}: {}", last_line(source))]
     Filter {
         /// The pattern given.
@@ -114,6 +117,7 @@ fn fd_hint(e: &io::Error) -> &'static str {
 }
 
 /// regex's message draws the pattern over several lines; its last line says why.
+#[cfg(feature = "tool")]
 fn last_line(e: &regex::Error) -> String {
     let e = e.to_string();
     e.lines()

@@ -16,6 +16,10 @@
 //! positioned read per bulk file), the model places each stat in its source, the table
 //! computes the rows, and the batch modes, the dumps and the terminal view show them.
 //!
+//! The reader alone is a library with no command line: with `default-features = false`
+//! (no feature `tool`) the crate is [`Reader`] and its errors, over bulk files, the
+//! kernel's stats files and shared regions, and compiles no clap, ratatui or regex.
+//!
 //! ```
 //! // The library entry point takes the arguments and where to write.
 //! let mut out = Vec::new();
@@ -25,93 +29,112 @@
 
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
+// Without the tool, parts of the model only the outputs read are unused.
+#![cfg_attr(not(feature = "tool"), allow(dead_code))]
 
-mod args;
-mod batch;
+// The reader library: no clap, ratatui or regex.
 mod catalogue;
-mod dump;
 mod error;
 mod fd;
 mod kvm;
 mod model;
 mod reader;
-mod table;
-mod tui;
 
-use std::ffi::OsString;
-use std::io::{self, IsTerminal, Write};
-use std::process::ExitCode;
-
-use clap::{CommandFactory, Parser};
-
-pub use args::{Cli, Command, DumpArgs, Format, KvmArgs, SchemaArgs, Sort, TopArgs, ViewArgs};
 pub use error::{CliError, NoVm};
-
 pub use reader::Reader;
 
-/// Runs one command line (`args[0]` is the program name) writing to `out`; the live
-/// view draws on the terminal instead. Notes about VMMs that cannot be read go to
-/// standard error.
-pub fn run<I, T>(args: I, out: &mut dyn Write) -> Result<(), CliError>
-where
-    I: IntoIterator<Item = T>,
-    T: Into<OsString> + Clone,
-{
-    let cli = Cli::try_parse_from(args)?;
-    match cli.command {
-        Command::Top(a) => {
-            let mut reader = Reader::open(&a.path)?;
-            show(out, &mut reader, &a.view)
-        }
-        Command::Kvm(a) => {
-            let mut reader = Reader::kvm(a.pid, &mut io::stderr())?;
-            show(out, &mut reader, &a.view)
-        }
-        Command::Dump(a) => dump::dump(out, &Reader::open(&a.path)?, a.format),
-        Command::Schema(a) => dump::schema(out, &Reader::open(&a.path)?),
-        Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "statsfs", out);
-            Ok(())
-        }
-        Command::Man => clap_mangen::Man::new(Cli::command())
-            .render(out)
-            .map_err(CliError::Output),
-    }
-}
+// The tool (feature `tool`, on by default): the command line, the outputs, the view.
+#[cfg(feature = "tool")]
+mod args;
+#[cfg(feature = "tool")]
+mod batch;
+#[cfg(feature = "tool")]
+mod dump;
+#[cfg(feature = "tool")]
+mod table;
+#[cfg(feature = "tool")]
+mod tui;
 
-fn show(out: &mut dyn Write, reader: &mut Reader, view: &ViewArgs) -> Result<(), CliError> {
-    if view.once {
-        batch::once(out, reader, view)
-    } else if view.log || view.csv {
-        batch::log(out, reader, view, view.csv)
-    } else if io::stdout().is_terminal() {
-        tui::run(reader, view)
-    } else {
-        Err(CliError::Terminal(io::Error::other(
-            "standard output is not a terminal",
-        )))
-    }
-}
+#[cfg(feature = "tool")]
+pub use args::{Cli, Command, DumpArgs, Format, KvmArgs, SchemaArgs, Sort, TopArgs, ViewArgs};
+#[cfg(feature = "tool")]
+pub use tool::{main, run};
 
-/// The binary's `main`: runs the command line of this process, prints an error as one
-/// line on standard error, and exits 0 on success, 2 for a bad command line (clap's
-/// usage message), 1 otherwise. A closed output pipe (`statsfs dump ... | head`) ends
-/// the tool quietly.
-pub fn main() -> ExitCode {
-    let stdout = io::stdout();
-    let mut out = stdout.lock();
-    let result = run(std::env::args_os(), &mut out);
-    let _ = out.flush();
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(CliError::Usage(e)) => {
-            let _ = e.print();
-            ExitCode::from(if e.use_stderr() { 2 } else { 0 })
+#[cfg(feature = "tool")]
+mod tool {
+    use std::ffi::OsString;
+    use std::io::{self, IsTerminal, Write};
+    use std::process::ExitCode;
+
+    use clap::{CommandFactory, Parser};
+
+    use super::args::{Cli, Command, ViewArgs};
+    use super::{batch, dump, tui, CliError, Reader};
+
+    /// Runs one command line (`args[0]` is the program name) writing to `out`; the live
+    /// view draws on the terminal instead. Notes about VMMs that cannot be read go to
+    /// standard error.
+    pub fn run<I, T>(args: I, out: &mut dyn Write) -> Result<(), CliError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let cli = Cli::try_parse_from(args)?;
+        match cli.command {
+            Command::Top(a) => {
+                let mut reader = Reader::open(&a.path)?;
+                show(out, &mut reader, &a.view)
+            }
+            Command::Kvm(a) => {
+                let mut reader = Reader::kvm(a.pid, &mut io::stderr())?;
+                show(out, &mut reader, &a.view)
+            }
+            Command::Dump(a) => dump::dump(out, &Reader::open(&a.path)?, a.format),
+            Command::Schema(a) => dump::schema(out, &Reader::open(&a.path)?),
+            Command::Completions { shell } => {
+                clap_complete::generate(shell, &mut Cli::command(), "statsfs", out);
+                Ok(())
+            }
+            Command::Man => clap_mangen::Man::new(Cli::command())
+                .render(out)
+                .map_err(CliError::Output),
         }
-        Err(CliError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("statsfs: {e}");
-            ExitCode::FAILURE
+    }
+
+    fn show(out: &mut dyn Write, reader: &mut Reader, view: &ViewArgs) -> Result<(), CliError> {
+        if view.once {
+            batch::once(out, reader, view)
+        } else if view.log || view.csv {
+            batch::log(out, reader, view, view.csv)
+        } else if io::stdout().is_terminal() {
+            tui::run(reader, view)
+        } else {
+            Err(CliError::Terminal(io::Error::other(
+                "standard output is not a terminal",
+            )))
+        }
+    }
+
+    /// The binary's `main`: runs the command line of this process, prints an error as one
+    /// line on standard error, and exits 0 on success, 2 for a bad command line (clap's
+    /// usage message), 1 otherwise. A closed output pipe (`statsfs dump ... | head`) ends
+    /// the tool quietly.
+    pub fn main() -> ExitCode {
+        let stdout = io::stdout();
+        let mut out = stdout.lock();
+        let result = run(std::env::args_os(), &mut out);
+        let _ = out.flush();
+        match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(CliError::Usage(e)) => {
+                let _ = e.print();
+                ExitCode::from(if e.use_stderr() { 2 } else { 0 })
+            }
+            Err(CliError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("statsfs: {e}");
+                ExitCode::FAILURE
+            }
         }
     }
 }

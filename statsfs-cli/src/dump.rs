@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use std::io::Write;
 use std::sync::Arc;
 
+use rustix::fs::{FileType, Mode, OFlags};
 use serde_json::{json, Value as Json};
 
 use super::args::Format;
@@ -15,6 +16,33 @@ use statsfs_binary::descriptor_of;
 use statsfs_binary::StatDesc;
 use statsfs_core::{Schema, Source, ValueGroup};
 use statsfs_text::openmetrics::{self, Encoder};
+
+/// At the root of a statsfs mount (the directory with `.schema`), the exposition the
+/// mount serves itself (`.metrics`, `.openmetrics`: the encoder HTTP `/metrics` uses, over
+/// the same roots, so the same bytes, with the schemas' names, descriptions and labels,
+/// which bulk files do not carry); `None` anywhere else, or for another format. Only a
+/// regular file is read (opened without blocking, checked, then read): a FIFO or a device
+/// planted under that name is not waited on.
+pub(crate) fn mount_exposition(path: &str, format: Format) -> Option<Vec<u8>> {
+    use std::io::Read as _;
+    let name = match format {
+        Format::Prometheus => ".metrics",
+        Format::Openmetrics => ".openmetrics",
+        Format::Text | Format::Json => return None,
+    };
+    let dir = std::path::Path::new(path);
+    if !dir.join(".schema").is_file() {
+        return None;
+    }
+    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    let fd = rustix::fs::open(dir.join(name), flags, Mode::empty()).ok()?;
+    if !FileType::from_raw_mode(rustix::fs::fstat(&fd).ok()?.st_mode).is_file() {
+        return None;
+    }
+    let mut text = Vec::new();
+    std::fs::File::from(fd).read_to_end(&mut text).ok()?;
+    Some(text)
+}
 
 /// `statsfs dump`.
 pub(crate) fn dump(out: &mut dyn Write, reader: &Reader, format: Format) -> Result<(), CliError> {

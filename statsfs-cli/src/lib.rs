@@ -89,7 +89,11 @@ mod tool {
                 let mut reader = Reader::kvm(a.pid, &mut io::stderr())?;
                 show(out, &mut reader, &a.view)
             }
-            Command::Dump(a) => dump::dump(out, &Reader::open(&a.path)?, a.format),
+            Command::Dump(a) => match dump::mount_exposition(&a.path, a.format) {
+                // A mount's root serves the exposition itself: what `/metrics` serves.
+                Some(text) => out.write_all(&text).map_err(CliError::Output),
+                None => dump::dump(out, &Reader::open(&a.path)?, a.format),
+            },
             Command::Schema(a) => dump::schema(out, &Reader::open(&a.path)?),
             Command::Completions { shell } => {
                 clap_complete::generate(shell, &mut Cli::command(), "statsfs", out);

@@ -370,20 +370,25 @@ fn dumps_match_the_files() {
     assert_eq!(exit_ns["value"], 3);
     assert_eq!(exit_ns["buckets"].as_array().unwrap().len(), 8);
 
-    // OpenMetrics: leaves only (no aggregate counted twice), as the endpoint does.
+    // OpenMetrics: leaves only (no aggregate counted twice), as the endpoint does, named
+    // by their schemas (the mount's root serves the endpoint's exposition).
     let om = ok(&["dump", "--format", "openmetrics", &mnt]);
     assert!(om.ends_with("# EOF\n"), "{om}");
     let exits: Vec<&str> = om
         .lines()
-        .filter(|l| l.starts_with("kvm_exits_total{"))
+        .filter(|l| l.starts_with("cli_vcpu_exits_total{"))
         .collect();
     assert_eq!(exits.len(), 4, "one series per vCPU: {om}");
     assert!(
-        om.contains("kvm_exits_total{path=\"kvm/vm2/vcpu1\"} 21"),
+        om.contains("cli_vcpu_exits_total{path=\"kvm/vm2/vcpu1\"} 21"),
         "{om}"
     );
+    assert!(om.contains("cli_vm_pages{path=\"kvm/vm1\"} 100"), "{om}");
+    assert!(om.contains("cli_vm_drift{path=\"kvm/vm1\"} -5"), "{om}");
+    // Below the root, from the bulk file: the names take the top source's name.
+    let vm = t.path("kvm/vm1");
+    let om = ok(&["dump", "--format", "openmetrics", vm.to_str().unwrap()]);
     assert!(om.contains("kvm_pages{path=\"kvm/vm1\"} 100"), "{om}");
-    assert!(om.contains("kvm_drift{path=\"kvm/vm1\"} -5"), "{om}");
 }
 
 #[test]
@@ -838,6 +843,67 @@ fn statsfs_kvm_sees_a_vm_started_while_it_runs() {
     let mut got: Vec<String> = rows.keys().cloned().collect();
     got.sort();
     assert_eq!(got, want, "both VMs, by their descriptors");
+}
+
+/// A GET of `path` on the endpoint at `addr` with `Accept: accept`: the body, read to its
+/// `Content-Length` (bounded waits: the endpoint is on loopback).
+fn http_get(addr: std::net::SocketAddr, path: &str, accept: &str) -> Vec<u8> {
+    use std::io::{Read as _, Write as _};
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        conn,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nAccept: {accept}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut all = Vec::new();
+    conn.read_to_end(&mut all).unwrap();
+    let end = all
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head")
+        + 4;
+    let head = String::from_utf8_lossy(&all[..end]).to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .expect("a Content-Length")
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(all.len() - end, len, "the whole body");
+    all[end..].to_vec()
+}
+
+/// `statsfs dump --format prometheus` (and `openmetrics`) of a mount's root prints what
+/// the endpoint's `/metrics` serves for the same roots, byte for byte: schema names,
+/// descriptions and labels included.
+#[test]
+fn dump_of_a_mount_equals_metrics() {
+    if !can_mount("dump_of_a_mount_equals_metrics") {
+        return;
+    }
+    let t = tree();
+    t.vms[0].set_label("vm", "one \"quoted\"").unwrap();
+    let server = statsfs::http::serve(
+        std::slice::from_ref(&t.root),
+        "127.0.0.1:0",
+        Default::default(),
+    )
+    .unwrap();
+    let mount = t.mount.path().to_str().unwrap();
+    for (format, accept) in [
+        ("prometheus", "text/plain;version=0.0.4"),
+        ("openmetrics", "application/openmetrics-text;version=1.0.0"),
+    ] {
+        let served = http_get(server.local_addr(), "/metrics", accept);
+        let dumped = ok(&["dump", "--format", format, mount]);
+        assert_eq!(dumped, String::from_utf8(served).unwrap(), "{format}");
+        assert!(dumped.contains("# HELP cli_vcpu_exits"), "{dumped}");
+        assert!(dumped.contains("vm=\"one \\\"quoted\\\"\""), "{dumped}");
+    }
 }
 
 /// `statsfs dump` of a shared region (`docs/REGION.md`), given the region's file or the

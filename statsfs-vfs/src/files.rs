@@ -137,6 +137,15 @@ pub(crate) fn catalogue() -> Vec<u8> {
     text.into_bytes()
 }
 
+/// The `.metrics` (or `.openmetrics`) file's text: the mounted roots (the process-global
+/// sources among them) in the Prometheus text format or OpenMetrics, by the encoder HTTP
+/// `/metrics` uses, so the two are the same bytes for the same tree (`docs/FILES.md`).
+pub(crate) fn metrics(roots: &[Source], format: statsfs_text::openmetrics::Format) -> Vec<u8> {
+    statsfs_text::openmetrics::Encoder::new()
+        .encode(roots, format)
+        .to_vec()
+}
+
 /// The `.region` file's text: the path of the tree's shared region and a newline
 /// (`docs/REGION.md`), or nothing when it has none.
 pub(crate) fn region(path: Option<&std::path::Path>) -> Vec<u8> {

@@ -38,10 +38,12 @@ use fuser::{
 };
 use statsfs_core::Scope;
 use statsfs_core::Source;
+use statsfs_text::openmetrics::Format;
 
 use crate::files::{self, BulkFile};
 use crate::inode::{
-    Node, Table, BUCKETS_SUFFIX, BULK_NAME, CATALOGUE_NAME, REGION_NAME, TREE_BULK_NAME,
+    Node, Table, BUCKETS_SUFFIX, BULK_NAME, CATALOGUE_NAME, METRICS_NAME, OPENMETRICS_NAME,
+    REGION_NAME, TREE_BULK_NAME,
 };
 use crate::invalidate::Pollers;
 use crate::listing::{self, DirHandle};
@@ -103,6 +105,8 @@ impl Shared {
         match dir {
             Node::Root if name == CATALOGUE_NAME => Some(Node::Catalogue),
             Node::Root if name == REGION_NAME && self.opts.region.is_some() => Some(Node::Region),
+            Node::Root if name == METRICS_NAME => Some(Node::Metrics(Format::Prometheus)),
+            Node::Root if name == OPENMETRICS_NAME => Some(Node::Metrics(Format::OpenMetrics)),
             Node::Root => self
                 .roots
                 .iter()
@@ -186,6 +190,9 @@ impl Shared {
                 files::region(self.opts.region.as_deref()).len() as u64,
                 1,
             ),
+            // Encoded when opened, read with direct I/O: no size is promised (a stat
+            // must not encode the whole tree).
+            Node::Metrics(_) => (FileType::RegularFile, 0o444, 0, 1),
         };
         FileAttr {
             ino: INodeNo(ino),
@@ -312,7 +319,8 @@ impl Filesystem for StatsFs {
                     clearable: false, ..
                 }
                 | Node::Catalogue
-                | Node::Region => return reply.error(Errno::EACCES),
+                | Node::Region
+                | Node::Metrics(_) => return reply.error(Errno::EACCES),
                 // O_TRUNC: nothing to do; the write that follows says what happens.
                 _ if size == 0 => {}
                 _ => return reply.error(Errno::EINVAL),
@@ -350,6 +358,8 @@ impl Filesystem for StatsFs {
             Some(Node::Catalogue) => OpenFile::Text(files::catalogue()),
             Some(Node::Region) if writing => return reply.error(Errno::EACCES),
             Some(Node::Region) => OpenFile::Text(files::region(self.0.opts.region.as_deref())),
+            Some(Node::Metrics(_)) if writing => return reply.error(Errno::EACCES),
+            Some(Node::Metrics(format)) => OpenFile::Text(files::metrics(&self.0.roots, format)),
             Some(_) => return reply.error(Errno::EISDIR),
             None => return reply.error(Errno::ENOENT),
         };

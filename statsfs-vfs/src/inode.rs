@@ -7,14 +7,15 @@
 //!   the first time it is seen in that source, never given to another name;
 //!   (a histogram's `<name>.buckets` gets a slot of its own);
 //! * the bulk files `.stats` and `.tree.stats`: plus 0xfffe and 0xffff;
-//! * the catalogue `.schema` at the mount's root: 2, and `.region` (where the tree's
-//!   shared region is, when there is one): 3 (source ids start at 1, so no directory is
-//!   below 1 << 16).
+//! * the catalogue `.schema` at the mount's root: 2, `.region` (where the tree's
+//!   shared region is, when there is one): 3, the exposition `.metrics`: 4 and
+//!   `.openmetrics`: 5 (source ids start at 1, so no directory is below 1 << 16).
 
 use std::collections::HashMap;
 
 use statsfs_core::Scope;
 use statsfs_core::Source;
+use statsfs_text::openmetrics::Format;
 
 /// The mount's root directory.
 pub(crate) const ROOT: u64 = 1;
@@ -31,6 +32,14 @@ pub(crate) const CATALOGUE_NAME: &str = ".schema";
 pub(crate) const REGION: u64 = 3;
 /// Its name: open it by name; it is not listed.
 pub(crate) const REGION_NAME: &str = ".region";
+
+/// The exposition of the mounted tree at the mount's root, as HTTP `/metrics` serves it:
+/// the Prometheus text format 0.0.4 and OpenMetrics 1.0.
+pub(crate) const METRICS: u64 = 4;
+pub(crate) const OPENMETRICS: u64 = 5;
+/// Their names: open them by name; they are not listed.
+pub(crate) const METRICS_NAME: &str = ".metrics";
+pub(crate) const OPENMETRICS_NAME: &str = ".openmetrics";
 
 /// What a histogram's unlisted buckets file adds to its name.
 pub(crate) const BUCKETS_SUFFIX: &str = ".buckets";
@@ -59,6 +68,8 @@ pub(crate) enum Node {
     Catalogue,
     /// The path of the tree's shared region (`.region`, at the root; `docs/REGION.md`).
     Region,
+    /// The exposition of the mounted tree (`.metrics`, `.openmetrics`, at the root).
+    Metrics(statsfs_text::openmetrics::Format),
 }
 
 impl Node {
@@ -92,6 +103,8 @@ impl Table {
             Node::Root => ROOT,
             Node::Catalogue => CATALOGUE,
             Node::Region => REGION,
+            Node::Metrics(Format::Prometheus) => METRICS,
+            Node::Metrics(Format::OpenMetrics) => OPENMETRICS,
             Node::Dir(s) => dir_ino(s),
             Node::Bulk { source, scope } => {
                 dir_ino(source)
@@ -164,6 +177,12 @@ impl Table {
         }
         if ino == REGION {
             return Some(Node::Region);
+        }
+        if ino == METRICS {
+            return Some(Node::Metrics(Format::Prometheus));
+        }
+        if ino == OPENMETRICS {
+            return Some(Node::Metrics(Format::OpenMetrics));
         }
         self.known.get(&ino).map(|k| k.node.clone())
     }

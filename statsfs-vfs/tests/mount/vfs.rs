@@ -1084,4 +1084,30 @@ fn globals_are_mounted_beside_the_roots() {
         errno(fs::OpenOptions::new().write(true).open(&catalogue)),
         libc::EACCES
     );
+    // The exposition, as `/metrics` serves it (the same encoder over the same roots, the
+    // globals among them: `statsfs-cli`'s tests compare the bytes with the endpoint's),
+    // opened by name, read-only.
+    for (name, format) in [
+        (".metrics", statsfs::openmetrics::Format::Prometheus),
+        (".openmetrics", statsfs::openmetrics::Format::OpenMetrics),
+    ] {
+        let p = m.path().join(name);
+        let roots = statsfs::registry::with_globals(std::slice::from_ref(&k.root));
+        let want = statsfs::openmetrics::Encoder::new()
+            .encode(&roots, format)
+            .to_vec();
+        assert_eq!(cat(&p).into_bytes(), want, "{name}");
+        assert!(
+            cat(&p).contains("{path=\"mount_test\"} "),
+            "{name}: the globals too"
+        );
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o444
+        );
+        assert_eq!(
+            errno(fs::OpenOptions::new().write(true).open(&p)),
+            libc::EACCES
+        );
+    }
 }

@@ -1,7 +1,7 @@
 //! `statsfs dump` (every value once, as text, JSON or OpenMetrics) and `statsfs schema`
 //! (every descriptor).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::sync::Arc;
 
@@ -14,15 +14,20 @@ use super::model::Model;
 use super::reader::Reader;
 use statsfs_binary::descriptor_of;
 use statsfs_binary::StatDesc;
-use statsfs_core::{Schema, Source, ValueGroup};
+use statsfs_core::{BlockSource, Schema, Source, ValueGroup, ValueType};
+use statsfs_region::{EntryKind, RegionReader};
 use statsfs_text::openmetrics::{self, Encoder};
 
-/// At the root of a statsfs mount (the directory with `.schema`), the exposition the
-/// mount serves itself (`.metrics`, `.openmetrics`: the encoder HTTP `/metrics` uses, over
-/// the same roots, so the same bytes, with the schemas' names, descriptions and labels,
-/// which bulk files do not carry); `None` anywhere else, or for another format. Only a
-/// regular file is read (opened without blocking, checked, then read): a FIFO or a device
-/// planted under that name is not waited on.
+/// In a statsfs mount (at its root, the directory with `.schema`, or in one of its source
+/// directories), the exposition the mount serves itself (`.metrics`, `.openmetrics` at
+/// its root: the encoder HTTP `/metrics` uses, over the same roots, so the same bytes,
+/// with the schemas' names, descriptions and labels, which bulk files do not carry), of
+/// the sources at or below `path`; `None` anywhere else, or for another format.
+///
+/// Only a regular file of a FUSE file system is read (opened without blocking, checked,
+/// then read): a FIFO or a device planted under that name is not waited on, and a
+/// `.schema` and `.metrics` left in an ordinary directory above `path` are not taken for a
+/// mount's.
 pub(crate) fn mount_exposition(path: &str, format: Format) -> Option<Vec<u8>> {
     use std::io::Read as _;
     let name = match format {
@@ -30,19 +35,30 @@ pub(crate) fn mount_exposition(path: &str, format: Format) -> Option<Vec<u8>> {
         Format::Openmetrics => ".openmetrics",
         Format::Text | Format::Json => return None,
     };
-    let dir = std::path::Path::new(path);
-    if !dir.join(".schema").is_file() {
+    let dir = std::fs::canonicalize(path).ok()?;
+    if !dir.is_dir() {
         return None;
     }
+    let root = dir.ancestors().find(|d| d.join(".schema").is_file())?;
+    let under = dir.strip_prefix(root).ok()?.to_str()?;
     let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC;
-    let fd = rustix::fs::open(dir.join(name), flags, Mode::empty()).ok()?;
-    if !FileType::from_raw_mode(rustix::fs::fstat(&fd).ok()?.st_mode).is_file() {
+    let fd = rustix::fs::open(root.join(name), flags, Mode::empty()).ok()?;
+    if !FileType::from_raw_mode(rustix::fs::fstat(&fd).ok()?.st_mode).is_file()
+        || rustix::fs::fstatfs(&fd).ok()?.f_type as i64 != FUSE_SUPER_MAGIC
+    {
         return None;
     }
     let mut text = Vec::new();
     std::fs::File::from(fd).read_to_end(&mut text).ok()?;
-    Some(text)
+    Some(if under.is_empty() {
+        text
+    } else {
+        openmetrics::subtree(&text, under)
+    })
 }
+
+/// `statfs`'s file-system type of every FUSE file system (`linux/magic.h`).
+const FUSE_SUPER_MAGIC: i64 = 0x6573_5546;
 
 /// `statsfs dump`.
 pub(crate) fn dump(out: &mut dyn Write, reader: &Reader, format: Format) -> Result<(), CliError> {
@@ -102,7 +118,10 @@ pub(crate) fn dump(out: &mut dyn Write, reader: &Reader, format: Format) -> Resu
             s
         }
         Format::Openmetrics | Format::Prometheus => {
-            let roots = tree_of(model, data);
+            let roots = match reader.region() {
+                Some((region, under)) => region_tree(region, data, under),
+                None => tree_of(model, data),
+            };
             let f = if format == Format::Prometheus {
                 openmetrics::Format::Prometheus
             } else {
@@ -185,13 +204,7 @@ fn tree_of(model: &Model, data: &[u64]) -> Vec<Source> {
         if !descs.is_empty() {
             match Schema::new_runtime(top, descs) {
                 Ok(schema) => {
-                    let words = Arc::new(words);
-                    let block = Arc::new(move |out: &mut [u64]| {
-                        let n = out.len().min(words.len());
-                        out[..n].copy_from_slice(&words[..n]);
-                        Ok(())
-                    });
-                    let _ = node.add(ValueGroup::block(schema, block));
+                    let _ = node.add(ValueGroup::block(schema, Arc::new(Words(words))));
                 }
                 // Two stats of one name in one source (a blob may say so).
                 Err(e) => eprintln!(
@@ -209,6 +222,102 @@ fn tree_of(model: &Model, data: &[u64]) -> Vec<Source> {
         nodes[s] = Some(node);
     }
     roots
+}
+
+/// The values of a shared region as a statsfs tree of their own, for the OpenMetrics
+/// encoder: one source a path, one group an entry of values, with the entry's schema
+/// name and labels (`docs/REGION.md`), so the names and labels are those of the writer's
+/// `/metrics`. The aggregate entries are left out (leaves only); hidden values are kept,
+/// as the endpoint keeps them. Only the sources at or below `under`, if given.
+fn region_tree(region: &RegionReader, data: &[u64], under: Option<&str>) -> Vec<Source> {
+    let mut nodes: HashMap<&str, Source> = HashMap::new();
+    let mut roots = Vec::new();
+    for (i, e) in region.entries().iter().enumerate() {
+        let inside = under.is_none_or(|u| {
+            u.is_empty()
+                || e.path
+                    .strip_prefix(u)
+                    .is_some_and(|r| r.is_empty() || r.starts_with('/'))
+        });
+        if e.kind != EntryKind::Values || !inside {
+            continue;
+        }
+        let Some(node) = node_at(&mut nodes, &mut roots, &e.path) else {
+            continue;
+        };
+        for (key, value) in &e.labels {
+            if let Err(err) = node.set_label(key, value) {
+                eprintln!(
+                    "statsfs: a label of {} left out of the exposition: {err}",
+                    e.path
+                );
+            }
+        }
+        let mut descs = Vec::new();
+        let mut words = Vec::new();
+        for (s, (d, l)) in e.stats.iter().zip(&e.locations).enumerate() {
+            let mut d = d.clone();
+            d.offset = (words.len() * 8) as u32;
+            let mut number = descriptor_of(&d);
+            if l.signed && !d.kind.is_histogram() {
+                number.ty = ValueType::I64;
+            }
+            descs.push(number);
+            words.extend_from_slice(region.words(data, i, s));
+        }
+        match Schema::new_runtime(&e.schema, descs) {
+            Ok(schema) => {
+                let _ = node.add(ValueGroup::block(schema, Arc::new(Words(words))));
+            }
+            Err(err) => eprintln!(
+                "statsfs: the values of {} left out of the exposition: {err}",
+                e.path
+            ),
+        }
+    }
+    roots
+}
+
+/// The source at `path` in `nodes`, made with every source above it that is not yet there
+/// (a new top-level one pushed to `roots`); `None` if a name is not a valid source name
+/// (said on stderr).
+fn node_at<'p>(
+    nodes: &mut HashMap<&'p str, Source>,
+    roots: &mut Vec<Source>,
+    path: &'p str,
+) -> Option<Source> {
+    if let Some(node) = nodes.get(path) {
+        return Some(node.clone());
+    }
+    let (parent, name) = match path.rsplit_once('/') {
+        Some((parent, name)) => (node_at(nodes, roots, parent), name),
+        None => (None, path),
+    };
+    let node = match Source::new(name) {
+        Ok(node) => node,
+        Err(e) => {
+            eprintln!("statsfs: {path} and below left out of the exposition: {e}");
+            return None;
+        }
+    };
+    match parent {
+        Some(parent) => parent.add_subordinate(&node).ok()?,
+        None if path.contains('/') => return None,
+        None => roots.push(node.clone()),
+    }
+    nodes.insert(path, node.clone());
+    Some(node)
+}
+
+/// Values read once, served as they were: the block of a group of the rebuilt tree.
+struct Words(Vec<u64>);
+
+impl BlockSource for Words {
+    fn read_block(&self, out: &mut [u64]) -> std::io::Result<()> {
+        let n = out.len().min(self.0.len());
+        out[..n].copy_from_slice(&self.0[..n]);
+        Ok(())
+    }
 }
 
 /// `statsfs schema`: every distinct descriptor of what `reader` read, with the

@@ -90,7 +90,7 @@ mod tool {
                 show(out, &mut reader, &a.view)
             }
             Command::Dump(a) => match dump::mount_exposition(&a.path, a.format) {
-                // A mount's root serves the exposition itself: what `/metrics` serves.
+                // A mount serves the exposition itself: what `/metrics` serves.
                 Some(text) => out.write_all(&text).map_err(CliError::Output),
                 None => dump::dump(out, &Reader::open(&a.path)?, a.format),
             },

@@ -680,6 +680,16 @@ impl Reader {
     pub fn reads_region(&self) -> bool {
         matches!(self.backend, Backend::Region(_))
     }
+
+    /// The shared region read, if one is, and the path at or below which its sources are
+    /// shown (`None`: all); its values are in [`data`](Self::data) as the last refresh left
+    /// them.
+    pub(crate) fn region(&self) -> Option<(&statsfs_region::RegionReader, Option<&str>)> {
+        match &self.backend {
+            Backend::Region(r) => Some((&r.reader, r.under.as_deref())),
+            _ => None,
+        }
+    }
 }
 
 impl Part {

@@ -385,9 +385,16 @@ fn dumps_match_the_files() {
     );
     assert!(om.contains("cli_vm_pages{path=\"kvm/vm1\"} 100"), "{om}");
     assert!(om.contains("cli_vm_drift{path=\"kvm/vm1\"} -5"), "{om}");
-    // Below the root, from the bulk file: the names take the top source's name.
+    // Below the root: the same exposition, of that directory's sources only.
     let vm = t.path("kvm/vm1");
     let om = ok(&["dump", "--format", "openmetrics", vm.to_str().unwrap()]);
+    assert!(om.contains("cli_vm_pages{path=\"kvm/vm1\"} 100"), "{om}");
+    assert!(!om.contains("kvm/vm2"), "{om}");
+    // A bulk file outside a mount carries no schema names: the top source's name stands in.
+    let saved = TempDir::new().unwrap();
+    let blob = saved.path().join("vm1.stats");
+    fs::write(&blob, fs::read(t.path("kvm/vm1/.tree.stats")).unwrap()).unwrap();
+    let om = ok(&["dump", "--format", "openmetrics", blob.to_str().unwrap()]);
     assert!(om.contains("kvm_pages{path=\"kvm/vm1\"} 100"), "{om}");
 }
 
@@ -898,11 +905,44 @@ fn dump_of_a_mount_equals_metrics() {
         ("prometheus", "text/plain;version=0.0.4"),
         ("openmetrics", "application/openmetrics-text;version=1.0.0"),
     ] {
-        let served = http_get(server.local_addr(), "/metrics", accept);
+        let served = String::from_utf8(http_get(server.local_addr(), "/metrics", accept)).unwrap();
         let dumped = ok(&["dump", "--format", format, mount]);
-        assert_eq!(dumped, String::from_utf8(served).unwrap(), "{format}");
+        assert_eq!(dumped, served, "{format}");
         assert!(dumped.contains("# HELP cli_vcpu_exits"), "{dumped}");
         assert!(dumped.contains("vm=\"one \\\"quoted\\\"\""), "{dumped}");
+
+        // A directory of the mount: the lines of /metrics that are its sources' series,
+        // in their order, each family with its metadata.
+        for (dir, prefixes) in [
+            ("kvm/vm1", &["{path=\"kvm/vm1\"", "{path=\"kvm/vm1/"][..]),
+            ("kvm/vm2/vcpu1", &["{path=\"kvm/vm2/vcpu1\""][..]),
+        ] {
+            let dumped = ok(&["dump", "--format", format, t.path(dir).to_str().unwrap()]);
+            let series = |text: &str| -> Vec<String> {
+                text.lines()
+                    .filter(|l| !l.starts_with('#'))
+                    .map(str::to_owned)
+                    .collect()
+            };
+            let wanted: Vec<String> = series(&served)
+                .into_iter()
+                .filter(|l| prefixes.iter().any(|p| l.contains(p)))
+                .collect();
+            assert!(!wanted.is_empty(), "{dir}: {served}");
+            assert_eq!(series(&dumped), wanted, "{dir} {format}");
+            for l in dumped.lines().filter(|l| l.starts_with('#')) {
+                assert!(served.lines().any(|s| s == l), "{dir} {format}: {l}");
+            }
+            for name in ["cli_vcpu_exits", "cli_vcpu_exit_seconds"] {
+                assert!(
+                    dumped.contains(&format!("# TYPE {name}")),
+                    "{dir}: {dumped}"
+                );
+            }
+            if format == "openmetrics" {
+                assert!(dumped.ends_with("# EOF\n"), "{dumped}");
+            }
+        }
     }
 }
 
@@ -943,6 +983,10 @@ fn dump_reads_a_region_as_it_reads_the_mount() {
         }
         root.add_subordinate(&vm).unwrap();
     }
+    root.subordinate("vm2")
+        .unwrap()
+        .set_label("vm", "two")
+        .unwrap();
     let mdir = TempDir::new().unwrap();
     let m = mount(
         mdir.path(),
@@ -950,6 +994,35 @@ fn dump_reads_a_region_as_it_reads_the_mount() {
         MountOptions::default().with_region(&region_path),
     )
     .unwrap();
+
+    // Its exposition is the writer's /metrics, with the schemas' names and the labels
+    // the region carries; not the descriptions, which it does not carry (the `# HELP`
+    // lines say only what the stat is).
+    let server = statsfs::http::serve(
+        std::slice::from_ref(&root),
+        "127.0.0.1:0",
+        Default::default(),
+    )
+    .unwrap();
+    for (format, accept) in [
+        ("prometheus", "text/plain;version=0.0.4"),
+        ("openmetrics", "application/openmetrics-text;version=1.0.0"),
+    ] {
+        let served = String::from_utf8(http_get(server.local_addr(), "/metrics", accept)).unwrap();
+        let without_help = |text: &str| -> String {
+            text.lines()
+                .filter(|l| !l.starts_with("# HELP "))
+                .map(|l| format!("{l}\n"))
+                .collect()
+        };
+        let dumped = ok(&["dump", "--format", format, region_path.to_str().unwrap()]);
+        assert_eq!(without_help(&dumped), without_help(&served), "{format}");
+        assert!(
+            dumped.contains("cli_vcpu_exits_total{path=\"kvm/vm2/vcpu1\",vm=\"two\"} 21"),
+            "{dumped}"
+        );
+    }
+    server.shutdown();
     let sorted = |text: String| {
         let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
         lines.sort();

@@ -102,7 +102,11 @@
 //! # Output order
 //!
 //! Families come in the order the walk first meets them, each with its metadata once and
-//! then all its series, in walk order; OpenMetrics output ends with `# EOF`.
+//! then all its series, in walk order; OpenMetrics output ends with `# EOF`. [`subtree`]
+//! reads that order back to keep the part of an exposition below one source.
+
+mod subtree;
+pub use subtree::subtree;
 
 use std::collections::HashMap;
 use std::io::Write as _;

@@ -103,7 +103,14 @@ fn statsfs_kvm_reads_the_kernel_files_the_vmm_holds() {
     // Scanning every process (this test's runs the tool, and holds the duplicates it
     // takes; other VMMs may run on the machine): each of the example's VMs is there once,
     // with the same counts, and none is this process's.
-    let everyone = totals(&tool(&["kvm", "--once", "-d", "0.05", "--children", "exits"]));
+    let everyone = totals(&tool(&[
+        "kvm",
+        "--once",
+        "-d",
+        "0.05",
+        "--children",
+        "exits",
+    ]));
     let mine = format!("{}-", std::process::id());
     assert!(
         everyone.keys().all(|vm| !vm.starts_with(&mine)),
@@ -111,7 +118,11 @@ fn statsfs_kvm_reads_the_kernel_files_the_vmm_holds() {
     );
     let ours = totals(&kvm_once(&pid, &["--children", "exits"]));
     for (vm, exits) in &ours {
-        assert_eq!(everyone.get(vm), Some(exits), "{vm}: statsfs kvm without --pid");
+        assert_eq!(
+            everyone.get(vm),
+            Some(exits),
+            "{vm}: statsfs kvm without --pid"
+        );
     }
 
     // Its VMs are the example's, by name, and each VM's vCPUs.

@@ -716,7 +716,7 @@ impl Rule {
         match self {
             Rule::EmptyName => "a stat name must not be empty",
             Rule::NotAFileName => {
-                "a stat name must be a file name: not empty, not `.` or `..`, no `/` or NUL"
+                "a stat name must be a file name: not empty, not `.` or `..`, no `/` or control character"
             }
             Rule::NoWords => "a stat must have at least one word (size 0)",
             Rule::ScalarCellIsOneWord => {
@@ -774,7 +774,16 @@ pub const fn valid_label_name(key: &str) -> bool {
     true
 }
 
-/// Whether `name` can be a file name: not empty, not `.` or `..`, no `/` and no NUL.
+/// Whether `name` can be a file name: not empty, not `.` or `..`, no `/` and no control
+/// character (C0, NUL included, DEL or C1: a name reaches terminals through every view,
+/// and one of those would reach them as a command).
+///
+/// ```
+/// use statsfs_core::desc::valid_name;
+/// assert!(valid_name("halt_poll_ns"));
+/// assert!(!valid_name("a/b") && !valid_name(".."));
+/// assert!(!valid_name("\x1b]0;title\x07") && !valid_name("x\u{9b}31m"));
+/// ```
 pub const fn valid_name(name: &str) -> bool {
     let b = name.as_bytes();
     if b.is_empty()
@@ -785,12 +794,27 @@ pub const fn valid_name(name: &str) -> bool {
     }
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'/' || b[i] == 0 {
+        if b[i] == b'/' {
             return false;
         }
         i += 1;
     }
-    true
+    !has_control(name)
+}
+
+/// Whether `text` holds a control character: C0 (NUL to U+001F), DEL or C1 (U+0080 to
+/// U+009F).
+pub const fn has_control(text: &str) -> bool {
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        // C1 characters are 0xC2 0x80..=0x9F in UTF-8.
+        if b[i] < 0x20 || b[i] == 0x7f || (b[i] == 0xc2 && i + 1 < b.len() && b[i + 1] < 0xa0) {
+            return true;
+        }
+        i += 1;
+    }
+    false
 }
 
 #[cfg(test)]

@@ -61,6 +61,13 @@ pub enum Error {
         /// The key.
         key: String,
     },
+    /// A label value with a control character.
+    InvalidLabelValue {
+        /// The key.
+        key: String,
+        /// The value.
+        value: String,
+    },
     /// A runtime schema broke a descriptor rule.
     InvalidSchema {
         /// The schema.
@@ -142,11 +149,15 @@ impl fmt::Display for Error {
             }
             Error::InvalidName { name } => write!(
                 f,
-                "`{name}` cannot be a source name: it must be a file name (not empty, not `.` or `..`, no `/` or NUL)"
+                "{name:?} cannot be a source name: it must be a file name (not empty, not `.` or `..`, no `/` or control character)"
             ),
             Error::InvalidLabel { key } => write!(
                 f,
-                "`{key}` cannot be a label key: use letters, digits and `_`, not starting with a digit or `__`"
+                "{key:?} cannot be a label key: use letters, digits and `_`, not starting with a digit or `__`"
+            ),
+            Error::InvalidLabelValue { key, value } => write!(
+                f,
+                "{value:?} cannot be the value of label `{key}`: it holds a control character (C0, DEL or C1), which would reach terminals as a command; leave it out or replace it"
             ),
             Error::InvalidSchema { schema, problem } => {
                 write!(f, "runtime schema `{schema}` is invalid: {problem}")

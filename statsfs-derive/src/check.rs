@@ -89,7 +89,10 @@ fn check_field(cx: &Ctxt, f: &Field<'_>) {
     if let Some(r) = &a.rename {
         let n = &r.value;
         if !valid_name(n) {
-            cx.error_at(r.span, format!("`{n}`: {}", Rule::NotAFileName));
+            cx.error_at(
+                r.span,
+                format!("`{}`: {}", n.escape_debug(), Rule::NotAFileName),
+            );
         }
     }
 

@@ -45,7 +45,7 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         name.unwrap_or_else(|| syn::LitStr::new(&ident.to_string().to_lowercase(), ident.span()));
     if !statsfs_core::desc::valid_name(&name.value()) {
         errors.extend(quote_spanned! {name.span()=>
-            compile_error!("a global's name is a directory name: not empty, not `.` or `..`, no `/` or NUL");
+            compile_error!("a global's name is a directory name: not empty, not `.` or `..`, no `/` or control character");
         });
     }
     let sf = krate.unwrap_or_else(|| syn::parse_quote!(::statsfs));

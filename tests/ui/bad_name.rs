@@ -8,6 +8,8 @@ struct VcpuStat {
     up: Counter,
     #[stat(rename = "")]
     empty: Counter,
+    #[stat(rename = "hidden\x1b[8m")]
+    escape: Counter,
 }
 
 fn main() {}

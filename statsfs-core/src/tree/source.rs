@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 use super::aggregate::{self, Delta, Fold, Member, Members};
 use super::children::{Child, Children};
 use super::group::{same_schema, Binding, Group, ValueGroup};
-use crate::desc::{valid_label_name, valid_name, Descriptor};
+use crate::desc::{has_control, valid_label_name, valid_name, Descriptor};
 use crate::schema::Schema;
 use crate::value::{Value, ValueRef};
 use crate::Error;
@@ -166,7 +166,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Source {
     /// A new source with no values, labels or subordinates.
     ///
-    /// The name must be a file name: not empty, not `.` or `..`, no `/` or NUL.
+    /// The name must be a file name: not empty, not `.` or `..`, no `/` or control
+    /// character ([`valid_name`](crate::desc::valid_name)).
     pub fn new(name: impl Into<String>) -> Result<Source, Error> {
         let name = name.into();
         if !valid_name(&name) {
@@ -441,11 +442,15 @@ impl Source {
     }
 
     /// Sets a label (replacing one with the same key). Keys follow Prometheus' label
-    /// names: `[a-zA-Z_][a-zA-Z0-9_]*`, not starting with `__`.
+    /// names: `[a-zA-Z_][a-zA-Z0-9_]*`, not starting with `__`; values are any text without
+    /// a control character ([`Error::InvalidLabelValue`]).
     pub fn set_label(&self, key: impl Into<String>, value: impl Into<String>) -> Result<(), Error> {
         let (key, value) = (key.into(), value.into());
         if !valid_label_name(&key) {
             return Err(Error::InvalidLabel { key });
+        }
+        if has_control(&value) {
+            return Err(Error::InvalidLabelValue { key, value });
         }
         {
             let mut st = self.write_state();

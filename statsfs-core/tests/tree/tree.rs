@@ -454,6 +454,19 @@ fn labels_are_inherited_own_first_then_nearest_ancestor() {
         c.set_label("__reserved", "x"),
         Err(Error::InvalidLabel { .. })
     ));
+    // Control characters would reach terminals through every view: refused, unchanged.
+    for value in ["\x1b]0;title\x07", "a\nb", "x\u{9b}31m", "\x7f"] {
+        let e = c.set_label("vcpu", value).unwrap_err();
+        assert!(matches!(e, Error::InvalidLabelValue { .. }), "{value:?}");
+        assert!(!e.to_string().contains(value), "{e}");
+    }
+    assert_eq!(c.labels(), l(&[("vcpu", "0")]));
+    for name in ["\x1b[8m", "tab\there", "nul\0", "c1\u{85}"] {
+        let e = Source::new(name).unwrap_err();
+        assert!(matches!(e, Error::InvalidName { .. }), "{name:?}");
+        assert!(!e.to_string().chars().any(char::is_control), "{e}");
+    }
+    assert!(Source::new("µs and ünïcode").is_ok());
 }
 
 #[test]

@@ -11,6 +11,7 @@ use serde_json::{json, Value as Json};
 use super::args::Format;
 use super::error::CliError;
 use super::model::Model;
+use super::printable::printable;
 use super::reader::Reader;
 use statsfs_binary::descriptor_of;
 use statsfs_binary::StatDesc;
@@ -50,6 +51,16 @@ pub(crate) fn mount_exposition(path: &str, format: Format) -> Option<Vec<u8>> {
     }
     let mut text = Vec::new();
     std::fs::File::from(fd).read_to_end(&mut text).ok()?;
+    // A file of a FUSE file system, not necessarily of statsfs: no control character of
+    // it reaches the terminal (statsfs's own exposition has none).
+    let control = |c: char| c.is_control() && c != '\n';
+    if std::str::from_utf8(&text).map_or(true, |t| t.contains(control)) {
+        let lines: Vec<String> = String::from_utf8_lossy(&text)
+            .split('\n')
+            .map(|l| printable(l).into_owned())
+            .collect();
+        text = lines.join("\n").into_bytes();
+    }
     Some(if under.is_empty() {
         text
     } else {
@@ -246,11 +257,9 @@ fn region_tree(region: &RegionReader, data: &[u64], under: Option<&str>) -> Vec<
             continue;
         };
         for (key, value) in &e.labels {
-            if let Err(err) = node.set_label(key, value) {
-                eprintln!(
-                    "statsfs: a label of {} left out of the exposition: {err}",
-                    e.path
-                );
+            if let Err(err) = node.set_label(key, printable(value)) {
+                let path = printable(&e.path);
+                eprintln!("statsfs: a label of {path} left out of the exposition: {err}");
             }
         }
         let mut descs = Vec::new();
@@ -271,7 +280,7 @@ fn region_tree(region: &RegionReader, data: &[u64], under: Option<&str>) -> Vec<
             }
             Err(err) => eprintln!(
                 "statsfs: the values of {} left out of the exposition: {err}",
-                e.path
+                printable(&e.path)
             ),
         }
     }
@@ -293,9 +302,10 @@ fn node_at<'p>(
         Some((parent, name)) => (node_at(nodes, roots, parent), name),
         None => (None, path),
     };
-    let node = match Source::new(name) {
+    let node = match Source::new(printable(name)) {
         Ok(node) => node,
         Err(e) => {
+            let path = printable(path);
             eprintln!("statsfs: {path} and below left out of the exposition: {e}");
             return None;
         }
@@ -360,9 +370,10 @@ pub(crate) fn schema(out: &mut dyn Write, reader: &Reader) -> Result<(), CliErro
             st.desc.unit.as_str().to_owned(),
             scale(&st.desc),
             st.desc.size.to_string(),
-            aggregation,
-            mode,
-            description,
+            // The catalogue is a file of the mount: foreign text.
+            printable(&aggregation).into_owned(),
+            printable(&mode).into_owned(),
+            printable(&description).into_owned(),
         ]);
     }
     let heads = [

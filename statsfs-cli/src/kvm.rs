@@ -28,6 +28,7 @@ use rustix::process::Pid;
 
 use super::error::{CliError, NoVm};
 use super::fd::dup_fd;
+use super::printable::printable;
 
 /// What one process holds.
 #[derive(Debug, Default)]
@@ -67,8 +68,9 @@ fn held(pid: u32) -> std::io::Result<Held> {
 }
 
 fn comm(pid: u32) -> String {
-    fs::read_to_string(format!("/proc/{pid}/comm"))
-        .map(|s| s.trim_end().to_owned())
+    // Any process may name itself anything (`prctl(PR_SET_NAME)`): escape sequences too.
+    fs::read(format!("/proc/{pid}/comm"))
+        .map(|s| printable(String::from_utf8_lossy(&s).trim_end()).into_owned())
         .unwrap_or_else(|_| "?".into())
 }
 

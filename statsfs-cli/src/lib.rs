@@ -38,9 +38,12 @@ mod error;
 mod fd;
 mod kvm;
 mod model;
+mod open;
+mod printable;
 mod reader;
 
 pub use error::{CliError, NoVm};
+pub use printable::printable;
 pub use reader::Reader;
 
 // The tool (feature `tool`, on by default): the command line, the outputs, the view.
@@ -69,7 +72,7 @@ mod tool {
     use clap::{CommandFactory, Parser};
 
     use super::args::{Cli, Command, ViewArgs};
-    use super::{batch, dump, tui, CliError, Reader};
+    use super::{batch, dump, printable, tui, CliError, Reader};
 
     /// Runs one command line (`args[0]` is the program name) writing to `out`; the live
     /// view draws on the terminal instead. Notes about VMMs that cannot be read go to
@@ -136,7 +139,8 @@ mod tool {
             }
             Err(CliError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("statsfs: {e}");
+                // One line, whatever foreign text (a path, a name in a blob) it quotes.
+                eprintln!("statsfs: {}", printable(&e.to_string()));
                 ExitCode::FAILURE
             }
         }

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::ops::Range;
 
+use super::printable::printable;
 use statsfs_binary::descriptor_of;
 use statsfs_binary::StatDesc;
 use statsfs_core::{value, Aggregation, Descriptor, ValueType};
@@ -86,9 +87,11 @@ impl Default for Model {
 }
 
 impl Model {
-    /// The source at `path`, made (with its ancestors) if new.
+    /// The source at `path`, made (with its ancestors) if new. A path from a file or a
+    /// region is foreign: it is kept [`printable`], as every output shows it.
     pub fn source(&mut self, path: &str) -> usize {
-        let path = path.trim_matches('/');
+        let path = printable(path.trim_matches('/'));
+        let path = path.as_ref();
         if let Some(&i) = self.by_path.get(path) {
             return i;
         }
@@ -158,6 +161,8 @@ impl Model {
         folded: bool,
     ) -> Range<usize> {
         self.words = self.words.max(words.end);
+        let name = printable(name);
+        let name = name.as_ref();
         let mut basename = desc.clone();
         basename.name = name.to_owned();
         let number = descriptor_of(&basename);

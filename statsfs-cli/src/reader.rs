@@ -20,7 +20,7 @@
 //! waits between refreshes in that `poll`, so it learns of a change at no extra cost,
 //! and only then reads the schema again.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io;
 use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
@@ -34,6 +34,7 @@ use super::error::CliError;
 use super::fd::dup_fd;
 use super::kvm;
 use super::model::Model;
+use super::open::{check_kind, open_regular};
 use statsfs_binary::StatsFile;
 
 /// One bulk file: where its data words go in the data vector.
@@ -179,16 +180,27 @@ fn region_at(path: &Path) -> Option<PathBuf> {
     let mut head = [0u8; 8];
     let n = {
         use std::io::Read;
-        File::open(path).ok()?.read(&mut head).ok()?
+        open_regular(path).ok()?.read(&mut head).ok()?
     };
     if n == 8 && &head == REGION_MAGIC {
         return Some(path.to_owned());
     }
     if path.file_name().is_some_and(|n| n == ".region") {
-        let text = fs::read_to_string(path).ok()?;
-        return Some(PathBuf::from(text.trim_end()));
+        return advertised_region(path);
     }
     None
+}
+
+/// The region a mount's `.region` file names (its path, on one line).
+fn advertised_region(file: &Path) -> Option<PathBuf> {
+    use std::io::Read;
+    let mut text = String::new();
+    open_regular(file)
+        .ok()?
+        .take(4096)
+        .read_to_string(&mut text)
+        .ok()?;
+    Some(PathBuf::from(text.trim_end()))
 }
 
 /// What the tool reads: the bulk files, the model of their sources and stats, and the
@@ -228,14 +240,12 @@ pub struct Reader {
 }
 
 /// Opens `path` read-only, with errors that say what to do.
+/// Only a regular file is opened, without blocking ([`open_regular`]).
 pub(crate) fn open_file(path: &Path) -> Result<File, CliError> {
-    OpenOptions::new()
-        .read(true)
-        .open(path)
-        .map_err(|source| CliError::Open {
-            path: path.to_owned(),
-            source,
-        })
+    open_regular(path).map_err(|source| CliError::Open {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 impl Reader {
@@ -264,10 +274,13 @@ impl Reader {
             return Reader::new(backend, Vec::new(), spec.to_owned(), None);
         }
         let path = Path::new(spec);
-        let meta = fs::metadata(path).map_err(|source| CliError::Open {
+        let not_open = |source| CliError::Open {
             path: path.to_owned(),
             source,
-        })?;
+        };
+        // A FIFO, socket or device is refused before anything opens it.
+        check_kind(path).map_err(not_open)?;
+        let meta = fs::metadata(path).map_err(not_open)?;
         if let Some(region) = meta.is_file().then(|| region_at(path)).flatten() {
             let reader =
                 statsfs_region::RegionReader::open(&region).map_err(|e| CliError::Region {
@@ -308,10 +321,10 @@ impl Reader {
         let Some(root) = dir.ancestors().find(|d| d.join(".schema").exists()) else {
             return;
         };
-        let Ok(text) = fs::read_to_string(root.join(".region")) else {
+        let Some(advertised) = advertised_region(&root.join(".region")) else {
             return;
         };
-        let Ok(mut region) = statsfs_region::RegionReader::open(text.trim_end()) else {
+        let Ok(mut region) = statsfs_region::RegionReader::open(advertised) else {
             return;
         };
         let mut data = Vec::new();
@@ -429,7 +442,7 @@ impl Reader {
                 Some(p) => Catalogue::find(p),
                 None => Catalogue::default(),
             },
-            label,
+            label: crate::printable(&label).into_owned(),
         };
         r.layout();
         Ok(r)

@@ -105,7 +105,9 @@ impl App {
                     } else {
                         match table::filter(&text) {
                             Ok(re) => self.view.filter = Some(re),
-                            Err(e) => self.message = Some(e.to_string()),
+                            Err(e) => {
+                                self.message = Some(crate::printable(&e.to_string()).into_owned())
+                            }
                         }
                     }
                     self.selected = 0;

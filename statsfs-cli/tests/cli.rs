@@ -1118,3 +1118,222 @@ fn dump_reads_a_region_as_it_reads_the_mount() {
         sorted(ok(&["dump", m2_kvm.join(".tree.stats").to_str().unwrap()]))
     );
 }
+
+/// Replaces every `from` in `bytes` with `to` (of the same length).
+fn patch(bytes: &mut [u8], from: &[u8], to: &[u8]) -> usize {
+    assert_eq!(from.len(), to.len());
+    let mut n = 0;
+    let mut i = 0;
+    while i + from.len() <= bytes.len() {
+        if &bytes[i..i + from.len()] == from {
+            bytes[i..i + from.len()].copy_from_slice(to);
+            n += 1;
+            i += from.len();
+        } else {
+            i += 1;
+        }
+    }
+    n
+}
+
+/// Whether `out` holds a control character a terminal would act on: any C0 but newline,
+/// DEL, or a C1 (UTF-8 `C2 80`..`C2 9F`, or a lone byte 0x80-0x9F).
+fn controls(out: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(out);
+    text.chars()
+        .filter(|&c| c.is_control() && c != '\n')
+        .map(|c| c as u32 as u8)
+        .collect()
+}
+
+/// A stat named with an escape sequence: the output shows it escaped, never raw.
+fn assert_escaped(what: &str, out: &Output) {
+    for (stream, bytes) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+        let found = controls(bytes);
+        assert!(
+            found.is_empty(),
+            "{what}: {stream} has control characters {found:?}: {:?}",
+            String::from_utf8_lossy(bytes)
+        );
+    }
+}
+
+/// Names from a blob, a region and a process reach the terminal escaped: in every dump
+/// format, `top --once`, `schema` and the error lines (the live view shows the same
+/// model's names; it is driven in tmux above).
+#[test]
+fn escape_sequences_from_outside_never_reach_the_terminal() {
+    let dir = TempDir::new().unwrap();
+    // A blob whose stat names carry OSC 0 (the title), conceal and a C1 CSI.
+    let vm = Source::new("vm").unwrap();
+    let s = Arc::new(VcpuStat::default());
+    s.exits.add(5);
+    vm.add(s).unwrap();
+    let mut view = statsfs::binary::BulkView::new(
+        &vm,
+        statsfs::Scope::Source,
+        &statsfs::binary::Selection::all(),
+    )
+    .unwrap();
+    let mut blob = Vec::new();
+    view.encode(&mut blob);
+    assert_eq!(patch(&mut blob, b"exits", b"\x1b]0;\x07"), 1);
+    assert_eq!(patch(&mut blob, b"halts", "\x1b[8\u{9b}".as_bytes()), 1);
+    let path = dir.path().join("hostile.stats");
+    fs::write(&path, &blob).unwrap();
+    let p = path.to_str().unwrap();
+    for args in [
+        &["dump", p][..],
+        &["dump", "--format", "json", p],
+        &["dump", "--format", "prometheus", p],
+        &["dump", "--format", "openmetrics", p],
+        &["top", "--once", "-d", "0.01", p],
+        &["schema", p],
+    ] {
+        let out = statsfs(args);
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        assert_escaped(&format!("{args:?}"), &out);
+    }
+    let text = ok(&["dump", p]);
+    assert!(text.contains("vm/\\x1b]0;\\x07 5\n"), "{text}");
+    assert!(text.contains("vm/\\x1b[8\\u{9b} 0\n"), "{text}");
+
+    // A region whose source names carry them (the layout rewritten under the writer).
+    let region_path = dir.path().join("hostile.region");
+    let region = statsfs::region::Region::create(&region_path, Default::default()).unwrap();
+    let root = Source::new("kvm").unwrap();
+    let vm1 = Source::new("vm1").unwrap();
+    vm1.set_label("vm", "one").unwrap();
+    let placed = region.alloc(VcpuStat::default()).unwrap();
+    placed.exits.add(3);
+    vm1.add(ValueGroup::placed(placed)).unwrap();
+    root.add_subordinate(&vm1).unwrap();
+    region.publish(std::slice::from_ref(&root));
+    let mut bytes = fs::read(&region_path).unwrap();
+    assert!(patch(&mut bytes, b"vm1", b"\x1b[8") >= 1);
+    assert_eq!(patch(&mut bytes, b"one", b"\x1b]0"), 1);
+    fs::write(&region_path, &bytes).unwrap();
+    let r = region_path.to_str().unwrap();
+    for args in [
+        &["dump", r][..],
+        &["dump", "--format", "json", r],
+        &["dump", "--format", "prometheus", r],
+        &["top", "--once", "-d", "0.01", r],
+    ] {
+        let out = statsfs(args);
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        assert_escaped(&format!("{args:?}"), &out);
+    }
+    assert!(ok(&["dump", r]).contains("kvm/\\x1b[8/exits 3\n"));
+
+    // A process that names itself with them (its name is its program's file name, as
+    // `prctl(PR_SET_NAME)` could set it).
+    let named = dir.path().join("\x1b]0;PWNED\x07\x1b[8m");
+    std::os::unix::fs::symlink(which("sleep"), &named).unwrap();
+    let mut child = Command::new(&named).arg("30").spawn().unwrap();
+    let out = statsfs(&["kvm", "--once", "--pid", &child.id().to_string()]);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(!out.status.success());
+    assert_escaped("statsfs kvm --pid", &out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("(\\x1b]0;PWNED\\x07\\x1b[8m)"), "{err}");
+}
+
+/// `program` found in `PATH`.
+fn which(program: &str) -> PathBuf {
+    std::env::split_paths(&std::env::var_os("PATH").unwrap())
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("no {program} in PATH"))
+}
+
+/// `statsfs` with `args`, given at most 20 s: a tool that blocks is killed and fails the
+/// test instead of hanging it.
+fn statsfs_within(args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_statsfs"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("statsfs {args:?} blocked for 20 s");
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// A FIFO given as the path, or planted where the tool looks (`.tree.stats`, `.schema`,
+/// `.region`), is refused or passed over in one line; nothing waits on it.
+#[test]
+fn a_fifo_anywhere_never_blocks_the_tool() {
+    let mkfifo = |p: &Path| {
+        let status = Command::new("mkfifo").arg(p).status().unwrap();
+        assert!(status.success());
+    };
+    let dir = TempDir::new().unwrap();
+    let fifo = dir.path().join("fifo");
+    mkfifo(&fifo);
+    for args in [
+        &["dump", fifo.to_str().unwrap()][..],
+        &["top", "--once", fifo.to_str().unwrap()],
+        &["schema", fifo.to_str().unwrap()],
+    ] {
+        let out = statsfs_within(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains("a FIFO"), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+
+    // A directory whose .tree.stats is a FIFO.
+    let planted = dir.path().join("planted");
+    fs::create_dir(&planted).unwrap();
+    mkfifo(&planted.join(".tree.stats"));
+    let out = statsfs_within(&["dump", planted.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("a FIFO"));
+
+    // A blob in a directory with a .schema FIFO (the catalogue is looked for upwards) and
+    // a .region FIFO: read as the blob it is.
+    let vm = Source::new("vm").unwrap();
+    let s = Arc::new(VcpuStat::default());
+    s.exits.add(4);
+    vm.add(s).unwrap();
+    let mut view = statsfs::binary::BulkView::new(
+        &vm,
+        statsfs::Scope::Source,
+        &statsfs::binary::Selection::all(),
+    )
+    .unwrap();
+    let mut blob = Vec::new();
+    view.encode(&mut blob);
+    let beside = dir.path().join("beside");
+    fs::create_dir(&beside).unwrap();
+    fs::write(beside.join("vm.stats"), &blob).unwrap();
+    mkfifo(&beside.join(".schema"));
+    mkfifo(&beside.join(".region"));
+    let file = beside.join("vm.stats");
+    for args in [
+        &["dump", file.to_str().unwrap()][..],
+        &["schema", file.to_str().unwrap()],
+        &["dump", "--format", "prometheus", beside.to_str().unwrap()],
+    ] {
+        let out = statsfs_within(args);
+        let text = String::from_utf8_lossy(&out.stdout);
+        if args[1] == "--format" {
+            // A directory with a `.schema` FIFO is no mount: refused in one line.
+            assert_eq!(out.status.code(), Some(1), "{args:?}");
+            continue;
+        }
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        assert!(text.contains("exits"), "{args:?}: {text}");
+    }
+    let out = statsfs_within(&["dump", beside.join(".region").to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("a FIFO"));
+}

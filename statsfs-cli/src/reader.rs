@@ -511,10 +511,19 @@ impl Reader {
                 // Under the layout the model was made for: a layout that moved is read
                 // at the next `wait`, where callers expect changes of layout.
                 let mut fresh = Vec::with_capacity(self.data.len());
-                let same = region
-                    .reader
-                    .refresh_same_layout(&mut fresh)
-                    .map_err(|e| region.error(e))?;
+                let same = match region.reader.refresh_same_layout(&mut fresh) {
+                    Ok(same) => same,
+                    // A region read in place of a mount's bulk files, cut short by
+                    // someone: the bulk files still say what the tree holds.
+                    Err(statsfs_region::RegionError::Truncated { .. })
+                        if region.instead_of.is_some() =>
+                    {
+                        let origin = region.instead_of.clone().expect("checked above");
+                        self.back_to_files(origin)?;
+                        return self.refresh();
+                    }
+                    Err(e) => return Err(region.error(e)),
+                };
                 if same {
                     self.data = fresh;
                     self.at = Instant::now();
@@ -686,6 +695,24 @@ impl Reader {
             Backend::Files { parts, .. } | Backend::Kernel { parts, .. } => parts,
             Backend::Region(_) => &[],
         }
+    }
+
+    /// Reads the bulk files of `origin` from now on, in place of a region, as a change
+    /// of layout (the values of the stats that stay keep their last reading).
+    fn back_to_files(&mut self, origin: Origin) -> Result<(), CliError> {
+        let parts = open_parts(&origin)?;
+        self.backend = Backend::Files {
+            parts: Vec::new(),
+            origin,
+        };
+        self.relayout(parts);
+        Ok(())
+    }
+
+    /// Whether the shared region read (if one is) has lost its writer: it exited or was
+    /// killed, and the values shown are its last (`docs/REGION.md#liveness`).
+    pub fn writer_gone(&self) -> bool {
+        matches!(&self.backend, Backend::Region(r) if r.reader.writer_gone())
     }
 
     /// Whether a shared region is read (`docs/REGION.md`): each refresh is then loads from

@@ -285,6 +285,9 @@ pub(crate) fn draw(frame: &mut Frame<'_>, app: &App, reader: &Reader) {
     if app.view.baseline.is_some() {
         status.push_str("  since reset");
     }
+    if reader.writer_gone() {
+        status.push_str("  WRITER GONE: last values");
+    }
     frame.render_widget(
         Paragraph::new(status).style(Style::default().add_modifier(Modifier::BOLD)),
         head,

@@ -18,6 +18,32 @@ pub enum RegionError {
         /// Why.
         source: io::Error,
     },
+    /// A symbolic link in the region's path: a region's path follows none.
+    Symlink {
+        /// The path given.
+        path: PathBuf,
+        /// The part of it that is a symbolic link.
+        link: PathBuf,
+    },
+    /// A file is at the region's path, and it is not a stale region of this user (one
+    /// whose writer is gone).
+    Exists {
+        /// The path.
+        path: PathBuf,
+    },
+    /// The region's file system has no room for it (a full tmpfs, a quota).
+    NoSpace {
+        /// The path.
+        path: PathBuf,
+        /// Its size in bytes.
+        size: u64,
+    },
+    /// Another process cut the region's file short while it was mapped: what this
+    /// mapping holds since is zeros, not the file.
+    Truncated {
+        /// The file.
+        path: PathBuf,
+    },
     /// The options (or the struct placed) leave no room.
     Options(OptionsError),
     /// The struct does not fit in what is left of the region.
@@ -37,6 +63,27 @@ impl fmt::Display for RegionError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RegionError::Io { path, source } => write!(f, "region {}: {source}", path.display()),
+            RegionError::Symlink { path, link } => write!(
+                f,
+                "region {}: {} is a symbolic link, and a region's path follows none (so no one can re-point it): give the path without links",
+                path.display(),
+                link.display()
+            ),
+            RegionError::Exists { path } => write!(
+                f,
+                "region {}: a file is there, and it is not a region of this user whose writer is gone: remove it, or choose another path",
+                path.display()
+            ),
+            RegionError::NoSpace { path, size } => write!(
+                f,
+                "region {}: no room for its {size} bytes on that file system (a full tmpfs, a quota): free some, or make it smaller (RegionOptions::size)",
+                path.display()
+            ),
+            RegionError::Truncated { path } => write!(
+                f,
+                "region {}: another process cut the file short while it was mapped; its values are lost to this mapping: open it again",
+                path.display()
+            ),
             RegionError::Options(e) => write!(f, "RegionOptions: {e}"),
             RegionError::Full { wanted, left } => write!(
                 f,

@@ -40,14 +40,13 @@
 compile_error!("statsfs-region writes its values in the machine's byte order and the format is little-endian: build it for a little-endian target");
 
 mod error;
+mod file;
 mod format;
 mod reader;
 mod sys;
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{fence, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
@@ -57,7 +56,7 @@ use statsfs_core::{GroupKind, Source, Stats, Storage, Subscription};
 
 pub use self::error::{FormatError, Invalid, OptionsError, Problem, RegionError};
 pub use self::format::{Entry, EntryKind, Location};
-pub use self::reader::RegionReader;
+pub use self::reader::{RegionReader, LIVENESS_EVERY};
 pub use crate::sys::InRegion;
 
 use self::format::{
@@ -167,6 +166,8 @@ struct Writer {
 struct Shared {
     map: Arc<Mapping>,
     path: PathBuf,
+    /// Where the file was linked (set once, when it is).
+    placed: std::sync::OnceLock<file::Placed>,
     layout_size: usize,
     data: std::ops::Range<usize>,
     writer: Mutex<Writer>,
@@ -218,31 +219,16 @@ impl Region {
             path: path.clone(),
             source,
         };
-        // Made under a temporary name and linked into place once its header and first
-        // layout are written: a reader that finds the file finds a whole region. The link
-        // fails if `path` exists, as `O_EXCL` would.
-        let mut tmp = path.clone().into_os_string();
-        tmp.push(format!(".{}.tmp", std::process::id()));
-        let tmp = PathBuf::from(tmp);
-        let file: File = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .mode(options.mode & 0o777)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&tmp)
-            .map_err(io_err)?;
-        let made = TmpFile(tmp.clone());
-        // The mode exactly as asked, whatever the umask.
-        file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(
-            options.mode & 0o777,
-        ))
-        .map_err(io_err)?;
-        file.set_len(options.size as u64).map_err(io_err)?;
-        let map = Arc::new(Mapping::new(&file, options.size, true).map_err(io_err)?);
+        // Made unnamed, allocated and locked, and linked into place once its header and
+        // first layout are written: a reader that finds the file finds a whole region
+        // (`file`: no symbolic link followed, a stale region of a dead writer replaced).
+        let made = file::create(&path, options.mode, options.size as u64)?;
+        let mapped = made.file().try_clone().map_err(io_err)?;
+        let map = Arc::new(Mapping::new(mapped, options.size, true).map_err(io_err)?);
         let shared = Shared {
             map,
             path: path.clone(),
+            placed: std::sync::OnceLock::new(),
             layout_size,
             data: data_start..options.size,
             writer: Mutex::new(Writer {
@@ -268,16 +254,37 @@ impl Region {
             (options.size - data_start) as u64,
             Ordering::Relaxed,
         );
+        // The first layout (empty: nothing is published yet), then the name.
         let region = Region(Arc::new(shared));
         region.republish();
-        std::fs::hard_link(&tmp, &path).map_err(io_err)?;
-        drop(made);
+        let (_file, placed) = made.link()?;
+        let _ = region.0.placed.set(placed);
         Ok(region)
     }
 
     /// The region's file.
     pub fn path(&self) -> &Path {
         &self.0.path
+    }
+
+    /// Removes the region's file, if its path still names the file this region made (in
+    /// the directory it was made in: the path is not followed again, and a file someone
+    /// else put at that name is left alone); whether it did. The mapping stays: the
+    /// writer goes on, and readers that opened it still read it. Call it when the
+    /// process ends.
+    pub fn remove(&self) -> Result<bool, RegionError> {
+        match self.0.placed.get() {
+            Some(p) => p.remove(),
+            None => Ok(false),
+        }
+    }
+
+    /// Whether another process cut the region's file short under this writer: the
+    /// region then lives on in private memory (nothing faults, every struct placed in it
+    /// keeps working) but readers no longer see its values. A writer that cares says so,
+    /// or creates a new region.
+    pub fn lost(&self) -> bool {
+        self.0.map.lost()
     }
 
     /// Moves `value` into the region and returns its handle, to be added to a source
@@ -472,15 +479,6 @@ impl Region {
                 w.free.entry(size).or_default().push(offset);
             }
         }
-    }
-}
-
-/// A file removed when dropped: the region's temporary name.
-struct TmpFile(PathBuf);
-
-impl Drop for TmpFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
     }
 }
 

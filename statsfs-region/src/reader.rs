@@ -2,9 +2,11 @@
 //! check its header and layout as untrusted input, refresh every value into the
 //! caller's buffer with loads only, and fold the aggregates by the tree's rules.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{fence, Ordering};
+use std::time::{Duration, Instant};
+
+use rustix::fs::{FileType, Mode, OFlags};
 
 use statsfs_core::Aggregation;
 
@@ -72,7 +74,15 @@ pub struct RegionReader {
     folds: Vec<Fold>,
     words: usize,
     scratch: Vec<u8>,
+    /// When the writer's liveness was last tested, and what it was.
+    checked: Option<Instant>,
+    gone: bool,
 }
+
+/// How often a refresh tests whether the writer is still there (one `flock`): at most
+/// once in this long, so a reader refreshing in a tight loop still makes no system call
+/// per refresh.
+pub const LIVENESS_EVERY: Duration = Duration::from_millis(100);
 
 impl std::fmt::Debug for RegionReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -106,13 +116,23 @@ impl RegionReader {
             path: path.clone(),
             source,
         };
-        let file = File::open(&path).map_err(io_err)?;
-        let len = file.metadata().map_err(io_err)?.len();
+        // Without blocking (a FIFO at the path is not waited on), a regular file only.
+        let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
+        let fd = rustix::fs::open(&path, flags, Mode::empty()).map_err(|e| io_err(e.into()))?;
+        let st = rustix::fs::fstat(&fd).map_err(|e| io_err(e.into()))?;
+        if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+            return Err(io_err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not a regular file, so not a region",
+            )));
+        }
+        let file = std::fs::File::from(fd);
+        let len = st.st_size as u64;
         let len = usize::try_from(len).map_err(|_| invalid(Invalid::TooLarge))?;
         if len < LAYOUT_AREA {
             return Err(invalid(Invalid::TooShort { len }));
         }
-        let map = Mapping::new(&file, len, false).map_err(io_err)?;
+        let map = Mapping::new(file, len, false).map_err(io_err)?;
         let r = RegionReader {
             map,
             path,
@@ -125,6 +145,8 @@ impl RegionReader {
             folds: Vec::new(),
             words: 0,
             scratch: Vec::new(),
+            checked: None,
+            gone: false,
         };
         let word = |at| r.map.load(at, 8, Ordering::Relaxed).unwrap_or(0);
         if word(AT_MAGIC) != MAGIC {
@@ -144,6 +166,22 @@ impl RegionReader {
             }));
         }
         Ok(r)
+    }
+
+    /// Whether the region's writer is gone (it exited, was killed, or dropped the
+    /// region): its values are its last, and will not change. Tested by each refresh, at
+    /// most once every [`LIVENESS_EVERY`] (`docs/REGION.md#liveness`).
+    pub fn writer_gone(&self) -> bool {
+        self.gone
+    }
+
+    fn check_writer(&mut self) {
+        let now = Instant::now();
+        if self.gone || self.checked.is_some_and(|t| now - t < LIVENESS_EVERY) {
+            return;
+        }
+        self.checked = Some(now);
+        self.gone = crate::file::writer_gone(self.map.file());
     }
 
     /// The region's file.
@@ -191,6 +229,23 @@ impl RegionReader {
     /// layout again first if it changed. Returns whether it did. Between layout changes
     /// this makes no system call.
     pub fn refresh(&mut self, values: &mut Vec<u64>) -> Result<bool, RegionError> {
+        self.check_writer();
+        let done = self.refresh_layout_and_values(values);
+        self.unless_lost(done)
+    }
+
+    /// `result`, unless the file was cut short under the mapping: then whatever was read
+    /// came from zeroed pages, and the error says so.
+    fn unless_lost<T>(&self, result: Result<T, RegionError>) -> Result<T, RegionError> {
+        if self.map.lost() {
+            return Err(RegionError::Truncated {
+                path: self.path.clone(),
+            });
+        }
+        result
+    }
+
+    fn refresh_layout_and_values(&mut self, values: &mut Vec<u64>) -> Result<bool, RegionError> {
         let mut changed = false;
         for _ in 0..TRIES {
             // Relaxed, then an acquire fence: the only atomics std promises on read-only
@@ -240,6 +295,12 @@ impl RegionReader {
     /// [`refresh`](Self::refresh) reads the new one). For callers whose own structures
     /// follow the layout and change it at a time of their choosing (the `statsfs` tool).
     pub fn refresh_same_layout(&mut self, values: &mut Vec<u64>) -> Result<bool, RegionError> {
+        self.check_writer();
+        let done = self.values_under_held_layout(values);
+        self.unless_lost(done)
+    }
+
+    fn values_under_held_layout(&mut self, values: &mut Vec<u64>) -> Result<bool, RegionError> {
         let Some(held) = self.generation else {
             return Ok(false);
         };

@@ -1,10 +1,12 @@
-//! The region crate's only unsafe code: the shared mapping of a region file and the
-//! stats structs placed in it. Every invariant the unsafe blocks rely on is established
-//! here (bounds, alignment, no overlapping places), so the rest of the crate is safe
-//! code (`#![deny(unsafe_code)]` in `lib.rs`).
+//! The region crate's only unsafe code: the shared mapping of a region file, the stats
+//! structs placed in it, and the guard that keeps a truncated file from killing the
+//! process. Every invariant the unsafe blocks rely on is established here (bounds,
+//! alignment, no overlapping places), so the rest of the crate is safe code
+//! (`#![deny(unsafe_code)]` in `lib.rs`).
 #![allow(unsafe_code)]
 use std::io;
 use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 /// A shared mapping of a whole file (a region file): read-write for its
 /// writer, read-only for readers. Every access is bounds- and alignment-checked here and
@@ -15,6 +17,10 @@ pub(crate) struct Mapping {
     len: usize,
     /// Mapped read-write: only then do the writing methods write.
     writable: bool,
+    /// Its entry in the SIGBUS guard's table.
+    slot: usize,
+    /// The file, open as long as it is mapped (the writer's lock lives on it).
+    file: std::fs::File,
     /// The places of live [`InRegion`]s, offset to size: `place` refuses a place that
     /// overlaps one (the invariant its unsafe write relies on, kept here).
     placed: std::sync::Mutex<std::collections::BTreeMap<usize, usize>>,
@@ -26,14 +32,17 @@ unsafe impl Send for Mapping {}
 unsafe impl Sync for Mapping {}
 
 impl Mapping {
-    /// Maps `len` bytes of `file` shared, writable or read-only.
-    pub(crate) fn new(file: &std::fs::File, len: usize, writable: bool) -> io::Result<Mapping> {
+    /// Maps `len` bytes of `file` shared, writable or read-only, guarded: if the file is
+    /// truncated under the mapping, the pages past its end read as zeros instead of
+    /// raising SIGBUS (see [`lost`](Self::lost)).
+    pub(crate) fn new(file: std::fs::File, len: usize, writable: bool) -> io::Result<Mapping> {
         if len == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 "an empty region",
             ));
         }
+        guard::install()?;
         let prot = if writable {
             libc::PROT_READ | libc::PROT_WRITE
         } else {
@@ -54,14 +63,34 @@ impl Mapping {
         if p == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
+        let unmap = |e| {
+            // SAFETY: the mapping just made, not yet shared with anything.
+            unsafe { libc::munmap(p, len) };
+            e
+        };
         let base = std::ptr::NonNull::new(p.cast::<u8>())
-            .ok_or_else(|| io::Error::other("mmap returned a null mapping"))?;
+            .ok_or_else(|| unmap(io::Error::other("mmap returned a null mapping")))?;
+        let slot = guard::register(base.as_ptr() as usize, len, writable).map_err(unmap)?;
         Ok(Mapping {
             base,
             len,
             writable,
+            slot,
+            file,
             placed: std::sync::Mutex::new(std::collections::BTreeMap::new()),
         })
+    }
+
+    /// Whether the file was cut short under the mapping (another process truncated it):
+    /// the guard then replaced the whole mapping with private zeroed memory, so nothing
+    /// faults, but nothing written since reaches the file and nothing read comes from it.
+    pub(crate) fn lost(&self) -> bool {
+        guard::lost(self.slot)
+    }
+
+    /// The mapped file.
+    pub(crate) fn file(&self) -> &std::fs::File {
+        &self.file
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -235,10 +264,185 @@ impl Mapping {
 
 impl Drop for Mapping {
     fn drop(&mut self) {
+        // Out of the guard's table first: from here on a fault there is not ours.
+        guard::unregister(self.slot);
         // SAFETY: the mapping made in `new`, unmapped once; every reference into it
         // borrows `self` or holds an `Arc` of it (`InRegion`), so none outlives this.
         unsafe {
             libc::munmap(self.base.as_ptr().cast(), self.len);
+        }
+    }
+}
+
+/// The SIGBUS guard: a shared mapping of a file faults (SIGBUS) on any access past the
+/// file's end, so a process that truncates a region file (its owner, root, or a careless
+/// `truncate`) would kill every process that maps it. The guard is a SIGBUS handler,
+/// installed once, that looks the faulting address up in a table of the mappings made
+/// here and, for one of them, maps private zeroed pages over the whole mapping (same
+/// address, same protection) and marks it lost; the faulting access then runs again on
+/// those pages. A fault anywhere else goes to the handler that was there before, or
+/// kills the process as SIGBUS always did. (libwayland's shared-memory pools do the
+/// same for the same reason.)
+///
+/// Everything the handler touches is async-signal-safe: atomics in static arrays, and
+/// `mmap`/`sigaction`/`raise`, which are system calls.
+mod guard {
+    use super::{AtomicU8, AtomicUsize, Ordering};
+    use std::io;
+    use std::sync::OnceLock;
+
+    /// How many mappings the guard can watch at once (a reader of a whole host's regions
+    /// maps one per process).
+    const SLOTS: usize = 4096;
+    const WRITABLE: u8 = 1;
+    const LOST: u8 = 2;
+    const IN_USE: u8 = 4;
+
+    #[allow(clippy::declare_interior_mutable_const)]
+    const FREE: AtomicUsize = AtomicUsize::new(0);
+    #[allow(clippy::declare_interior_mutable_const)]
+    const NO_FLAGS: AtomicU8 = AtomicU8::new(0);
+    /// Each slot's mapping: its start (0: none), length and flags.
+    static START: [AtomicUsize; SLOTS] = [FREE; SLOTS];
+    static LEN: [AtomicUsize; SLOTS] = [FREE; SLOTS];
+    static FLAGS: [AtomicU8; SLOTS] = [NO_FLAGS; SLOTS];
+
+    /// The SIGBUS action before ours (set once, before ours is installed).
+    static PREVIOUS: OnceLock<Result<Previous, i32>> = OnceLock::new();
+
+    /// A `sigaction` as it was (plain data: it is only read after being set).
+    struct Previous(libc::sigaction);
+    // SAFETY: a copy of a `sigaction` struct, read-only once made.
+    unsafe impl Send for Previous {}
+    // SAFETY: as above.
+    unsafe impl Sync for Previous {}
+
+    /// Installs the handler, once per process.
+    pub(super) fn install() -> io::Result<()> {
+        let done = PREVIOUS.get_or_init(|| {
+            // SAFETY: `sigaction` with a zeroed struct filled here: our handler, with
+            // SA_SIGINFO (it takes the siginfo), SA_ONSTACK (it runs on an alternate
+            // stack where one is set) and every signal allowed (it does nothing that
+            // another handler could break). The old action is saved for chaining.
+            unsafe {
+                let mut ours: libc::sigaction = std::mem::zeroed();
+                ours.sa_sigaction = on_sigbus as *const () as usize;
+                ours.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+                libc::sigemptyset(&mut ours.sa_mask);
+                let mut old: libc::sigaction = std::mem::zeroed();
+                if libc::sigaction(libc::SIGBUS, &ours, &mut old) != 0 {
+                    return Err(io::Error::last_os_error().raw_os_error().unwrap_or(0));
+                }
+                Ok(Previous(old))
+            }
+        });
+        match done {
+            Ok(_) => Ok(()),
+            Err(errno) => Err(io::Error::from_raw_os_error(*errno)),
+        }
+    }
+
+    /// Takes a slot for the mapping `[start, start + len)`.
+    pub(super) fn register(start: usize, len: usize, writable: bool) -> io::Result<usize> {
+        for slot in 0..SLOTS {
+            let flags = if writable { WRITABLE } else { 0 } | IN_USE;
+            if FLAGS[slot]
+                .compare_exchange(0, flags, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
+                LEN[slot].store(len, Ordering::Release);
+                START[slot].store(start, Ordering::Release);
+                return Ok(slot);
+            }
+        }
+        Err(io::Error::other(format!(
+            "more than {SLOTS} regions mapped at once in this process"
+        )))
+    }
+
+    /// Gives the slot back (before the mapping goes).
+    pub(super) fn unregister(slot: usize) {
+        START[slot].store(0, Ordering::Release);
+        LEN[slot].store(0, Ordering::Release);
+        FLAGS[slot].store(0, Ordering::Release);
+    }
+
+    /// Whether the slot's mapping was replaced by zeroed pages.
+    pub(super) fn lost(slot: usize) -> bool {
+        FLAGS[slot].load(Ordering::Acquire) & LOST != 0
+    }
+
+    extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+        // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler.
+        let addr = unsafe { (*info).si_addr() } as usize;
+        for slot in 0..SLOTS {
+            let start = START[slot].load(Ordering::Acquire);
+            if start == 0 || addr < start {
+                continue;
+            }
+            let len = LEN[slot].load(Ordering::Acquire);
+            if addr - start >= len {
+                continue;
+            }
+            let prot = if FLAGS[slot].load(Ordering::Acquire) & WRITABLE != 0 {
+                libc::PROT_READ | libc::PROT_WRITE
+            } else {
+                libc::PROT_READ
+            };
+            // SAFETY: `[start, start + len)` is a live mapping of ours (registered until
+            // just before it is unmapped), and replacing it in place with zeroed private
+            // pages keeps every reference into it valid: they point to atomics (the
+            // values and the structs' cells), for which zero is a valid value, that
+            // change as if another process had written them.
+            let p = unsafe {
+                libc::mmap(
+                    start as *mut libc::c_void,
+                    len,
+                    prot,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
+                    -1,
+                    0,
+                )
+            };
+            if p != libc::MAP_FAILED {
+                FLAGS[slot].fetch_or(LOST, Ordering::AcqRel);
+                return;
+            }
+            break;
+        }
+        chain(sig, info, ctx);
+    }
+
+    /// A SIGBUS that is not ours: to the handler before ours, or as if there were none.
+    fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+        let Some(Ok(Previous(old))) = PREVIOUS.get() else {
+            return;
+        };
+        let handler = old.sa_sigaction;
+        if handler == libc::SIG_DFL || handler == libc::SIG_IGN {
+            // SAFETY: restores the default action; a fault then happens again on return
+            // and kills the process with SIGBUS, as without us; a SIGBUS sent by another
+            // process is raised again.
+            unsafe {
+                let mut default: libc::sigaction = std::mem::zeroed();
+                default.sa_sigaction = libc::SIG_DFL;
+                libc::sigaction(libc::SIGBUS, &default, std::ptr::null_mut());
+                if (*info).si_code <= 0 {
+                    libc::raise(libc::SIGBUS);
+                }
+            }
+            return;
+        }
+        if old.sa_flags & libc::SA_SIGINFO != 0 {
+            // SAFETY: the handler the program installed before us, with the arguments
+            // the kernel gave us, as it expects them.
+            let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+                unsafe { std::mem::transmute(handler) };
+            f(sig, info, ctx);
+        } else {
+            // SAFETY: as above, for a handler of one argument.
+            let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(handler) };
+            f(sig);
         }
     }
 }

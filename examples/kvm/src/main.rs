@@ -91,7 +91,8 @@ struct Args {
     metrics: Option<String>,
     /// Also place every VM's and vCPU's statistics in a shared region at PATH, which
     /// other processes read with no system call (docs/REGION.md;
-    /// `python3 examples/read_region.py PATH`); PATH must not exist, and is removed on
+    /// `python3 examples/read_region.py PATH`); PATH must not exist (a region of a
+    /// writer that is gone is replaced) nor go through a symbolic link, and is removed on
     /// exit.
     #[arg(long, value_name = "PATH")]
     region: Option<PathBuf>,
@@ -248,12 +249,21 @@ fn build(
 }
 
 /// The region, whose file goes when the run ends (readers that mapped it keep reading
-/// the last values).
+/// the last values): the file it made, wherever its path points by then.
 struct RemoveOnDrop(Region);
 
 impl Drop for RemoveOnDrop {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(self.0.path());
+        if self.0.lost() {
+            eprintln!(
+                "warning: {} was cut short by another process during the run: its readers \
+                 lost the values from then on (the run itself went on)",
+                self.0.path().display()
+            );
+        }
+        if let Err(e) = self.0.remove() {
+            eprintln!("warning: {e}");
+        }
     }
 }
 

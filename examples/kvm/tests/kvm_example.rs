@@ -534,3 +534,70 @@ fn the_region_reads_the_same_as_the_bulk_files() {
     assert!(status.success(), "{}", ex.output());
     assert!(!region_path.exists(), "the region file is left behind");
 }
+
+/// `truncate -s 8192` of the live region: the example runs on and exits cleanly (its mount
+/// gone, its region file removed, a warning said), and a reader that read the region
+/// through the mount goes back to the bulk files instead of dying of SIGBUS.
+#[test]
+fn a_region_cut_short_kills_neither_the_example_nor_its_readers() {
+    const TEST: &str = "a_region_cut_short_kills_neither_the_example_nor_its_readers";
+    if !common::can_run_and_mount(TEST) {
+        return;
+    }
+    let bin = Path::new(env!("CARGO_BIN_EXE_kvm"));
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let region_path = tmp.join(format!("kvm-cut-{}.region", std::process::id()));
+    let _ = fs::remove_file(&region_path);
+    let region_arg = region_path.to_str().expect("a UTF-8 path").to_owned();
+    let (mut ex, _ready) = Example::start(
+        bin,
+        tmp,
+        "kvm-cut",
+        &[
+            "--vms",
+            "1",
+            "--vcpus",
+            "2",
+            "--iterations",
+            "200",
+            "--rounds",
+            "1",
+            "--duration",
+            "0",
+            "--region",
+            &region_arg,
+        ],
+    );
+    // `vmm/` is all in the region (`kvm/` mirrors the kernel's files, which are not).
+    let vmm = ex.mount.join("vmm");
+    let mut reader = statsfs_cli::Reader::open(vmm.to_str().unwrap())
+        .unwrap_or_else(|e| panic!("{e}\n{}", ex.output()));
+    assert!(
+        reader.reads_region(),
+        "the tool reads the advertised region"
+    );
+    let before = reader.stats();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&region_path)
+        .unwrap()
+        .set_len(8192)
+        .unwrap();
+    // The example's vCPUs are idle by now; its writers touch the region on the next
+    // change, and the tool's refresh reads it at once.
+    reader.refresh().expect("a refresh after the cut");
+    assert!(!reader.reads_region(), "back to the bulk files");
+    assert_eq!(
+        reader.stats(),
+        before,
+        "the same stats, from the bulk files"
+    );
+    reader.refresh().expect("and again");
+    ex.signal(libc::SIGTERM);
+    let status = ex
+        .wait(Duration::from_secs(30))
+        .expect("an exit after SIGTERM");
+    assert!(status.success(), "{status:?}: {}", ex.output());
+    assert!(ex.output().contains("cut short"), "{}", ex.output());
+    assert!(!region_path.exists(), "the region file is left behind");
+}

@@ -4,4 +4,5 @@
 
 #[cfg(feature = "fuzzing")]
 mod fuzz_corpus;
+mod hostile;
 mod shared;

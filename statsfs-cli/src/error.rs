@@ -49,6 +49,20 @@ pub enum CliError {
         /// The check that failed, or the read error.
         source: ReadError,
     },
+    /// A descriptor of another process that was a KVM stats file when listed and is
+    /// another file once taken: the process swapped it, and what it holds is not read.
+    #[error(
+        "{what} was {listed} when listed and is {taken} now that it is taken: the process \
+         swapped it, so its numbers are not shown; look again, or ask who runs it"
+    )]
+    Swapped {
+        /// Which descriptor of which process (its name made printable).
+        what: String,
+        /// What `/proc` listed.
+        listed: String,
+        /// What was taken (made printable).
+        taken: String,
+    },
     /// `fd:N` with something that is not a descriptor number.
     #[error("{0}: not a descriptor; write fd:N with N the number of an open descriptor, as in `statsfs top fd:3 3<file`")]
     BadFd(String),

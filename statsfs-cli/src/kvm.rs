@@ -193,8 +193,18 @@ fn take(scan: &Scan, pid: Option<u32>, notes: &mut dyn Write) -> Result<Found, C
                     format!("{parent}/vcpu{n}")
                 }
             };
-            match dup_fd(pid_nz, fd) {
-                Ok(f) => mine.push((prefix, File::from(f))),
+            match dup_fd(pid_nz, fd).and_then(|f| checked(f, p, fd, vcpu)) {
+                Ok(f) => mine.push((prefix, f)),
+                // A descriptor swapped between the listing and the taking: reported,
+                // not read, whether one process was asked for or every one.
+                Err(e @ CliError::Swapped { .. }) => {
+                    if pid.is_some() {
+                        return Err(e);
+                    }
+                    let _ = writeln!(notes, "statsfs kvm: {}", printable(&e.to_string()));
+                    mine.clear();
+                    break;
+                }
                 Err(e) if pid.is_some() => return Err(e),
                 // Scanning: a process that ended, or one we may not take from, is left out.
                 Err(_) => {
@@ -228,6 +238,34 @@ fn take(scan: &Scan, pid: Option<u32>, notes: &mut dyn Write) -> Result<Found, C
         fold_at,
         vmms,
     })
+}
+
+/// `taken`, duplicated from descriptor `fd` of process `pid`, if it is what the listing
+/// said (`/proc/PID/fd` is read before the descriptor is taken, and the process may have
+/// put another file under that number meanwhile): the kernel's name of the file this
+/// process now holds, which no other process can change, must be the KVM stats file's.
+fn checked(
+    taken: std::os::fd::OwnedFd,
+    pid: u32,
+    fd: i32,
+    vcpu: Option<u32>,
+) -> Result<File, CliError> {
+    use std::os::fd::AsRawFd;
+    let want = match vcpu {
+        None => "anon_inode:kvm-vm-stats".to_owned(),
+        Some(n) => format!("anon_inode:kvm-vcpu-stats:{n}"),
+    };
+    let is = fs::read_link(format!("/proc/self/fd/{}", taken.as_raw_fd()))
+        .map(|l| l.to_string_lossy().into_owned())
+        .unwrap_or_else(|e| format!("unknown ({e})"));
+    if is != want {
+        return Err(CliError::Swapped {
+            what: format!("descriptor {fd} of process {pid} ({})", comm(pid)),
+            listed: want,
+            taken: printable(&is).into_owned(),
+        });
+    }
+    Ok(File::from(taken))
 }
 
 /// Looks again, every [`RESCAN`], for VMs that started or ended.

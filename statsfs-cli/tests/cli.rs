@@ -1337,3 +1337,74 @@ fn a_fifo_anywhere_never_blocks_the_tool() {
     let out = statsfs_within(&["dump", beside.join(".region").to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("a FIFO"));
 }
+
+/// A process that keeps swapping a descriptor between a real KVM stats file and a file of
+/// its own (here a thread of this test, under the tool's `--pid`): the tool never shows
+/// the file's numbers. Each run either reads the real stats file or says the descriptor
+/// was swapped.
+#[test]
+fn statsfs_kvm_never_believes_a_swapped_descriptor() {
+    const TEST: &str = "statsfs_kvm_never_believes_a_swapped_descriptor";
+    let Some((_vm, real)) = vm_with_stats_file() else {
+        skip(
+            TEST,
+            "no /dev/kvm here (or it refused a VM or its stats file)",
+        );
+        return;
+    };
+    // A well-formed bulk file of the same shape, with numbers no VM has.
+    const FAKE: u64 = 0xDEAD_BEEF;
+    let dir = TempDir::new().unwrap();
+    let fake_path = dir.path().join("fake.stats");
+    {
+        let mut blob = Vec::new();
+        use std::io::{Read as _, Seek as _};
+        let mut f = real.try_clone().unwrap();
+        f.seek(std::io::SeekFrom::Start(0)).unwrap();
+        f.read_to_end(&mut blob).unwrap();
+        let data = statsfs::binary::Blob::decode(&blob)
+            .unwrap()
+            .header()
+            .data_offset as usize;
+        for w in blob[data..].chunks_exact_mut(8) {
+            w.copy_from_slice(&FAKE.to_ne_bytes());
+        }
+        fs::write(&fake_path, &blob).unwrap();
+    }
+    let fake: std::os::fd::OwnedFd = fs::File::open(&fake_path).unwrap().into();
+    let real: std::os::fd::OwnedFd = real.into();
+    let mut target = rustix::io::dup(&real).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let swapper = {
+        let stop = stop.clone();
+        thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                rustix::io::dup2(&fake, &mut target).unwrap();
+                rustix::io::dup2(&real, &mut target).unwrap();
+            }
+        })
+    };
+    let me = std::process::id().to_string();
+    let (mut read, mut refused) = (0, 0);
+    for _ in 0..40 {
+        let out = statsfs(&["kvm", "--once", "-d", "0.01", "--pid", &me]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !text.contains(&FAKE.to_string()) && !text.contains("3735928559"),
+            "the swapped-in file's numbers were shown:\n{text}"
+        );
+        if out.status.success() {
+            read += 1;
+        } else {
+            assert!(
+                err.contains("swapped it") || err.contains("holds no KVM stats file"),
+                "{err}"
+            );
+            refused += 1;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    swapper.join().unwrap();
+    println!("{read} runs read the real file, {refused} said it was swapped or absent");
+}

@@ -2,9 +2,10 @@
 //! request bound, and a graceful close when the server stops.
 
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use super::activity::Activity;
 
 use hyper::header::{self, HeaderValue};
 use hyper::server::conn::http1;
@@ -17,39 +18,6 @@ use super::options::HttpOptions;
 use super::routes::{self, App};
 use super::stall::Stalls;
 
-/// What the accept loop knows of a live connection, to choose which one a newcomer
-/// displaces at the cap.
-pub(super) struct Activity {
-    /// Requests answered so far.
-    pub(super) served: AtomicU32,
-    /// When the last request came, in nanoseconds since `epoch` (the accept, before any).
-    pub(super) last: AtomicU64,
-    pub(super) epoch: Instant,
-}
-
-impl Activity {
-    pub(super) fn new(epoch: Instant) -> Self {
-        Activity {
-            served: AtomicU32::new(0),
-            last: AtomicU64::new(nanos_since(epoch)),
-            epoch,
-        }
-    }
-
-    /// Whom to displace first: a connection that never sent a request before one that
-    /// did, then the one idle longest.
-    pub(super) fn eviction_key(&self) -> (bool, u64) {
-        (
-            self.served.load(Ordering::Relaxed) > 0,
-            self.last.load(Ordering::Relaxed),
-        )
-    }
-}
-
-fn nanos_since(epoch: Instant) -> u64 {
-    u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
-}
-
 /// Serves one connection until the client closes it, a limit ends it, or the server
 /// stops (`stop` changes): then the response in flight is finished and the connection
 /// closed.
@@ -61,20 +29,32 @@ pub(super) async fn serve(
     mut stop: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
-    let io = TokioIo::new(Stalls::new(stream, options.write_timeout));
+    let io = TokioIo::new(Stalls::new(
+        stream,
+        options.write_timeout,
+        Arc::clone(&activity),
+    ));
     let limit = options.max_requests_per_connection;
     let seen = Arc::clone(&activity);
     let service = service_fn(move |request| {
-        let n = seen.served.fetch_add(1, Ordering::Relaxed) + 1;
-        seen.last.store(nanos_since(seen.epoch), Ordering::Relaxed);
-        let mut response = routes::answer(&app, &request);
-        if n >= limit {
-            response
-                .headers_mut()
-                .insert(header::CONNECTION, HeaderValue::from_static("close"));
-        }
-        // Ready at once (and `Unpin`, which `poll_without_shutdown` needs).
-        std::future::ready(Ok::<_, Infallible>(response))
+        let arrived = Instant::now();
+        let n = seen.request();
+        let app = Arc::clone(&app);
+        // Boxed: `poll_without_shutdown` needs an `Unpin` future.
+        Box::pin(async move {
+            // One response a turn: the connection goes to the back of the runtime's
+            // queue before each answer, so a client that pipelines requests without end
+            // gets one answer for every other connection's one, and a scrape arriving
+            // among 250 such clients waits for one round, not for all their queues.
+            tokio::task::yield_now().await;
+            let mut response = routes::answer(&app, &request, arrived);
+            if n >= limit {
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            Ok::<_, Infallible>(response)
+        })
     });
     let mut builder = http1::Builder::new();
     builder
@@ -94,7 +74,7 @@ pub(super) async fn serve(
         _ = stop.changed() => {
             // A connection that never sent a whole request (idle, or a slow head) has
             // nothing in flight: it is closed at once. Others finish their response.
-            if activity.served.load(Ordering::Relaxed) == 0 {
+            if !activity.was_served() {
                 return;
             }
             std::pin::Pin::new(&mut connection).graceful_shutdown();

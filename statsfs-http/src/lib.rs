@@ -38,11 +38,13 @@
 //! says where the metrics are; other paths are 404, other methods 405.
 //!
 //! The modules, one concept each: `options` (the limits), `listener` (accepting, the cap,
-//! backoff, the stop), `connection` (one client's HTTP/1.1), `stall` (the write timeout),
+//! backoff, the stop), `activity` (which connection the cap displaces), `connection` (one
+//! client's HTTP/1.1), `stall` (the write timeout),
 //! `routes` (what each request gets), `negotiate` (what the client asks for).
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+mod activity;
 mod connection;
 mod listener;
 pub mod negotiate;
@@ -61,6 +63,12 @@ use statsfs_text::openmetrics::Encoder;
 use tokio::sync::watch;
 
 pub use options::HttpOptions;
+
+/// Connections the kernel queues for the endpoint before it accepts them (capped by
+/// `net.core.somaxconn`): a burst of scrapers (a cap's worth reconnecting at once) waits
+/// in the queue instead of having its SYNs dropped and retried a second later, as with
+/// the usual 128.
+const BACKLOG: u32 = 1024;
 
 /// Where to listen unless told otherwise: loopback only, port 9477. Expose the endpoint
 /// beyond the machine on purpose, by passing another address (which is logged).
@@ -304,9 +312,15 @@ pub fn serve(
         .next()
         .ok_or(Error::NoAddress { addr: shown })?;
     let bind = |source| Error::Bind { addr, source };
-    let std_listener = std::net::TcpListener::bind(addr).map_err(bind)?;
-    std_listener.set_nonblocking(true).map_err(bind)?;
-    let local = std_listener.local_addr().unwrap_or(addr);
+    // Bound here, so a port in use is this call's error; listened on in the runtime.
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+    }
+    .map_err(bind)?;
+    socket.set_reuseaddr(true).map_err(bind)?;
+    socket.bind(addr).map_err(bind)?;
+    let local = socket.local_addr().unwrap_or(addr);
     if let Some(warning) = exposure(local) {
         log::warn!("{warning}");
     }
@@ -314,6 +328,7 @@ pub fn serve(
         // The process-global statistics (`#[statsfs::global]`) are served beside the roots.
         roots: statsfs_core::registry::with_globals(roots),
         encoder: Mutex::new(Encoder::new()),
+        latest: Mutex::new(Vec::new()),
         gzip: options.gzip,
     });
     let deadline = options.shutdown_deadline;
@@ -339,7 +354,7 @@ pub fn serve(
             };
             let listener = {
                 let _in_runtime = runtime.enter();
-                tokio::net::TcpListener::from_std(std_listener)
+                socket.listen(BACKLOG)
             };
             let listener = match listener {
                 Ok(l) => l,

@@ -12,7 +12,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::{AbortHandle, Id, JoinSet};
 
-use super::connection::{self, Activity};
+use super::activity::{self, Activity};
+use super::connection;
 use super::options::HttpOptions;
 use super::routes::App;
 use super::Stopped;
@@ -35,22 +36,28 @@ struct Connections {
 }
 
 impl Connections {
-    /// Makes room for one more under `cap`: displaces the connection that never sent a
-    /// request and waited longest, else the one idle longest.
-    fn make_room(&mut self, cap: usize) {
+    /// Makes room for one more under `cap`: displaces the least useful connection
+    /// ([`Activity::eviction_key`]: a silent one past its grace, then the one idle
+    /// longest, and a new or busy one last).
+    /// Returns whether it displaced any.
+    fn make_room(&mut self, cap: usize) -> bool {
+        let now = activity::nanos_since(self.epoch);
+        let mut displaced = false;
         while self.live.len() >= cap {
             let Some(victim) = self
                 .live
                 .iter()
-                .min_by_key(|(_, l)| l.activity.eviction_key())
+                .min_by_key(|(_, l)| l.activity.eviction_key(now))
                 .map(|(id, _)| *id)
             else {
-                return;
+                return displaced;
             };
             if let Some(l) = self.live.remove(&victim) {
                 l.abort.abort();
+                displaced = true;
             }
         }
+        displaced
     }
 
     /// Forgets a connection whose task ended (or was aborted).
@@ -91,7 +98,7 @@ pub(super) async fn run(
                         failing = false;
                     }
                     backoff = MIN_BACKOFF;
-                    conns.make_room(options.max_connections);
+                    let at_cap = conns.make_room(options.max_connections);
                     let activity = Arc::new(Activity::new(conns.epoch));
                     let abort = conns.tasks.spawn(connection::serve(
                         stream,
@@ -101,10 +108,15 @@ pub(super) async fn run(
                         stop.clone(),
                     ));
                     conns.live.insert(abort.id(), Live { activity, abort });
-                    // Let the newcomer read the request it has most likely sent already
-                    // before the next accept can displace it: a scraper's connection
-                    // is served at once, and then outranks a flood's idle ones.
-                    tokio::task::yield_now().await;
+                    // At the cap, let the newcomer read the request it has most likely
+                    // sent already before the next accept displaces anyone: a
+                    // scraper's connection is then being answered, and outranks a
+                    // flood's. Below the cap nothing is displaced: a burst of
+                    // connections is taken in one turn (the runtime's budget bounds
+                    // it), not one per round of every busy connection.
+                    if at_cap {
+                        tokio::task::yield_now().await;
+                    }
                 }
                 Err(e) => {
                     if !failing {
@@ -116,7 +128,7 @@ pub(super) async fn run(
                         // connection, as if the cap were one lower, and let the runtime
                         // drop it (which closes its socket) before accepting again.
                         let n = conns.live.len();
-                        conns.make_room(n);
+                        let _ = conns.make_room(n);
                         tokio::task::yield_now().await;
                         continue;
                     }

@@ -3,6 +3,7 @@
 
 use std::io::Write as _;
 use std::sync::{Mutex, PoisonError};
+use std::time::Instant;
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -20,7 +21,18 @@ pub(super) struct App {
     /// tree has been seen. Locked only while encoding, never across an `.await`: the
     /// runtime has one thread, so it is never contended.
     pub(super) encoder: Mutex<Encoder>,
+    /// The last body made for each format and coding, with when its encoding started.
+    pub(super) latest: Mutex<Vec<Latest>>,
     pub(super) gzip: bool,
+}
+
+/// A `/metrics` body and when its encoding started: it answers any request that arrived
+/// before that, since its values were read after the request came.
+pub(super) struct Latest {
+    format: statsfs_text::openmetrics::Format,
+    coding: ContentCoding,
+    started: Instant,
+    body: Bytes,
 }
 
 const TEXT: &str = "text/plain; charset=utf-8";
@@ -54,8 +66,12 @@ fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<String> 
     joined
 }
 
-/// The answer to one request. Request bodies are never read.
-pub(super) fn answer<B>(app: &App, request: &Request<B>) -> Response<Full<Bytes>> {
+/// The answer to one request, which arrived at `arrived`. Request bodies are never read.
+pub(super) fn answer<B>(
+    app: &App,
+    request: &Request<B>,
+    arrived: Instant,
+) -> Response<Full<Bytes>> {
     if !matches!(*request.method(), Method::GET | Method::HEAD) {
         let mut r = response(StatusCode::METHOD_NOT_ALLOWED, TEXT, "only GET and HEAD\n");
         r.headers_mut()
@@ -63,7 +79,7 @@ pub(super) fn answer<B>(app: &App, request: &Request<B>) -> Response<Full<Bytes>
         return r;
     }
     match request.uri().path() {
-        "/metrics" => metrics(app, request.headers()),
+        "/metrics" => metrics(app, request.headers(), arrived),
         "/schema" => {
             // Every stat the binary can produce, before any instance exists.
             let mut text = String::new();
@@ -83,7 +99,11 @@ pub(super) fn answer<B>(app: &App, request: &Request<B>) -> Response<Full<Bytes>
     }
 }
 
-fn metrics(app: &App, headers: &HeaderMap) -> Response<Full<Bytes>> {
+/// The exposition for a request that arrived at `arrived`: the body made last for its
+/// format and coding if that one started after the request arrived (its values are as
+/// fresh as a new one's), else a new one. So any number of scrapers waiting together
+/// cost one encoding between them, not one each.
+fn metrics(app: &App, headers: &HeaderMap, arrived: Instant) -> Response<Full<Bytes>> {
     let format = negotiate::format(header_text(headers, header::ACCEPT).as_deref());
     let coding = if app.gzip {
         ContentCoding::negotiate(header_text(headers, header::ACCEPT_ENCODING).as_deref())
@@ -91,11 +111,29 @@ fn metrics(app: &App, headers: &HeaderMap) -> Response<Full<Bytes>> {
         ContentCoding::Identity
     };
     let body = {
-        let mut encoder = app.encoder.lock().unwrap_or_else(PoisonError::into_inner);
-        let text = encoder.encode(&app.roots, format);
-        match coding {
-            ContentCoding::Gzip => gzip(text),
-            _ => Bytes::copy_from_slice(text),
+        let mut latest = app.latest.lock().unwrap_or_else(PoisonError::into_inner);
+        let fresh = latest
+            .iter()
+            .find(|l| l.format == format && l.coding == coding && l.started >= arrived);
+        match fresh {
+            Some(l) => l.body.clone(),
+            None => {
+                let started = Instant::now();
+                let mut encoder = app.encoder.lock().unwrap_or_else(PoisonError::into_inner);
+                let text = encoder.encode(&app.roots, format);
+                let body = match coding {
+                    ContentCoding::Gzip => gzip(text),
+                    _ => Bytes::copy_from_slice(text),
+                };
+                latest.retain(|l| l.format != format || l.coding != coding);
+                latest.push(Latest {
+                    format,
+                    coding,
+                    started,
+                    body: body.clone(),
+                });
+                body
+            }
         }
     };
     let mut r = response(StatusCode::OK, format.content_type(), body);

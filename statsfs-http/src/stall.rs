@@ -5,26 +5,33 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
 
-/// `S` whose writes fail once they have made no progress for `limit`.
+use super::activity::Activity;
+
+/// `S` whose writes fail once they have made no progress for `limit`; each write that
+/// progresses is noted in the connection's [`Activity`] (a connection taking in a response
+/// is busy, not idle).
 pub(super) struct Stalls<S> {
     inner: S,
     limit: Duration,
     /// Armed when a write first finds the socket full; disarmed by any progress.
     timer: Option<Pin<Box<Sleep>>>,
+    activity: Arc<Activity>,
 }
 
 impl<S> Stalls<S> {
-    pub(super) fn new(inner: S, limit: Duration) -> Self {
+    pub(super) fn new(inner: S, limit: Duration, activity: Arc<Activity>) -> Self {
         Stalls {
             inner,
             limit,
             timer: None,
+            activity,
         }
     }
 
@@ -53,6 +60,7 @@ impl<S> Stalls<S> {
         match r {
             Poll::Ready(r) => {
                 self.timer = None;
+                self.activity.touch();
                 Poll::Ready(r)
             }
             Poll::Pending => self.stalled(cx),
@@ -132,6 +140,10 @@ mod tests {
         }
     }
 
+    fn activity() -> Arc<Activity> {
+        Arc::new(Activity::new(std::time::Instant::now()))
+    }
+
     /// A runtime whose clock only moves when every task waits on it.
     fn paused() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_current_thread()
@@ -145,7 +157,7 @@ mod tests {
     fn a_write_that_never_progresses_times_out() {
         let rt = paused();
         rt.block_on(async {
-            let mut w = Stalls::new(Full, Duration::from_secs(10));
+            let mut w = Stalls::new(Full, Duration::from_secs(10), activity());
             let e = w.write_all(b"x").await.unwrap_err();
             assert_eq!(e.kind(), io::ErrorKind::TimedOut);
             let e = w.flush().await.unwrap_err();
@@ -157,7 +169,7 @@ mod tests {
     fn progress_rearms_the_timer() {
         let rt = paused();
         rt.block_on(async {
-            let mut w = Stalls::new(Vec::new(), Duration::from_secs(1));
+            let mut w = Stalls::new(Vec::new(), Duration::from_secs(1), activity());
             for _ in 0..5 {
                 w.write_all(b"abc").await.unwrap();
                 tokio::time::sleep(Duration::from_secs(2)).await;

@@ -63,7 +63,7 @@ pub fn tree() -> Tree {
     vm.add(ValueGroup::aggregates::<VcpuStat>()).unwrap();
     root.add_subordinate(&vm).unwrap();
     let mut vcpus = Vec::new();
-    for (i, name) in ["vcpu0", "vcpu\"1\\\n"].into_iter().enumerate() {
+    for (i, name) in ["vcpu0", "vcpu\"1\\"].into_iter().enumerate() {
         let s = Arc::new(VcpuStat::default());
         s.exits.add(10 + i as u64);
         s.halt_ns.add(1500 + 1_000_000_000 * i as u64);
@@ -84,8 +84,7 @@ pub fn tree() -> Tree {
         let dir = Source::new(name).unwrap();
         dir.set_label("vcpu", i.to_string()).unwrap();
         if i == 1 {
-            dir.set_label("note", "a \"quoted\" back\\slash\nnewline")
-                .unwrap();
+            dir.set_label("note", "a \"quoted\" back\\slash").unwrap();
             dir.set_hidden(true);
         }
         dir.add(s.clone()).unwrap();

@@ -11,7 +11,9 @@
 //!   `prometheus_client`);
 //! * [`replay_corpus`]: a fuzzer's corpus through the fuzz target's own checks;
 //! * [`fixtures`]: a tree with every kind, unit, histogram, label and escaping case, and a
-//!   tree mounted in a temporary directory (re-exported here).
+//!   tree mounted in a temporary directory (re-exported here);
+//! * [`load`]: keep-alive and greedy HTTP clients, for the endpoint's fairness tests and
+//!   benchmarks.
 //!
 //! A test binary names it `common` (`use statsfs_testkit as common;`) and its test
 //! modules write `common::tree()`, `common::skip(...)`.
@@ -19,6 +21,7 @@
 #![deny(unsafe_code)]
 
 pub mod fixtures;
+pub mod load;
 
 pub use fixtures::*;
 

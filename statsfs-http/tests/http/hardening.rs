@@ -799,3 +799,87 @@ fn a_scraper_gets_through_a_flood_while_the_cap_is_held_by_served_clients() {
     flood.join().unwrap();
     drop(served);
 }
+
+/// 256 well-behaved keep-alive scrapers hold the cap (each asks for `/` every 2 s on its
+/// connection and reconnects when displaced): 49 scrapes on new connections, each
+/// sending its request 20 ms after connecting (as a client that resolves, sets up or is
+/// descheduled does), all get their answer. A newcomer is not displaced before it had
+/// the time to send its request; an idle keep-alive connection is (and reconnects).
+#[test]
+fn scrapes_get_in_while_keep_alive_clients_hold_the_cap() {
+    let tree = common::tree();
+    let server = serve(
+        std::slice::from_ref(&tree.root),
+        "127.0.0.1:0",
+        HttpOptions::default(),
+    )
+    .unwrap();
+    let addr = server.local_addr();
+    let load = common::load::keep_alive(addr, 256, Duration::from_secs(2));
+    // Idle, as keep-alive scrapers are between scrapes (the endpoint counts a connection
+    // that had bytes within the last 250 ms as being answered).
+    std::thread::sleep(Duration::from_millis(500));
+    let mut failed = Vec::new();
+    let mut slowest = Duration::ZERO;
+    for i in 0..49 {
+        let t = Instant::now();
+        let scraped = (|| {
+            let mut s = TcpStream::connect(addr)?;
+            s.set_read_timeout(Some(Duration::from_secs(10)))?;
+            std::thread::sleep(Duration::from_millis(20));
+            s.write_all(b"GET /metrics HTTP/1.0\r\nHost: t\r\n\r\n")?;
+            let mut out = Vec::new();
+            s.read_to_end(&mut out)?;
+            Ok::<_, io::Error>(status_of(&out))
+        })();
+        match scraped {
+            Ok(status) if status.contains("200") => slowest = slowest.max(t.elapsed()),
+            other => failed.push(format!("scrape {i}: {other:?}")),
+        }
+    }
+    let done = load.stop();
+    assert!(
+        failed.is_empty(),
+        "{} of 49 failed: {failed:?}",
+        failed.len()
+    );
+    println!(
+        "49 scrapes, slowest {slowest:?}; the keep-alive clients made {} connections",
+        done.connections
+    );
+}
+
+/// 250 greedy scrapers pipeline `/metrics` without end on a tree of 2,000 vCPUs: a
+/// well-behaved scrape is still answered within Prometheus's default scrape timeout
+/// (10 s, the client's read timeout here): the endpoint answers one request of each
+/// connection a turn.
+#[test]
+fn a_scrape_is_answered_among_greedy_pipelining_clients() {
+    let (tree, _extra) = big_tree();
+    let server = serve(
+        std::slice::from_ref(&tree.root),
+        "127.0.0.1:0",
+        HttpOptions::default(),
+    )
+    .unwrap();
+    let addr = server.local_addr();
+    let load = common::load::greedy(addr, 250);
+    std::thread::sleep(Duration::from_millis(500));
+    let mut took = Vec::new();
+    for i in 0..5 {
+        let t = Instant::now();
+        let status =
+            scrape(addr).unwrap_or_else(|e| panic!("scrape {i} among greedy clients: {e}"));
+        assert!(status.contains("200"), "scrape {i}: {status}");
+        took.push(t.elapsed());
+    }
+    let done = load.stop();
+    assert!(
+        done.bytes > 0,
+        "the greedy clients were answered too: {done:?} {took:?}"
+    );
+    println!(
+        "5 scrapes among 250 greedy clients: {took:?}; they read {} MB",
+        done.bytes >> 20
+    );
+}

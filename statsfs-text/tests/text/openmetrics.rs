@@ -23,7 +23,8 @@ fn text(format: Format) -> String {
 }
 
 const VCPU0: &str = r#"path="kvm/1234-5/vcpu0",vcpu="0",vm="1234-5""#;
-const VCPU1: &str = r#"path="kvm/1234-5/vcpu\"1\\\n",vcpu="1",note="a \"quoted\" back\\slash\nnewline",vm="1234-5""#;
+const VCPU1: &str =
+    r#"path="kvm/1234-5/vcpu\"1\\",vcpu="1",note="a \"quoted\" back\\slash",vm="1234-5""#;
 
 #[test]
 fn prometheus_text_names_types_units_and_labels() {
@@ -262,7 +263,7 @@ fn check_parsed(lines: &[String], unit_of_seconds: &str) {
             lines.join("\n")
         )
     };
-    let vcpu1 = r#""note": "a \"quoted\" back\\slash\nnewline", "path": "kvm/1234-5/vcpu\"1\\\n", "vcpu": "1", "vm": "1234-5""#;
+    let vcpu1 = r#""note": "a \"quoted\" back\\slash", "path": "kvm/1234-5/vcpu\"1\\", "vcpu": "1", "vm": "1234-5""#;
     has(&format!(
         "vcpu_exits\tcounter\t-\tvcpu_exits_total\t{{{vcpu1}}}\t11.0"
     ));

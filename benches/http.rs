@@ -9,6 +9,9 @@
 //! worst case; with the default limits it would hold at most 256 and cut idle and stalled
 //! ones after 10 s.
 //!
+//! Then, with the default limits, a scrape while 256 keep-alive scrapers hold the cap, or
+//! 250 greedy ones pipeline `/metrics` without end (`at_the_cap`).
+//!
 //! Run pinned, client and server on one CPU: `taskset -c 0 cargo bench --bench http`.
 
 mod common;
@@ -102,5 +105,42 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// With the default limits (a cap of 256): a scrape while 256 keep-alive scrapers hold the
+/// cap (each asks for `/` every 2 s and reconnects when displaced), and while 250 greedy
+/// clients pipeline `/metrics` without end and read every answer
+/// (`statsfs_testkit::load`).
+fn at_the_cap(c: &mut Criterion) {
+    let root = tree();
+    let mut g = c.benchmark_group("scrape_under_load");
+    g.sample_size(10).measurement_time(Duration::from_secs(5));
+    let mut buf = Vec::with_capacity(1 << 20);
+    for (kind, n) in [("none", 0), ("keep_alive", 256), ("greedy", 250)] {
+        let server = serve(
+            std::slice::from_ref(&root),
+            "127.0.0.1:0",
+            HttpOptions::default(),
+        )
+        .unwrap();
+        let addr = server.local_addr();
+        let load = match kind {
+            "keep_alive" => Some(statsfs_testkit::load::keep_alive(
+                addr,
+                n,
+                Duration::from_secs(2),
+            )),
+            "greedy" => Some(statsfs_testkit::load::greedy(addr, n)),
+            _ => None,
+        };
+        std::thread::sleep(Duration::from_millis(500));
+        scrape(addr, &mut buf);
+        g.bench_function(BenchmarkId::new(kind, n), |b| {
+            b.iter(|| scrape(addr, &mut buf))
+        });
+        drop(load);
+        drop(server);
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, at_the_cap);
 criterion_main!(benches);

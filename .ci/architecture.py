@@ -12,7 +12,8 @@
    src/tree/ (its insides are `pub(super)`, so the compiler keeps every other file out);
 4. the binary codec (statsfs-binary's header, descriptor, encode, decode, error, select)
    depends on nothing but the core's `desc`;
-5. unsafe blocks only in a crate's `sys.rs` or the core's `tree/raw.rs`.
+5. unsafe blocks only in a crate's `sys.rs`, the core's `tree/raw.rs`, or the dev-only
+   testkit's counting allocator `alloc.rs`.
 
 Prints what it found; exits 1 on a violation."""
 import os, re, sys
@@ -139,7 +140,8 @@ for crate in crates:
                     bad += 1
     # 5. unsafe only where its invariant lives
     for mod, text in files.items():
-        if re.search(r"\bunsafe\s*\{", code(text)) and not (mod == "sys" or mod == "tree::raw"):
+        designated = mod in ("sys", "tree::raw") or (crate == "statsfs-testkit" and mod == "alloc")
+        if re.search(r"\bunsafe\s*\{", code(text)) and not designated:
             print(f"{crate}: {mod}: an unsafe block outside sys.rs / tree/raw.rs")
             bad += 1
 

@@ -24,6 +24,8 @@
 //! reporting its values (the view holds it); make a new view (re-open the bulk file) to
 //! see the new shape. [`BulkView::is_current`] tells whether the tree changed.
 
+use std::sync::Arc;
+
 use crate::{Layout, LayoutError, Selection, SelectionError, StatDesc};
 use statsfs_core::tree::{PlanOptions, ReadPlan, Scope, Source};
 
@@ -37,6 +39,75 @@ pub enum ViewError {
     /// The values do not fit the binary layout (a name too long, too many values).
     #[error("the values do not fit the binary layout")]
     Layout(#[source] LayoutError),
+}
+
+/// What every view of the same source, scope and selection can share: the plan that
+/// reads the values and the layout that describes them (the encoded schema part of the
+/// blob). It holds each value's description once, in the layout (the plan keeps only
+/// what reading needs): about the size of the blob's schema part, plus a few words a
+/// value and a few pointers a source (`docs/FILES.md#memory`).
+pub struct BulkShape {
+    plan: ReadPlan,
+    layout: Layout,
+}
+
+impl std::fmt::Debug for BulkShape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BulkShape")
+            .field("values", &self.layout.num_desc())
+            .field("len", &self.layout.total_len())
+            .finish()
+    }
+}
+
+impl BulkShape {
+    /// The shape of `source` (or its subtree) with the visible values `selection`
+    /// selects, in plan order (see [`ReadPlan::new`]).
+    pub fn new(
+        source: &Source,
+        scope: Scope,
+        selection: &Selection,
+    ) -> Result<BulkShape, ViewError> {
+        let options = PlanOptions {
+            scope,
+            hidden: false,
+        };
+        let mut plan = ReadPlan::new(source, options, |name| selection.matches(name));
+        if plan.values().is_empty() && !selection.is_all() {
+            return Err(ViewError::Selection(SelectionError::NoMatch {
+                selection: selection.to_string(),
+            }));
+        }
+        // The names move into the descriptors, and from there into the layout: the plan
+        // keeps no second copy.
+        let descs: Vec<StatDesc> = plan
+            .take_values()
+            .into_iter()
+            .map(|v| StatDesc::of(v.name, &v.descriptor))
+            .collect();
+        let layout = Layout::new(&source.path(), &descs).map_err(ViewError::Layout)?;
+        // The layout packs values one after another, as the plan does: the plan's words
+        // are the data block's.
+        debug_assert_eq!(layout.data_words(), plan.words());
+        Ok(BulkShape { plan, layout })
+    }
+
+    /// The plan that reads the values (its [`values`](ReadPlan::values) are empty: they
+    /// are described by the layout).
+    pub fn plan(&self) -> &ReadPlan {
+        &self.plan
+    }
+
+    /// The layout: offsets, sizes, the encoded schema part.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// Whether no source of the subtree was added, removed, hidden, or changed its set of
+    /// values since the shape was made (if not, a new shape may differ).
+    pub fn is_current(&self) -> bool {
+        self.plan.is_current()
+    }
 }
 
 /// A source or subtree in the binary layout.
@@ -63,8 +134,7 @@ pub enum ViewError {
 /// # Ok::<(), statsfs_core::Error>(())
 /// ```
 pub struct BulkView {
-    plan: ReadPlan,
-    layout: Layout,
+    shape: Arc<BulkShape>,
     words: Vec<u64>,
 }
 
@@ -76,46 +146,35 @@ impl BulkView {
         scope: Scope,
         selection: &Selection,
     ) -> Result<BulkView, ViewError> {
-        let options = PlanOptions {
-            scope,
-            hidden: false,
-        };
-        let plan = ReadPlan::new(source, options, |name| selection.matches(name));
-        if plan.values().is_empty() && !selection.is_all() {
-            return Err(ViewError::Selection(SelectionError::NoMatch {
-                selection: selection.to_string(),
-            }));
-        }
-        let descs: Vec<StatDesc> = plan
-            .values()
-            .iter()
-            .map(|v| StatDesc::of(v.name.clone(), &v.descriptor))
-            .collect();
-        let layout = Layout::new(&source.path(), &descs).map_err(ViewError::Layout)?;
-        // The layout packs values one after another, as the plan does: the plan's words
-        // are the data block's.
-        debug_assert_eq!(layout.data_words(), plan.words());
-        let words = vec![0; plan.words()];
-        Ok(BulkView {
-            plan,
-            layout,
-            words,
-        })
+        Ok(BulkView::of(Arc::new(BulkShape::new(
+            source, scope, selection,
+        )?)))
     }
 
-    /// The read plan behind the view.
+    /// A view of a shape another view may share (each has its own data block).
+    pub fn of(shape: Arc<BulkShape>) -> BulkView {
+        let words = vec![0; shape.plan.words()];
+        BulkView { shape, words }
+    }
+
+    /// The shape: what views of the same source, scope and selection can share.
+    pub fn shape(&self) -> &Arc<BulkShape> {
+        &self.shape
+    }
+
+    /// The read plan behind the view (its values are described by the layout).
     pub fn plan(&self) -> &ReadPlan {
-        &self.plan
+        &self.shape.plan
     }
 
     /// The layout: offsets, sizes, the encoded schema part.
     pub fn layout(&self) -> &Layout {
-        &self.layout
+        &self.shape.layout
     }
 
     /// How many values the view holds.
     pub fn len(&self) -> usize {
-        self.layout.num_desc()
+        self.shape.layout.num_desc()
     }
 
     /// Whether the view holds no value.
@@ -127,13 +186,13 @@ impl BulkView {
     /// set of values since the view was made (if not, a new view may have another
     /// schema).
     pub fn is_current(&self) -> bool {
-        self.plan.is_current()
+        self.shape.is_current()
     }
 
     /// Re-reads every value into the data block and returns its words: one pass under
     /// one read lock per source, each value read straight into its place.
     pub fn refresh(&mut self) -> &[u64] {
-        self.plan.read(&mut self.words);
+        self.shape.plan.read(&mut self.words);
         &self.words
     }
 
@@ -142,13 +201,23 @@ impl BulkView {
     pub fn encode(&mut self, out: &mut Vec<u8>) {
         self.refresh();
         // The layout sized the data block for exactly these words.
-        let _ = self.layout.encode_into(&self.words, out);
+        let _ = self.shape.layout.encode_into(&self.words, out);
     }
 
     /// Refreshes and writes only the data block into `blob`, a buffer previously filled
     /// by [`encode`](Self::encode).
     pub fn encode_data(&mut self, blob: &mut [u8]) {
         self.refresh();
-        let _ = self.layout.write_data(blob, &self.words);
+        let _ = self.shape.layout.write_data(blob, &self.words);
+    }
+
+    /// Refreshes and writes the data block alone into `data` (replacing its contents):
+    /// the bytes from [`Layout::data_offset`] to the end of the blob. With the schema part
+    /// ([`Layout::schema`], shared by every view of the shape) they make the whole blob.
+    pub fn encode_data_block(&mut self, data: &mut Vec<u8>) {
+        self.refresh();
+        data.clear();
+        data.resize(self.words.len() * 8, 0);
+        crate::encode::write_words(data, &self.words);
     }
 }

@@ -202,7 +202,7 @@ pub mod header;
 mod mirror;
 mod select;
 
-pub use bulk::{BulkView, ViewError};
+pub use bulk::{BulkShape, BulkView, ViewError};
 pub use decode::{Blob, BlobSchema, Stat, StatsFile};
 pub use descriptor::{pack_flags, StatDesc};
 pub use encode::Layout;

@@ -6,7 +6,6 @@
 #![allow(unsafe_code)]
 use std::io;
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 /// A shared mapping of a whole file (a region file): read-write for its
 /// writer, read-only for readers. Every access is bounds- and alignment-checked here and
@@ -287,8 +286,8 @@ impl Drop for Mapping {
 /// Everything the handler touches is async-signal-safe: atomics in static arrays, and
 /// `mmap`/`sigaction`/`raise`, which are system calls.
 mod guard {
-    use super::{AtomicU8, AtomicUsize, Ordering};
     use std::io;
+    use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
     use std::sync::OnceLock;
 
     /// How many mappings the guard can watch at once (a reader of a whole host's regions

@@ -13,13 +13,15 @@
 //! * [`fixtures`]: a tree with every kind, unit, histogram, label and escaping case, and a
 //!   tree mounted in a temporary directory (re-exported here);
 //! * [`load`]: keep-alive and greedy HTTP clients, for the endpoint's fairness tests and
-//!   benchmarks.
+//!   benchmarks;
+//! * [`alloc`]: a counting global allocator, for the tests that measure memory.
 //!
 //! A test binary names it `common` (`use statsfs_testkit as common;`) and its test
 //! modules write `common::tree()`, `common::skip(...)`.
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+pub mod alloc;
 pub mod fixtures;
 pub mod load;
 

@@ -4,44 +4,18 @@
 //! histogram) or 17 (16 counters and the histogram), i.e. only the walk's per-source
 //! bookkeeping remains.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::sync::Arc;
 
 use statsfs::cell::{Counter, LogHistogram};
 use statsfs::openmetrics::{Encoder, Format};
 use statsfs::{Source, Stats};
-
-struct Counting;
-
-thread_local! {
-    static ALLOCS: Cell<usize> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards to the system allocator; only counts (in a const thread-local, which
-// does not allocate).
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.with(|c| c.set(c.get() + 1));
-        // SAFETY: the caller's contract is passed on.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: as above.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCS.with(|c| c.set(c.get() + 1));
-        // SAFETY: as above.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use statsfs_testkit::alloc::Counting;
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
 fn allocs() -> usize {
-    ALLOCS.with(|c| c.get())
+    statsfs_testkit::alloc::calls()
 }
 
 #[derive(Stats, Default)]

@@ -3,8 +3,9 @@
 
 use std::fmt::Write as _;
 
-use statsfs_binary::{BulkView, Selection, ViewError};
+use statsfs_binary::{BulkShape, BulkView, Selection, ViewError};
 use statsfs_core::{value, Descriptor, Error, Scope, Source};
+use std::sync::Arc;
 
 /// How a request failed, as an errno.
 pub(crate) fn errno(e: &Error) -> i32 {
@@ -61,13 +62,19 @@ pub(crate) fn value_write(source: &Source, name: &str, data: &[u8]) -> Result<()
     source.clear(name).map_err(|e| errno(&e))
 }
 
-/// An open bulk file: its view (fixed at open, or at the last selection written) and
-/// the blob of the last read.
+/// An open bulk file: its view (fixed at open, or at the last selection written) and the
+/// data block of the last read. The schema part of the blob is the view's shape's,
+/// shared with every other open of the same shape (`docs/FILES.md#memory`).
 pub(crate) struct BulkFile {
     source: Source,
     scope: Scope,
     view: BulkView,
-    blob: Vec<u8>,
+    /// The data block of the last read (empty before the first).
+    data: Vec<u8>,
+    /// Whether `data` was read at least once.
+    read: bool,
+    /// A read that spans the schema part and the data block, put together.
+    joined: Vec<u8>,
 }
 
 fn view_errno(e: &ViewError) -> i32 {
@@ -78,14 +85,16 @@ fn view_errno(e: &ViewError) -> i32 {
 }
 
 impl BulkFile {
-    pub(crate) fn open(source: Source, scope: Scope) -> Result<Self, i32> {
-        let view = BulkView::new(&source, scope, &Selection::all()).map_err(|e| view_errno(&e))?;
-        Ok(BulkFile {
+    /// An open of `source`'s bulk file of `scope`, reading through `shape` (every value).
+    pub(crate) fn open(source: Source, scope: Scope, shape: Arc<BulkShape>) -> Self {
+        BulkFile {
             source,
             scope,
-            view,
-            blob: Vec::new(),
-        })
+            view: BulkView::of(shape),
+            data: Vec::new(),
+            read: false,
+            joined: Vec::new(),
+        }
     }
 
     /// Whether the tree below the file's source still has the shape its layout was made
@@ -94,36 +103,41 @@ impl BulkFile {
         self.view.is_current()
     }
 
-    /// The blob's length, for `stat`.
-    pub(crate) fn len(source: &Source, scope: Scope) -> u64 {
-        BulkView::new(source, scope, &Selection::all())
-            .map(|v| v.layout().total_len() as u64)
-            .unwrap_or(0)
-    }
-
-    /// A read at `offset`: at offset 0 the whole blob is encoded afresh; a read that
-    /// starts in the data block re-reads the values; any other read continues the blob
-    /// of the last one. Past the end: nothing.
+    /// A read at `offset`: at offset 0 the values are read afresh; a read that starts in
+    /// the data block re-reads them; any other read continues the blob of the last one.
+    /// Past the end: nothing.
     pub(crate) fn read(&mut self, offset: u64, size: u32) -> &[u8] {
-        let data_offset = self.view.layout().data_offset() as u64;
-        if offset == 0 || self.blob.is_empty() {
-            self.view.encode(&mut self.blob);
-        } else if offset >= data_offset {
-            self.view.encode_data(&mut self.blob);
+        let schema = self.view.shape().layout().schema();
+        let data_offset = schema.len() as u64;
+        if offset == 0 || offset >= data_offset || !self.read {
+            self.view.encode_data_block(&mut self.data);
+            self.read = true;
         }
-        let start = usize::try_from(offset)
-            .unwrap_or(usize::MAX)
-            .min(self.blob.len());
-        let end = start.saturating_add(size as usize).min(self.blob.len());
-        &self.blob[start..end]
+        let schema = self.view.shape().layout().schema();
+        let total = schema.len() + self.data.len();
+        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(total);
+        let end = start.saturating_add(size as usize).min(total);
+        let cut = schema.len();
+        if end <= cut {
+            &schema[start..end]
+        } else if start >= cut {
+            &self.data[start - cut..end - cut]
+        } else {
+            self.joined.clear();
+            self.joined.extend_from_slice(&schema[start..]);
+            self.joined.extend_from_slice(&self.data[..end - cut]);
+            &self.joined
+        }
     }
 
     /// Writing a selection: the stats to keep (patterns, see `Selection`); an empty write
-    /// selects everything again. A bad selection is `EINVAL` and changes nothing.
+    /// selects everything again. A bad selection is `EINVAL` and changes nothing. A
+    /// selected view is this open's own (its shape is not shared).
     pub(crate) fn select(&mut self, data: &[u8]) -> Result<(), i32> {
         let sel = Selection::parse_bytes(data).map_err(|_| libc::EINVAL)?;
         self.view = BulkView::new(&self.source, self.scope, &sel).map_err(|e| view_errno(&e))?;
-        self.blob.clear();
+        self.data.clear();
+        self.read = false;
         Ok(())
     }
 }

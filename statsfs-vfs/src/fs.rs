@@ -47,6 +47,7 @@ use crate::inode::{
 };
 use crate::invalidate::Pollers;
 use crate::listing::{self, DirHandle};
+use crate::shapes::Shapes;
 use crate::MountOptions;
 
 /// The size `stat` reports for a value file (like sysfs): contents are computed at
@@ -84,6 +85,8 @@ pub(crate) struct Shared {
     created: SystemTime,
     /// Polls waiting for the tree to change shape.
     pub(crate) pollers: Arc<Pollers>,
+    /// Bulk files' shapes, shared between opens.
+    shapes: Shapes,
 }
 
 impl Shared {
@@ -97,6 +100,7 @@ impl Shared {
             next_fh: AtomicU64::new(1),
             created: SystemTime::now(),
             pollers: Arc::default(),
+            shapes: Shapes::default(),
         }
     }
 
@@ -175,7 +179,7 @@ impl Shared {
             Node::Bulk { source, scope } => (
                 FileType::RegularFile,
                 0o644,
-                BulkFile::len(source, *scope),
+                self.shapes.len(source, *scope),
                 1,
             ),
             Node::Catalogue => (
@@ -350,9 +354,9 @@ impl Filesystem for StatsFs {
                     snapshot: Mutex::new(Vec::new()),
                 }
             }
-            Some(Node::Bulk { source, scope }) => match BulkFile::open(source, scope) {
-                Ok(b) => OpenFile::Bulk(Mutex::new(b)),
-                Err(code) => return reply.error(err(code)),
+            Some(Node::Bulk { source, scope }) => match self.0.shapes.get(&source, scope) {
+                Ok(shape) => OpenFile::Bulk(Mutex::new(BulkFile::open(source, scope, shape))),
+                Err(_) => return reply.error(Errno::EIO),
             },
             Some(Node::Catalogue) if writing => return reply.error(Errno::EACCES),
             Some(Node::Catalogue) => OpenFile::Text(files::catalogue()),

@@ -20,7 +20,14 @@ pub struct Bulk(BulkFile);
 impl Bulk {
     /// Opens it, as `open(2)` on the mount does.
     pub fn open(source: Source, scope: Scope) -> Result<Bulk, i32> {
-        BulkFile::open(source, scope).map(Bulk)
+        let shape =
+            statsfs_binary::BulkShape::new(&source, scope, &statsfs_binary::Selection::all())
+                .map_err(|_| libc::EIO)?;
+        Ok(Bulk(BulkFile::open(
+            source,
+            scope,
+            std::sync::Arc::new(shape),
+        )))
     }
 
     /// A write of a selection: `Ok`, or the errno (the previous selection stays).

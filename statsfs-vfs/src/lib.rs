@@ -54,6 +54,7 @@ mod mount;
 mod mountinfo;
 mod mountpoint;
 mod options;
+mod shapes;
 mod sys;
 
 pub use error::MountError;

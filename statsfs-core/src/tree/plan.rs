@@ -15,7 +15,7 @@ use crate::desc::Descriptor;
 use crate::schema::Schema;
 
 /// Which values a plan covers.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Scope {
     /// The source's own values.
     #[default]
@@ -199,9 +199,33 @@ impl ReadPlan {
         }
     }
 
-    /// The planned values, in plan order.
+    /// The planned values, in plan order (empty after [`take_values`](Self::take_values)).
     pub fn values(&self) -> &[PlannedValue] {
         &self.values
+    }
+
+    /// Moves the descriptions of the planned values out (names, descriptors), leaving
+    /// the plan what reading needs: it reads exactly as before. For a view that keeps its
+    /// own description of the values (a bulk file's encoded layout), so that a plan of a
+    /// large subtree does not hold every value's name twice.
+    ///
+    /// ```
+    /// # use statsfs_core::{Descriptor, Kind, PlanOptions, ReadPlan, Schema, Source, ValueGroup, ValueType};
+    /// # use std::sync::Arc;
+    /// # let schema = Schema::new_runtime("s", vec![Descriptor::new("exits", ValueType::U64, Kind::Cumulative)]).unwrap();
+    /// let vm = Source::new("vm")?;
+    /// vm.add(ValueGroup::block(schema, Arc::new(|o: &mut [u64]| { o[0] = 7; Ok(()) })))?;
+    /// let mut plan = ReadPlan::new(&vm, PlanOptions::default(), |_| true);
+    /// let values = plan.take_values();
+    /// assert_eq!(values[0].name, "exits");
+    /// assert!(plan.values().is_empty());
+    /// let mut words = vec![0; plan.words()];
+    /// plan.read(&mut words);
+    /// assert_eq!(words, [7]);
+    /// # Ok::<(), statsfs_core::Error>(())
+    /// ```
+    pub fn take_values(&mut self) -> Vec<PlannedValue> {
+        std::mem::take(&mut self.values)
     }
 
     /// The planned sources, in walk order (the root first); sources with no planned

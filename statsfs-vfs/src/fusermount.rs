@@ -8,7 +8,8 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::error::MountError;
@@ -87,12 +88,14 @@ pub(super) fn mount(path: &Path, options: &MountOptions) -> Result<OwnedFd, Moun
     sys::inherit_in_child(&mut cmd, &theirs);
     let deadline = Instant::now() + TIMEOUT;
     let mut child = cmd.spawn().map_err(run_err)?;
+    // Read from now on: a helper that writes much must not block on a full pipe.
+    let stderr = Drain::start(child.stderr.take());
     // Only fusermount3 holds its end now: the socket ends when it exits.
     drop(theirs);
     let received = sys::recv_fd(&ours, deadline.saturating_duration_since(Instant::now()));
     // Ours stays open until fusermount3 has exited: closed early, its `sendmsg` would
     // fail and it would exit leaving its mount behind.
-    let finished = finish(&mut child, deadline);
+    let finished = finish(&mut child, deadline, stderr);
     drop(ours);
     let (status, stderr) = match finished {
         Ok(f) => f,
@@ -179,7 +182,8 @@ pub(super) fn unmount(path: &Path) -> Result<(), MountError> {
         .stderr(Stdio::piped())
         .spawn()
         .map_err(run_err)?;
-    let (status, stderr) = finish(&mut child, Instant::now() + TIMEOUT).map_err(run_err)?;
+    let stderr = Drain::start(child.stderr.take());
+    let (status, stderr) = finish(&mut child, Instant::now() + TIMEOUT, stderr).map_err(run_err)?;
     if status.success() {
         Ok(())
     } else {
@@ -202,9 +206,54 @@ fn undo(path: &Path) {
     }
 }
 
-/// Waits for `child` until `deadline` (then kills it: a `TimedOut` error); its exit
-/// status and stderr (at most 64 KiB, trimmed).
-fn finish(child: &mut Child, deadline: Instant) -> io::Result<(ExitStatus, String)> {
+/// How much of the helper's stderr is kept for the error message.
+const STDERR_KEPT: usize = 64 << 10;
+
+/// How long, after the helper exited, its stderr is read on for what is left in the pipe:
+/// a process it started may hold the pipe open for as long as it likes.
+const STDERR_AFTER_EXIT: Duration = Duration::from_millis(200);
+
+/// The helper's stderr, read on a thread of its own from the start (so that the helper
+/// never blocks on a full pipe), the first [`STDERR_KEPT`] bytes kept.
+struct Drain {
+    text: Arc<Mutex<Vec<u8>>>,
+    ended: mpsc::Receiver<()>,
+}
+
+impl Drain {
+    fn start(pipe: Option<ChildStderr>) -> Drain {
+        let text = Arc::new(Mutex::new(Vec::new()));
+        let (tx, ended) = mpsc::channel();
+        let kept = Arc::clone(&text);
+        if let Some(mut pipe) = pipe {
+            std::thread::spawn(move || {
+                let mut chunk = [0u8; 4096];
+                while let Ok(n @ 1..) = pipe.read(&mut chunk) {
+                    let mut t = kept.lock().unwrap_or_else(|e| e.into_inner());
+                    let room = STDERR_KEPT.saturating_sub(t.len());
+                    t.extend_from_slice(&chunk[..n.min(room)]);
+                }
+                let _ = tx.send(());
+            });
+        }
+        Drain { text, ended }
+    }
+
+    /// What was read, once the pipe ended or `until` passed (whichever comes first).
+    fn text(self, until: Instant) -> String {
+        let _ = self
+            .ended
+            .recv_timeout(until.saturating_duration_since(Instant::now()));
+        let t = self.text.lock().unwrap_or_else(|e| e.into_inner());
+        String::from_utf8_lossy(&t).trim().to_owned()
+    }
+}
+
+/// Waits for `child` until `deadline` (then kills it: a `TimedOut` error that says what it
+/// wrote); its exit status and what it wrote on stderr (`stderr`, at most 64 KiB,
+/// trimmed). Returns by the deadline whatever the helper, or a process it started, does
+/// with its stderr.
+fn finish(child: &mut Child, deadline: Instant, stderr: Drain) -> io::Result<(ExitStatus, String)> {
     let status = loop {
         if let Some(status) = child.try_wait()? {
             break status;
@@ -212,17 +261,84 @@ fn finish(child: &mut Child, deadline: Instant) -> io::Result<(ExitStatus, Strin
         if Instant::now() >= deadline {
             let _ = child.kill();
             let _ = child.wait();
+            let said = stderr.text(Instant::now() + STDERR_AFTER_EXIT);
+            let said = if said.is_empty() {
+                String::new()
+            } else {
+                format!("; it said: {said}")
+            };
             return Err(io::Error::new(
                 io::ErrorKind::TimedOut,
-                format!("it did not exit within {} s; killed", TIMEOUT.as_secs()),
+                format!(
+                    "it did not exit within {} s; killed{said}",
+                    TIMEOUT.as_secs()
+                ),
             ));
         }
         std::thread::sleep(Duration::from_millis(2));
     };
-    let mut stderr = Vec::new();
-    if let Some(pipe) = child.stderr.take() {
-        // It has exited: the pipe holds all it wrote, and ends.
-        let _ = pipe.take(64 << 10).read_to_end(&mut stderr);
+    let until = (Instant::now() + STDERR_AFTER_EXIT).min(deadline.max(Instant::now()));
+    Ok((status, stderr.text(until)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str) -> (Child, Drain) {
+        let mut child = Command::new("sh")
+            .args(["-c", script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let drain = Drain::start(child.stderr.take());
+        (child, drain)
     }
-    Ok((status, String::from_utf8_lossy(&stderr).trim().to_owned()))
+
+    /// `finish` on a thread: a hang fails the test (after 60 s) instead of hanging it.
+    fn finish_within(script: &'static str, deadline: Duration) -> io::Result<(ExitStatus, String)> {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let (mut child, drain) = sh(script);
+            let _ = tx.send(finish(&mut child, Instant::now() + deadline, drain));
+        });
+        rx.recv_timeout(Duration::from_secs(60))
+            .expect("finish did not return within 60 s")
+    }
+
+    #[test]
+    fn a_process_the_helper_left_holding_stderr_does_not_hold_the_caller() {
+        let (status, said) = finish_within(
+            "echo 'fake: no such mount' >&2; sleep 600 & exit 3",
+            TIMEOUT,
+        )
+        .unwrap();
+        assert_eq!(status.code(), Some(3));
+        assert_eq!(said, "fake: no such mount");
+    }
+
+    #[test]
+    fn a_helper_that_writes_megabytes_exits_and_its_message_is_kept() {
+        let (status, said) = finish_within(
+            "echo 'fake: the real reason' >&2; head -c 2000000 /dev/zero | tr '\\0' x >&2; exit 1",
+            TIMEOUT,
+        )
+        .unwrap();
+        assert_eq!(status.code(), Some(1));
+        assert!(said.starts_with("fake: the real reason"), "{}", &said[..80]);
+        assert!(said.len() <= STDERR_KEPT, "{} bytes kept", said.len());
+    }
+
+    #[test]
+    fn a_helper_that_never_exits_is_killed_at_the_deadline_and_what_it_said_is_told() {
+        let e = finish_within(
+            "echo 'fake: waiting' >&2; exec sleep 600",
+            Duration::from_millis(300),
+        )
+        .unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+        assert!(e.to_string().contains("it said: fake: waiting"), "{e}");
+    }
 }

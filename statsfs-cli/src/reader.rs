@@ -88,6 +88,8 @@ struct RegionBackend {
     instead_of: Option<Origin>,
     /// The region's layout moved during a refresh: `wait` reads the new one.
     moved: bool,
+    /// When the writer's liveness was last tested (at most every `LIVENESS_EVERY`).
+    checked: Option<Instant>,
 }
 
 impl RegionBackend {
@@ -97,6 +99,7 @@ impl RegionBackend {
             under: None,
             instead_of: None,
             moved: false,
+            checked: None,
         }
     }
 
@@ -529,6 +532,13 @@ impl Reader {
                     self.at = Instant::now();
                 } else {
                     region.moved = true;
+                }
+                if region
+                    .checked
+                    .is_none_or(|t| t.elapsed() >= statsfs_region::LIVENESS_EVERY)
+                {
+                    region.checked = Some(Instant::now());
+                    region.reader.check_writer();
                 }
                 return Ok(());
             }

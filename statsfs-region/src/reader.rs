@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{fence, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rustix::fs::{FileType, Mode, OFlags};
 
@@ -74,14 +74,13 @@ pub struct RegionReader {
     folds: Vec<Fold>,
     words: usize,
     scratch: Vec<u8>,
-    /// When the writer's liveness was last tested, and what it was.
-    checked: Option<Instant>,
+    /// What the last test of the writer's liveness found.
     gone: bool,
 }
 
-/// How often a refresh tests whether the writer is still there (one `flock`): at most
-/// once in this long, so a reader refreshing in a tight loop still makes no system call
-/// per refresh.
+/// How often a reader that shows values to people should test whether the writer is
+/// still there ([`RegionReader::check_writer`], one `flock`): the `statsfs` tool tests at
+/// most once in this long, whatever its refresh interval.
 pub const LIVENESS_EVERY: Duration = Duration::from_millis(100);
 
 impl std::fmt::Debug for RegionReader {
@@ -145,7 +144,6 @@ impl RegionReader {
             folds: Vec::new(),
             words: 0,
             scratch: Vec::new(),
-            checked: None,
             gone: false,
         };
         let word = |at| r.map.load(at, 8, Ordering::Relaxed).unwrap_or(0);
@@ -168,20 +166,22 @@ impl RegionReader {
         Ok(r)
     }
 
-    /// Whether the region's writer is gone (it exited, was killed, or dropped the
-    /// region): its values are its last, and will not change. Tested by each refresh, at
-    /// most once every [`LIVENESS_EVERY`] (`docs/REGION.md#liveness`).
+    /// Whether the last [`check_writer`](Self::check_writer) found the region's writer
+    /// gone.
     pub fn writer_gone(&self) -> bool {
         self.gone
     }
 
-    fn check_writer(&mut self) {
-        let now = Instant::now();
-        if self.gone || self.checked.is_some_and(|t| now - t < LIVENESS_EVERY) {
-            return;
+    /// Tests whether the region's writer is gone (it exited, was killed, or dropped the
+    /// region): its values are then its last, and will not change
+    /// (`docs/REGION.md#liveness`). One system call (`flock`); a refresh makes none, so a
+    /// reader calls this on its own schedule ([`LIVENESS_EVERY`] for one that shows values
+    /// to people). Once gone, always gone.
+    pub fn check_writer(&mut self) -> bool {
+        if !self.gone {
+            self.gone = crate::file::writer_gone(self.map.file());
         }
-        self.checked = Some(now);
-        self.gone = crate::file::writer_gone(self.map.file());
+        self.gone
     }
 
     /// The region's file.
@@ -229,7 +229,6 @@ impl RegionReader {
     /// layout again first if it changed. Returns whether it did. Between layout changes
     /// this makes no system call.
     pub fn refresh(&mut self, values: &mut Vec<u64>) -> Result<bool, RegionError> {
-        self.check_writer();
         let done = self.refresh_layout_and_values(values);
         self.unless_lost(done)
     }
@@ -295,7 +294,6 @@ impl RegionReader {
     /// [`refresh`](Self::refresh) reads the new one). For callers whose own structures
     /// follow the layout and change it at a time of their choosing (the `statsfs` tool).
     pub fn refresh_same_layout(&mut self, values: &mut Vec<u64>) -> Result<bool, RegionError> {
-        self.check_writer();
         let done = self.values_under_held_layout(values);
         self.unless_lost(done)
     }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use statsfs_core::cell::Counter;
 use statsfs_core::{Source, ValueGroup};
 use statsfs_derive::Stats;
-use statsfs_region::{InRegion, Region, RegionError, RegionOptions, RegionReader, LIVENESS_EVERY};
+use statsfs_region::{InRegion, Region, RegionError, RegionOptions, RegionReader};
 
 #[derive(Stats, Default)]
 #[stats(crate = statsfs_core, name = "conn")]

@@ -12,7 +12,7 @@ standard library only. Run:
 Exit status: 0; 1 if the file cannot be opened; 2 if the region is bad or the writer
 kept it busy for 2 s (one line on stderr).
 """
-import argparse, json, mmap, os, struct, sys, time
+import argparse, json, mmap, os, stat, struct, sys, time
 
 HEADER = struct.Struct("<8sIIQQQQQQ")  # magic version flags generation size, layout, data (off len)
 ENTRY = struct.Struct("<IBBHHHHHII")   # length kind hidden p n l s reserved d reserved
@@ -194,15 +194,36 @@ def read_values(mm, sources):
     return [[got[id(st)] for st in src["stats"]] for src in sources]
 
 
+def printable(text):
+    """text with its control characters (C0, DEL, C1) escaped: names come from the
+    region's writer, and one of those would reach the terminal as a command."""
+    return "".join(c if not (ord(c) < 0x20 or 0x7f <= ord(c) <= 0x9f)
+                   else (f"\\x{ord(c):02x}" if ord(c) <= 0x7f else f"\\u{{{ord(c):x}}}")
+                   for c in text)
+
+
 class Region:
     def __init__(self, path):
-        with open(path, "rb") as f:
-            need(os.fstat(f.fileno()).st_size >= 64, "file shorter than the 64-byte header")
-            self.mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        # Without blocking (a FIFO at the path is not waited on), a regular file only.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            st = os.fstat(fd)
+            need(stat.S_ISREG(st.st_mode), "not a regular file, so not a region")
+            need(st.st_size >= 64, "file shorter than the 64-byte header")
+            self.mm = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+            self.size = st.st_size
+            self.fd, fd = fd, None
+        finally:
+            if fd is not None:
+                os.close(fd)
         self.gen = self.sources = None
 
     def refresh(self, patience=2.0):
         """(generation, sources, values), read by REGION.md#reading."""
+        # A file cut short under the mapping would kill this process (SIGBUS) at the
+        # first load past its end. This check narrows the window; only a reader that
+        # handles SIGBUS closes it (REGION.md#what-a-region-survives).
+        need(os.fstat(self.fd).st_size == self.size, "the file was cut short under the reader")
         deadline = time.monotonic() + patience
         while True:
             g = generation(self.mm)
@@ -268,19 +289,20 @@ def main():
                 before, after = dict(shown or ()), dict(now)
                 for k, v in now:
                     if shown is None or before.get(k) != v:
-                        print(k, v)
+                        print(printable(k), v)
                 for k in dict.fromkeys(k for k, _ in shown or () if k not in after):
-                    print(k, "-")  # no longer published
+                    print(printable(k), "-")  # no longer published
             sys.stdout.flush()
             shown, done = now, done + 1
     except OSError as e:
         if isinstance(e, BrokenPipeError):  # e.g. piped into head: stop quietly
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 0
-        print(f"{ap.prog}: {args.region}: {e.strerror or e}", file=sys.stderr)
+        print(f"{ap.prog}: {printable(args.region)}: {printable(str(e.strerror or e))}",
+              file=sys.stderr)
         return 1
     except BadRegion as e:
-        print(f"{ap.prog}: {args.region}: {e}", file=sys.stderr)
+        print(f"{ap.prog}: {printable(args.region)}: {printable(str(e))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 0

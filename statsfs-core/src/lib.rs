@@ -62,6 +62,22 @@ pub mod __private {
     pub use core::mem::offset_of;
     pub use inventory;
 
+    /// Whether every descriptor is an inline cell (an atomic or histogram buckets, not a
+    /// sharded counter or a block value): part of [`Stats::CELLS_ONLY`].
+    pub const fn inline_cells(descriptors: &[Descriptor]) -> bool {
+        let mut i = 0;
+        while i < descriptors.len() {
+            if !matches!(
+                descriptors[i].storage,
+                crate::desc::Storage::Atomic | crate::desc::Storage::Buckets
+            ) {
+                return false;
+            }
+            i += 1;
+        }
+        true
+    }
+
     /// A descriptor for a field of cell type `T`, with `T`'s default kind.
     pub const fn field<T: StatField>(name: &'static str, offset: usize) -> Descriptor {
         Descriptor::new(name, T::TYPE, T::KIND)

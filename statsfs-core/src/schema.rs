@@ -198,6 +198,13 @@ pub unsafe trait Stats: Send + Sync + 'static {
     const DESCRIPTORS: &'static [Descriptor];
     /// The schema; its address is the schema's identity.
     const SCHEMA: &'static Schema;
+    /// Whether the struct is stat cells and nothing else, inline: no `#[stat(skip)]`
+    /// field, no sharded counter (which points to its shards), in it or in a struct it
+    /// flattens. Then every byte of it is an atomic's, and all zeros is a valid value of
+    /// it: what a shared region needs, whose guard may zero the memory under it
+    /// (`docs/REGION.md#what-a-region-survives`). The derive computes it; an impl by hand
+    /// that says `true` promises it.
+    const CELLS_ONLY: bool = false;
 }
 
 /// Builds a descriptor array at compile time; the glue `#[derive(Stats)]` emits.

@@ -52,6 +52,17 @@ pub fn expand(input: &Input<'_>) -> TokenStream {
         .map(|f| step(ident, f))
         .collect();
     let static_ident = format_ident!("__STATSFS_SCHEMA_{}", ident.to_string().to_uppercase());
+    // Cells only: no skipped field here, none in what is flattened, no sharded cell.
+    let no_skip = input.fields.iter().all(|f| f.attrs.skip.is_none());
+    let flattened_cells: Vec<TokenStream> = input
+        .fields
+        .iter()
+        .filter(|f| f.attrs.flatten.is_some())
+        .map(|f| {
+            let ty = f.ty;
+            quote_spanned!(ty.span()=> && <#ty as __sf::Stats>::CELLS_ONLY)
+        })
+        .collect();
     quote! {
         #[doc(hidden)]
         #[allow(non_upper_case_globals, clippy::all)]
@@ -66,6 +77,8 @@ pub fn expand(input: &Input<'_>) -> TokenStream {
                         #(#steps)*
                         .build();
                 const SCHEMA: &'static __sf::Schema = &#static_ident;
+                const CELLS_ONLY: bool = #no_skip #(#flattened_cells)*
+                    && __sf::inline_cells(<Self as __sf::Stats>::DESCRIPTORS);
             }
 
             static #static_ident: __sf::Schema = __sf::Schema::new_static(

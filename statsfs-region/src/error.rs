@@ -131,11 +131,21 @@ pub enum OptionsError {
         /// The region's.
         max: usize,
     },
+    /// A struct that is not stat cells only ([`Stats::CELLS_ONLY`](statsfs_core::Stats::CELLS_ONLY)):
+    /// a skipped field or a sharded counter, which a region can neither publish nor zero.
+    NotCellsOnly {
+        /// The struct's type.
+        ty: &'static str,
+    },
 }
 
 impl fmt::Display for OptionsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            OptionsError::NotCellsOnly { ty } => write!(
+                f,
+                "{ty} is not stat cells only (a #[stat(skip)] field, or a sharded counter): a region holds structs every byte of which is a stat; keep the rest beside it"
+            ),
             OptionsError::LayoutTooLarge { layout_size } => {
                 write!(f, "layout_size {layout_size} is too large")
             }

@@ -5,25 +5,26 @@
 //!   directory), each opened with `O_NOFOLLOW`: a symbolic link anywhere in the path is
 //!   an error ([`RegionError::Symlink`]), so no one can re-point where the file goes.
 //!   Everything after works relative to that directory's descriptor.
-//! * The file is made unnamed (`O_TMPFILE`), sized, and allocated (`fallocate`: a full
-//!   file system is an error now, [`RegionError::NoSpace`], not a SIGBUS at the first
-//!   write to a sparse page); then locked (`flock`, exclusive, held while the writer
-//!   maps it: readers test it to tell a live writer from a dead one) and linked under its
-//!   name once the caller wrote it whole. On a file system without `O_TMPFILE` a named
-//!   temporary (`NAME.PID.tmp`) stands in; those of dead writers are removed.
+//! * The file is made unnamed (`O_TMPFILE`), locked (a write lock of its open file
+//!   description, held while the writer maps it: readers ask for it, without taking
+//!   anything, to tell a live writer from a dead one), sized and allocated (`fallocate`:
+//!   a full file system is an error now, [`RegionError::NoSpace`], not a SIGBUS at the
+//!   first write to a sparse page), and linked under its name once the caller wrote it
+//!   whole. On a file system without `O_TMPFILE` a named temporary
+//!   (`NAME.PID.NANOS.tmp`) stands in; those of dead writers are removed.
 //! * A file already at the name is replaced only if it is a stale region of this user:
-//!   a regular file owned by this user whose lock no one holds. Otherwise
-//!   [`RegionError::Exists`].
+//!   a regular file owned by this user, beginning with the region magic, on which no
+//!   writer holds its lock. Otherwise [`RegionError::Exists`].
 //! * [`Placed::remove`] unlinks the name only while it still names the inode made here.
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
-use rustix::fs::{AtFlags, FallocateFlags, FileType, FlockOperation, Mode, OFlags, CWD};
+use rustix::fs::{AtFlags, FallocateFlags, FileType, Mode, OFlags, CWD};
 use rustix::io::Errno;
 
 use crate::error::RegionError;
@@ -76,7 +77,16 @@ fn open_parent(path: &Path) -> Result<(OwnedFd, OsString), RegionError> {
     for c in parent.components() {
         let part: &OsStr = match c {
             Component::RootDir | Component::CurDir => continue,
-            Component::ParentDir => OsStr::new(".."),
+            // Where `..` leads depends on renames since: not followed.
+            Component::ParentDir => {
+                return Err(RegionError::Io {
+                    path: path.to_owned(),
+                    source: io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "a region's path has no `..`: give it without",
+                    ),
+                })
+            }
             Component::Normal(n) => n,
             Component::Prefix(_) => continue,
         };
@@ -115,7 +125,10 @@ pub(crate) fn create(path: &Path, mode: u32, size: u64) -> Result<Unlinked, Regi
         Ok(fd) => (fd, None),
         // No O_TMPFILE on this file system: a named temporary, made exclusively.
         Err(Errno::OPNOTSUPP | Errno::ISDIR | Errno::INVAL | Errno::NOENT) => {
-            let tmp = temporary(&name, std::process::id());
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos());
+            let tmp = temporary(&name, std::process::id(), nanos);
             let flags = rw | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW;
             let fd = rustix::fs::openat(&dir, &tmp, flags, mode).map_err(&err)?;
             (fd, Some(tmp))
@@ -129,6 +142,11 @@ pub(crate) fn create(path: &Path, mode: u32, size: u64) -> Result<Unlinked, Regi
         path: path.to_owned(),
         tmp,
     };
+    // Locked first: a live writer's file, named or not, is never taken for a dead one's.
+    crate::sys::lock_as_writer(&made.file).map_err(|e| RegionError::Io {
+        path: path.to_owned(),
+        source: e,
+    })?;
     // The mode exactly as asked, whatever the umask.
     rustix::fs::fchmod(&made.file, mode).map_err(&err)?;
     rustix::fs::ftruncate(&made.file, size).map_err(&err)?;
@@ -139,7 +157,6 @@ pub(crate) fn create(path: &Path, mode: u32, size: u64) -> Result<Unlinked, Regi
         },
         e => err(e),
     })?;
-    rustix::fs::flock(&made.file, FlockOperation::NonBlockingLockExclusive).map_err(&err)?;
     Ok(made)
 }
 
@@ -161,14 +178,16 @@ fn allocate(file: &File, size: u64) -> Result<(), Errno> {
     }
 }
 
-fn temporary(name: &OsStr, pid: u32) -> OsString {
+fn temporary(name: &OsStr, pid: u32, nanos: u32) -> OsString {
     let mut tmp = name.to_owned();
-    tmp.push(format!(".{pid}.tmp"));
+    tmp.push(format!(".{pid}.{nanos}.tmp"));
     tmp
 }
 
-/// Removes `NAME.PID.tmp` files of writers that are gone (no process `PID`), if they are
-/// regular files of this user: what a writer killed while making its region left.
+/// Removes `NAME.PID.NANOS.tmp` files of writers that are gone (no process `PID` here, and
+/// no writer's lock on the file: a process of another PID namespace keeps its
+/// temporary), if they are regular files of this user: what a writer killed while
+/// making its region left.
 fn clean_stale_temporaries(dir: &OwnedFd, name: &OsStr) {
     let Ok(listing) = rustix::fs::openat(
         dir,
@@ -188,6 +207,7 @@ fn clean_stale_temporaries(dir: &OwnedFd, name: &OsStr) {
             .strip_prefix(prefix)
             .and_then(|r| r.strip_prefix(b"."))
             .and_then(|r| r.strip_suffix(b".tmp"))
+            .and_then(|r| r.split(|&b| b == b'.').next())
             .and_then(|p| std::str::from_utf8(p).ok())
             .and_then(|p| p.parse::<i32>().ok())
             .and_then(rustix::process::Pid::from_raw)
@@ -198,12 +218,9 @@ fn clean_stale_temporaries(dir: &OwnedFd, name: &OsStr) {
             continue;
         }
         let file = OsStr::from_bytes(file);
-        if let Ok(st) = rustix::fs::statat(dir, file, AtFlags::SYMLINK_NOFOLLOW) {
-            if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile
-                && st.st_uid == rustix::process::geteuid().as_raw()
-            {
-                let _ = rustix::fs::unlinkat(dir, file, AtFlags::empty());
-            }
+        // A temporary needs no magic: its writer may have died before writing it.
+        if ours_unlocked(dir, file).is_some() {
+            let _ = rustix::fs::unlinkat(dir, file, AtFlags::empty());
         }
     }
 }
@@ -276,27 +293,54 @@ impl Unlinked {
         }
     }
 
-    /// Removes what is at the name if it is a stale region of this user: a regular file
-    /// owned by this user on which no writer holds the lock. Whether it did.
+    /// Removes what is at the name if it is a stale region of this user (a regular file
+    /// of this user, beginning with the region magic, with no writer's lock on it);
+    /// whether it did.
     fn remove_stale(&self) -> bool {
-        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
-        let Ok(fd) = rustix::fs::openat(&self.dir, &self.name, flags, Mode::empty()) else {
-            return false;
-        };
-        let Ok(st) = rustix::fs::fstat(&fd) else {
-            return false;
-        };
-        if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile
-            || st.st_uid != rustix::process::geteuid().as_raw()
-            || rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive).is_err()
-        {
-            return false;
+        match ours_unlocked(&self.dir, &self.name) {
+            Some(open) if open.magic => {
+                // Still that file at the name.
+                let same = rustix::fs::statat(&self.dir, &self.name, AtFlags::SYMLINK_NOFOLLOW)
+                    .is_ok_and(|now| (now.st_dev, now.st_ino) == open.id);
+                same && rustix::fs::unlinkat(&self.dir, &self.name, AtFlags::empty()).is_ok()
+            }
+            _ => false,
         }
-        // Still that file at the name (held locked: no new writer can take it either).
-        let same = rustix::fs::statat(&self.dir, &self.name, AtFlags::SYMLINK_NOFOLLOW)
-            .is_ok_and(|now| (now.st_dev, now.st_ino) == (st.st_dev, st.st_ino));
-        same && rustix::fs::unlinkat(&self.dir, &self.name, AtFlags::empty()).is_ok()
     }
+}
+
+/// What [`ours_unlocked`] found.
+struct Unlocked {
+    /// Device and inode.
+    id: (u64, u64),
+    /// Whether it begins with the region magic.
+    magic: bool,
+}
+
+/// The file `name` in `dir`, if it is a regular file of this user (checked before it is
+/// opened, and again after, on the same inode) that no writer holds its lock on.
+fn ours_unlocked(dir: &OwnedFd, name: &OsStr) -> Option<Unlocked> {
+    let me = rustix::process::geteuid().as_raw();
+    let before = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).ok()?;
+    if FileType::from_raw_mode(before.st_mode) != FileType::RegularFile || before.st_uid != me {
+        return None;
+    }
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    let file = File::from(rustix::fs::openat(dir, name, flags, Mode::empty()).ok()?);
+    let st = rustix::fs::fstat(&file).ok()?;
+    if (st.st_dev, st.st_ino) != (before.st_dev, before.st_ino) {
+        return None;
+    }
+    if crate::sys::writer_holds(&file).unwrap_or(true) {
+        return None;
+    }
+    let mut head = [0u8; 8];
+    let magic = rustix::io::pread(&file, &mut head, 0).is_ok_and(|n| n == 8)
+        && u64::from_le_bytes(head) == crate::format::MAGIC;
+    Some(Unlocked {
+        id: (st.st_dev, st.st_ino),
+        magic,
+    })
 }
 
 impl Drop for Unlinked {
@@ -330,15 +374,9 @@ impl Placed {
     }
 }
 
-/// Whether the writer of the region open as `file` is gone: no one holds the exclusive
+/// Whether the writer of the region open as `file` is gone: no open file holds the write
 /// lock its writer takes for as long as it maps the file (it goes when the writer
-/// unmaps, exits or dies). Taking a shared lock tests it; the lock is let go at once.
-pub(crate) fn writer_gone(file: &impl AsFd) -> bool {
-    match rustix::fs::flock(file, FlockOperation::NonBlockingLockShared) {
-        Ok(()) => {
-            let _ = rustix::fs::flock(file, FlockOperation::Unlock);
-            true
-        }
-        Err(_) => false,
-    }
+/// unmaps, exits or dies). Nothing is taken to ask.
+pub(crate) fn writer_gone(file: &File) -> bool {
+    crate::sys::writer_holds(file).is_ok_and(|held| !held)
 }

@@ -292,6 +292,11 @@ impl Region {
     /// size is reused once no published layout refers to it; else the struct goes after
     /// the last one. A struct that does not fit is [`RegionError::Full`].
     pub fn alloc<T: Stats>(&self, value: T) -> Result<Arc<InRegion<T>>, RegionError> {
+        if !T::CELLS_ONLY {
+            return Err(RegionError::Options(OptionsError::NotCellsOnly {
+                ty: std::any::type_name::<T>(),
+            }));
+        }
         let size = std::mem::size_of::<T>().max(1).next_multiple_of(ALIGN);
         if std::mem::align_of::<T>() > ALIGN {
             return Err(RegionError::Options(OptionsError::Alignment {

@@ -288,7 +288,7 @@ impl Drop for Mapping {
 mod guard {
     use std::io;
     use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
-    use std::sync::OnceLock;
+    use std::sync::{Once, OnceLock};
 
     /// How many mappings the guard can watch at once (a reader of a whole host's regions
     /// maps one per process).
@@ -305,9 +305,14 @@ mod guard {
     static START: [AtomicUsize; SLOTS] = [FREE; SLOTS];
     static LEN: [AtomicUsize; SLOTS] = [FREE; SLOTS];
     static FLAGS: [AtomicU8; SLOTS] = [NO_FLAGS; SLOTS];
+    /// Handlers running now: a slot is given back only once none is (so a handler never
+    /// pairs one mapping's start with another's length, nor maps over a mapping that went).
+    static IN_HANDLER: AtomicUsize = AtomicUsize::new(0);
 
-    /// The SIGBUS action before ours (set once, before ours is installed).
-    static PREVIOUS: OnceLock<Result<Previous, i32>> = OnceLock::new();
+    /// The SIGBUS action before ours: read, and stored, before ours is installed.
+    static PREVIOUS: OnceLock<Previous> = OnceLock::new();
+    static INSTALL: Once = Once::new();
+    static INSTALLED: OnceLock<Result<(), i32>> = OnceLock::new();
 
     /// A `sigaction` as it was (plain data: it is only read after being set).
     struct Previous(libc::sigaction);
@@ -318,26 +323,38 @@ mod guard {
 
     /// Installs the handler, once per process.
     pub(super) fn install() -> io::Result<()> {
-        let done = PREVIOUS.get_or_init(|| {
-            // SAFETY: `sigaction` with a zeroed struct filled here: our handler, with
-            // SA_SIGINFO (it takes the siginfo), SA_ONSTACK (it runs on an alternate
-            // stack where one is set) and every signal allowed (it does nothing that
-            // another handler could break). The old action is saved for chaining.
-            unsafe {
-                let mut ours: libc::sigaction = std::mem::zeroed();
-                ours.sa_sigaction = on_sigbus as *const () as usize;
-                ours.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
-                libc::sigemptyset(&mut ours.sa_mask);
-                let mut old: libc::sigaction = std::mem::zeroed();
-                if libc::sigaction(libc::SIGBUS, &ours, &mut old) != 0 {
-                    return Err(io::Error::last_os_error().raw_os_error().unwrap_or(0));
+        INSTALL.call_once(|| {
+            let done = (|| {
+                // SAFETY: `sigaction` reading the current action into a zeroed struct
+                // (no change): what our handler chains to, stored before it can run.
+                let old = unsafe {
+                    let mut old: libc::sigaction = std::mem::zeroed();
+                    if libc::sigaction(libc::SIGBUS, std::ptr::null(), &mut old) != 0 {
+                        return Err(io::Error::last_os_error().raw_os_error().unwrap_or(0));
+                    }
+                    old
+                };
+                let _ = PREVIOUS.set(Previous(old));
+                // SAFETY: `sigaction` with a zeroed struct filled here: our handler, with
+                // SA_SIGINFO (it takes the siginfo), SA_ONSTACK (it runs on an alternate
+                // stack where one is set) and every signal allowed (it takes no lock).
+                unsafe {
+                    let mut ours: libc::sigaction = std::mem::zeroed();
+                    ours.sa_sigaction = on_sigbus as *const () as usize;
+                    ours.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+                    libc::sigemptyset(&mut ours.sa_mask);
+                    if libc::sigaction(libc::SIGBUS, &ours, std::ptr::null_mut()) != 0 {
+                        return Err(io::Error::last_os_error().raw_os_error().unwrap_or(0));
+                    }
                 }
-                Ok(Previous(old))
-            }
+                Ok(())
+            })();
+            let _ = INSTALLED.set(done);
         });
-        match done {
-            Ok(_) => Ok(()),
-            Err(errno) => Err(io::Error::from_raw_os_error(*errno)),
+        match INSTALLED.get() {
+            Some(Ok(())) => Ok(()),
+            Some(Err(errno)) => Err(io::Error::from_raw_os_error(*errno)),
+            None => Err(io::Error::other("the SIGBUS guard could not be installed")),
         }
     }
 
@@ -359,9 +376,14 @@ mod guard {
         )))
     }
 
-    /// Gives the slot back (before the mapping goes).
+    /// Gives the slot back, before the mapping goes: once it returns, no handler looks at
+    /// the mapping or maps over it.
     pub(super) fn unregister(slot: usize) {
-        START[slot].store(0, Ordering::Release);
+        START[slot].store(0, Ordering::SeqCst);
+        // A handler that read the start before it went to 0 is running now, and soon done.
+        while IN_HANDLER.load(Ordering::SeqCst) != 0 {
+            std::hint::spin_loop();
+        }
         LEN[slot].store(0, Ordering::Release);
         FLAGS[slot].store(0, Ordering::Release);
     }
@@ -372,10 +394,32 @@ mod guard {
     }
 
     extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
-        // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler.
-        let addr = unsafe { (*info).si_addr() } as usize;
+        // SAFETY: errno is this thread's; saved and put back around our system calls, so
+        // the interrupted code sees its own.
+        let errno = unsafe { *libc::__errno_location() };
+        IN_HANDLER.fetch_add(1, Ordering::SeqCst);
+        let ours = repair(info);
+        IN_HANDLER.fetch_sub(1, Ordering::SeqCst);
+        if !ours {
+            chain(sig, info, ctx);
+        }
+        // SAFETY: as above.
+        unsafe { *libc::__errno_location() = errno };
+    }
+
+    /// For a fault past the end of a region's file (`BUS_ADRERR` in a mapping of ours):
+    /// maps zeroed pages over that mapping, marks it lost, and says it was ours. Anything
+    /// else (a signal sent by a process, a hardware memory error, an address not ours) is
+    /// not.
+    fn repair(info: *mut libc::siginfo_t) -> bool {
+        // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler; `si_addr` is
+        // meaningful for the fault codes checked first.
+        let (code, addr) = unsafe { ((*info).si_code, (*info).si_addr() as usize) };
+        if code != libc::BUS_ADRERR {
+            return false;
+        }
         for slot in 0..SLOTS {
-            let start = START[slot].load(Ordering::Acquire);
+            let start = START[slot].load(Ordering::SeqCst);
             if start == 0 || addr < start {
                 continue;
             }
@@ -383,16 +427,23 @@ mod guard {
             if addr - start >= len {
                 continue;
             }
-            let prot = if FLAGS[slot].load(Ordering::Acquire) & WRITABLE != 0 {
+            let flags = FLAGS[slot].fetch_or(LOST, Ordering::AcqRel);
+            if flags & LOST != 0 {
+                // Another thread is replacing it (or has): run the access again.
+                return true;
+            }
+            let prot = if flags & WRITABLE != 0 {
                 libc::PROT_READ | libc::PROT_WRITE
             } else {
                 libc::PROT_READ
             };
-            // SAFETY: `[start, start + len)` is a live mapping of ours (registered until
-            // just before it is unmapped), and replacing it in place with zeroed private
-            // pages keeps every reference into it valid: they point to atomics (the
-            // values and the structs' cells), for which zero is a valid value, that
-            // change as if another process had written them.
+            // SAFETY: `[start, start + len)` is a live mapping of ours: registered, and
+            // not given back while this handler runs (`unregister` waits for it).
+            // Replacing it in place with zeroed private pages keeps every reference into
+            // it valid: they point to the structs placed there (made of stat cells,
+            // atomics for which zero is a valid value: `Region::alloc` takes only such
+            // structs) and to the header and layout (read with atomic loads), which
+            // change as if another process had written zeros.
             let p = unsafe {
                 libc::mmap(
                     start as *mut libc::c_void,
@@ -403,21 +454,19 @@ mod guard {
                     0,
                 )
             };
-            if p != libc::MAP_FAILED {
-                FLAGS[slot].fetch_or(LOST, Ordering::AcqRel);
-                return;
-            }
-            break;
+            return p != libc::MAP_FAILED;
         }
-        chain(sig, info, ctx);
+        false
     }
 
-    /// A SIGBUS that is not ours: to the handler before ours, or as if there were none.
+    /// A SIGBUS that is not ours: to the action before ours, as if we were not there.
     fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
-        let Some(Ok(Previous(old))) = PREVIOUS.get() else {
+        // SAFETY: the kernel passes a valid siginfo.
+        let sent = unsafe { (*info).si_code } <= 0;
+        let handler = PREVIOUS.get().map_or(libc::SIG_DFL, |p| p.0.sa_sigaction);
+        if handler == libc::SIG_IGN && sent {
             return;
-        };
-        let handler = old.sa_sigaction;
+        }
         if handler == libc::SIG_DFL || handler == libc::SIG_IGN {
             // SAFETY: restores the default action; a fault then happens again on return
             // and kills the process with SIGBUS, as without us; a SIGBUS sent by another
@@ -426,12 +475,15 @@ mod guard {
                 let mut default: libc::sigaction = std::mem::zeroed();
                 default.sa_sigaction = libc::SIG_DFL;
                 libc::sigaction(libc::SIGBUS, &default, std::ptr::null_mut());
-                if (*info).si_code <= 0 {
+                if sent {
                     libc::raise(libc::SIGBUS);
                 }
             }
             return;
         }
+        let Some(Previous(old)) = PREVIOUS.get() else {
+            return;
+        };
         if old.sa_flags & libc::SA_SIGINFO != 0 {
             // SAFETY: the handler the program installed before us, with the arguments
             // the kernel gave us, as it expects them.
@@ -512,4 +564,44 @@ impl<T> std::fmt::Debug for InRegion<T> {
             .field("offset", &self.offset)
             .finish()
     }
+}
+
+/// `F_OFD_SETLK`/`F_OFD_GETLK` on the whole file: open-file-description locks, held as
+/// long as any descriptor of that open file is (so: for as long as the writer maps the
+/// region, and not a moment after its death).
+fn ofd_lock(
+    file: &std::fs::File,
+    cmd: libc::c_int,
+    l_type: libc::c_int,
+) -> io::Result<libc::flock> {
+    // SAFETY: an all-zero `flock` is valid (whole file from offset 0, `l_pid` 0 as OFD
+    // locks require); the type is set below.
+    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+    lock.l_type = l_type as libc::c_short;
+    lock.l_whence = libc::SEEK_SET as libc::c_short;
+    loop {
+        // SAFETY: a valid descriptor and a `flock` that outlives the call, which the
+        // kernel reads (and for F_OFD_GETLK writes).
+        if unsafe { libc::fcntl(file.as_raw_fd(), cmd, &mut lock) } == 0 {
+            return Ok(lock);
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINTR) {
+            return Err(e);
+        }
+    }
+}
+
+/// Takes the writer's lock: a write lock on the whole file (the file must be open for
+/// writing, so no reader can take it); fails at once if anyone holds a lock on it.
+pub(crate) fn lock_as_writer(file: &std::fs::File) -> io::Result<()> {
+    ofd_lock(file, libc::F_OFD_SETLK, libc::F_WRLCK).map(|_| ())
+}
+
+/// Whether an open file holds a write lock on the file: its writer, alive. Asks without
+/// taking anything (a read lock would conflict only with a write lock), so readers
+/// asking never disturb one another or a writer starting.
+pub(crate) fn writer_holds(file: &std::fs::File) -> io::Result<bool> {
+    let lock = ofd_lock(file, libc::F_OFD_GETLK, libc::F_RDLCK)?;
+    Ok(lock.l_type == libc::F_WRLCK as libc::c_short)
 }

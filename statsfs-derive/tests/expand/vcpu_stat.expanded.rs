@@ -45,6 +45,8 @@ const _: () = {
             )
             .build();
         const SCHEMA: &'static __sf::Schema = &__STATSFS_SCHEMA_VCPUSTAT;
+        const CELLS_ONLY: bool = true && <GenericVcpuStat as __sf::Stats>::CELLS_ONLY
+            && __sf::inline_cells(<Self as __sf::Stats>::DESCRIPTORS);
     }
     static __STATSFS_SCHEMA_VCPUSTAT: __sf::Schema = __sf::Schema::new_static(
         "kvm_vcpu",

@@ -185,6 +185,13 @@ fn stale_files_of_dead_writers_are_replaced_live_ones_are_not() {
     assert!(!reader.check_writer());
     drop(again);
 
+    // A file of this user that is no region (a mistaken path): left alone.
+    let data = dir.path().join("data.db");
+    std::fs::write(&data, b"precious, and not a region").unwrap();
+    let e = Region::create(&data, RegionOptions::default()).unwrap_err();
+    assert!(matches!(e, RegionError::Exists { .. }), "{e:?}");
+    assert_eq!(std::fs::read(&data).unwrap(), b"precious, and not a region");
+
     // Not this user's kind of file: a directory, a FIFO are left alone.
     let other = dir.path().join("fifo.region");
     assert!(Command::new("mkfifo")
@@ -262,4 +269,66 @@ fn a_reader_sees_its_writer_go() {
     assert!(!reader.check_writer());
     drop((region, root, stats));
     assert!(reader.check_writer(), "a dropped region");
+}
+
+/// A struct with more than stat cells (a skipped field, which all-zero bytes may not be a
+/// valid value of) is refused: the guard may zero a region's memory.
+#[test]
+fn only_structs_of_stat_cells_are_placed() {
+    #[derive(Stats, Default)]
+    #[stats(crate = statsfs_core)]
+    struct WithName {
+        /// Requests
+        requests: Counter,
+        #[stat(skip)]
+        name: String,
+    }
+    let dir = tempfile::TempDir::new().unwrap();
+    let region = Region::create(dir.path().join("r.region"), RegionOptions::default()).unwrap();
+    let e = region.alloc(WithName::default()).unwrap_err();
+    assert!(e.to_string().contains("not stat cells only"), "{e}");
+    assert!(region.alloc(ConnStat::default()).is_ok());
+}
+
+const SIGNALLED_CHILD: &str = "STATSFS_REGION_SIGNALLED_CHILD";
+
+/// Not a test of its own: with `STATSFS_REGION_SIGNALLED_CHILD=<path>`, maps a region (so
+/// the guard is installed) and has SIGBUS sent to itself twice. Without the guard the
+/// first goes to the handler Rust's runtime installs (which sets the default action back
+/// and returns) and the second kills: the same with it.
+#[test]
+fn signalled_child_entry() {
+    let Some(path) = std::env::var_os(SIGNALLED_CHILD) else {
+        return;
+    };
+    let (_region, _root, _stats) = publish(Path::new(&path));
+    let _reader = RegionReader::open(&path).unwrap();
+    for _ in 0..2 {
+        Command::new("kill")
+            .args(["-BUS", &std::process::id().to_string()])
+            .status()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    println!("SURVIVED");
+}
+
+/// The guard takes only faults in its mappings: SIGBUS sent by another process goes on to
+/// the handler that was there before, and kills as without the guard.
+#[test]
+fn a_sigbus_sent_by_another_process_is_not_swallowed() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::TempDir::new().unwrap();
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "hostile::signalled_child_entry",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(SIGNALLED_CHILD, dir.path().join("r.region"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.signal(), Some(libc::SIGBUS), "{out:?}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("SURVIVED"));
 }

@@ -285,7 +285,12 @@ fn only_structs_of_stat_cells_are_placed() {
     }
     let dir = tempfile::TempDir::new().unwrap();
     let region = Region::create(dir.path().join("r.region"), RegionOptions::default()).unwrap();
-    let e = region.alloc(WithName::default()).unwrap_err();
+    let named = WithName {
+        name: "a connection".to_owned(),
+        ..Default::default()
+    };
+    assert_eq!(named.name, "a connection");
+    let e = region.alloc(named).unwrap_err();
     assert!(e.to_string().contains("not stat cells only"), "{e}");
     assert!(region.alloc(ConnStat::default()).is_ok());
 }

@@ -105,8 +105,9 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-/// With the default limits (a cap of 256): a scrape while 256 keep-alive scrapers hold the
-/// cap (each asks for `/` every 2 s and reconnects when displaced), and while 250 greedy
+/// With the default limits (a cap of 256): a scrape while 256 keep-alive clients hold the
+/// cap (each asks for `/` every 2 s, and connects again at once when displaced, as a
+/// client's pool does), and while 250 greedy
 /// clients pipeline `/metrics` without end and read every answer
 /// (`statsfs_testkit::load`).
 fn at_the_cap(c: &mut Criterion) {
@@ -123,7 +124,7 @@ fn at_the_cap(c: &mut Criterion) {
         .unwrap();
         let addr = server.local_addr();
         let load = match kind {
-            "keep_alive" => Some(statsfs_testkit::load::keep_alive(
+            "keep_alive" => Some(statsfs_testkit::load::pooled(
                 addr,
                 n,
                 Duration::from_secs(2),

@@ -513,6 +513,14 @@ impl Reader {
             Backend::Region(region) => {
                 // Under the layout the model was made for: a layout that moved is read
                 // at the next `wait`, where callers expect changes of layout.
+                // The writer's liveness first: "gone" is then said beside its last values.
+                if region
+                    .checked
+                    .is_none_or(|t| t.elapsed() >= statsfs_region::LIVENESS_EVERY)
+                {
+                    region.checked = Some(Instant::now());
+                    region.reader.check_writer();
+                }
                 let mut fresh = Vec::with_capacity(self.data.len());
                 let same = match region.reader.refresh_same_layout(&mut fresh) {
                     Ok(same) => same,
@@ -532,13 +540,6 @@ impl Reader {
                     self.at = Instant::now();
                 } else {
                     region.moved = true;
-                }
-                if region
-                    .checked
-                    .is_none_or(|t| t.elapsed() >= statsfs_region::LIVENESS_EVERY)
-                {
-                    region.checked = Some(Instant::now());
-                    region.reader.check_writer();
                 }
                 return Ok(());
             }

@@ -7,9 +7,8 @@ use std::time::{Duration, Instant};
 /// How long a new connection has to send its request before it counts as silent.
 pub(super) const GRACE: Duration = Duration::from_secs(1);
 
-/// How long after its last write a connection that was served counts as idle (a
-/// keep-alive scraper between scrapes) rather than busy (taking in a response).
-pub(super) const QUIET: Duration = Duration::from_millis(250);
+/// The class of [`Activity::eviction_key`] for a connection being answered.
+pub(super) const BUSY: u8 = 3;
 
 /// One connection's activity, shared by its task (which updates it) and the accept loop.
 pub(super) struct Activity {
@@ -18,6 +17,9 @@ pub(super) struct Activity {
     accepted: u64,
     /// Requests received so far.
     served: AtomicU32,
+    /// How many of them had been received when a flush last completed: all the bytes
+    /// written by then had gone to the socket.
+    answered: AtomicU32,
     /// When a request last came or a response's bytes last went out, in nanoseconds since
     /// `epoch`.
     last: AtomicU64,
@@ -31,6 +33,7 @@ impl Activity {
             epoch,
             accepted: now,
             served: AtomicU32::new(0),
+            answered: AtomicU32::new(0),
             last: AtomicU64::new(now),
         }
     }
@@ -46,6 +49,17 @@ impl Activity {
         self.last.store(nanos_since(self.epoch), Ordering::Relaxed);
     }
 
+    /// A flush completed: every request received so far has its answer on the socket.
+    pub(super) fn flushed(&self) {
+        let served = self.served.load(Ordering::Relaxed);
+        self.answered.store(served, Ordering::Relaxed);
+    }
+
+    /// Whether a request is being answered (received, its answer not yet all written).
+    fn in_flight(&self) -> bool {
+        self.served.load(Ordering::Relaxed) != self.answered.load(Ordering::Relaxed)
+    }
+
     /// Whether it ever sent a request.
     pub(super) fn was_served(&self) -> bool {
         self.served.load(Ordering::Relaxed) > 0
@@ -55,12 +69,14 @@ impl Activity {
     ///
     /// 0. a connection that sent no request in the [`GRACE`] it had (a flood's, an idle
     ///    opener's), the oldest first;
-    /// 1. one that was served and has been quiet for [`QUIET`] (a keep-alive scraper
-    ///    between scrapes: it reconnects), the one quiet longest first;
+    /// 1. one that was served and has every answer written (a keep-alive scraper between
+    ///    scrapes: it reconnects), the one quiet longest first;
     /// 2. one accepted within [`GRACE`] that has not sent a request yet (a scraper whose
     ///    request is on its way, or a flood's newest, which then displace their own
     ///    oldest), the oldest first;
-    /// 3. one that is being answered (a request or a write within [`QUIET`]).
+    /// 3. one that is being answered: a request received and its answer not all written
+    ///    (waiting its turn, or taken in slowly). The accept loop never displaces one of
+    ///    these: it closes the newcomer instead.
     ///
     /// So a newcomer is not displaced before it had the time to send its request while
     /// an idle connection is there, and one being answered goes last.
@@ -68,7 +84,7 @@ impl Activity {
         let within = |since: u64, d: Duration| now.saturating_sub(since) < d.as_nanos() as u64;
         if self.was_served() {
             let last = self.last.load(Ordering::Relaxed);
-            (if within(last, QUIET) { 3 } else { 1 }, last)
+            (if self.in_flight() { BUSY } else { 1 }, last)
         } else {
             (
                 if within(self.accepted, GRACE) { 2 } else { 0 },
@@ -93,15 +109,21 @@ mod tests {
         let silent = Activity::new(epoch);
         let idle = Activity::new(epoch);
         idle.request();
+        idle.flushed();
         let later = |d: Duration| nanos_since(epoch) + d.as_nanos() as u64;
-        let now = later(GRACE + QUIET);
+        let now = later(GRACE * 2);
         let fresh = Activity {
             accepted: now,
             ..Activity::new(epoch)
         };
         let busy = Activity::new(epoch);
         busy.request();
-        busy.last.store(now, Ordering::Relaxed);
+        // Received long ago, still being answered (a slow reader).
+        let slow = Activity::new(epoch);
+        slow.request();
+        assert_eq!(slow.eviction_key(now).0, 3);
+        slow.flushed();
+        assert_eq!(slow.eviction_key(now).0, 1);
         let mut all = [
             (&busy, "busy"),
             (&fresh, "new"),

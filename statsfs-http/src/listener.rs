@@ -23,6 +23,17 @@ use super::Stopped;
 const MIN_BACKOFF: Duration = Duration::from_millis(5);
 const MAX_BACKOFF: Duration = Duration::from_millis(500);
 
+/// What [`Connections::make_room`] did.
+#[derive(PartialEq, Eq)]
+enum Room {
+    /// There was room.
+    Free,
+    /// It displaced a connection to make some.
+    Displaced,
+    /// Every connection is being answered: no room.
+    Full,
+}
+
 struct Live {
     activity: Arc<Activity>,
     abort: AbortHandle,
@@ -38,26 +49,29 @@ struct Connections {
 impl Connections {
     /// Makes room for one more under `cap`: displaces the least useful connection
     /// ([`Activity::eviction_key`]: a silent one past its grace, then the one idle
-    /// longest, and a new or busy one last).
-    /// Returns whether it displaced any.
-    fn make_room(&mut self, cap: usize) -> bool {
+    /// longest, then a new one), never one being answered: if only those are left, there
+    /// is no room, and the newcomer is closed instead.
+    fn make_room(&mut self, cap: usize) -> Room {
         let now = activity::nanos_since(self.epoch);
-        let mut displaced = false;
+        let mut room = Room::Free;
         while self.live.len() >= cap {
-            let Some(victim) = self
+            let Some((victim, key)) = self
                 .live
                 .iter()
-                .min_by_key(|(_, l)| l.activity.eviction_key(now))
-                .map(|(id, _)| *id)
+                .map(|(id, l)| (*id, l.activity.eviction_key(now)))
+                .min_by_key(|(_, k)| *k)
             else {
-                return displaced;
+                return room;
             };
+            if key.0 >= activity::BUSY {
+                return Room::Full;
+            }
             if let Some(l) = self.live.remove(&victim) {
                 l.abort.abort();
-                displaced = true;
+                room = Room::Displaced;
             }
         }
-        displaced
+        room
     }
 
     /// Forgets a connection whose task ended (or was aborted).
@@ -98,7 +112,13 @@ pub(super) async fn run(
                         failing = false;
                     }
                     backoff = MIN_BACKOFF;
-                    let at_cap = conns.make_room(options.max_connections);
+                    let room = conns.make_room(options.max_connections);
+                    if room == Room::Full {
+                        // Every connection is being answered: this one waits for none.
+                        drop(stream);
+                        continue;
+                    }
+                    let at_cap = room == Room::Displaced;
                     let activity = Arc::new(Activity::new(conns.epoch));
                     let abort = conns.tasks.spawn(connection::serve(
                         stream,
@@ -127,10 +147,12 @@ pub(super) async fn run(
                         // Free a descriptor for the next accept: shed the least useful
                         // connection, as if the cap were one lower, and let the runtime
                         // drop it (which closes its socket) before accepting again.
+                        // (If every one is being answered, back off as below.)
                         let n = conns.live.len();
-                        let _ = conns.make_room(n);
-                        tokio::task::yield_now().await;
-                        continue;
+                        if conns.make_room(n) == Room::Displaced {
+                            tokio::task::yield_now().await;
+                            continue;
+                        }
                     }
                     tokio::select! {
                         _ = stop.changed() => break,

@@ -106,6 +106,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Stalls<S> {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let r = Pin::new(&mut this.inner).poll_flush(cx);
+        if let Poll::Ready(Ok(())) = r {
+            this.activity.flushed();
+        }
         this.progress(cx, r)
     }
 

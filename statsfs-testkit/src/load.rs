@@ -59,9 +59,21 @@ struct Client {
 }
 
 /// `n` well-behaved keep-alive scrapers: each connects, asks for `/` (a small answer)
-/// every `every` on the same connection, reads the answers, and reconnects when the
-/// server closes its connection. Returns once all `n` are connected and answered once.
+/// every `every` on the same connection, reads the answers, and when the server closed
+/// its connection connects again at its next request. Returns once all `n` are
+/// connected and answered once.
 pub fn keep_alive(addr: SocketAddr, n: usize, every: Duration) -> Load {
+    keep_alive_with(addr, n, every, false)
+}
+
+/// As [`keep_alive`], but each client keeps a connection open at all times, as an HTTP
+/// client's pool does: when the server closes one, it connects again at once, and sends
+/// its next request on it when that is due.
+pub fn pooled(addr: SocketAddr, n: usize, every: Duration) -> Load {
+    keep_alive_with(addr, n, every, true)
+}
+
+fn keep_alive_with(addr: SocketAddr, n: usize, every: Duration, eager: bool) -> Load {
     const REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: load\r\n\r\n";
     let mut clients: Vec<Client> = (0..n)
         .map(|_| Client {
@@ -94,6 +106,7 @@ pub fn keep_alive(addr: SocketAddr, n: usize, every: Duration) -> Load {
                 c.next = now + every;
             }
         },
+        eager,
         addr,
     )
 }
@@ -120,15 +133,19 @@ pub fn greedy(addr: SocketAddr, n: usize) -> Load {
                 c.sent = 0;
             }
         },
+        false,
         addr,
     )
 }
 
-/// Drives `clients` on a thread until stopped: `refill` says what each sends next.
+/// Drives `clients` on a thread until stopped: `refill` says what each sends next;
+/// `eager` clients connect again as soon as their connection is closed, the others when
+/// they have a request to send.
 fn run(
     mut clients: Vec<Client>,
     mut done: Done,
     refill: impl Fn(&mut Client, Instant) + Send + 'static,
+    eager: bool,
     addr: SocketAddr,
 ) -> Load {
     let stop = Arc::new(AtomicBool::new(false));
@@ -139,17 +156,22 @@ fn run(
             let now = Instant::now();
             let mut busy = false;
             for c in &mut clients {
-                if c.stream.is_none() {
-                    if let Ok(s) = TcpStream::connect(addr) {
-                        s.set_nonblocking(true).ok();
-                        c.stream = Some(s);
-                        c.pending.clear();
-                        c.sent = 0;
-                        done.connections += 1;
-                    }
-                    continue;
-                }
                 refill(c, now);
+                if c.stream.is_none() {
+                    // A client whose connection was closed connects again when it has
+                    // a request to send, and sends it at once (as a scraper does).
+                    if !eager && c.sent >= c.pending.len() {
+                        continue;
+                    }
+                    match TcpStream::connect(addr) {
+                        Ok(s) => {
+                            s.set_nonblocking(true).ok();
+                            c.stream = Some(s);
+                            done.connections += 1;
+                        }
+                        Err(_) => continue,
+                    }
+                }
                 let Some(s) = c.stream.as_mut() else { continue };
                 let mut closed = false;
                 if c.sent < c.pending.len() {
@@ -180,7 +202,10 @@ fn run(
                     }
                 }
                 if closed {
+                    // What it had not sent goes with the connection.
                     c.stream = None;
+                    c.pending.clear();
+                    c.sent = 0;
                 }
             }
             if !busy {

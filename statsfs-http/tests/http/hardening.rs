@@ -800,11 +800,11 @@ fn a_scraper_gets_through_a_flood_while_the_cap_is_held_by_served_clients() {
     drop(served);
 }
 
-/// 256 well-behaved keep-alive scrapers hold the cap (each asks for `/` every 2 s on its
-/// connection and reconnects when displaced): 49 scrapes on new connections, each
-/// sending its request 20 ms after connecting (as a client that resolves, sets up or is
-/// descheduled does), all get their answer. A newcomer is not displaced before it had
-/// the time to send its request; an idle keep-alive connection is (and reconnects).
+/// 256 well-behaved keep-alive clients hold the cap, as a client's pool does (each asks
+/// for `/` every 2 s on its connection, and connects again at once when displaced): 49
+/// scrapes on new connections, each sending its request 5 ms after connecting (as a
+/// client that is descheduled does), all get their answer. A newcomer is not displaced
+/// before it had the time to send its request; an idle keep-alive connection is.
 #[test]
 fn scrapes_get_in_while_keep_alive_clients_hold_the_cap() {
     let tree = common::tree();
@@ -815,7 +815,7 @@ fn scrapes_get_in_while_keep_alive_clients_hold_the_cap() {
     )
     .unwrap();
     let addr = server.local_addr();
-    let load = common::load::keep_alive(addr, 256, Duration::from_secs(2));
+    let load = common::load::pooled(addr, 256, Duration::from_secs(2));
     // Idle, as keep-alive scrapers are between scrapes (the endpoint counts a connection
     // that had bytes within the last 250 ms as being answered).
     std::thread::sleep(Duration::from_millis(500));
@@ -826,7 +826,7 @@ fn scrapes_get_in_while_keep_alive_clients_hold_the_cap() {
         let scraped = (|| {
             let mut s = TcpStream::connect(addr)?;
             s.set_read_timeout(Some(Duration::from_secs(10)))?;
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(Duration::from_millis(5));
             s.write_all(b"GET /metrics HTTP/1.0\r\nHost: t\r\n\r\n")?;
             let mut out = Vec::new();
             s.read_to_end(&mut out)?;

@@ -44,7 +44,9 @@
 //!    `_ms`/`_msec` for -3, `_s`/`_sec`/`_secs` for 0); for bytes, `_b` (2^0), `_kib`/`_kb`
 //!    (2^10), `_mib`/`_mb` (2^20) and `_gib`/`_gb` (2^30) likewise become `_bytes`;
 //! 3. the unit is appended when the name does not end with it already: `_seconds`,
-//!    `_bytes`, `_cycles` (none and boolean have no suffix);
+//!    `_bytes`, `_cycles` (none and boolean have no suffix); when the stat's own name has
+//!    the unit as a word elsewhere, that word moves to the end, once (`bytes_read` becomes
+//!    `_read_bytes`, not `_bytes_read_bytes`);
 //! 4. counters get `_total` on their samples (and, in the 0.0.4 format, on their `# TYPE`
 //!    and `# HELP` lines; OpenMetrics names the family without it).
 //!
@@ -733,9 +735,11 @@ fn metric_name(namespace: &str, schema: &str, d: &Descriptor) -> String {
     name.push_str(namespace);
     sanitize_into(&mut name, schema);
     name.push('_');
+    let mut stat_start = name.len();
     sanitize_into(&mut name, d.name);
     if name.as_bytes()[0].is_ascii_digit() {
         name.insert(0, '_');
+        stat_start += 1;
     }
     if name.len() > "_total".len() && name.ends_with("_total") {
         name.truncate(name.len() - "_total".len());
@@ -760,11 +764,39 @@ fn metric_name(namespace: &str, schema: &str, d: &Descriptor) -> String {
             break;
         }
     }
-    if !(name.ends_with(unit) && name[..name.len() - unit.len()].ends_with('_')) {
-        name.push('_');
-        name.push_str(unit);
+    if name.ends_with(unit) && name[..name.len() - unit.len()].ends_with('_') {
+        return name;
     }
+    // The unit named inside the stat's name (`bytes_read`): moved to the end, once
+    // (`read_bytes`), not written twice (`bytes_read_bytes`).
+    let stat_start = stat_start.min(name.len());
+    if let Some(at) = component(&name[stat_start..], unit) {
+        let at = stat_start + at;
+        let end = (at + unit.len() + 1).min(name.len());
+        // The component and the `_` after it (or before it, at the end).
+        if end < name.len() || at == stat_start {
+            name.replace_range(at..end, "");
+        }
+    }
+    if !name.ends_with('_') {
+        name.push('_');
+    }
+    name.push_str(unit);
     name
+}
+
+/// Where `word` is a whole `_`-separated component of `name` (its first byte), if it is
+/// one that is not the last.
+fn component(name: &str, word: &str) -> Option<usize> {
+    let mut at = 0;
+    for part in name.split('_') {
+        let next = at + part.len() + 1;
+        if part == word && next <= name.len() {
+            return Some(at);
+        }
+        at = next;
+    }
+    None
 }
 
 /// Appends `s` with every character outside `[a-zA-Z0-9_]` as `_`.
@@ -918,6 +950,34 @@ mod tests {
         assert_eq!(
             metric_name("", "kvm", &d("mem").with_unit(Unit::Bytes, Scale::MIB)),
             "kvm_mem_bytes"
+        );
+        // The unit inside the name moves to the end, once.
+        for (stat, want) in [
+            ("bytes_read", "db_read_bytes"),
+            ("rx_bytes_total", "db_rx_bytes"),
+            ("bytes_in", "db_in_bytes"),
+            ("read_bytes", "db_read_bytes"),
+            ("bytes", "db_bytes"),
+        ] {
+            let got = metric_name("", "db", &d(stat).with_unit(Unit::Bytes, Scale::ONE));
+            assert_eq!(got, want, "{stat}");
+        }
+        assert_eq!(
+            metric_name(
+                "",
+                "db",
+                &d("seconds_waited").with_unit(Unit::Seconds, Scale::ONE)
+            ),
+            "db_waited_seconds"
+        );
+        // Only the stat's own name is looked into, never the schema's.
+        assert_eq!(
+            metric_name(
+                "",
+                "bytes",
+                &d("x_total").with_unit(Unit::Bytes, Scale::ONE)
+            ),
+            "bytes_x_bytes"
         );
         assert_eq!(metric_name("ns_", "9p.fs", &d("a-b:c")), "ns_9p_fs_a_b_c");
         assert_eq!(metric_name("", "9p", &d("x")), "_9p_x");

@@ -286,10 +286,11 @@ pub struct UnknownName {
     what: &'static str,
     given: String,
     expected: String,
+    closest: Option<&'static str>,
 }
 
 impl UnknownName {
-    fn new(what: &'static str, given: &str, names: &[&str]) -> Self {
+    fn new(what: &'static str, given: &str, names: &[&'static str]) -> Self {
         let expected = match names {
             [] => String::new(),
             [one] => (*one).to_owned(),
@@ -299,18 +300,73 @@ impl UnknownName {
             what,
             given: given.to_owned(),
             expected,
+            closest: closest(given, names),
         }
     }
 }
 
 impl fmt::Display for UnknownName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "unknown {} `{}`; expected {}",
-            self.what, self.given, self.expected
-        )
+        write!(f, "unknown {} `{}`", self.what, self.given)?;
+        match self.closest {
+            Some(c) => write!(f, ": did you mean `{c}`? (expected {})", self.expected),
+            None => write!(f, "; expected {}", self.expected),
+        }
     }
+}
+
+/// The one of `names` that `given` most likely misspells, if one is close: at most two
+/// edits away (one for names of up to four letters), or a name `given` begins (`sec` for
+/// `seconds`). The one rule every "did you mean" of statsfs uses (units, aggregations,
+/// the derive's attribute keys).
+///
+/// ```
+/// use statsfs_core::desc::closest;
+/// let keys = ["unit", "kind", "aggregate", "rename"];
+/// assert_eq!(closest("units", &keys), Some("unit"));
+/// assert_eq!(closest("agregate", &keys), Some("aggregate"));
+/// assert_eq!(closest("kidn", &keys), Some("kind"));
+/// assert_eq!(closest("prefix", &keys), None);
+/// ```
+pub fn closest<'n>(given: &str, names: &[&'n str]) -> Option<&'n str> {
+    let given = given.to_ascii_lowercase();
+    let mut best: Option<(usize, &'n str)> = None;
+    for &name in names {
+        let d = edit_distance(&given, name);
+        let limit = if name.len() <= 4 { 1 } else { 2 };
+        let prefix = given.len() >= 3 && name.starts_with(&given);
+        if (d <= limit || prefix) && best.is_none_or(|(b, _)| d < b) {
+            best = Some((d, name));
+        }
+    }
+    best.map(|(_, n)| n)
+}
+
+/// Edits (insert, delete, replace, or swap two neighbours) from `a` to `b`, by characters
+/// (the optimal string alignment distance).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    // d[i][j]: edits from a[..i] to b[..j].
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 impl std::error::Error for UnknownName {}

@@ -193,6 +193,11 @@ impl From<Arc<Schema>> for SchemaRef {
 /// Every descriptor's offset, storage, type and size must describe a field of `Self`
 /// exactly: sources read `Self` through them. The derive guarantees this; do not
 /// implement the trait by hand.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a statsfs stats struct",
+    label = "`{Self}` has no `#[derive(Stats)]`",
+    note = "add `#[derive(statsfs::Stats)]` to `{Self}` (a struct of stat cells: Counter, Gauge, Peak, Flag, histograms)"
+)]
 pub unsafe trait Stats: Send + Sync + 'static {
     /// The descriptors, in declaration order.
     const DESCRIPTORS: &'static [Descriptor];

@@ -169,13 +169,14 @@ pub fn container(cx: &Ctxt, attrs: &[Attribute]) -> Container {
                 if meta.input.peek(syn::Token![=]) {
                     let _: Expr = meta.value()?.parse()?;
                 }
-                cx.error_spanned_by(
-                    &meta.path,
-                    format!(
-                        "unknown stats attribute `{}`; expected `crate` or `name`",
-                        path_name(&meta.path)
+                let key = path_name(&meta.path);
+                let message = match statsfs_core::desc::closest(&key, &["crate", "name"]) {
+                    Some(c) => format!(
+                        "unknown stats attribute `{key}`: did you mean `{c}`? (expected `crate` or `name`)"
                     ),
-                );
+                    None => format!("unknown stats attribute `{key}`; expected `crate` or `name`"),
+                };
+                cx.error_spanned_by(&meta.path, message);
             }
             Ok(())
         });
@@ -208,7 +209,12 @@ pub fn field(cx: &Ctxt, attrs: &[Attribute]) -> Field {
                             return Ok(());
                         }
                         other => {
-                            cx.error_at(w.span, format!("unknown kind `{other}`; expected cumulative, instant or peak"));
+                            let kinds = ["cumulative", "instant", "peak"];
+                            let message = match statsfs_core::desc::closest(other, &kinds) {
+                                Some(c) => format!("unknown kind `{other}`: did you mean `{c}`? (expected cumulative, instant or peak)"),
+                                None => format!("unknown kind `{other}`; expected cumulative, instant or peak"),
+                            };
+                            cx.error_at(w.span, message);
                             return Ok(());
                         }
                     };
@@ -286,7 +292,12 @@ pub fn field(cx: &Ctxt, attrs: &[Attribute]) -> Field {
                     if meta.input.peek(syn::Token![=]) {
                         let _: Expr = meta.value()?.parse()?;
                     }
-                    cx.error_at(span, format!("unknown stat attribute `{key}`; expected one of: {FIELD_KEYS}"));
+                    let keys: Vec<&str> = FIELD_KEYS.split(", ").collect();
+                    let message = match statsfs_core::desc::closest(&key, &keys) {
+                        Some(c) => format!("unknown stat attribute `{key}`: did you mean `{c}`? (expected one of: {FIELD_KEYS})"),
+                        None => format!("unknown stat attribute `{key}`; expected one of: {FIELD_KEYS}"),
+                    };
+                    cx.error_at(span, message);
                 }
             }
             Ok(())

@@ -61,6 +61,8 @@ pub trait Int: sealed::Sealed + Copy + Ord + Default + 'static {
     const TYPE: ValueType;
     /// An atomic holding 0, for `const` constructors.
     const ZERO: Self::Atomic;
+    /// The value 1.
+    const ONE: Self;
     /// Relaxed load.
     fn load(a: &Self::Atomic) -> Self;
     /// Relaxed store.
@@ -85,6 +87,7 @@ macro_rules! int {
             const TYPE: ValueType = ValueType::$vt;
             #[allow(clippy::declare_interior_mutable_const)]
             const ZERO: $atomic = <$atomic>::new(0);
+            const ONE: $t = 1;
             #[inline(always)]
             fn load(a: &$atomic) -> Self { a.load(Relaxed) }
             #[inline(always)]
@@ -255,6 +258,38 @@ impl<T: Int> Gauge<T> {
     #[inline(always)]
     pub fn sub_local(&self, v: T) {
         T::store(&self.0, T::load(&self.0).wrapping_sub(v))
+    }
+
+    /// Adds 1; any thread.
+    ///
+    /// ```
+    /// let queued = statsfs_core::cell::Gauge::<u32>::new();
+    /// queued.inc();
+    /// queued.inc();
+    /// queued.dec();
+    /// assert_eq!(queued.get(), 1);
+    /// ```
+    #[inline]
+    pub fn inc(&self) {
+        self.add(T::ONE)
+    }
+
+    /// Subtracts 1; any thread.
+    #[inline]
+    pub fn dec(&self) {
+        self.sub(T::ONE)
+    }
+
+    /// Adds 1; only from the single writer.
+    #[inline(always)]
+    pub fn inc_local(&self) {
+        self.add_local(T::ONE)
+    }
+
+    /// Subtracts 1; only from the single writer.
+    #[inline(always)]
+    pub fn dec_local(&self) {
+        self.sub_local(T::ONE)
     }
 }
 

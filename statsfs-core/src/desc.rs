@@ -637,6 +637,35 @@ impl Descriptor {
         self
     }
 
+    /// What an aggregate of this value is: a count of zeros counts (no unit, scale one),
+    /// and so does a sum of booleans (how many are true); any other fold keeps the
+    /// value's unit. Every view describes an aggregate by this (`docs/MODEL.md#aggregation`).
+    ///
+    /// ```
+    /// use statsfs_core::{Aggregation, Descriptor, Kind, Scale, Unit, ValueType};
+    /// let running = Descriptor::new("running", ValueType::U8, Kind::Instant)
+    ///     .with_unit(Unit::Boolean, Scale::ONE);
+    /// assert_eq!(running.folded().unit, Unit::None);
+    /// let idle = Descriptor::new("idle_ns", ValueType::U64, Kind::Instant)
+    ///     .with_unit(Unit::Seconds, Scale::NANO)
+    ///     .with_aggregation(Aggregation::CountZero);
+    /// assert_eq!((idle.folded().unit, idle.folded().scale), (Unit::None, Scale::ONE));
+    /// let max = running.with_aggregation(Aggregation::Max);
+    /// assert_eq!(max.folded().unit, Unit::Boolean);
+    /// ```
+    pub const fn folded(mut self) -> Self {
+        let counts = match self.aggregation {
+            Aggregation::CountZero => true,
+            Aggregation::Sum => matches!(self.unit, Unit::Boolean),
+            _ => false,
+        };
+        if counts {
+            self.unit = Unit::None;
+            self.scale = Scale::ONE;
+        }
+        self
+    }
+
     /// This descriptor, clearable or read-only.
     pub const fn with_clearable(mut self, clearable: bool) -> Self {
         self.clearable = clearable;

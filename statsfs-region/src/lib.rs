@@ -542,7 +542,14 @@ fn entries(
                     if !listed {
                         continue;
                     }
-                    stats.push(StatDesc::of(d.name, d));
+                    // An aggregate is described as what it folds to (a count of booleans
+                    // is a count).
+                    let shown = if kind == EntryKind::Aggregates {
+                        d.folded()
+                    } else {
+                        *d
+                    };
+                    stats.push(StatDesc::of(d.name, &shown));
                     locations.push(Location {
                         offset: if kind == EntryKind::Values {
                             (base + d.offset) as u64

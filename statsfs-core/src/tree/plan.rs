@@ -164,7 +164,7 @@ impl ReadPlan {
                     self.words = words.end;
                     self.values.push(PlannedValue {
                         name,
-                        descriptor: *d,
+                        descriptor: if g.is_aggregate() { d.folded() } else { *d },
                         aggregate: g.is_aggregate(),
                         source: index,
                         words,

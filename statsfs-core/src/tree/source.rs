@@ -532,6 +532,7 @@ impl Source {
         }
         let mut one = One(vec![0; d.size as usize]);
         read_group(&st, g, [i].into_iter(), &mut Vec::new(), &mut one);
+        let d = if g.is_aggregate() { d.folded() } else { d };
         Ok(Value::new(d, g.is_aggregate(), one.0))
     }
 
@@ -596,6 +597,13 @@ impl Source {
                 if read {
                     let g = self.group;
                     let d = &g.schema().descriptors()[i];
+                    let folded;
+                    let d = if g.is_aggregate() {
+                        folded = d.folded();
+                        &folded
+                    } else {
+                        d
+                    };
                     let v = ValueRef::new(d, g.schema(), g.is_aggregate(), g.hidden, &self.words);
                     (self.f)(v);
                 }

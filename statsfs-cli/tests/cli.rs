@@ -1338,60 +1338,118 @@ fn a_fifo_anywhere_never_blocks_the_tool() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("a FIFO"));
 }
 
-/// A process that keeps swapping a descriptor between a real KVM stats file and a file of
-/// its own (here a thread of this test, under the tool's `--pid`): the tool never shows
-/// the file's numbers. Each run either reads the real stats file or says the descriptor
-/// was swapped.
+/// Set in the child of `statsfs_kvm_never_believes_a_swapped_descriptor`: a directory.
+const SWAPPER: &str = "STATSFS_CLI_SWAPPER";
+
+/// Not a test of its own: with `STATSFS_CLI_SWAPPER=<dir>`, makes a VM and its stats file,
+/// writes a well-formed bulk file of the same shape with numbers no VM has, says `READY`
+/// and keeps swapping one descriptor between the two until its stdin closes. (A process
+/// of its own: the swapped descriptor must not confuse the tests that read this one's.)
 #[test]
-fn statsfs_kvm_never_believes_a_swapped_descriptor() {
-    const TEST: &str = "statsfs_kvm_never_believes_a_swapped_descriptor";
-    let Some((_vm, real)) = vm_with_stats_file() else {
-        skip(
-            TEST,
-            "no /dev/kvm here (or it refused a VM or its stats file)",
-        );
+fn swapper_child_entry() {
+    use std::io::{BufRead as _, Read as _, Seek as _, Write as _};
+    let Some(dir) = std::env::var_os(SWAPPER) else {
         return;
     };
-    // A well-formed bulk file of the same shape, with numbers no VM has.
-    const FAKE: u64 = 0xDEAD_BEEF;
-    let dir = TempDir::new().unwrap();
-    let fake_path = dir.path().join("fake.stats");
-    {
-        let mut blob = Vec::new();
-        use std::io::{Read as _, Seek as _};
-        let mut f = real.try_clone().unwrap();
-        f.seek(std::io::SeekFrom::Start(0)).unwrap();
-        f.read_to_end(&mut blob).unwrap();
-        let data = statsfs::binary::Blob::decode(&blob)
-            .unwrap()
-            .header()
-            .data_offset as usize;
-        for w in blob[data..].chunks_exact_mut(8) {
-            w.copy_from_slice(&FAKE.to_ne_bytes());
-        }
-        fs::write(&fake_path, &blob).unwrap();
+    let say = |line: &str| {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "SWAPPER {line}");
+        let _ = out.flush();
+    };
+    let Some((_vm, real)) = vm_with_stats_file() else {
+        say("NOKVM");
+        return;
+    };
+    let fake_path = Path::new(&dir).join("fake.stats");
+    let mut blob = Vec::new();
+    let mut f = real.try_clone().unwrap();
+    f.seek(std::io::SeekFrom::Start(0)).unwrap();
+    f.read_to_end(&mut blob).unwrap();
+    let data = statsfs::binary::Blob::decode(&blob)
+        .unwrap()
+        .header()
+        .data_offset as usize;
+    for w in blob[data..].chunks_exact_mut(8) {
+        w.copy_from_slice(&FAKE.to_ne_bytes());
     }
+    fs::write(&fake_path, &blob).unwrap();
     let fake: std::os::fd::OwnedFd = fs::File::open(&fake_path).unwrap().into();
     let real: std::os::fd::OwnedFd = real.into();
     let mut target = rustix::io::dup(&real).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
-    let swapper = {
+    let watcher = {
         let stop = stop.clone();
         thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                rustix::io::dup2(&fake, &mut target).unwrap();
-                rustix::io::dup2(&real, &mut target).unwrap();
-            }
+            let _ = std::io::stdin().lock().lines().count();
+            stop.store(true, Ordering::Relaxed);
         })
     };
-    let me = std::process::id().to_string();
+    say("READY");
+    while !stop.load(Ordering::Relaxed) {
+        rustix::io::dup2(&fake, &mut target).unwrap();
+        rustix::io::dup2(&real, &mut target).unwrap();
+    }
+    watcher.join().unwrap();
+}
+
+/// The numbers of the swapper's bulk file: no VM has them.
+const FAKE: u64 = 0xDEAD_BEEF;
+
+/// A process that keeps swapping a descriptor between a real KVM stats file and a file of
+/// its own (`swapper_child_entry`), under the tool's `--pid`: the tool never shows the
+/// file's numbers. Each run either reads the real stats file or says the descriptor was
+/// swapped.
+#[test]
+fn statsfs_kvm_never_believes_a_swapped_descriptor() {
+    use std::io::BufRead as _;
+    const TEST: &str = "statsfs_kvm_never_believes_a_swapped_descriptor";
+    let dir = TempDir::new().unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "swapper_child_entry",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(SWAPPER, dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdin = child.stdin.take();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let out = child.stdout.take().unwrap();
+    thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            if let Some((_, said)) = line.split_once("SWAPPER ") {
+                let _ = tx.send(said.to_owned());
+            }
+        }
+    });
+    let said = rx.recv_timeout(Duration::from_secs(60));
+    if said.as_deref() != Ok("READY") {
+        drop(stdin);
+        let _ = child.kill();
+        let _ = child.wait();
+        match said.as_deref() {
+            Ok("NOKVM") => {
+                return skip(
+                    TEST,
+                    "no /dev/kvm here (or it refused a VM or its stats file)",
+                )
+            }
+            other => panic!("the swapper did not start: {other:?}"),
+        }
+    }
+    let pid = child.id().to_string();
     let (mut read, mut refused) = (0, 0);
     for _ in 0..40 {
-        let out = statsfs(&["kvm", "--once", "-d", "0.01", "--pid", &me]);
+        let out = statsfs(&["kvm", "--once", "-d", "0.01", "--pid", &pid]);
         let text = String::from_utf8_lossy(&out.stdout);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
-            !text.contains(&FAKE.to_string()) && !text.contains("3735928559"),
+            !text.contains(&FAKE.to_string()),
             "the swapped-in file's numbers were shown:\n{text}"
         );
         if out.status.success() {
@@ -1404,7 +1462,7 @@ fn statsfs_kvm_never_believes_a_swapped_descriptor() {
             refused += 1;
         }
     }
-    stop.store(true, Ordering::Relaxed);
-    swapper.join().unwrap();
+    drop(stdin);
+    let _ = child.wait();
     println!("{read} runs read the real file, {refused} said it was swapped or absent");
 }

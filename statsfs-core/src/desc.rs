@@ -654,16 +654,22 @@ impl Descriptor {
     /// assert_eq!(max.folded().unit, Unit::Boolean);
     /// ```
     pub const fn folded(mut self) -> Self {
-        let counts = match self.aggregation {
-            Aggregation::CountZero => true,
-            Aggregation::Sum => matches!(self.unit, Unit::Boolean),
-            _ => false,
-        };
-        if counts {
+        if self.folds_to_count() {
             self.unit = Unit::None;
             self.scale = Scale::ONE;
         }
         self
+    }
+
+    /// Whether an aggregate of this value is a count of another unit than the value's
+    /// (then [`folded`](Self::folded) differs from it).
+    #[inline]
+    pub const fn folds_to_count(&self) -> bool {
+        match self.aggregation {
+            Aggregation::CountZero => !matches!(self.unit, Unit::None) || self.scale.exponent != 0,
+            Aggregation::Sum => matches!(self.unit, Unit::Boolean),
+            _ => false,
+        }
     }
 
     /// This descriptor, clearable or read-only.

@@ -476,9 +476,29 @@ pub(super) struct Delta {
 #[derive(Default)]
 pub(super) struct AggregateCache {
     members: RwLock<Option<Members>>,
+    /// The schema's descriptors as the aggregates show them, when a fold makes one a
+    /// count ([`Descriptor::folded`](crate::Descriptor::folded)); `None` otherwise.
+    shown: Option<Box<[crate::Descriptor]>>,
 }
 
 impl AggregateCache {
+    /// An empty cache for aggregates of `schema`.
+    pub(super) fn for_schema(schema: &Schema) -> Self {
+        let d = schema.descriptors();
+        AggregateCache {
+            members: RwLock::default(),
+            shown: d
+                .iter()
+                .any(crate::Descriptor::folds_to_count)
+                .then(|| d.iter().map(|d| d.folded()).collect()),
+        }
+    }
+
+    /// The descriptors as the aggregates show them, if any differs from the schema's.
+    pub(super) fn shown(&self) -> Option<&[crate::Descriptor]> {
+        self.shown.as_deref()
+    }
+
     /// Applies `delta`'s members of `schema` to the cached members, once no fold over
     /// them is in flight; a cache not yet collected is left so. What leaves goes into
     /// `gone`, for the caller to drop outside its locks.

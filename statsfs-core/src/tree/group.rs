@@ -116,7 +116,9 @@ impl ValueGroup {
 
     /// Aggregates of any schema, derived or runtime.
     pub fn aggregates_of(schema: impl Into<SchemaRef>) -> Self {
-        Self::with(Binding::Aggregate(schema.into(), Box::default()))
+        let schema = schema.into();
+        let cache = Box::new(AggregateCache::for_schema(&schema));
+        Self::with(Binding::Aggregate(schema, cache))
     }
 
     /// Simple values of a runtime schema, read from `source` at read time. The `Arc` is
@@ -185,6 +187,18 @@ impl Group {
     /// The schema.
     pub(super) fn schema(&self) -> &Schema {
         self.binding.schema()
+    }
+
+    /// The descriptors as this group's values are shown: the schema's, or for an
+    /// aggregate group what each folds to ([`Descriptor::folded`](crate::Descriptor::folded):
+    /// a count of booleans is a count). A revoked group reads as empty aggregates of its
+    /// values, described as they were.
+    #[inline]
+    pub(super) fn shown_descriptors(&self) -> &[crate::Descriptor] {
+        match &self.binding {
+            Binding::Aggregate(s, cache) => cache.shown().unwrap_or(s.descriptors()),
+            b => b.schema().descriptors(),
+        }
     }
 
     /// Whether `other` would be this group again: the same schema bound to the same

@@ -164,7 +164,7 @@ impl ReadPlan {
                     self.words = words.end;
                     self.values.push(PlannedValue {
                         name,
-                        descriptor: if g.is_aggregate() { d.folded() } else { *d },
+                        descriptor: g.shown_descriptors()[i],
                         aggregate: g.is_aggregate(),
                         source: index,
                         words,

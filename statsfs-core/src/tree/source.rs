@@ -523,7 +523,7 @@ impl Source {
     pub fn get(&self, name: &str) -> Result<Value, Error> {
         let st = self.read_state();
         let (g, i) = lookup(&st, name).ok_or_else(|| self.not_found(name))?;
-        let d = g.schema().descriptors()[i];
+        let d = g.shown_descriptors()[i];
         struct One(Vec<u64>);
         impl Sink for One {
             fn place(&mut self, _: usize) -> &mut [u64] {
@@ -532,7 +532,6 @@ impl Source {
         }
         let mut one = One(vec![0; d.size as usize]);
         read_group(&st, g, [i].into_iter(), &mut Vec::new(), &mut one);
-        let d = if g.is_aggregate() { d.folded() } else { d };
         Ok(Value::new(d, g.is_aggregate(), one.0))
     }
 
@@ -583,6 +582,9 @@ impl Source {
         /// Hands each value to `f` as soon as it is read.
         struct Each<'a, F> {
             group: &'a Group,
+            /// The group's descriptors as its values are described (folded for an
+            /// aggregate group), chosen once a group.
+            descriptors: &'a [Descriptor],
             words: Vec<u64>,
             f: &'a mut F,
         }
@@ -596,14 +598,7 @@ impl Source {
                 // A block source that failed leaves its values out of a walk.
                 if read {
                     let g = self.group;
-                    let d = &g.schema().descriptors()[i];
-                    let folded;
-                    let d = if g.is_aggregate() {
-                        folded = d.folded();
-                        &folded
-                    } else {
-                        d
-                    };
+                    let d = &self.descriptors[i];
                     let v = ValueRef::new(d, g.schema(), g.is_aggregate(), g.hidden, &self.words);
                     (self.f)(v);
                 }
@@ -616,6 +611,7 @@ impl Source {
             let offered = (0..g.schema().descriptors().len()).filter(|&i| g.offers(i));
             let mut each = Each {
                 group: g,
+                descriptors: g.shown_descriptors(),
                 words,
                 f: &mut f,
             };

@@ -1119,6 +1119,23 @@ fn dump_reads_a_region_as_it_reads_the_mount() {
     );
 }
 
+/// The bulk blob of a source `vm` holding one vCPU's stats, `exits` of them.
+fn vcpu_blob(exits: u64) -> Vec<u8> {
+    let vm = Source::new("vm").unwrap();
+    let s = Arc::new(VcpuStat::default());
+    s.exits.add(exits);
+    vm.add(s).unwrap();
+    let mut view = statsfs::binary::BulkView::new(
+        &vm,
+        statsfs::Scope::Source,
+        &statsfs::binary::Selection::all(),
+    )
+    .unwrap();
+    let mut blob = Vec::new();
+    view.encode(&mut blob);
+    blob
+}
+
 /// Replaces every `from` in `bytes` with `to` (of the same length).
 fn patch(bytes: &mut [u8], from: &[u8], to: &[u8]) -> usize {
     assert_eq!(from.len(), to.len());
@@ -1165,18 +1182,7 @@ fn assert_escaped(what: &str, out: &Output) {
 fn escape_sequences_from_outside_never_reach_the_terminal() {
     let dir = TempDir::new().unwrap();
     // A blob whose stat names carry OSC 0 (the title), conceal and a C1 CSI.
-    let vm = Source::new("vm").unwrap();
-    let s = Arc::new(VcpuStat::default());
-    s.exits.add(5);
-    vm.add(s).unwrap();
-    let mut view = statsfs::binary::BulkView::new(
-        &vm,
-        statsfs::Scope::Source,
-        &statsfs::binary::Selection::all(),
-    )
-    .unwrap();
-    let mut blob = Vec::new();
-    view.encode(&mut blob);
+    let mut blob = vcpu_blob(5);
     assert_eq!(patch(&mut blob, b"exits", b"\x1b]0;\x07"), 1);
     assert_eq!(patch(&mut blob, b"halts", "\x1b[8\u{9b}".as_bytes()), 1);
     let path = dir.path().join("hostile.stats");
@@ -1301,18 +1307,7 @@ fn a_fifo_anywhere_never_blocks_the_tool() {
 
     // A blob in a directory with a .schema FIFO (the catalogue is looked for upwards) and
     // a .region FIFO: read as the blob it is.
-    let vm = Source::new("vm").unwrap();
-    let s = Arc::new(VcpuStat::default());
-    s.exits.add(4);
-    vm.add(s).unwrap();
-    let mut view = statsfs::binary::BulkView::new(
-        &vm,
-        statsfs::Scope::Source,
-        &statsfs::binary::Selection::all(),
-    )
-    .unwrap();
-    let mut blob = Vec::new();
-    view.encode(&mut blob);
+    let blob = vcpu_blob(4);
     let beside = dir.path().join("beside");
     fs::create_dir(&beside).unwrap();
     fs::write(beside.join("vm.stats"), &blob).unwrap();

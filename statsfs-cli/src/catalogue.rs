@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::open::open_regular;
+use super::open::read_text;
 use statsfs_text::catalogue::{parse as parse_catalogue, Entry as CatalogueEntry};
 
 /// The catalogue's entries by stat name; empty outside a statsfs mount.
@@ -17,7 +17,8 @@ impl Catalogue {
     pub fn find(path: &Path) -> Catalogue {
         let mut dir = Some(path);
         while let Some(d) = dir {
-            if let Some(text) = read_catalogue(&d.join(".schema")) {
+            // A regular file only: a FIFO planted as `.schema` is not waited on.
+            if let Some(text) = read_text(&d.join(".schema"), usize::MAX) {
                 let mut map: HashMap<String, Vec<CatalogueEntry>> = HashMap::new();
                 for e in parse_catalogue(&text) {
                     map.entry(e.name.clone()).or_default().push(e);
@@ -39,13 +40,4 @@ impl Catalogue {
             .all(|e| (e.ty, &e.aggregation, &e.mode) == (first.ty, &first.aggregation, &first.mode))
             .then_some(first)
     }
-}
-
-/// The text of the catalogue file `path`, if it is a regular file (a FIFO planted as
-/// `.schema` is not waited on) and UTF-8.
-fn read_catalogue(path: &Path) -> Option<String> {
-    use std::io::Read as _;
-    let mut text = String::new();
-    open_regular(path).ok()?.read_to_string(&mut text).ok()?;
-    Some(text)
 }

@@ -12,7 +12,7 @@ use super::args::Format;
 use super::error::CliError;
 use super::model::Model;
 use super::printable::printable;
-use super::reader::Reader;
+use super::reader::{at_or_below, Reader};
 use statsfs_binary::descriptor_of;
 use statsfs_binary::StatDesc;
 use statsfs_core::{BlockSource, Schema, Source, ValueGroup, ValueType};
@@ -244,13 +244,7 @@ fn region_tree(region: &RegionReader, data: &[u64], under: Option<&str>) -> Vec<
     let mut nodes: HashMap<&str, Source> = HashMap::new();
     let mut roots = Vec::new();
     for (i, e) in region.entries().iter().enumerate() {
-        let inside = under.is_none_or(|u| {
-            u.is_empty()
-                || e.path
-                    .strip_prefix(u)
-                    .is_some_and(|r| r.is_empty() || r.starts_with('/'))
-        });
-        if e.kind != EntryKind::Values || !inside {
+        if e.kind != EntryKind::Values || !at_or_below(&e.path, under) {
             continue;
         }
         let Some(node) = node_at(&mut nodes, &mut roots, &e.path) else {

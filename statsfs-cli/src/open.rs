@@ -27,6 +27,19 @@ pub(crate) fn open_regular(path: &Path) -> io::Result<File> {
     Ok(File::from(fd))
 }
 
+/// The text of the regular file `path` (at most `limit` bytes), if it is one and UTF-8:
+/// for the small files the tool looks for (`.schema`, `.region`).
+pub(crate) fn read_text(path: &Path, limit: usize) -> Option<String> {
+    use std::io::Read as _;
+    let mut text = String::new();
+    open_regular(path)
+        .ok()?
+        .take(limit as u64)
+        .read_to_string(&mut text)
+        .ok()?;
+    Some(text)
+}
+
 /// Whether `path` is a directory or a regular file (symbolic links followed), checked
 /// without opening it; else the error [`open_regular`] gives.
 pub(crate) fn check_kind(path: &Path) -> io::Result<()> {

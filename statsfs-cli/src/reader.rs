@@ -34,7 +34,7 @@ use super::error::CliError;
 use super::fd::dup_fd;
 use super::kvm;
 use super::model::Model;
-use super::open::{check_kind, open_regular};
+use super::open::{check_kind, open_regular, read_text};
 use statsfs_binary::StatsFile;
 
 /// One bulk file: where its data words go in the data vector.
@@ -121,8 +121,7 @@ fn region_model(region: &statsfs_region::RegionReader, under: Option<&str>) -> M
         let words: usize = e.locations.iter().map(|l| usize::from(l.words)).sum();
         // Room for every entry, listed or not: the buffer holds them all.
         model.reserve(base, words);
-        let inside = under
-            .is_none_or(|u| u.is_empty() || e.path == u || e.path.starts_with(&format!("{u}/")));
+        let inside = at_or_below(&e.path, under);
         // As the mount shows: hidden sources and groups are not listed (their values
         // still count in the aggregates, which the region's reader folds).
         if !inside || e.hidden {
@@ -140,6 +139,11 @@ fn region_model(region: &statsfs_region::RegionReader, under: Option<&str>) -> M
         }
     }
     model
+}
+
+/// Whether the source path `path` is `under` or below it (`None` or `""`: everything).
+pub(crate) fn at_or_below(path: &str, under: Option<&str>) -> bool {
+    under.is_none_or(|u| statsfs_core::Source::path_within(path, u))
 }
 
 /// Every (source, stat) a model reads, not those it folds itself, with its words in
@@ -196,14 +200,7 @@ fn region_at(path: &Path) -> Option<PathBuf> {
 
 /// The region a mount's `.region` file names (its path, on one line).
 fn advertised_region(file: &Path) -> Option<PathBuf> {
-    use std::io::Read;
-    let mut text = String::new();
-    open_regular(file)
-        .ok()?
-        .take(4096)
-        .read_to_string(&mut text)
-        .ok()?;
-    Some(PathBuf::from(text.trim_end()))
+    read_text(file, 4096).map(|text| PathBuf::from(text.trim_end()))
 }
 
 /// What the tool reads: the bulk files, the model of their sources and stats, and the

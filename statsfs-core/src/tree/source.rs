@@ -400,6 +400,24 @@ impl Source {
         self.read_state().children.visible()
     }
 
+    /// Whether the source path `path` (as [`path`](Self::path) writes one) is `ancestor`
+    /// or below it; every path is below `""`. By whole names: `kvm/vm10` is not below
+    /// `kvm/vm1`.
+    ///
+    /// ```
+    /// use statsfs_core::Source;
+    /// assert!(Source::path_within("kvm/vm1/vcpu0", "kvm/vm1"));
+    /// assert!(Source::path_within("kvm/vm1", "kvm/vm1"));
+    /// assert!(!Source::path_within("kvm/vm10", "kvm/vm1"));
+    /// assert!(Source::path_within("kvm", ""));
+    /// ```
+    pub fn path_within(path: &str, ancestor: &str) -> bool {
+        ancestor.is_empty()
+            || path
+                .strip_prefix(ancestor)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    }
+
     /// The names from the topmost ancestor down to this source, joined by `/`.
     pub fn path(&self) -> String {
         let mut names = vec![self.name().to_owned()];

@@ -1,6 +1,8 @@
 //! One subtree of an exposition: the series of the sources at or below a path, with their
 //! families' metadata, from the text an [`Encoder`](super::Encoder) wrote.
 
+use statsfs_core::Source;
+
 /// The part of `exposition` (text an [`Encoder`](super::Encoder) wrote, in either format)
 /// that describes the sources at or below `under` (a path from the roots,
 /// `kvm/1234-5`; `""` keeps everything): each series whose path label (the first label,
@@ -45,7 +47,7 @@ pub fn subtree(exposition: &[u8], under: &str) -> Vec<u8> {
             continue;
         }
         in_series = true;
-        if path_label(line).is_some_and(|p| within(&p, under)) {
+        if path_label(line).is_some_and(|p| Source::path_within(&p, under)) {
             if !written {
                 metadata.iter().for_each(|m| out.extend_from_slice(m));
                 written = true;
@@ -54,14 +56,6 @@ pub fn subtree(exposition: &[u8], under: &str) -> Vec<u8> {
         }
     }
     out
-}
-
-/// Whether the source path `path` is `under` or below it.
-fn within(path: &str, under: &str) -> bool {
-    under.is_empty()
-        || path
-            .strip_prefix(under)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 /// The value of a series line's first label (the encoder writes the path label first),

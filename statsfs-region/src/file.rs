@@ -233,7 +233,7 @@ impl Unlinked {
 
     /// Links the file under its name: now readers can open it. A stale region of this
     /// user at that name (no writer holds its lock) is replaced.
-    pub(crate) fn link(mut self) -> Result<(File, Placed), RegionError> {
+    pub(crate) fn link(mut self) -> Result<Placed, RegionError> {
         let err = io_err(&self.path);
         let st = rustix::fs::fstat(&self.file).map_err(&err)?;
         let mut replaced = false;
@@ -262,11 +262,7 @@ impl Unlinked {
             dev: st.st_dev,
             ino: st.st_ino,
         };
-        let file = self.file.try_clone().map_err(|e| RegionError::Io {
-            path: self.path.clone(),
-            source: e,
-        })?;
-        Ok((file, placed))
+        Ok(placed)
     }
 
     fn link_once(&self) -> Result<(), Errno> {

@@ -257,7 +257,7 @@ impl Region {
         // The first layout (empty: nothing is published yet), then the name.
         let region = Region(Arc::new(shared));
         region.republish();
-        let (_file, placed) = made.link()?;
+        let placed = made.link()?;
         let _ = region.0.placed.set(placed);
         Ok(region)
     }

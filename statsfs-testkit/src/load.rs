@@ -58,6 +58,18 @@ struct Client {
     next: Instant,
 }
 
+impl Client {
+    /// Not connected, nothing to send.
+    fn idle() -> Client {
+        Client {
+            stream: None,
+            pending: Vec::new(),
+            sent: 0,
+            next: Instant::now(),
+        }
+    }
+}
+
 /// `n` well-behaved keep-alive scrapers: each connects, asks for `/` (a small answer)
 /// every `every` on the same connection, reads the answers, and when the server closed
 /// its connection connects again at its next request. Returns once all `n` are
@@ -75,14 +87,7 @@ pub fn pooled(addr: SocketAddr, n: usize, every: Duration) -> Load {
 
 fn keep_alive_with(addr: SocketAddr, n: usize, every: Duration, eager: bool) -> Load {
     const REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: load\r\n\r\n";
-    let mut clients: Vec<Client> = (0..n)
-        .map(|_| Client {
-            stream: None,
-            pending: Vec::new(),
-            sent: 0,
-            next: Instant::now(),
-        })
-        .collect();
+    let mut clients: Vec<Client> = (0..n).map(|_| Client::idle()).collect();
     let mut done = Done::default();
     // Connected and answered once before the load is handed over.
     for c in &mut clients {
@@ -116,14 +121,7 @@ fn keep_alive_with(addr: SocketAddr, n: usize, every: Duration, eager: bool) -> 
 /// as it can, reconnecting when the server closes its connection.
 pub fn greedy(addr: SocketAddr, n: usize) -> Load {
     let batch = b"GET /metrics HTTP/1.1\r\nHost: load\r\n\r\n".repeat(16);
-    let clients: Vec<Client> = (0..n)
-        .map(|_| Client {
-            stream: None,
-            pending: Vec::new(),
-            sent: 0,
-            next: Instant::now(),
-        })
-        .collect();
+    let clients: Vec<Client> = (0..n).map(|_| Client::idle()).collect();
     run(
         clients,
         Done::default(),

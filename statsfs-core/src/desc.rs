@@ -672,6 +672,30 @@ impl Descriptor {
         }
     }
 
+    /// Whether an aggregate keeps this value of a source that retires
+    /// ([`Source::retire_subordinate`](crate::Source::retire_subordinate)), so that the
+    /// aggregate never goes backwards: a cumulative value or a histogram summed, a peak
+    /// folded by its maximum. Instant values, and folds that are no total (min, average,
+    /// count of zeros), just lose the source (`docs/MODEL.md#retiring`).
+    ///
+    /// ```
+    /// use statsfs_core::{Aggregation, Descriptor, Kind, ValueType};
+    /// let exits = Descriptor::new("exits", ValueType::U64, Kind::Cumulative);
+    /// assert!(exits.retains());
+    /// assert!(!exits.with_aggregation(Aggregation::Avg).retains());
+    /// assert!(!Descriptor::new("queued", ValueType::U32, Kind::Instant).retains());
+    /// assert!(Descriptor::new("depth_max", ValueType::U32, Kind::Peak).retains());
+    /// ```
+    pub const fn retains(&self) -> bool {
+        match self.kind {
+            Kind::Cumulative | Kind::LinearHistogram { .. } | Kind::LogHistogram => {
+                matches!(self.aggregation, Aggregation::Sum)
+            }
+            Kind::Peak => matches!(self.aggregation, Aggregation::Max),
+            Kind::Instant => false,
+        }
+    }
+
     /// This descriptor, clearable or read-only.
     pub const fn with_clearable(mut self, clearable: bool) -> Self {
         self.clearable = clearable;

@@ -213,6 +213,7 @@ impl Encoder {
                 label_text: Vec::new(),
                 label_ends: Vec::new(),
                 epoch: 0,
+                retired_set: None,
                 series: 0,
                 skipped: 0,
             },
@@ -419,12 +420,21 @@ struct State {
     label_text: Vec<u8>,
     label_ends: Vec<usize>,
     epoch: u64,
+    /// The encode and source whose retired label set was pushed last.
+    retired_set: Option<(u64, u64)>,
     series: usize,
     skipped: usize,
 }
 
-impl Visitor for State {
-    fn enter(&mut self, place: &Place<'_>) -> bool {
+/// The label that tells the series of what a source keeps of its retired subordinates
+/// from the source's own.
+pub const RETIRED_LABEL: &str = "retired";
+
+impl State {
+    /// Renders `place`'s label set (the path label, then the source's labels in effect)
+    /// as the set of the series that follow; `retired` adds `retired="true"`, for what
+    /// the source keeps of its retired subordinates.
+    fn push_labels(&mut self, place: &Place<'_>, retired: bool) {
         let labels = &mut self.label_text;
         let mut first = true;
         let mut push = |k: &str, v: &str| {
@@ -442,13 +452,36 @@ impl Visitor for State {
             push(key, place.path);
         }
         for (k, v) in place.labels {
-            if Some(k.as_str()) == path_label || k == "le" || !valid_label_name(k) {
+            if Some(k.as_str()) == path_label
+                || k == "le"
+                || (retired && k == RETIRED_LABEL)
+                || !valid_label_name(k)
+            {
                 continue;
             }
             push(k, v);
         }
+        if retired {
+            push(RETIRED_LABEL, "true");
+        }
         self.label_ends.push(self.label_text.len());
+    }
+}
+
+impl Visitor for State {
+    fn enter(&mut self, place: &Place<'_>) -> bool {
+        self.push_labels(place, false);
         true
+    }
+
+    fn retained(&mut self, place: &Place<'_>, value: &ValueRef<'_>) {
+        // The first retained value of a source starts its label set.
+        let id = place.source.id();
+        if self.retired_set != Some((self.epoch, id)) {
+            self.retired_set = Some((self.epoch, id));
+            self.push_labels(place, true);
+        }
+        self.value(place, value);
     }
 
     fn value(&mut self, _place: &Place<'_>, value: &ValueRef<'_>) {

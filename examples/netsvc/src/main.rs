@@ -174,7 +174,7 @@ fn run(args: &Args) -> Result<bool, AppError> {
                 .map_err(|e| AppError::Mount(path.clone(), e))?;
             let p = m.path().display();
             println!("statsfs mounted at {p}");
-            println!("  try: ls {p}/{ROOT}/worker0   cat {p}/{ROOT}/requests   cat {p}/{ROOT}/worker0/closed/bytes_in");
+            println!("  try: ls {p}/{ROOT}/worker0   cat {p}/{ROOT}/requests   cat {p}/{ROOT}/worker0/bytes_in");
             Some(m)
         }
         _ => None,

@@ -8,7 +8,7 @@
 //!
 //! * a [`ConnStat`] is written by the worker serving the connection (a connection is
 //!   served start to end by one worker);
-//! * a [`WorkerStat`], and the worker's "closed connections" [`ConnStat`], by its worker;
+//! * a [`WorkerStat`] by its worker;
 //! * a [`ListenerStat`] by the accepting thread, except [`ListenerStat::queued`], which
 //!   the acceptor raises and the workers lower: the one cell with two writers, updated
 //!   through the shared path (`add`, `sub`).
@@ -20,7 +20,7 @@ use statsfs::Stats;
 /// `[2^(i-1), 2^i)` ns, the last one everything from 2^30 ns (about 1.07 s) up.
 pub const SERVICE_BUCKETS: usize = 32;
 
-/// One connection's statistics; also, per worker, the totals of its closed connections.
+/// One connection's statistics.
 #[derive(Stats, Default, Debug)]
 #[stats(name = "svc_conn")]
 pub struct ConnStat {
@@ -68,37 +68,4 @@ pub struct ListenerStat {
     /// Most accepted connections that waited for a worker at once
     #[stat(aggregate = max)]
     pub max_queued: Peak<u32>,
-}
-
-/// The smallest sample that falls in bucket `i` of [`ConnStat::service_ns`].
-pub fn bucket_floor(i: usize) -> u64 {
-    if i == 0 {
-        0
-    } else {
-        1 << (i - 1)
-    }
-}
-
-impl ConnStat {
-    /// Adds every value of `closed`, a connection that no longer changes, to `self`:
-    /// counters add, the peak keeps the larger, histogram buckets add.
-    ///
-    /// Owner path: only `self`'s single writer may call it (the worker that owns this
-    /// "closed connections" instance).
-    pub fn fold_from(&self, closed: &ConnStat) {
-        self.bytes_in.add_local(closed.bytes_in.get());
-        self.bytes_out.add_local(closed.bytes_out.get());
-        self.requests.add_local(closed.requests.get());
-        self.max_service_ns
-            .record_local(closed.max_service_ns.get());
-        // A histogram cell can only count samples one by one: record one sample at the
-        // bottom of each bucket per sample counted there (as many as the connection
-        // had requests; the buckets come out exact).
-        for (i, n) in closed.service_ns.buckets().into_iter().enumerate() {
-            let v = bucket_floor(i);
-            for _ in 0..n {
-                self.service_ns.record_local(v);
-            }
-        }
-    }
 }

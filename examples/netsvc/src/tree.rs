@@ -3,8 +3,8 @@
 //! ```text
 //! svc/                  totals: every ConnStat (open and closed), WorkerStat, ListenerStat
 //! ├── listener0/        ListenerStat of the listening socket
-//! ├── worker0/          WorkerStat of worker 0, and totals of its connections' ConnStat
-//! │   ├── closed/       ConnStat: the sums of worker 0's closed connections
+//! ├── worker0/          WorkerStat of worker 0, totals of its connections' ConnStat,
+//! │   │                 and what its closed connections left (retired)
 //! │   ├── c17/          ConnStat of open connection 17 (label peer="127.0.0.1:40522")
 //! │   └── c19/
 //! └── worker1/
@@ -14,16 +14,14 @@
 //! worker's: every structural change below `worker<i>/` and every write to its stats
 //! comes from the one worker thread. A connection's source is built completely (values,
 //! label) before it is attached, so attaching it is one change of the tree; when the
-//! connection closes its values are first added into the worker's `closed/` instance
-//! ([`ConnStat::fold_from`]) and then its source is removed, so the totals above never
-//! lose a closed connection: `svc/bytes_in` counts every byte ever received, exactly,
-//! once the connection is closed.
+//! connection closes its source is *retired* (`Source::retire_subordinate`): its counters,
+//! histogram and peak move into what `worker<i>/` retains, in one step that no reader can
+//! see half done, so the totals above never go backwards and never count a connection
+//! twice: `svc/bytes_in` counts every byte ever received, exactly.
 //!
-//! Between the fold and the removal (a few microseconds) a reader of `svc/` can see the
-//! closing connection twice; no reader sees it missing. The connection's
-//! `Arc<ConnStat>` is dropped with its source: a reader still holding the directory (an
-//! open file) keeps the instance alive and reads its last values, so no `revoke` is
-//! needed.
+//! The connection's `Arc<ConnStat>` is dropped with its source: a reader still holding
+//! the directory (an open file) keeps the instance alive and reads its last values, so no
+//! `revoke` is needed.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -35,9 +33,6 @@ use crate::stats::{ConnStat, ListenerStat, WorkerStat};
 /// The name of the root (the top-level directory of the mount).
 pub const ROOT: &str = "svc";
 
-/// The directory of a worker's closed connections.
-pub const CLOSED: &str = "closed";
-
 /// The tree of one service.
 pub struct SvcTree {
     root: Source,
@@ -48,7 +43,6 @@ pub struct SvcTree {
 pub struct WorkerNode {
     source: Source,
     stats: Arc<WorkerStat>,
-    closed: Arc<ConnStat>,
 }
 
 /// An open connection's place in the tree.
@@ -81,22 +75,14 @@ impl SvcTree {
         Ok(s)
     }
 
-    /// Adds `worker<i>/` with `stats` and its `closed/` connections.
+    /// Adds `worker<i>/` with `stats` and the totals of its connections.
     pub fn add_worker(&self, i: usize, stats: Arc<WorkerStat>) -> Result<WorkerNode, Error> {
         let source = Source::new(format!("worker{i}"))?;
         source.set_label("worker", i.to_string())?;
         source.add(Arc::clone(&stats))?;
         source.add(ValueGroup::aggregates::<ConnStat>())?;
-        let closed = Arc::new(ConnStat::default());
-        let dir = Source::new(CLOSED)?;
-        dir.add(Arc::clone(&closed))?;
-        source.add_subordinate(&dir)?;
         self.root.add_subordinate(&source)?;
-        Ok(WorkerNode {
-            source,
-            stats,
-            closed,
-        })
+        Ok(WorkerNode { source, stats })
     }
 }
 
@@ -112,12 +98,6 @@ impl WorkerNode {
         &self.stats
     }
 
-    /// The sums of the worker's closed connections (`worker<i>/closed/`).
-    #[allow(dead_code)] // for tests/netsvc_tree.rs
-    pub fn closed(&self) -> &ConnStat {
-        &self.closed
-    }
-
     /// Adds connection `id`, from `peer`, as `worker<i>/c<id>/`.
     pub fn open(&self, id: u64, peer: Option<SocketAddr>) -> Result<ConnNode, Error> {
         let stats = Arc::new(ConnStat::default());
@@ -131,11 +111,10 @@ impl WorkerNode {
         Ok(ConnNode { source, stats })
     }
 
-    /// Closes `conn`: adds its values into `closed/`, then removes its directory.
-    /// Only on the worker's thread, the single writer of `closed/`.
+    /// Closes `conn`, once its worker wrote its last value: its directory leaves, what
+    /// it counted stays in the totals above (retired into `worker<i>/`).
     pub fn close(&self, conn: ConnNode) -> Result<(), Error> {
-        self.closed.fold_from(&conn.stats);
-        self.source.remove_subordinate(&conn.source)
+        self.source.retire_subordinate(&conn.source)
     }
 }
 

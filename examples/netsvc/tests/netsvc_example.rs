@@ -95,11 +95,7 @@ fn connections_appear_in_the_mount_and_the_totals_are_exact() {
         )
     });
     assert!(requests <= 10, "{conn}: {requests} requests");
-    for file in [
-        "svc/bytes_in",
-        "svc/requests",
-        "svc/worker0/closed/bytes_in",
-    ] {
+    for file in ["svc/bytes_in", "svc/requests", "svc/worker0/bytes_in"] {
         let text = fs::read_to_string(mount.join(file)).unwrap_or_default();
         assert!(text.trim().parse::<u64>().is_ok(), "{file}: {text:?}");
     }
@@ -115,9 +111,17 @@ fn connections_appear_in_the_mount_and_the_totals_are_exact() {
     ] {
         assert!(body.contains(family), "no {family} in /metrics:\n{body}");
     }
+    // What closed connections left is a series of its own (bounded: the run lasts 2 s).
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut body = body;
+    while !body.contains("retired=\"true\"") && Instant::now() < deadline {
+        sleep(Duration::from_millis(50));
+        body = common::http_get(&metrics, "/metrics").1;
+    }
     assert!(
-        body.contains("path=\"svc/worker0/closed\""),
-        "no closed/ series:\n{body}"
+        body.lines()
+            .any(|l| l.starts_with("svc_conn_requests_total{") && l.contains("retired=\"true\"")),
+        "no series of retired connections:\n{body}"
     );
 
     // It ends by itself, unmounted, and its totals are the generator's counts.
@@ -177,4 +181,65 @@ fn without_statistics_the_same_load_runs_and_nothing_is_compared() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no generator line:\n{out}"));
     assert!(opened > 0, "{out}");
+}
+
+#[test]
+fn totals_read_through_the_mount_never_go_back_as_connections_retire() {
+    let test = "totals_read_through_the_mount_never_go_back_as_connections_retire";
+    if !common::can_mount(test) {
+        return;
+    }
+    // As many connections as it can take, one request each: every request is a source
+    // added and retired.
+    let mut svc = Netsvc::start(
+        "netsvc-monotonic",
+        true,
+        &[
+            "--duration",
+            "2",
+            "--load-max",
+            "--load-requests",
+            "1",
+            "--load-concurrency",
+            "2",
+        ],
+    );
+    let mount = svc.mount.clone().expect("a mount point");
+    svc.wait_for_line("statsfs mounted at ", Duration::from_secs(30));
+    let files = ["requests", "bytes_in", "bytes_out", "service_ns"];
+    let mut last = [0u64; 4];
+    let mut reads = 0u32;
+    let mut grew = 0u32;
+    // As fast as reads go (a closing connection was visible for microseconds only),
+    // bounded: the run lasts 2 s; reads stop at the first failure (the unmount).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    'poll: while Instant::now() < deadline {
+        for (i, f) in files.iter().enumerate() {
+            let Ok(text) = fs::read_to_string(mount.join("svc").join(f)) else {
+                break 'poll;
+            };
+            let Ok(now) = text.trim().parse::<u64>() else {
+                break 'poll;
+            };
+            assert!(
+                now >= last[i],
+                "svc/{f} went back from {} to {now} after {reads} reads",
+                last[i]
+            );
+            grew += (now > last[i]) as u32;
+            last[i] = now;
+            reads += 1;
+        }
+    }
+    let status = svc
+        .wait(Duration::from_secs(30))
+        .unwrap_or_else(|| panic!("still running 30 s after a 2 s run:\n{}", svc.output()));
+    assert!(status.success(), "exit status {status}:\n{}", svc.output());
+    assert!(
+        reads > 100 && grew > 10,
+        "{reads} reads, {grew} rises:\n{}",
+        svc.output()
+    );
+    let out = svc.stdout();
+    assert!(out.contains("verified: every total"), "{out}");
 }

@@ -12,13 +12,14 @@
 
 use std::collections::HashMap;
 use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, RwLock};
 
 use super::block::BlockSource;
 use super::hashing::MixedState;
 use super::raw::{Instance, Instances, KeepAlive};
 use crate::desc::{Aggregation, Descriptor};
-use crate::schema::Schema;
+use crate::schema::{Schema, SchemaRef};
 
 /// The running fold of one scalar descriptor.
 #[derive(Clone, Copy)]
@@ -180,6 +181,9 @@ impl<'a> Fold<'a> {
                 at = range.end;
             }
         }
+        for r in &m.retained {
+            self.add_retained(r);
+        }
         for src in &m.blocks {
             self.block.clear();
             self.block.resize(self.schema.block_words(), 0);
@@ -207,6 +211,36 @@ impl<'a> Fold<'a> {
         }
     }
 
+    /// Folds what retired members left behind: the values a total keeps
+    /// ([`Descriptor::retains`]); the others are not the retired members' any more.
+    fn add_retained(&mut self, r: &Retained) {
+        let ds = self.schema.descriptors();
+        let mut hist_at = 0;
+        for (k, &i) in self.which.iter().enumerate() {
+            let d = &ds[i];
+            let size = d.size as usize;
+            let words = &r.words[r.at[i]..r.at[i] + size];
+            if d.kind.is_histogram() {
+                if d.retains() {
+                    for (sum, w) in self.buckets[hist_at..hist_at + size].iter_mut().zip(words) {
+                        *sum = sum.wrapping_add(w.load(Relaxed));
+                    }
+                }
+                hist_at += size;
+            } else if d.retains() {
+                let bits = words[0].load(Relaxed);
+                let acc = &mut self.accs[k];
+                if let Aggregation::Max = d.aggregation {
+                    acc.max = acc.max.max(widen(d, bits));
+                    // Not empty any more: the retired peak is a floor.
+                    acc.n = acc.n.max(1);
+                } else {
+                    acc.wrapping = acc.wrapping.wrapping_add(bits);
+                }
+            }
+        }
+    }
+
     /// Calls `f` with each folded descriptor (in `which` order) and its words.
     pub(super) fn finish(mut self, mut f: impl FnMut(usize, &[u64])) {
         let ds = self.schema.descriptors();
@@ -222,6 +256,52 @@ impl<'a> Fold<'a> {
                 f(i, &self.word[..1]);
             }
         }
+    }
+}
+
+/// What retired subordinates left behind in one source, for one schema: every
+/// descriptor's words folded over them ([`Source::retire_subordinate`](crate::Source::retire_subordinate)),
+/// fixed but for a clear. Folds take only what [`Descriptor::retains`] keeps.
+pub(super) struct Retained {
+    schema: SchemaRef,
+    /// `size` words a descriptor, in schema order.
+    words: Box<[AtomicU64]>,
+    /// The first word of each descriptor.
+    at: Box<[usize]>,
+}
+
+/// The member that replaces `prior` (what its source retained of `schema` so far, if
+/// anything) when the members `leaving` retire: `prior` plus `leaving`'s members of
+/// `schema`, folded.
+pub(super) fn retire(
+    id: u64,
+    schema: &SchemaRef,
+    leaving: &[Member],
+    prior: Option<&Member>,
+) -> Member {
+    let mut m = Members::default();
+    for member in leaving.iter().chain(prior) {
+        if core::ptr::eq(member.schema(), &**schema) {
+            m.insert(member);
+        }
+    }
+    let ds = schema.descriptors();
+    let all: Vec<usize> = (0..ds.len()).collect();
+    let mut fold = Fold::new(schema, &all);
+    fold.add_members(&m);
+    let mut words = Vec::with_capacity(schema.words());
+    let mut at = Vec::with_capacity(ds.len());
+    fold.finish(|_, w| {
+        at.push(words.len());
+        words.extend(w.iter().map(|&w| AtomicU64::new(w)));
+    });
+    Member {
+        id,
+        reads: Reads::Retained(Arc::new(Retained {
+            schema: schema.clone(),
+            words: words.into(),
+            at: at.into(),
+        })),
     }
 }
 
@@ -305,13 +385,56 @@ pub(super) struct Member {
 pub(super) enum Reads {
     Instance(Instance),
     Block(Arc<Schema>, Arc<dyn BlockSource>),
+    /// What retired subordinates left in a source.
+    Retained(Arc<Retained>),
 }
 
 impl Member {
-    fn schema(&self) -> &Schema {
+    pub(super) fn schema(&self) -> &Schema {
         match &self.reads {
             Reads::Instance(i) => i.schema(),
             Reads::Block(s, _) => s,
+            Reads::Retained(r) => &r.schema,
+        }
+    }
+
+    pub(super) fn schema_ref(&self) -> SchemaRef {
+        match &self.reads {
+            Reads::Instance(i) => SchemaRef::Static(i.schema()),
+            Reads::Block(s, _) => SchemaRef::Shared(s.clone()),
+            Reads::Retained(r) => r.schema.clone(),
+        }
+    }
+
+    /// For a retained member: the schema, and descriptor `i`'s words into `out` (its
+    /// `size` words); `None` for other members.
+    pub(super) fn retained_words(&self, i: usize, out: &mut Vec<u64>) -> Option<&Schema> {
+        let Reads::Retained(r) = &self.reads else {
+            return None;
+        };
+        let size = r.schema.descriptors()[i].size as usize;
+        out.clear();
+        out.extend(
+            r.words[r.at[i]..r.at[i] + size]
+                .iter()
+                .map(|w| w.load(Relaxed)),
+        );
+        Some(&r.schema)
+    }
+
+    /// Forgets what a retained member kept of descriptor `i` (a clear of an aggregate
+    /// above); no-op for other members.
+    pub(super) fn clear_retained(&self, i: usize) {
+        if let Reads::Retained(r) = &self.reads {
+            let d = &r.schema.descriptors()[i];
+            let empty = if d.kind.is_histogram() {
+                0
+            } else {
+                finish(d, &Acc::EMPTY)
+            };
+            for w in &r.words[r.at[i]..r.at[i] + d.size as usize] {
+                w.store(empty, Relaxed);
+            }
         }
     }
 }
@@ -322,6 +445,7 @@ impl Member {
 enum Slot {
     Instance(u32),
     Block(u32),
+    Retained(u32),
 }
 
 /// An index as a [`Slot`]'s.
@@ -335,6 +459,7 @@ fn slot(i: usize) -> u32 {
 pub(super) enum Gone {
     Instance(KeepAlive),
     Block(Arc<dyn BlockSource>),
+    Retained(Arc<Retained>),
 }
 
 /// The simple groups of one schema in an aggregate's subtree, flattened: instances
@@ -347,6 +472,9 @@ pub(super) struct Members {
     instance_ids: Vec<u64>,
     blocks: Vec<Arc<dyn BlockSource>>,
     block_ids: Vec<u64>,
+    /// At most one a source that retired subordinates.
+    retained: Vec<Arc<Retained>>,
+    retained_ids: Vec<u64>,
     at: HashMap<u64, Slot, MixedState>,
 }
 
@@ -374,6 +502,12 @@ impl Members {
                 self.blocks.push(src.clone());
                 self.block_ids.push(m.id);
             }
+            Reads::Retained(r) => {
+                self.at
+                    .insert(m.id, Slot::Retained(slot(self.retained.len())));
+                self.retained.push(r.clone());
+                self.retained_ids.push(m.id);
+            }
         }
     }
 
@@ -399,6 +533,15 @@ impl Members {
                 }
                 Some(Gone::Block(src))
             }
+            Slot::Retained(i) => {
+                let i = i as usize;
+                let r = self.retained.swap_remove(i);
+                self.retained_ids.swap_remove(i);
+                if let Some(&moved) = self.retained_ids.get(i) {
+                    self.at.insert(moved, Slot::Retained(slot(i)));
+                }
+                Some(Gone::Retained(r))
+            }
         }
     }
 
@@ -416,13 +559,15 @@ impl Members {
             let at = match *slot {
                 Slot::Instance(i) => self.instance_ids[i as usize],
                 Slot::Block(i) => self.block_ids[i as usize],
+                Slot::Retained(i) => self.retained_ids[i as usize],
             };
             assert_eq!(at, *id, "the index points at the member's slot");
         }
         let n = self.instances.as_ref().map_or(0, |i| i.len());
         assert_eq!(n, self.instance_ids.len());
         assert_eq!(self.blocks.len(), self.block_ids.len());
-        assert_eq!(self.at.len(), n + self.blocks.len());
+        assert_eq!(self.retained.len(), self.retained_ids.len());
+        assert_eq!(self.at.len(), n + self.blocks.len() + self.retained.len());
         let mut ids: Vec<u64> = self.at.keys().copied().collect();
         ids.sort_unstable();
         ids
@@ -503,16 +648,25 @@ impl AggregateCache {
     /// them is in flight; a cache not yet collected is left so. What leaves goes into
     /// `gone`, for the caller to drop outside its locks.
     pub(super) fn apply(&self, schema: &Schema, delta: &Delta, gone: &mut Vec<Gone>) {
+        self.apply_all(schema, &[delta], gone);
+    }
+
+    /// Applies `deltas` in order under one hold of the lock: a fold sees the members
+    /// before all of them or after all of them (a retire: the leaving members out, what
+    /// they leave behind in).
+    pub(super) fn apply_all(&self, schema: &Schema, deltas: &[&Delta], gone: &mut Vec<Gone>) {
         let mut members = self.members.write().unwrap_or_else(|e| e.into_inner());
         let Some(m) = members.as_mut() else { return };
-        for member in &delta.members {
-            if !core::ptr::eq(member.schema(), schema) {
-                continue;
-            }
-            if delta.joining {
-                m.insert(member);
-            } else if let Some(g) = m.remove(member.id) {
-                gone.push(g);
+        for delta in deltas {
+            for member in &delta.members {
+                if !core::ptr::eq(member.schema(), schema) {
+                    continue;
+                }
+                if delta.joining {
+                    m.insert(member);
+                } else if let Some(g) = m.remove(member.id) {
+                    gone.push(g);
+                }
             }
         }
     }
@@ -692,6 +846,125 @@ pub(super) mod tests {
     pub(in crate::tree) fn blk_schema() -> Arc<Schema> {
         let w = Descriptor::new("w", ValueType::U64, crate::Kind::Cumulative);
         Schema::new_runtime("blk", vec![w]).unwrap()
+    }
+
+    #[test]
+    fn a_retired_source_leaves_its_totals_and_takes_its_instants() {
+        let root = Source::new("root").unwrap();
+        root.add(ValueGroup::aggregates::<T>()).unwrap();
+        let mid = Source::new("mid").unwrap();
+        mid.add(ValueGroup::aggregates::<T>()).unwrap();
+        root.add_subordinate(&mid).unwrap();
+        let (x, tx) = leaf("x", 3);
+        tx.low.set(-4);
+        tx.h.record(2);
+        let (y, ty) = leaf("y", 4);
+        ty.low.set(9);
+        mid.add_subordinate(&x).unwrap();
+        mid.add_subordinate(&y).unwrap();
+        assert_eq!(root.get("low").unwrap().as_i64(), -4);
+        mid.retire_subordinate(&x).unwrap();
+        assert_eq!(
+            Arc::strong_count(&tx),
+            2,
+            "ours and x's group: no cache holds it"
+        );
+        for s in [&root, &mid] {
+            assert_eq!(s.get("a").unwrap().as_u64(), 7, "a counter's total stays");
+            assert_eq!(s.get("h").unwrap().words(), &[0, 0, 1, 0], "so do buckets");
+            assert_eq!(
+                s.get("low").unwrap().as_i64(),
+                9,
+                "an instant leaves with x"
+            );
+        }
+        // The retained totals move with their source, and retire with it.
+        root.remove_subordinate(&mid).unwrap();
+        assert_eq!(root.get("a").unwrap().as_u64(), 0);
+        root.add_subordinate(&mid).unwrap();
+        assert_eq!(root.get("a").unwrap().as_u64(), 7);
+        root.retire_subordinate(&mid).unwrap();
+        assert_eq!(root.get("a").unwrap().as_u64(), 7);
+        // An aggregate added after the retire still sees it.
+        let (z, _tz) = leaf("z", 1);
+        mid.add_subordinate(&z).unwrap();
+        let top = Source::new("top").unwrap();
+        top.add(ValueGroup::aggregates::<T>()).unwrap();
+        top.add_subordinate(&mid).unwrap();
+        assert_eq!(
+            top.get("a").unwrap().as_u64(),
+            8,
+            "x's 3 retained in mid, y and z"
+        );
+        // A clear of an aggregate clears what it retained too.
+        top.clear("a").unwrap();
+        assert_eq!(top.get("a").unwrap().as_u64(), 0);
+        assert_eq!(mid.get("a").unwrap().as_u64(), 0);
+        assert_eq!(
+            root.get("a").unwrap().as_u64(),
+            7,
+            "root's own retained copy"
+        );
+        drop((x, y));
+    }
+
+    #[test]
+    fn a_retired_peak_stays_the_floor_of_the_maximum() {
+        let d = Descriptor::new("depth_max", ValueType::I64, crate::Kind::Peak);
+        let schema = Schema::new_runtime("p", vec![d]).unwrap();
+        let root = Source::new("root").unwrap();
+        root.add(ValueGroup::aggregates_of(schema.clone())).unwrap();
+        assert_eq!(root.get("depth_max").unwrap().as_i64(), i64::MIN, "empty");
+        let add = |name: &str, v: i64| {
+            let s = Source::new(name).unwrap();
+            let block = Arc::new(move |o: &mut [u64]| {
+                o[0] = v as u64;
+                Ok(())
+            });
+            s.add(ValueGroup::block(schema.clone(), block)).unwrap();
+            root.add_subordinate(&s).unwrap();
+            s
+        };
+        let a = add("a", -3);
+        let b = add("b", -8);
+        root.retire_subordinate(&a).unwrap();
+        assert_eq!(root.get("depth_max").unwrap().as_i64(), -3);
+        root.retire_subordinate(&b).unwrap();
+        assert_eq!(root.get("depth_max").unwrap().as_i64(), -3);
+        let _c = add("c", 5);
+        assert_eq!(root.get("depth_max").unwrap().as_i64(), 5);
+    }
+
+    #[test]
+    fn no_reader_sees_a_total_go_back_while_sources_retire() {
+        let root = Source::new("root").unwrap();
+        root.add(ValueGroup::aggregates::<T>()).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let reader = {
+            let (root, stop) = (root.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut last = 0;
+                let mut reads = 0u64;
+                while !stop.load(SeqCst) || reads == 0 {
+                    let now = root.get("a").unwrap().as_u64();
+                    assert!(now >= last, "went back from {last} to {now}");
+                    last = now;
+                    reads += 1;
+                }
+                last
+            })
+        };
+        let rounds = if cfg!(miri) { 20 } else { 2000 };
+        for i in 0..rounds {
+            let (s, t) = leaf(&format!("c{i}"), 0);
+            root.add_subordinate(&s).unwrap();
+            t.a.add(2);
+            root.retire_subordinate(&s).unwrap();
+        }
+        stop.store(true, SeqCst);
+        assert_eq!(reader.join().unwrap(), 2 * rounds);
+        assert_eq!(root.get("a").unwrap().as_u64(), 2 * rounds);
+        assert_eq!(root.subordinate_count(), 0);
     }
 
     #[test]

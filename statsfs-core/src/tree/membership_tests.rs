@@ -1,5 +1,5 @@
 //! Membership and aggregates checked against a model after every step of random
-//! sequences of adds, removals, revokes, hides and reads (a property test): the
+//! sequences of adds, removals, retires, revokes, hides and reads (a property test): the
 //! subordinates' order, names, counts and positions, the aggregate caches' members
 //! (each equal to what collecting the subtree afresh gives), the folded values, exactly
 //! who holds each instance (no keep-alive left behind by a removal or a revoke), and no
@@ -28,6 +28,7 @@ enum Op {
     Attach(usize, usize),
     Detach(usize),
     DetachFrom(usize, usize),
+    Retire(usize),
     AddValues(usize, u64),
     AddBlock(usize, u64),
     Revoke(usize),
@@ -41,6 +42,7 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (i.clone(), i.clone()).prop_map(|(c, p)| Op::Attach(c, p)),
         2 => i.clone().prop_map(Op::Detach),
         1 => (i.clone(), i.clone()).prop_map(|(c, p)| Op::DetachFrom(c, p)),
+        2 => i.clone().prop_map(Op::Retire),
         3 => (i.clone(), 1..100u64).prop_map(|(s, v)| Op::AddValues(s, v)),
         1 => (i.clone(), 1..100u64).prop_map(|(s, v)| Op::AddBlock(s, v)),
         1 => i.clone().prop_map(Op::Revoke),
@@ -57,6 +59,8 @@ struct Model {
     hidden: [bool; NAMES.len()],
     /// Per source, its live simple groups: (is a block, value).
     groups: [Vec<(bool, u64)>; NAMES.len()],
+    /// Per source, what its retired subordinates left: (of `T`, of the block schema).
+    retained: [(u64, u64); NAMES.len()],
 }
 
 impl Model {
@@ -79,10 +83,16 @@ impl Model {
             .filter(|g| g.0 == block)
             .map(|g| g.1)
             .sum();
-        own + self.children[s]
-            .iter()
-            .map(|&c| self.sum(c, block))
-            .sum::<u64>()
+        let retained = if block {
+            self.retained[s].1
+        } else {
+            self.retained[s].0
+        };
+        own + retained
+            + self.children[s]
+                .iter()
+                .map(|&c| self.sum(c, block))
+                .sum::<u64>()
     }
 }
 
@@ -181,6 +191,35 @@ impl World {
                 } else {
                     assert!(matches!(r, Err(Error::NotASubordinate { .. })), "{r:?}");
                 }
+            }
+            Op::Retire(c) => {
+                let Some(p) = m.parent[c] else {
+                    let r = s[c].parent().map(|p| p.retire_subordinate(&s[c]));
+                    assert!(r.is_none(), "a source without parent");
+                    return;
+                };
+                // Its parent's aggregates (read below) do not move while it retires.
+                let before: Vec<Option<u64>> = (0..AGGREGATES)
+                    .map(|agg| {
+                        m.is_ancestor_or_self(agg, p)
+                            .then(|| aggregate(&s[agg], "a"))
+                    })
+                    .collect();
+                s[p].retire_subordinate(&s[c]).unwrap();
+                for (agg, b) in before.iter().enumerate() {
+                    if let Some(b) = b {
+                        assert_eq!(aggregate(&s[agg], "a"), *b, "a of {agg} across a retire");
+                    }
+                }
+                let kept = (m.sum(c, false), m.sum(c, true));
+                m.retained[p].0 += kept.0;
+                m.retained[p].1 += kept.1;
+                m.parent[c] = None;
+                m.children[p].retain(|&x| x != c);
+                assert!(matches!(
+                    s[p].retire_subordinate(&s[c]),
+                    Err(Error::NotASubordinate { .. })
+                ));
             }
             Op::AddValues(at, v) => {
                 let t = Arc::new(T::default());

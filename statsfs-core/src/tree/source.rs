@@ -27,7 +27,7 @@ use super::aggregate::{self, Delta, Fold, Member, Members};
 use super::children::{Child, Children};
 use super::group::{same_schema, Binding, Group, ValueGroup};
 use crate::desc::{has_control, valid_label_name, valid_name, Descriptor};
-use crate::schema::Schema;
+use crate::schema::{Schema, SchemaRef};
 use crate::value::{Value, ValueRef};
 use crate::Error;
 
@@ -70,24 +70,37 @@ pub(super) struct State {
     pub(super) groups: Vec<Group>,
     pub(super) children: Children<Source>,
     parent: Weak<Node>,
-    labels: Labels,
+    rare: Rare,
     hidden: bool,
 }
 
-/// A source's own labels: one word, and no allocation until the first label (most
-/// sources inherit theirs).
+/// What few sources have: their own labels (most inherit theirs), and what their retired
+/// subordinates left behind. One word, and no allocation until the first of either.
 #[derive(Default)]
-// One word instead of a `Vec`'s three in every source: the box is the point.
-#[allow(clippy::box_collection)]
-struct Labels(Option<Box<Vec<(String, String)>>>);
+struct Rare(Option<Box<RareParts>>);
 
-impl Labels {
-    fn as_slice(&self) -> &[(String, String)] {
-        self.0.as_deref().map_or(&[], |v| v.as_slice())
+#[derive(Default)]
+struct RareParts {
+    labels: Vec<(String, String)>,
+    /// One retained member a schema ([`Source::retire_subordinate`]).
+    retained: Vec<Member>,
+}
+
+impl Rare {
+    fn labels(&self) -> &[(String, String)] {
+        self.0.as_deref().map_or(&[], |r| r.labels.as_slice())
     }
 
-    fn vec_mut(&mut self) -> &mut Vec<(String, String)> {
-        self.0.get_or_insert_with(Box::default)
+    fn labels_mut(&mut self) -> &mut Vec<(String, String)> {
+        &mut self.0.get_or_insert_with(Box::default).labels
+    }
+
+    fn retained(&self) -> &[Member] {
+        self.0.as_deref().map_or(&[], |r| r.retained.as_slice())
+    }
+
+    fn retained_mut(&mut self) -> &mut Vec<Member> {
+        &mut self.0.get_or_insert_with(Box::default).retained
     }
 }
 
@@ -182,7 +195,7 @@ impl Source {
                 groups: Vec::new(),
                 children: Children::default(),
                 parent: Weak::new(),
-                labels: Labels::default(),
+                rare: Rare::default(),
                 hidden: false,
             }),
         })))
@@ -379,6 +392,105 @@ impl Source {
         Ok(())
     }
 
+    /// Removes `child` as [`remove_subordinate`](Self::remove_subordinate) does, and
+    /// keeps what it counted: its subtree's cumulative values (counters and histograms
+    /// summed, peaks by their maximum: [`Descriptor::retains`]) move into this source's
+    /// retained totals, which every aggregate at or above this source folds, so that
+    /// those aggregates never go backwards. Instant values just leave. The move is atomic
+    /// for readers: a read of an aggregate above sees `child` or what it left, never both
+    /// and never neither (`docs/MODEL.md#retiring`).
+    ///
+    /// Retire a source once its writers are done: a write after the move is lost. The
+    /// retained totals stay with this source (they move with it if it is moved, and
+    /// retire with it if it retires), one set a schema whatever the number of retired
+    /// subordinates.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use statsfs_core::{Descriptor, Kind, Schema, Source, ValueGroup, ValueType};
+    /// let conn = Schema::new_runtime("conn", vec![
+    ///     Descriptor::new("requests", ValueType::U64, Kind::Cumulative),
+    /// ])?;
+    /// let svc = Source::new("svc")?;
+    /// svc.add(ValueGroup::aggregates_of(conn.clone()))?;
+    /// let c = Source::new("conn1")?;
+    /// c.add(ValueGroup::block(conn, Arc::new(|o: &mut [u64]| { o[0] = 7; Ok(()) })))?;
+    /// svc.add_subordinate(&c)?;
+    /// svc.retire_subordinate(&c)?;
+    /// assert_eq!(svc.subordinate_count(), 0);
+    /// assert_eq!(svc.get("requests")?.as_u64(), 7); // still counted
+    /// # Ok::<(), statsfs_core::Error>(())
+    /// ```
+    pub fn retire_subordinate(&self, child: &Source) -> Result<(), Error> {
+        let mut left = Left::default();
+        {
+            let _order = lock(&STRUCTURE);
+            if !child.parent().is_some_and(|p| p.ptr_eq(self)) {
+                return Err(Error::NotASubordinate {
+                    parent: self.name().to_owned(),
+                    child: child.name().to_owned(),
+                });
+            }
+            let hidden = child.read_state().hidden;
+            let leaving = child.subtree_members();
+            // What this source retained so far, per schema, gives way to the same plus
+            // what leaves now: one member a schema, replaced in every cache above at once.
+            let mut joining = Vec::new();
+            let mut replaced = Vec::new();
+            {
+                let st = self.read_state();
+                let mut schemas: Vec<SchemaRef> = Vec::new();
+                for m in &leaving {
+                    if !schemas.iter().any(|s| same_schema(s, m.schema())) {
+                        schemas.push(m.schema_ref());
+                    }
+                }
+                for schema in &schemas {
+                    let prior = st
+                        .rare
+                        .retained()
+                        .iter()
+                        .find(|r| same_schema(r.schema(), schema));
+                    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+                    joining.push(aggregate::retire(id, schema, &leaving, prior));
+                    replaced.extend(prior.cloned());
+                }
+            }
+            {
+                let mut st = self.write_state();
+                let removed = st.children.remove(child, hidden);
+                debug_assert!(removed, "its parent was checked under the structure lock");
+                let kept = st.rare.retained_mut();
+                kept.retain(|r| !replaced.iter().any(|p| p.id == r.id));
+                kept.extend(joining.iter().cloned());
+            }
+            child.write_state().parent = Weak::new();
+            let mut leaving = leaving;
+            leaving.extend(replaced);
+            let out = Delta {
+                joining: false,
+                members: leaving,
+            };
+            let into = Delta {
+                joining: true,
+                members: joining,
+            };
+            // Always applied: a cache collected while the tree changed holds either the
+            // old members (then this brings it to the new) or the new (then this is no
+            // change); one collected later sees the new tree.
+            self.for_each_cache_up(|schema, cache| {
+                cache.apply_all(schema, &[&out, &into], &mut left.gone)
+            });
+            left.members = out.members;
+        }
+        drop(left);
+        self.notify(&Change::SubordinateRemoved {
+            parent: self.clone(),
+            child: child.clone(),
+        });
+        Ok(())
+    }
+
     /// The subordinates, hidden ones included, in the order they were added.
     pub fn subordinates(&self) -> Vec<Source> {
         self.read_state().children.iter().cloned().collect()
@@ -472,7 +584,7 @@ impl Source {
         }
         {
             let mut st = self.write_state();
-            let labels = st.labels.vec_mut();
+            let labels = st.rare.labels_mut();
             match labels.iter_mut().find(|(k, _)| *k == key) {
                 Some(slot) => slot.1 = value,
                 None => labels.push((key, value)),
@@ -486,7 +598,7 @@ impl Source {
 
     /// This source's own labels.
     pub fn own_labels(&self) -> Vec<(String, String)> {
-        self.read_state().labels.as_slice().to_vec()
+        self.read_state().rare.labels().to_vec()
     }
 
     /// The labels in effect: own labels first, then the ancestors', nearest first; a key
@@ -496,7 +608,7 @@ impl Source {
         let mut cur = Some(self.clone());
         while let Some(s) = cur {
             let st = s.read_state();
-            merge_labels(&mut out, st.labels.as_slice());
+            merge_labels(&mut out, st.rare.labels());
             cur = st.parent.upgrade().map(Source);
         }
         out
@@ -638,6 +750,47 @@ impl Source {
         }
     }
 
+    /// Calls `f` for every value this source keeps of its retired subordinates
+    /// ([`retire_subordinate`](Self::retire_subordinate)): one value a descriptor that
+    /// [`retains`](Descriptor::retains), a schema at a time, as simple values (they are
+    /// what the retired sources counted; views that export leaves only, such as
+    /// OpenMetrics, export these too so that sums over leaves never go backwards).
+    /// Nothing for a source that retired none. The same locking rules as
+    /// [`for_each_value`](Self::for_each_value).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use statsfs_core::{Descriptor, Kind, Schema, Source, ValueGroup, ValueType};
+    /// let conn = Schema::new_runtime("conn", vec![
+    ///     Descriptor::new("requests", ValueType::U64, Kind::Cumulative),
+    ///     Descriptor::new("open", ValueType::U8, Kind::Instant),
+    /// ])?;
+    /// let svc = Source::new("svc")?;
+    /// let c = Source::new("conn1")?;
+    /// c.add(ValueGroup::block(conn, Arc::new(|o: &mut [u64]| { o[0] = 7; Ok(()) })))?;
+    /// svc.add_subordinate(&c)?;
+    /// svc.retire_subordinate(&c)?;
+    /// let mut kept = Vec::new();
+    /// svc.for_each_retained(|v| kept.push((v.descriptor.name, v.words[0])));
+    /// assert_eq!(kept, [("requests", 7)]); // `open` is an instant: not kept
+    /// # Ok::<(), statsfs_core::Error>(())
+    /// ```
+    pub fn for_each_retained(&self, mut f: impl FnMut(ValueRef<'_>)) {
+        let st = self.read_state();
+        let mut words = Vec::new();
+        for r in st.rare.retained() {
+            let ds = r.schema().descriptors();
+            for (i, d) in ds.iter().enumerate() {
+                if !d.retains() {
+                    continue;
+                }
+                if let Some(schema) = r.retained_words(i, &mut words) {
+                    f(ValueRef::new(d, schema, false, false, &words));
+                }
+            }
+        }
+    }
+
     /// Calls `f` for every value this source offers, without reading any:
     /// `(descriptor, schema, is_aggregate, group_hidden)`, in the order of
     /// [`for_each_value`](Self::for_each_value).
@@ -746,6 +899,7 @@ impl Source {
     fn subtree_members(&self) -> Vec<Member> {
         fn visit(st: &State, out: &mut Vec<Member>) {
             out.extend(st.groups.iter().filter_map(|g| g.member()));
+            out.extend(st.rare.retained().iter().cloned());
             for c in st.children.iter() {
                 visit(&c.read_state(), out);
             }
@@ -866,6 +1020,11 @@ pub(super) fn collect(state: &State, schema: &Schema, into: &mut Members) {
             into.insert(&m);
         }
     }
+    for r in state.rare.retained() {
+        if same_schema(r.schema(), schema) {
+            into.insert(r);
+        }
+    }
     for child in state.children.iter() {
         let st = child.read_state();
         collect(&st, schema, into);
@@ -879,6 +1038,11 @@ fn clear_subtree(state: &State, schema: &Schema, i: usize) {
             if same_schema(inst.schema(), schema) {
                 inst.clear(i);
             }
+        }
+    }
+    for r in state.rare.retained() {
+        if same_schema(r.schema(), schema) {
+            r.clear_retained(i);
         }
     }
     for child in state.children.iter() {

@@ -38,6 +38,14 @@ pub trait Visitor {
     /// Called for each value of the source, in one pass over the source.
     fn value(&mut self, place: &Place<'_>, value: &ValueRef<'_>);
 
+    /// Called, after the source's subtree, for each value the source keeps of its
+    /// retired subordinates ([`Source::for_each_retained`]); by default nothing. Read
+    /// after the subtree, a subordinate that retires during the walk is seen (twice,
+    /// at worst), never missed.
+    fn retained(&mut self, place: &Place<'_>, value: &ValueRef<'_>) {
+        let _ = (place, value);
+    }
+
     /// Called after the source's values and subtree.
     fn leave(&mut self, place: &Place<'_>) {
         let _ = place;
@@ -106,10 +114,12 @@ fn walk_at(
         walk_at(&child, path, &child_labels, depth + 1, options, visitor);
         path.truncate(len);
     }
-    visitor.leave(&Place {
+    let place = Place {
         source,
         path,
         labels,
         depth,
-    });
+    };
+    source.for_each_retained(|v| visitor.retained(&place, &v));
+    visitor.leave(&place);
 }

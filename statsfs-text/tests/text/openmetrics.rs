@@ -139,6 +139,45 @@ fn aggregates_are_left_out_so_sums_do_not_double_count() {
 }
 
 #[test]
+fn what_retired_sources_left_is_a_leaf_so_sums_never_fall() {
+    let tree = common::tree();
+    let vm = tree.root.subordinate("1234-5").unwrap();
+    vm.set_label("retired", "gives way").unwrap();
+    let sum = |t: &str, family: &str| -> u64 {
+        t.lines()
+            .filter(|l| l.starts_with(family))
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+            .sum()
+    };
+    let before = encode(&tree.root, Format::Prometheus);
+    let vcpu0 = vm.subordinate("vcpu0").unwrap();
+    vm.retire_subordinate(&vcpu0).unwrap();
+    let t = encode(&tree.root, Format::Prometheus);
+    assert_eq!(
+        sum(&t, "vcpu_exits_total{"),
+        sum(&before, "vcpu_exits_total{")
+    );
+    assert_eq!(
+        sum(&t, "vcpu_exits_total{"),
+        tree.root.get("exits").unwrap().as_u64()
+    );
+    let has = |line: &str| assert!(t.lines().any(|l| l == line), "no line `{line}` in\n{t}");
+    has(r#"vcpu_exits_total{path="kvm/1234-5",vm="1234-5",retired="true"} 10"#);
+    // Histograms are kept bucket by bucket; gauges are not kept at all.
+    has(r#"vcpu_queue_len_bucket{path="kvm/1234-5",vm="1234-5",retired="true",le="+Inf"} 5"#);
+    assert!(
+        !t.lines()
+            .any(|l| l.starts_with("vcpu_pending_irqs{") && l.contains("retired=\"true\"")),
+        "{t}"
+    );
+    assert!(
+        !t.lines()
+            .any(|l| l.contains("retired=\"true\"") && l.contains("gives way")),
+        "{t}"
+    );
+}
+
+#[test]
 fn the_encoder_is_reusable_and_follows_the_tree() {
     let tree = common::tree();
     let mut e = Encoder::new();

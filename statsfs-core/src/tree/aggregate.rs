@@ -945,13 +945,17 @@ pub(super) mod tests {
             std::thread::spawn(move || {
                 let mut last = 0;
                 let mut reads = 0u64;
-                while !stop.load(SeqCst) || reads == 0 {
+                loop {
+                    // Stop seen before the read: this read is after the last retire.
+                    let stopped = stop.load(SeqCst);
                     let now = root.get("a").unwrap().as_u64();
                     assert!(now >= last, "went back from {last} to {now}");
                     last = now;
                     reads += 1;
+                    if stopped {
+                        return (last, reads);
+                    }
                 }
-                last
             })
         };
         let rounds = if cfg!(miri) { 20 } else { 2000 };
@@ -962,7 +966,8 @@ pub(super) mod tests {
             root.retire_subordinate(&s).unwrap();
         }
         stop.store(true, SeqCst);
-        assert_eq!(reader.join().unwrap(), 2 * rounds);
+        let (last, reads) = reader.join().unwrap();
+        assert_eq!(last, 2 * rounds, "after {reads} reads");
         assert_eq!(root.get("a").unwrap().as_u64(), 2 * rounds);
         assert_eq!(root.subordinate_count(), 0);
     }

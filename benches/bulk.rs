@@ -34,12 +34,6 @@ seq!(N in 0..1000 {
     struct Thousand {
         #(s~N: Counter,)*
     }
-
-    impl Thousand {
-        fn new() -> Self {
-            Thousand { #(s~N: Counter::new(),)* }
-        }
-    }
 });
 
 seq!(N in 0..50 {
@@ -47,12 +41,6 @@ seq!(N in 0..50 {
     #[derive(Stats)]
     struct Fifty {
         #(f~N: Counter,)*
-    }
-
-    impl Fifty {
-        fn new() -> Self {
-            Fifty { #(f~N: Counter::new(),)* }
-        }
     }
 });
 

@@ -59,11 +59,15 @@
 #![deny(missing_docs)]
 
 pub use statsfs_core::{
-    cell, desc, registry, schema, tree, value, walk, Aggregation, Base, BlockSource, Change,
-    Descriptor, Error, Kind, Place, PlanOptions, PlannedSource, PlannedValue, ReadPlan, Scale,
-    Schema, SchemaRef, Scope, Source, Storage, Subscription, Unit, Value, ValueGroup, ValueRef,
-    ValueType, Visitor, WalkOptions,
+    cell, desc, family, registry, schema, tree, value, walk, Aggregation, Base, BlockSource,
+    Change, Descriptor, Error, Kind, Place, PlanOptions, PlannedSource, PlannedValue, ReadPlan,
+    Role, Scale, Schema, SchemaRef, Scope, Source, Storage, Subscription, Unit, Value, ValueGroup,
+    ValueRef, ValueType, Visitor, WalkOptions,
 };
+
+/// One cell per value of a label enum, indexed by it: `stats.exits[ExitReason::Hlt]`
+/// (see [`Stats`] and [`family`]).
+pub use statsfs_core::family::Family;
 
 /// A struct whose fields are statistics; derive it with `#[derive(Stats)]`.
 ///
@@ -84,8 +88,25 @@ pub use statsfs_core::{
 /// | [`Flag`](cell::Flag) | bool | instant |
 /// | [`LinearHistogram<N, W>`](cell::LinearHistogram) | N u64 buckets of width W | linear histogram |
 /// | [`LogHistogram<N>`](cell::LogHistogram) | N u64 buckets | log histogram |
+/// | `LogHistogram<N, WithSum>` (and linear) | the buckets, and `<name>_sum`, the sum of the samples | log histogram, and a cumulative sum |
 /// | `AtomicU8`..`AtomicU64`, `AtomicI8`..`AtomicI64` | the integer | cumulative, or `kind` |
 /// | `AtomicBool` | bool | instant, or `kind` |
+/// | [`Family<L, C>`](Family) | one cell `C` per value of the label enum `L` | `C`'s, each its own value |
+/// | `[C; N]` with `#[stat(label = "cpu")]` | one cell `C` per index `0..N` | `C`'s, each its own value |
+///
+/// A histogram keeps the sum of its samples only when its type says so
+/// ([`WithSum`](cell::WithSum)): the sum costs the shared path one more atomic add. Write
+/// the histogram type in the field: through a type alias the derive cannot see the sum,
+/// and refuses a histogram that keeps one.
+///
+/// # Families: stats with a dimension
+///
+/// Counters by operation, exits by reason, queues by index: a [`Family`] (indexed by an
+/// enum that derives [`Label`]) or an array of cells (indexed by a number, with
+/// `#[stat(label = "...")]`). Writing one is an array index and the cell's own write.
+/// Each member is a value of its own, named `<field>_<value>` (`exits_hlt`): a file, a
+/// descriptor of the binary layout, aggregated one by one; OpenMetrics shows the family as
+/// one metric with a label (`kvm_vcpu_exits_total{reason="hlt"}`).
 ///
 /// # Attributes
 ///
@@ -103,15 +124,27 @@ pub use statsfs_core::{
 /// * `unit = none | bytes | seconds | cycles | boolean`, `base = 10 | 2`,
 ///   `exponent = N`: the unit and scale (nanoseconds: `unit = seconds, exponent = -9`).
 /// * `aggregate = sum | min | max | avg | count_zero | none`: how aggregates fold it
-///   (default: `max` for peaks, else `sum`).
+///   (default: `max` for peaks, else `sum`). A list, `aggregate = [sum, avg]`, folds it
+///   several ways: the first keeps the stat's name, each other one is a value of the
+///   aggregates named `<stat>_<aggregation>` (`live_keys_avg`).
 /// * `clear` / `read_only`: whether writing 0 clears it (default: clearable unless
 ///   instant; an instant value cannot be made clearable).
 /// * `hidden`: no file, still readable by name and aggregated.
 /// * `names = ["RUNNABLE", "HALTED"]`: an enum-valued stat (an instant unsigned integer,
 ///   a state): its file shows the name of its value; not aggregated unless `aggregate`
 ///   says so (the `min`/`max` of a state is shown by name too).
+/// * `label = "cpu"`: on an array of cells, the name of the label its index is.
 /// * `flatten`: the field is itself `Stats`; its stats are embedded at the field's offset.
+///   With `prefix = "rx_"` their names start with the prefix, so one struct can be
+///   flattened more than once. Aggregates of the nested struct's own schema
+///   (`ValueGroup::aggregates::<Nested>()`) fold that part of every instance of this one,
+///   at any depth of flattening (and each part, if it is flattened twice).
 /// * `skip`: the field is not a stat.
+///
+/// On the struct, `#[stats(no_new)]` leaves out the `const fn new()` the derive otherwise
+/// writes (every stat at zero, usable in a `static`): for a struct with a `new` of its
+/// own. A struct with a skipped field gets none (the derive cannot make that field), and
+/// neither can a struct that flattens one (a compile error says to add `no_new`).
 ///
 /// The field's doc comment (its first paragraph, on one line) is the description.
 ///
@@ -145,8 +178,89 @@ pub use statsfs_core::{
 /// assert_eq!(VcpuStat::DESCRIPTORS[2].kind, Kind::Instant);
 /// assert_eq!(VcpuStat::SCHEMA.name(), "vcpu");
 /// ```
+///
+/// A storage engine's per-table statistics, with every form:
+///
+/// ```
+/// use statsfs::cell::{Counter, Gauge, LogHistogram, WithSum};
+/// use statsfs::{Family, Label, Stats};
+///
+/// #[derive(Clone, Copy, Label)]
+/// #[label(name = "op")]
+/// enum Op { Get, Put, Delete }
+///
+/// #[derive(Stats)]
+/// struct IoStat {
+///     /// Bytes moved
+///     #[stat(unit = bytes)]
+///     bytes: Counter,
+/// }
+///
+/// #[derive(Stats)]
+/// #[stats(name = "table")]
+/// struct TableStat {
+///     /// Operations, by kind
+///     ops: Family<Op, Counter>,
+///     /// Time an operation took
+///     #[stat(unit = seconds, exponent = -9)]
+///     op_ns: LogHistogram<32, WithSum>,
+///     /// Keys in the table
+///     #[stat(aggregate = [sum, avg])]
+///     live_keys: Gauge<u64>,
+///     /// Pending compactions, by level
+///     #[stat(label = "level")]
+///     pending: [Gauge<u32>; 3],
+///     #[stat(flatten, prefix = "read_")]
+///     read: IoStat,
+///     #[stat(flatten, prefix = "write_")]
+///     write: IoStat,
+/// }
+///
+/// static USERS: TableStat = TableStat::new();
+/// USERS.ops[Op::Put].inc();
+/// USERS.op_ns.record(1500);
+/// USERS.pending[2].set(4);
+///
+/// let names: Vec<_> = TableStat::DESCRIPTORS.iter().map(|d| d.name).collect();
+/// assert_eq!(names, [
+///     "ops_get", "ops_put", "ops_delete", "op_ns", "op_ns_sum", "live_keys",
+///     "live_keys_avg", "pending_0", "pending_1", "pending_2", "read_bytes", "write_bytes",
+/// ]);
+/// assert_eq!(TableStat::DESCRIPTORS[1].family(), Some(("ops", "op", "put")));
+/// assert_eq!(USERS.op_ns.sum(), 1500);
+/// ```
 pub use statsfs_core::Stats;
 pub use statsfs_derive::Stats;
+
+/// A fieldless enum whose variants label the cells of a [`Family`]; derive it with
+/// `#[derive(Label)]` (and `Clone, Copy`).
+///
+/// The label's name is the enum's name in snake case, or `#[label(name = "...")]` on
+/// the enum; each variant's value is its name in snake case, or
+/// `#[label(rename = "...")]` on the variant. A value ends a file name
+/// (`exits_<value>`), so it has no `/` or control character; values are unique.
+///
+/// ```
+/// use statsfs::cell::Counter;
+/// use statsfs::family::Label as _;
+/// use statsfs::{Family, Label};
+///
+/// #[derive(Clone, Copy, Label)]
+/// #[label(name = "reason")]
+/// enum ExitReason {
+///     Hlt,
+///     #[label(rename = "io_in")]
+///     PortIn,
+/// }
+///
+/// assert_eq!(ExitReason::NAME, "reason");
+/// assert_eq!(ExitReason::VALUES, ["hlt", "io_in"]);
+/// let exits: Family<ExitReason, Counter> = Family::new();
+/// exits[ExitReason::PortIn].inc_local();
+/// assert_eq!(exits[ExitReason::PortIn].get(), 1);
+/// ```
+pub use statsfs_core::family::Label;
+pub use statsfs_derive::Label;
 
 /// Registers a `static` of a `#[derive(Stats)]` struct as process-global statistics.
 ///
@@ -168,7 +282,7 @@ pub use statsfs_derive::Stats;
 /// }
 ///
 /// #[statsfs::global(name = "cache")]
-/// static CACHE: CacheStat = CacheStat { hits: Counter::new(), misses: Counter::new() };
+/// static CACHE: CacheStat = CacheStat::new();
 ///
 /// CACHE.hits.inc();
 /// let cache = statsfs::registry::globals().iter().find(|s| s.name() == "cache").unwrap();

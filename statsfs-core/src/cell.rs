@@ -77,6 +77,12 @@ pub trait Int: sealed::Sealed + Copy + Ord + Default + 'static {
     fn wrapping_add(self, v: Self) -> Self;
     /// Wrapping subtraction.
     fn wrapping_sub(self, v: Self) -> Self;
+    /// Saturating addition.
+    fn saturating_add(self, v: Self) -> Self;
+    /// Saturating subtraction.
+    fn saturating_sub(self, v: Self) -> Self;
+    /// Relaxed saturating add (`up`) or subtract, as one atomic update.
+    fn fetch_saturating(a: &Self::Atomic, v: Self, up: bool);
 }
 
 macro_rules! int {
@@ -102,9 +108,21 @@ macro_rules! int {
             fn wrapping_add(self, v: Self) -> Self { <$t>::wrapping_add(self, v) }
             #[inline(always)]
             fn wrapping_sub(self, v: Self) -> Self { <$t>::wrapping_sub(self, v) }
+            #[inline(always)]
+            fn saturating_add(self, v: Self) -> Self { <$t>::saturating_add(self, v) }
+            #[inline(always)]
+            fn saturating_sub(self, v: Self) -> Self { <$t>::saturating_sub(self, v) }
+            #[inline(always)]
+            fn fetch_saturating(a: &$atomic, v: Self, up: bool) {
+                let _ = a.fetch_update(Relaxed, Relaxed, |x| {
+                    Some(if up { x.saturating_add(v) } else { x.saturating_sub(v) })
+                });
+            }
         }
         // SAFETY: a plain atomic of the matching width and signedness at the field's offset.
         unsafe impl StatField for $atomic {
+            #[allow(clippy::declare_interior_mutable_const)]
+            const ZERO: Self = <$atomic>::new(0);
             const TYPE: ValueType = ValueType::$vt;
             const STORAGE: Storage = Storage::Atomic;
             const SIZE: u16 = 1;
@@ -139,7 +157,9 @@ int! {
             ShardedCounter, LinearHistogram<N, W>, LogHistogram<N> or a std atomic (AtomicU64, AtomicI32, AtomicBool, ...)",
     note = "a nested stats struct takes #[stat(flatten)]; a field that is no stat takes #[stat(skip)]"
 )]
-pub unsafe trait StatField {
+pub unsafe trait StatField: Sized {
+    /// The cell at zero, for `const` constructors (the derive's `new()`).
+    const ZERO: Self;
     /// How a reader sees each word.
     const TYPE: ValueType;
     /// The memory layout.
@@ -151,10 +171,42 @@ pub unsafe trait StatField {
     /// Whether the type fixes its kind (a `Counter` is always cumulative); plain atomics
     /// let the attribute choose.
     const FIXED_KIND: bool;
+    /// For a histogram that keeps the sum of its samples ([`WithSum`]), the byte offset
+    /// of that sum (an `AtomicU64`) in the cell: the derive describes it as a value of
+    /// its own, `<name>_sum`.
+    const SUM_AT: Option<usize> = None;
+    /// All of the above but `ZERO`, in one value: what the derive's glue reads.
+    const INFO: CellInfo = CellInfo {
+        ty: Self::TYPE,
+        storage: Self::STORAGE,
+        size: Self::SIZE,
+        kind: Self::KIND,
+        fixed_kind: Self::FIXED_KIND,
+        sum_at: Self::SUM_AT,
+    };
+}
+
+/// What a [`StatField`] says about its memory, as one value (`StatField::INFO`).
+#[derive(Clone, Copy, Debug)]
+pub struct CellInfo {
+    /// `StatField::TYPE`.
+    pub ty: ValueType,
+    /// `StatField::STORAGE`.
+    pub storage: Storage,
+    /// `StatField::SIZE`.
+    pub size: u16,
+    /// `StatField::KIND`.
+    pub kind: Kind,
+    /// `StatField::FIXED_KIND`.
+    pub fixed_kind: bool,
+    /// `StatField::SUM_AT`.
+    pub sum_at: Option<usize>,
 }
 
 // SAFETY: an AtomicBool at the field's offset.
 unsafe impl StatField for AtomicBool {
+    #[allow(clippy::declare_interior_mutable_const)]
+    const ZERO: Self = AtomicBool::new(false);
     const TYPE: ValueType = ValueType::Bool;
     const STORAGE: Storage = Storage::Atomic;
     const SIZE: u16 = 1;
@@ -206,6 +258,8 @@ impl Counter {
 
 // SAFETY: repr(transparent) over AtomicU64.
 unsafe impl StatField for Counter {
+    #[allow(clippy::declare_interior_mutable_const)]
+    const ZERO: Self = Counter::new();
     const TYPE: ValueType = ValueType::U64;
     const STORAGE: Storage = Storage::Atomic;
     const SIZE: u16 = 1;
@@ -215,6 +269,24 @@ unsafe impl StatField for Counter {
 
 /// An instant value that goes up and down (pages in use, queue length). Read-only in the
 /// file system: it measures the present.
+///
+/// `add` and `sub` **saturate** at the type's bounds, on both paths: an unsigned gauge
+/// lowered below 0 reads 0, not 18446744073709551615 (`docs/MODEL.md#gauges`). A gauge
+/// counts something that is there, which cannot be fewer than none; a wrapped value would
+/// poison every sum and average above it, while a saturated one is off by what the
+/// caller's bug is. Raise a gauge before what it counts becomes visible to the thread
+/// that will lower it (and lower it after), and it never needs to saturate.
+///
+/// ```
+/// use statsfs_core::cell::Gauge;
+/// let queued: Gauge<u32> = Gauge::new();
+/// queued.dec();
+/// assert_eq!(queued.get(), 0);
+/// let level: Gauge<i8> = Gauge::new();
+/// level.set(120);
+/// level.add(100);
+/// assert_eq!(level.get(), i8::MAX);
+/// ```
 #[repr(transparent)]
 pub struct Gauge<T: Int = u64>(T::Atomic);
 
@@ -236,28 +308,28 @@ impl<T: Int> Gauge<T> {
         T::store(&self.0, v)
     }
 
-    /// Adds `v`, wrapping; any thread.
+    /// Adds `v`, saturating; any thread.
     #[inline]
     pub fn add(&self, v: T) {
-        T::fetch_add(&self.0, v)
+        T::fetch_saturating(&self.0, v, true)
     }
 
-    /// Subtracts `v`, wrapping; any thread.
+    /// Subtracts `v`, saturating; any thread.
     #[inline]
     pub fn sub(&self, v: T) {
-        T::fetch_sub(&self.0, v)
+        T::fetch_saturating(&self.0, v, false)
     }
 
-    /// Adds `v`, wrapping; only from the single writer.
+    /// Adds `v`, saturating; only from the single writer.
     #[inline(always)]
     pub fn add_local(&self, v: T) {
-        T::store(&self.0, T::load(&self.0).wrapping_add(v))
+        T::store(&self.0, T::load(&self.0).saturating_add(v))
     }
 
-    /// Subtracts `v`, wrapping; only from the single writer.
+    /// Subtracts `v`, saturating; only from the single writer.
     #[inline(always)]
     pub fn sub_local(&self, v: T) {
-        T::store(&self.0, T::load(&self.0).wrapping_sub(v))
+        T::store(&self.0, T::load(&self.0).saturating_sub(v))
     }
 
     /// Adds 1; any thread.
@@ -307,6 +379,8 @@ impl<T: Int + core::fmt::Debug> core::fmt::Debug for Gauge<T> {
 
 // SAFETY: repr(transparent) over T::Atomic, whose width and signedness T::TYPE names.
 unsafe impl<T: Int> StatField for Gauge<T> {
+    #[allow(clippy::declare_interior_mutable_const)]
+    const ZERO: Self = Gauge::new();
     const TYPE: ValueType = T::TYPE;
     const STORAGE: Storage = Storage::Atomic;
     const SIZE: u16 = 1;
@@ -359,6 +433,8 @@ impl<T: Int + core::fmt::Debug> core::fmt::Debug for Peak<T> {
 
 // SAFETY: repr(transparent) over T::Atomic, whose width and signedness T::TYPE names.
 unsafe impl<T: Int> StatField for Peak<T> {
+    #[allow(clippy::declare_interior_mutable_const)]
+    const ZERO: Self = Peak::new();
     const TYPE: ValueType = T::TYPE;
     const STORAGE: Storage = Storage::Atomic;
     const SIZE: u16 = 1;
@@ -392,6 +468,8 @@ impl Flag {
 
 // SAFETY: repr(transparent) over AtomicBool.
 unsafe impl StatField for Flag {
+    #[allow(clippy::declare_interior_mutable_const)]
+    const ZERO: Self = Flag::new();
     const TYPE: ValueType = ValueType::Bool;
     const STORAGE: Storage = Storage::Atomic;
     const SIZE: u16 = 1;
@@ -399,8 +477,79 @@ unsafe impl StatField for Flag {
     const FIXED_KIND: bool = true;
 }
 
+/// Whether a histogram keeps the sum of its samples: [`NoSum`] (the default) or
+/// [`WithSum`]. Sealed.
+pub trait SumSlot: sealed::Sealed + Send + Sync + 'static {
+    /// What the histogram stores for the sum: `()` or an `AtomicU64`.
+    type Cell: Send + Sync;
+    /// The sum's cell at 0, for `const` constructors.
+    const ZERO: Self::Cell;
+    /// Whether there is a sum.
+    const KEPT: bool;
+    /// Adds `v` to the sum; any thread.
+    fn add(c: &Self::Cell, v: u64);
+    /// Adds `v` to the sum; only from the single writer.
+    fn add_local(c: &Self::Cell, v: u64);
+    /// The sum (0 without one).
+    fn get(c: &Self::Cell) -> u64;
+}
+
+/// A histogram without a sum of its samples: a record is one bucket's increment.
+#[derive(Debug)]
+pub struct NoSum;
+
+/// A histogram that also keeps the sum of its samples (wrapping at 2^64), so that a mean
+/// can be computed (`rate(x_sum) / rate(x_count)` in PromQL): a record also adds to one
+/// more word, next to the buckets. The sum is a value of its own, `<name>_sum`, in every
+/// view (`docs/MODEL.md#histograms`).
+///
+/// ```
+/// use statsfs_core::cell::{LogHistogram, WithSum};
+/// let h: LogHistogram<8, WithSum> = LogHistogram::new();
+/// h.record(5);
+/// h.record(100);
+/// assert_eq!(h.sum(), 105);
+/// assert_eq!(h.count(), 2);
+/// ```
+#[derive(Debug)]
+pub struct WithSum;
+
+impl sealed::Sealed for NoSum {}
+impl sealed::Sealed for WithSum {}
+
+impl SumSlot for NoSum {
+    type Cell = ();
+    const ZERO: () = ();
+    const KEPT: bool = false;
+    #[inline(always)]
+    fn add(_: &(), _: u64) {}
+    #[inline(always)]
+    fn add_local(_: &(), _: u64) {}
+    fn get(_: &()) -> u64 {
+        0
+    }
+}
+
+impl SumSlot for WithSum {
+    type Cell = AtomicU64;
+    #[allow(clippy::declare_interior_mutable_const)]
+    const ZERO: AtomicU64 = AtomicU64::new(0);
+    const KEPT: bool = true;
+    #[inline(always)]
+    fn add(c: &AtomicU64, v: u64) {
+        c.fetch_add(v, Relaxed);
+    }
+    #[inline(always)]
+    fn add_local(c: &AtomicU64, v: u64) {
+        c.store(c.load(Relaxed).wrapping_add(v), Relaxed)
+    }
+    fn get(c: &AtomicU64) -> u64 {
+        c.load(Relaxed)
+    }
+}
+
 /// `N` buckets of width `W`: bucket i counts samples in `[i*W, (i+1)*W)`, the last one
-/// everything above.
+/// everything above. `S` is [`WithSum`] to keep the sum of the samples too.
 ///
 /// ```
 /// use statsfs_core::cell::LinearHistogram;
@@ -408,11 +557,14 @@ unsafe impl StatField for Flag {
 /// for v in [0, 9, 10, 35, 1000] { h.record(v) }
 /// assert_eq!(h.buckets(), [2, 1, 0, 2]);
 /// ```
-#[repr(transparent)]
-pub struct LinearHistogram<const N: usize, const W: u64>([AtomicU64; N]);
+#[repr(C)]
+pub struct LinearHistogram<const N: usize, const W: u64, S: SumSlot = NoSum> {
+    buckets: [AtomicU64; N],
+    sum: S::Cell,
+}
 
 /// `N` buckets: bucket 0 counts samples in `[0, 1)`, bucket i counts `[2^(i-1), 2^i)`,
-/// the last one everything above.
+/// the last one everything above. `S` is [`WithSum`] to keep the sum of the samples too.
 ///
 /// ```
 /// use statsfs_core::cell::LogHistogram;
@@ -420,12 +572,15 @@ pub struct LinearHistogram<const N: usize, const W: u64>([AtomicU64; N]);
 /// for v in [0, 1, 2, 3, 4, 1 << 40] { h.record(v) }
 /// assert_eq!(h.buckets(), [1, 1, 2, 2]);
 /// ```
-#[repr(transparent)]
-pub struct LogHistogram<const N: usize>([AtomicU64; N]);
+#[repr(C)]
+pub struct LogHistogram<const N: usize, S: SumSlot = NoSum> {
+    buckets: [AtomicU64; N],
+    sum: S::Cell,
+}
 
 macro_rules! histogram {
     ($name:ident [$($g:tt)*] [$($p:tt)*] $kind:expr, $index:expr) => {
-        impl<$($g)*> $name<$($p)*> {
+        impl<$($g)*, S: SumSlot> $name<$($p)*, S> {
             const CHECK: () = assert!(N > 0 && N <= u16::MAX as usize, "a histogram needs 1 to 65535 buckets");
 
             /// An empty histogram; usable in a `static`.
@@ -434,7 +589,7 @@ macro_rules! histogram {
                 let () = Self::CHECK;
                 #[allow(clippy::declare_interior_mutable_const)]
                 const Z: AtomicU64 = AtomicU64::new(0);
-                $name([Z; N])
+                $name { buckets: [Z; N], sum: S::ZERO }
             }
 
             /// The bucket a sample falls in.
@@ -447,36 +602,87 @@ macro_rules! histogram {
             /// Counts one sample; any thread.
             #[inline]
             pub fn record(&self, v: u64) {
-                self.0[Self::bucket_index(v)].fetch_add(1, Relaxed);
+                self.buckets[Self::bucket_index(v)].fetch_add(1, Relaxed);
+                S::add(&self.sum, v);
             }
 
             /// Counts one sample; only from the single writer.
             #[inline(always)]
             pub fn record_local(&self, v: u64) {
-                let b = &self.0[Self::bucket_index(v)];
+                let b = &self.buckets[Self::bucket_index(v)];
                 b.store(b.load(Relaxed).wrapping_add(1), Relaxed);
+                S::add_local(&self.sum, v);
+            }
+
+            /// Adds every sample of `other` (its buckets and its sum) to this histogram,
+            /// in O(buckets); any thread. A histogram that stops changing (a closed
+            /// connection's) merges into a total without replaying its samples.
+            ///
+            /// ```
+            /// use statsfs_core::cell::{LogHistogram, WithSum};
+            /// let total: LogHistogram<4, WithSum> = LogHistogram::new();
+            /// let one: LogHistogram<4, WithSum> = LogHistogram::new();
+            /// one.record(3);
+            /// one.record(3);
+            /// total.merge(&one);
+            /// assert_eq!((total.buckets(), total.sum()), ([0, 0, 2, 0], 6));
+            /// ```
+            pub fn merge(&self, other: &Self) {
+                for (b, o) in self.buckets.iter().zip(&other.buckets) {
+                    let n = o.load(Relaxed);
+                    if n != 0 {
+                        b.fetch_add(n, Relaxed);
+                    }
+                }
+                S::add(&self.sum, S::get(&other.sum));
+            }
+
+            /// [`merge`](Self::merge), only from the single writer of `self`.
+            pub fn merge_local(&self, other: &Self) {
+                for (b, o) in self.buckets.iter().zip(&other.buckets) {
+                    b.store(b.load(Relaxed).wrapping_add(o.load(Relaxed)), Relaxed);
+                }
+                S::add_local(&self.sum, S::get(&other.sum));
             }
 
             /// The bucket counts.
             pub fn buckets(&self) -> [u64; N] {
-                core::array::from_fn(|i| self.0[i].load(Relaxed))
+                core::array::from_fn(|i| self.buckets[i].load(Relaxed))
+            }
+
+            /// How many samples: the buckets' sum.
+            pub fn count(&self) -> u64 {
+                self.buckets.iter().fold(0u64, |n, b| n.wrapping_add(b.load(Relaxed)))
+            }
+
+            /// The sum of the samples, wrapping at 2^64; 0 without [`WithSum`].
+            pub fn sum(&self) -> u64 {
+                S::get(&self.sum)
             }
         }
 
-        impl<$($g)*> Default for $name<$($p)*> {
+        impl<$($g)*, S: SumSlot> Default for $name<$($p)*, S> {
             fn default() -> Self {
                 Self::new()
             }
         }
 
-        impl<$($g)*> core::fmt::Debug for $name<$($p)*> {
+        impl<$($g)*, S: SumSlot> core::fmt::Debug for $name<$($p)*, S> {
             fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-                f.debug_tuple(stringify!($name)).field(&self.buckets()).finish()
+                let mut d = f.debug_struct(stringify!($name));
+                d.field("buckets", &self.buckets());
+                if S::KEPT {
+                    d.field("sum", &self.sum());
+                }
+                d.finish()
             }
         }
 
-        // SAFETY: repr(transparent) over [AtomicU64; N]; SIZE is N.
-        unsafe impl<$($g)*> StatField for $name<$($p)*> {
+        // SAFETY: repr(C) with `[AtomicU64; N]` first, so the buckets are at the field's
+        // offset; SIZE is N. The sum, when kept, is the AtomicU64 at SUM_AT.
+        unsafe impl<$($g)*, S: SumSlot> StatField for $name<$($p)*, S> {
+            #[allow(clippy::declare_interior_mutable_const)]
+            const ZERO: Self = Self::new();
             const TYPE: ValueType = ValueType::U64;
             const STORAGE: Storage = Storage::Buckets;
             const SIZE: u16 = {
@@ -486,6 +692,11 @@ macro_rules! histogram {
             };
             const KIND: Kind = $kind;
             const FIXED_KIND: bool = true;
+            const SUM_AT: Option<usize> = if S::KEPT {
+                Some(core::mem::offset_of!(Self, sum))
+            } else {
+                None
+            };
         }
     };
 }
@@ -640,6 +851,8 @@ impl ShardedCounter {
 
 // SAFETY: STORAGE Sharded makes the raw reader view the field as a ShardedCounter.
 unsafe impl StatField for ShardedCounter {
+    #[allow(clippy::declare_interior_mutable_const)]
+    const ZERO: Self = ShardedCounter::new();
     const TYPE: ValueType = ValueType::U64;
     const STORAGE: Storage = Storage::Sharded;
     const SIZE: u16 = 1;
@@ -666,7 +879,15 @@ mod tests {
         assert_eq!(g.get(), -3);
         g.set(i8::MAX);
         g.add(1);
+        assert_eq!(g.get(), i8::MAX, "gauges saturate");
+        g.sub_local(i8::MAX);
+        g.sub(i8::MAX);
+        g.sub(i8::MAX);
         assert_eq!(g.get(), i8::MIN);
+        let u: Gauge<u64> = Gauge::new();
+        u.sub(1);
+        u.dec_local();
+        assert_eq!(u.get(), 0, "an unsigned gauge below zero reads 0");
         let p: Peak<i32> = Peak::new();
         p.record_local(-5);
         assert_eq!(p.get(), 0);

@@ -567,6 +567,32 @@ pub struct Descriptor {
     /// as its number). Empty for ordinary stats. Binary and OpenMetrics readers see the
     /// number.
     pub names: &'static [&'static str],
+    /// For a member of a dimensional family (one cell of an array field indexed by an
+    /// enum or a number), the family's label name (`reason`); empty otherwise. The
+    /// member's name is the family's name, `_`, and [`label_value`](Self::label_value)
+    /// (`exits_hlt`); see [`family`](Self::family).
+    pub label: &'static str,
+    /// For a member of a family, its label value (`hlt`, `3`); empty otherwise.
+    pub label_value: &'static str,
+    /// What the value is besides a stat of its own ([`Role`]).
+    pub role: Role,
+}
+
+/// What a descriptor is besides a value of its own: most are [`Role::Value`]; the derive
+/// makes the others.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// A value.
+    #[default]
+    Value,
+    /// The sum of the samples of the histogram described just before it (a histogram
+    /// cell with [`WithSum`](crate::cell::WithSum)): a cumulative value of its own in the
+    /// files and the binary layout, the `_sum` of the histogram in OpenMetrics.
+    HistogramSum,
+    /// Another aggregation of a value described before it, at the same place
+    /// (`#[stat(aggregate = [sum, avg])]`): offered by aggregate groups only, since a
+    /// simple group's value is the one before it.
+    AggregateOnly,
 }
 
 impl Descriptor {
@@ -596,6 +622,53 @@ impl Descriptor {
             clearable: kind.clearable_by_default(),
             hidden: false,
             names: &[],
+            label: "",
+            label_value: "",
+            role: Role::Value,
+        }
+    }
+
+    /// This descriptor under another name.
+    pub const fn with_name(mut self, name: &'static str) -> Self {
+        self.name = name;
+        self
+    }
+
+    /// This descriptor as the member of a family: its label name and value.
+    pub const fn with_label(mut self, label: &'static str, value: &'static str) -> Self {
+        self.label = label;
+        self.label_value = value;
+        self
+    }
+
+    /// This descriptor with another [`Role`].
+    pub const fn with_role(mut self, role: Role) -> Self {
+        self.role = role;
+        self
+    }
+
+    /// For a member of a dimensional family, the family's name (the member's name
+    /// without `_` and its label value), its label name and its label value; `None` for
+    /// a value of its own.
+    ///
+    /// ```
+    /// use statsfs_core::{Descriptor, Kind, ValueType};
+    /// let hlt = Descriptor::new("exits_hlt", ValueType::U64, Kind::Cumulative)
+    ///     .with_label("reason", "hlt");
+    /// assert_eq!(hlt.family(), Some(("exits", "reason", "hlt")));
+    /// ```
+    pub const fn family(&self) -> Option<(&'static str, &'static str, &'static str)> {
+        if self.label.is_empty() {
+            return None;
+        }
+        let (n, v) = (self.name.as_bytes(), self.label_value.as_bytes());
+        if n.len() < v.len() + 2 {
+            return None;
+        }
+        let (head, _) = self.name.as_bytes().split_at(n.len() - v.len() - 1);
+        match core::str::from_utf8(head) {
+            Ok(family) => Some((family, self.label, self.label_value)),
+            Err(_) => None,
         }
     }
 
@@ -787,8 +860,43 @@ impl Descriptor {
         if self.clearable && matches!(self.kind, Kind::Instant) {
             return Err(Rule::InstantNotClearable);
         }
+        if (!self.label.is_empty() || !self.label_value.is_empty())
+            && (!valid_label_name(self.label)
+                || self.label_value.is_empty()
+                || has_control(self.label_value)
+                || !ends_with_member(self.name, self.label_value))
+        {
+            return Err(Rule::FamilyMember);
+        }
+        match self.role {
+            Role::HistogramSum
+                if !matches!(self.kind, Kind::Cumulative) || !matches!(self.ty, ValueType::U64) =>
+            {
+                return Err(Rule::HistogramSumKind)
+            }
+            Role::AggregateOnly if matches!(self.aggregation, Aggregation::None) => {
+                return Err(Rule::AggregateOnlyNone)
+            }
+            _ => {}
+        }
         Ok(())
     }
+}
+
+/// Whether `name` is a family's name (at least one byte), `_` and `value`.
+const fn ends_with_member(name: &str, value: &str) -> bool {
+    let (n, v) = (name.as_bytes(), value.as_bytes());
+    if n.len() < v.len() + 2 || n[n.len() - v.len() - 1] != b'_' {
+        return false;
+    }
+    let mut i = 0;
+    while i < v.len() {
+        if n[n.len() - v.len() + i] != v[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 /// A rule every descriptor keeps (`docs/MODEL.md#rules`), broken: what
@@ -823,6 +931,14 @@ pub enum Rule {
     NamesNeedAState,
     /// A clearable instant value.
     InstantNotClearable,
+    /// A family member whose label name is no label name, whose label value is empty or
+    /// has a control character, or whose name is not its family's name, `_` and its
+    /// label value.
+    FamilyMember,
+    /// A histogram sum that is not a cumulative `u64`.
+    HistogramSumKind,
+    /// A second aggregation (`Role::AggregateOnly`) that aggregates by `none`.
+    AggregateOnlyNone,
 }
 
 impl Rule {
@@ -857,6 +973,11 @@ impl Rule {
             Rule::InstantNotClearable => {
                 "an instant value measures the present and cannot be cleared"
             }
+            Rule::FamilyMember => {
+                "a family member is named <family>_<label value>, with a label name of letters, digits and `_` and a label value without control characters"
+            }
+            Rule::HistogramSumKind => "a histogram's sum is a cumulative u64",
+            Rule::AggregateOnlyNone => "a second aggregation of a value cannot be `none`",
         }
     }
 }

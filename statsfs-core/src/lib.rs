@@ -37,14 +37,15 @@
 pub mod cell;
 pub mod desc;
 mod error;
+pub mod family;
 pub mod registry;
 pub mod schema;
 pub mod tree;
 pub mod value;
 
-pub use desc::{Aggregation, Base, Descriptor, Kind, Scale, Storage, Unit, ValueType};
+pub use desc::{Aggregation, Base, Descriptor, Kind, Role, Scale, Storage, Unit, ValueType};
 pub use error::{Error, SchemaProblem};
-pub use schema::{Schema, SchemaRef, Stats};
+pub use schema::{Component, Schema, SchemaRef, Stats};
 pub use tree::{
     walk, BlockSource, Change, GroupInfo, GroupKind, Place, Placed, PlanOptions, PlannedSource,
     PlannedValue, ReadPlan, Scope, Source, Subscription, ValueGroup, Visitor, WalkOptions,
@@ -54,12 +55,20 @@ pub use value::{Value, ValueRef};
 /// What `#[derive(Stats)]` expands to refers to; not a public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::cell::CellInfo;
     pub use crate::cell::StatField;
+    pub use crate::desc::Role;
     pub use crate::desc::{Aggregation, Base, Descriptor, Kind, Scale, Unit};
+    pub use crate::family::Family;
+    pub use crate::family::{join, joined_len, Label, Parts};
     pub use crate::registry::{Global, Registration};
-    pub use crate::schema::{Schema, SchemaBuilder, Stats};
+    pub use crate::schema::{
+        check_names, check_other_names, family_len, Component, ComponentsBuilder, FamilyOf, Schema,
+        SchemaBuilder, Stats,
+    };
     pub use crate::tree::ValueGroup;
     pub use core::mem::offset_of;
+    pub use core::mem::size_of;
     pub use inventory;
 
     /// Whether every descriptor is an inline cell (an atomic or histogram buckets, not a
@@ -78,26 +87,38 @@ pub mod __private {
         true
     }
 
-    /// A descriptor for a field of cell type `T`, with `T`'s default kind.
-    pub const fn field<T: StatField>(name: &'static str, offset: usize) -> Descriptor {
-        Descriptor::new(name, T::TYPE, T::KIND)
-            .with_storage(T::STORAGE, T::SIZE)
+    /// A descriptor for a field of a cell type (its `StatField::INFO`), with the cell's
+    /// default kind.
+    pub const fn field(name: &'static str, offset: usize, cell: CellInfo) -> Descriptor {
+        Descriptor::new(name, cell.ty, cell.kind)
+            .with_storage(cell.storage, cell.size)
             .with_offset(offset)
     }
 
-    /// A descriptor for a field of cell type `T` with the kind the attribute chose;
-    /// fails compilation when `T` fixes another kind.
-    pub const fn field_of_kind<T: StatField>(
+    /// [`field`], for a type the derive cannot see into (an alias): fails compilation if
+    /// it is a histogram that keeps a sum, which the derive would not describe.
+    pub const fn field_unseen(name: &'static str, offset: usize, cell: CellInfo) -> Descriptor {
+        assert!(
+            cell.sum_at.is_none(),
+            "this field's histogram keeps a sum (WithSum) that #[derive(Stats)] cannot see through a type alias: write the histogram type in the field"
+        );
+        field(name, offset, cell)
+    }
+
+    /// A descriptor for a field of a cell type with the kind the attribute chose; fails
+    /// compilation when the cell fixes another kind.
+    pub const fn field_of_kind(
         name: &'static str,
         offset: usize,
+        cell: CellInfo,
         kind: Kind,
     ) -> Descriptor {
         assert!(
-            !T::FIXED_KIND || T::KIND.code() == kind.code(),
+            !cell.fixed_kind || cell.kind.code() == kind.code(),
             "this cell type fixes its kind: Counter is cumulative, Gauge and Flag instant, Peak peak"
         );
-        Descriptor::new(name, T::TYPE, kind)
-            .with_storage(T::STORAGE, T::SIZE)
+        Descriptor::new(name, cell.ty, kind)
+            .with_storage(cell.storage, cell.size)
             .with_offset(offset)
     }
 }

@@ -9,15 +9,28 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::desc::{Descriptor, Storage};
+use crate::desc::{Descriptor, Role, Storage, ValueType};
 use crate::error::SchemaProblem;
+use crate::family::{joined_at, Parts};
 
 /// The descriptors of one struct type (or of one runtime layout), with a name.
 pub struct Schema {
     name: Cow<'static, str>,
     type_name: Cow<'static, str>,
     descriptors: Cow<'static, [Descriptor]>,
+    components: &'static [Component],
     block_words: usize,
+}
+
+/// A stats struct flattened into another (`#[stat(flatten)]`), at any depth: its schema
+/// and where it is in the outer struct. Aggregates of the component's schema fold that
+/// part of every instance of the outer one (`docs/MODEL.md#components`).
+#[derive(Clone, Copy, Debug)]
+pub struct Component {
+    /// The flattened struct's schema.
+    pub schema: &'static Schema,
+    /// Its byte offset in the outer struct.
+    pub offset: usize,
 }
 
 impl Schema {
@@ -31,8 +44,21 @@ impl Schema {
             name: Cow::Borrowed(name),
             type_name: Cow::Borrowed(type_name),
             descriptors: Cow::Borrowed(descriptors),
+            components: &[],
             block_words: 0,
         }
+    }
+
+    /// This static schema with the structs flattened into it, as `Stats::COMPONENTS`
+    /// lists them (the derive's glue).
+    pub const fn with_components(mut self, components: &'static [Component]) -> Self {
+        self.components = components;
+        self
+    }
+
+    /// The structs flattened into this one, at any depth ([`Component`]).
+    pub const fn components(&self) -> &'static [Component] {
+        self.components
     }
 
     /// A schema known only at run time (for instance decoded from a kernel stats file),
@@ -87,6 +113,7 @@ impl Schema {
             type_name: Cow::Owned(name.clone()),
             name: Cow::Owned(name),
             descriptors: Cow::Owned(descriptors),
+            components: &[],
             block_words: words,
         }))
     }
@@ -198,7 +225,7 @@ impl From<Arc<Schema>> for SchemaRef {
     label = "`{Self}` has no `#[derive(Stats)]`",
     note = "add `#[derive(statsfs::Stats)]` to `{Self}` (a struct of stat cells: Counter, Gauge, Peak, Flag, histograms)"
 )]
-pub unsafe trait Stats: Send + Sync + 'static {
+pub unsafe trait Stats: Sized + Send + Sync + 'static {
     /// The descriptors, in declaration order.
     const DESCRIPTORS: &'static [Descriptor];
     /// The schema; its address is the schema's identity.
@@ -210,7 +237,77 @@ pub unsafe trait Stats: Send + Sync + 'static {
     /// (`docs/REGION.md#what-a-region-survives`). The derive computes it; an impl by hand
     /// that says `true` promises it.
     const CELLS_ONLY: bool = false;
+    /// The structs flattened into this one, at any depth, with their offsets: an
+    /// aggregate of one of their schemas folds that part of this struct too.
+    const COMPONENTS: &'static [Component] = &[];
+    /// The struct with every stat at zero, for `const` constructors (the derive's
+    /// `new()`, and that of a struct that flattens this one). A struct with fields that
+    /// are no stats (`#[stat(skip)]`), or that opted out (`#[stats(no_new)]`), has none:
+    /// using this constant then fails compilation with a message that says so.
+    const ZERO: Self = panic!(
+        "this stats struct has no const zero (it has #[stat(skip)] fields, or #[stats(no_new)]), so a struct that flattens it has no `new()`: add #[stats(no_new)] to that struct"
+    );
 }
+
+/// Builds `Stats::COMPONENTS` at compile time; the derive's glue. `N` is the number of
+/// components, nested ones included.
+pub struct ComponentsBuilder<const N: usize> {
+    components: [Option<Component>; N],
+    len: usize,
+}
+
+impl<const N: usize> ComponentsBuilder<N> {
+    /// An empty builder.
+    #[allow(clippy::new_without_default)]
+    pub const fn new() -> Self {
+        ComponentsBuilder {
+            components: [None; N],
+            len: 0,
+        }
+    }
+
+    /// Appends the struct flattened at `offset` (its `SCHEMA`), and the structs flattened
+    /// into it (its `COMPONENTS`), moved by `offset`.
+    pub const fn flatten(
+        mut self,
+        schema: &'static Schema,
+        inner: &'static [Component],
+        offset: usize,
+    ) -> Self {
+        self.components[self.len] = Some(Component { schema, offset });
+        self.len += 1;
+        let mut i = 0;
+        while i < inner.len() {
+            self.components[self.len] = Some(Component {
+                schema: inner[i].schema,
+                offset: inner[i].offset + offset,
+            });
+            self.len += 1;
+            i += 1;
+        }
+        self
+    }
+
+    /// The components.
+    pub const fn build(self) -> [Component; N] {
+        assert!(self.len == N, "statsfs: components miscounted");
+        let mut out = [PLACEHOLDER_COMPONENT; N];
+        let mut i = 0;
+        while i < N {
+            if let Some(c) = self.components[i] {
+                out[i] = c;
+            }
+            i += 1;
+        }
+        out
+    }
+}
+
+static EMPTY: Schema = Schema::new_static("", "", &[]);
+const PLACEHOLDER_COMPONENT: Component = Component {
+    schema: &EMPTY,
+    offset: 0,
+};
 
 /// Builds a descriptor array at compile time; the glue `#[derive(Stats)]` emits.
 ///
@@ -260,8 +357,69 @@ impl<const N: usize> SchemaBuilder<N> {
         self
     }
 
-    /// The descriptors; fails (at compile time, in a `const`) when one breaks a rule or
-    /// two share a name.
+    /// Appends a nested schema's descriptors, moved to the nested field's offset and
+    /// renamed `prefix + name`; `names` is [`join`](crate::family::join)`(prefix,
+    /// Parts::Names(inner), "")`.
+    pub const fn flatten_prefixed(
+        mut self,
+        inner: &'static [Descriptor],
+        offset: usize,
+        prefix: &'static str,
+        names: &'static [u8],
+    ) -> Self {
+        let mut i = 0;
+        while i < inner.len() {
+            let d = inner[i];
+            let (name, _) = joined_at(names, prefix, Parts::Names(inner), "", i);
+            self = self.push(d.with_offset(d.offset + offset).with_name(name));
+            i += 1;
+        }
+        self
+    }
+
+    /// Appends, after a histogram descriptor just pushed, the descriptor of its sum when
+    /// its cell keeps one (`sum_at`: the cell's `StatField::SUM_AT`): a cumulative `u64`
+    /// named `name`, in the histogram's unit and scale.
+    pub const fn sum_of(
+        self,
+        sum_at: Option<usize>,
+        name: &'static str,
+        doc: &'static str,
+    ) -> Self {
+        let Some(at) = sum_at else { return self };
+        assert!(
+            self.len > 0,
+            "statsfs: a histogram sum without its histogram"
+        );
+        let h = self.descriptors[self.len - 1];
+        self.push(sum_descriptor(&h, at, name, doc))
+    }
+
+    /// Appends one descriptor per cell of a family (`docs/MODEL.md#families`):
+    /// `template` (the field's descriptor, named after the family) moved by `f.stride`
+    /// bytes a cell, named and labelled from `f`; each followed by its sum when the cell
+    /// keeps one.
+    pub const fn family(mut self, template: Descriptor, f: FamilyOf) -> Self {
+        let mut i = 0;
+        while i < f.parts_len() {
+            let (name, value) = joined_at(f.names, f.head, f.parts, "", i);
+            let d = template
+                .with_offset(template.offset + i * f.stride)
+                .with_name(name)
+                .with_label(f.label, value);
+            self = self.push(d);
+            if let Some(at) = f.sum_at {
+                let (sum, _) = joined_at(f.sum_names, f.head, f.parts, "_sum", i);
+                self = self.push(sum_descriptor(&d, at, sum, f.sum_doc));
+            }
+            i += 1;
+        }
+        self
+    }
+
+    /// The descriptors; fails (at compile time, in a `const`) when one breaks a rule.
+    /// Names are checked by [`check_names`] and [`check_other_names`], which the derive
+    /// calls so that a clash is reported on the field that makes it.
     pub const fn build(self) -> [Descriptor; N] {
         assert!(
             self.len == N,
@@ -274,10 +432,63 @@ impl<const N: usize> SchemaBuilder<N> {
             }
             i += 1;
         }
-        if has_duplicate_names(&self.descriptors) {
-            panic!("two stats of this struct have the same name after flatten/rename: rename one with #[stat(rename = \"...\")]");
-        }
         self.descriptors
+    }
+}
+
+/// The sum of histogram `h`'s samples, kept `at` bytes into its cell.
+const fn sum_descriptor(
+    h: &Descriptor,
+    at: usize,
+    name: &'static str,
+    doc: &'static str,
+) -> Descriptor {
+    Descriptor::new(name, ValueType::U64, crate::desc::Kind::Cumulative)
+        .with_offset(h.offset + at)
+        .with_unit(h.unit, h.scale)
+        .with_doc(doc)
+        .with_clearable(h.clearable)
+        .with_hidden(h.hidden)
+        .with_role(Role::HistogramSum)
+}
+
+/// A family field, as [`SchemaBuilder::family`] lays it out; the derive's glue.
+#[derive(Clone, Copy)]
+pub struct FamilyOf {
+    /// The label's name.
+    pub label: &'static str,
+    /// The family's name and `_`.
+    pub head: &'static str,
+    /// The label values.
+    pub parts: Parts<'static>,
+    /// [`join`](crate::family::join)`(head, parts, "")`.
+    pub names: &'static [u8],
+    /// [`join`](crate::family::join)`(head, parts, "_sum")`, used if `sum_at` is some.
+    pub sum_names: &'static [u8],
+    /// The cell's `StatField::SUM_AT`.
+    pub sum_at: Option<usize>,
+    /// The description of each sum.
+    pub sum_doc: &'static str,
+    /// The cell's size: the distance between two members.
+    pub stride: usize,
+}
+
+impl FamilyOf {
+    const fn parts_len(&self) -> usize {
+        match self.parts {
+            Parts::Values(v) => v.len(),
+            Parts::Index(n) => n,
+            Parts::Names(d) => d.len(),
+        }
+    }
+}
+
+/// How many descriptors a family of `n` cells with (`sum_at` some) or without sums has.
+pub const fn family_len(n: usize, sum_at: Option<usize>) -> usize {
+    if sum_at.is_some() {
+        2 * n
+    } else {
+        n
     }
 }
 
@@ -314,17 +525,55 @@ const fn name_hash(s: &str) -> u64 {
     h
 }
 
-/// Whether two of `N` descriptors share a name; O(N log N), so that compile-time checks
-/// of structs with thousands of stats stay fast. Names are hashed, the hashes
-/// heap-sorted, and only equal hashes are compared as strings.
-const fn has_duplicate_names<const N: usize>(ds: &[Descriptor; N]) -> bool {
-    let mut h = [0u64; N];
+/// Fails compilation with `message` when a descriptor in `start .. start + len` has the
+/// name of any other descriptor of `ds` (`N` is `ds.len()`). O(N log N): names are
+/// hashed, the hashes heap-sorted, and only equal hashes compared as strings, so structs
+/// with thousands of stats compile fast.
+#[track_caller]
+pub const fn check_names<const N: usize>(
+    ds: &[Descriptor],
+    start: usize,
+    len: usize,
+    message: &'static str,
+) {
+    if let Some((i, j)) = clash::<N>(ds, &[(start, len)], true) {
+        let _ = (i, j);
+        panic!("{}", message);
+    }
+}
+
+/// Fails compilation with `message` when two descriptors of `ds` outside every range
+/// `(start, len)` of `ranges` share a name (clashes inside a range are
+/// [`check_names`]'s, reported on their field).
+#[track_caller]
+pub const fn check_other_names<const N: usize>(
+    ds: &[Descriptor],
+    ranges: &[(usize, usize)],
+    message: &'static str,
+) {
+    if clash::<N>(ds, ranges, false).is_some() {
+        panic!("{}", message);
+    }
+}
+
+/// Two descriptors with one name: with `inside`, one of them in a range; without, both
+/// outside every range.
+const fn clash<const N: usize>(
+    ds: &[Descriptor],
+    ranges: &[(usize, usize)],
+    inside: bool,
+) -> Option<(usize, usize)> {
+    assert!(
+        ds.len() == N,
+        "statsfs: names checked against a miscounted schema"
+    );
+    let mut h = [(0u64, 0usize); N];
     let mut i = 0;
     while i < N {
-        h[i] = name_hash(ds[i].name);
+        h[i] = (name_hash(ds[i].name), i);
         i += 1;
     }
-    // Heap sort.
+    // Heap sort by hash.
     let mut start = N / 2;
     while start > 0 {
         start -= 1;
@@ -338,26 +587,45 @@ const fn has_duplicate_names<const N: usize>(ds: &[Descriptor; N]) -> bool {
         h[end] = t;
         sift_down(&mut h, 0, end);
     }
-    let mut k = 1;
-    while k < N {
-        if h[k] == h[k - 1] && first_duplicate(ds).is_some() {
+    let mut a = 0;
+    while a < N {
+        let mut b = a + 1;
+        while b < N && h[b].0 == h[a].0 {
+            let (x, y) = (h[a].1, h[b].1);
+            if str_eq(ds[x].name, ds[y].name) {
+                let (ix, iy) = (in_ranges(x, ranges), in_ranges(y, ranges));
+                if (inside && (ix || iy)) || (!inside && !ix && !iy) {
+                    return Some((x, y));
+                }
+            }
+            b += 1;
+        }
+        a += 1;
+    }
+    None
+}
+
+const fn in_ranges(i: usize, ranges: &[(usize, usize)]) -> bool {
+    let mut r = 0;
+    while r < ranges.len() {
+        if i >= ranges[r].0 && i < ranges[r].0 + ranges[r].1 {
             return true;
         }
-        k += 1;
+        r += 1;
     }
     false
 }
 
-const fn sift_down<const N: usize>(h: &mut [u64; N], mut root: usize, end: usize) {
+const fn sift_down<const N: usize>(h: &mut [(u64, usize); N], mut root: usize, end: usize) {
     loop {
         let mut child = 2 * root + 1;
         if child >= end {
             return;
         }
-        if child + 1 < end && h[child] < h[child + 1] {
+        if child + 1 < end && h[child].0 < h[child + 1].0 {
             child += 1;
         }
-        if h[root] >= h[child] {
+        if h[root].0 >= h[child].0 {
             return;
         }
         let t = h[root];

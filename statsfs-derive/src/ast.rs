@@ -81,13 +81,45 @@ pub enum Cell {
     PointerSized,
     /// A plain integer, bool or float: rejected.
     Plain(String),
+    /// `Family<L, C>`: one `C` per value of the label enum `L`.
+    Family {
+        label: Box<Type>,
+        cell: Box<Cell>,
+        cell_ty: Box<Type>,
+    },
+    /// `[C; N]`: one `C` per index (with `#[stat(label = "...")]`).
+    Array {
+        cell: Box<Cell>,
+        cell_ty: Box<Type>,
+        len: Box<syn::Expr>,
+    },
     Other,
 }
 
 impl Cell {
+    /// The cell each member of a family or array is; the cell itself otherwise.
+    pub fn member(&self) -> &Cell {
+        match self {
+            Cell::Family { cell, .. } | Cell::Array { cell, .. } => cell.member(),
+            c => c,
+        }
+    }
+
+    /// Whether this is a family or an array of cells.
+    pub fn is_family(&self) -> bool {
+        matches!(self, Cell::Family { .. } | Cell::Array { .. })
+    }
+
+    /// Whether a value of this cell may keep a histogram sum: a histogram cell, whose
+    /// type says (`WithSum`). A type the derive cannot see into (an alias) is checked to
+    /// keep none (`field_unseen`).
+    pub fn may_have_sum(&self) -> bool {
+        self.is_histogram()
+    }
+
     /// The kind this cell fixes, if it fixes one.
     pub fn fixed_kind(&self) -> Option<&'static str> {
-        match self {
+        match self.member() {
             Cell::Counter | Cell::Sharded => Some("cumulative"),
             Cell::Gauge(_) | Cell::Flag => Some("instant"),
             Cell::Peak(_) => Some("peak"),
@@ -99,7 +131,7 @@ impl Cell {
 
     /// The value type, when visible.
     pub fn prim(&self) -> Option<Prim> {
-        match self {
+        match self.member() {
             Cell::Counter | Cell::Sharded => Some(Prim::Int { signed: false }),
             Cell::Gauge(p) | Cell::Peak(p) | Cell::Atomic(p) => Some(*p),
             Cell::Flag => Some(Prim::Bool),
@@ -112,14 +144,14 @@ impl Cell {
 
     pub fn is_histogram(&self) -> bool {
         matches!(
-            self,
+            self.member(),
             Cell::LinearHistogram { .. } | Cell::LogHistogram { .. }
         )
     }
 
     /// The kind the field has without a `kind` attribute, when visible.
     pub fn default_kind(&self) -> Option<&'static str> {
-        self.fixed_kind().or(match self {
+        self.fixed_kind().or(match self.member() {
             Cell::Atomic(Prim::Bool) => Some("instant"),
             Cell::Atomic(_) => Some("cumulative"),
             _ => None,
@@ -183,6 +215,16 @@ fn type_prim(arg: Option<&&GenericArgument>) -> Prim {
 
 /// Classifies a field type by its last path segment.
 pub fn classify(ty: &Type) -> Cell {
+    if let Type::Array(a) = ty {
+        return Cell::Array {
+            cell: Box::new(classify(&a.elem)),
+            cell_ty: a.elem.clone(),
+            len: Box::new(a.len.clone()),
+        };
+    }
+    if let Type::Paren(p) = ty {
+        return classify(&p.elem);
+    }
     let Type::Path(tp) = ty else {
         return Cell::Other;
     };
@@ -195,6 +237,14 @@ pub fn classify(ty: &Type) -> Cell {
     let name = seg.ident.to_string();
     let args = generic_args(seg);
     match name.as_str() {
+        "Family" => match args.as_slice() {
+            [GenericArgument::Type(label), GenericArgument::Type(cell)] => Cell::Family {
+                label: Box::new(label.clone()),
+                cell: Box::new(classify(cell)),
+                cell_ty: Box::new(cell.clone()),
+            },
+            _ => Cell::Other,
+        },
         "Counter" => Cell::Counter,
         "Gauge" => Cell::Gauge(type_prim(args.first())),
         "Peak" => Cell::Peak(type_prim(args.first())),

@@ -15,11 +15,13 @@ pub struct Spanned<T> {
     pub span: Span,
 }
 
-/// `#[stats(crate = path, name = "...")]` on the struct.
+/// `#[stats(crate = path, name = "...", no_new)]` on the struct.
 #[derive(Default)]
 pub struct Container {
     pub krate: Option<Path>,
     pub name: Option<Spanned<String>>,
+    /// No `const fn new()`.
+    pub no_new: Option<Span>,
 }
 
 /// The kinds an attribute may name; histograms come from the field type.
@@ -49,6 +51,13 @@ pub struct Field {
     pub base: Option<Spanned<u32>>,
     pub exponent: Option<Spanned<i64>>,
     pub aggregate: Option<Spanned<Aggregation>>,
+    /// `aggregate = [sum, avg]`: the aggregations after the first, each a value of its
+    /// own named `<stat>_<aggregation>`.
+    pub also: Vec<Spanned<Aggregation>>,
+    /// `prefix = "rx_"` on a flatten: the nested stats' names start with it.
+    pub prefix: Option<Spanned<String>>,
+    /// `label = "cpu"` on an array of cells: the name of the label its index is.
+    pub label: Option<Spanned<String>>,
     pub clear: Option<Span>,
     pub read_only: Option<Span>,
     pub hidden: Option<Span>,
@@ -79,12 +88,13 @@ impl Field {
         put("flatten", self.flatten);
         put("skip", self.skip);
         put("names", self.names.as_ref().map(|x| x.span));
+        put("prefix", self.prefix.as_ref().map(|x| x.span));
+        put("label", self.label.as_ref().map(|x| x.span));
         v
     }
 }
 
-const FIELD_KEYS: &str =
-    "rename, kind, unit, base, exponent, aggregate, clear, read_only, hidden, names, flatten, skip";
+const FIELD_KEYS: &str = "rename, kind, unit, base, exponent, aggregate, clear, read_only, hidden, names, label, flatten, prefix, skip";
 
 fn set<T>(cx: &Ctxt, slot: &mut Option<T>, value: T, key: &syn::Path) {
     if slot.is_some() {
@@ -165,16 +175,18 @@ pub fn container(cx: &Ctxt, attrs: &[Attribute]) -> Container {
                     },
                     &meta.path,
                 );
+            } else if meta.path.is_ident("no_new") {
+                set(cx, &mut c.no_new, meta.path.span(), &meta.path);
             } else {
                 if meta.input.peek(syn::Token![=]) {
                     let _: Expr = meta.value()?.parse()?;
                 }
                 let key = path_name(&meta.path);
-                let message = match statsfs_core::desc::closest(&key, &["crate", "name"]) {
+                let message = match statsfs_core::desc::closest(&key, &["crate", "name", "no_new"]) {
                     Some(c) => format!(
-                        "unknown stats attribute `{key}`: did you mean `{c}`? (expected `crate` or `name`)"
+                        "unknown stats attribute `{key}`: did you mean `{c}`? (expected `crate`, `name` or `no_new`)"
                     ),
-                    None => format!("unknown stats attribute `{key}`; expected `crate` or `name`"),
+                    None => format!("unknown stats attribute `{key}`; expected `crate`, `name` or `no_new`"),
                 };
                 cx.error_spanned_by(&meta.path, message);
             }
@@ -228,11 +240,41 @@ pub fn field(cx: &Ctxt, attrs: &[Attribute]) -> Field {
                     }
                 }
                 "aggregate" => {
-                    let w = word(&meta)?;
-                    match w.value.parse::<Aggregation>() {
-                        Ok(a) => set(cx, &mut f.aggregate, Spanned { value: a, span: w.span }, &meta.path),
-                        Err(e) => cx.error_at(w.span, e),
+                    // One word, or a list: `aggregate = [sum, avg]`.
+                    let e: Expr = meta.value()?.parse()?;
+                    let words: Vec<&Expr> = match &e {
+                        Expr::Array(a) => a.elems.iter().collect(),
+                        other => vec![other],
+                    };
+                    if words.is_empty() {
+                        cx.error_spanned_by(&e, "`aggregate` takes an aggregation or a list of them: aggregate = [sum, avg]");
+                        return Ok(());
                     }
+                    let mut parsed = Vec::new();
+                    for w in words {
+                        let text = match w {
+                            Expr::Path(p) if p.path.get_ident().is_some() => p.path.get_ident().unwrap().to_string(),
+                            Expr::Lit(ExprLit { lit: Lit::Str(s), .. }) => s.value(),
+                            other => {
+                                cx.error_spanned_by(other, "expected an aggregation: sum, min, max, avg, count_zero or none");
+                                return Ok(());
+                            }
+                        };
+                        match text.parse::<Aggregation>() {
+                            Ok(a) => parsed.push(Spanned { value: a, span: w.span() }),
+                            Err(err) => cx.error_at(w.span(), err),
+                        }
+                    }
+                    let mut parsed = parsed.into_iter();
+                    if let Some(first) = parsed.next() {
+                        set(cx, &mut f.aggregate, first, &meta.path);
+                        f.also.extend(parsed);
+                    }
+                }
+                "prefix" | "label" => {
+                    let s: LitStr = meta.value()?.parse()?;
+                    let slot = if key == "prefix" { &mut f.prefix } else { &mut f.label };
+                    set(cx, slot, Spanned { value: s.value(), span: s.span() }, &meta.path);
                 }
                 "base" | "exponent" => {
                     let e: Expr = meta.value()?.parse()?;

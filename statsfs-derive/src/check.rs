@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use statsfs_core::desc::{valid_name, Rule};
+use statsfs_core::desc::{valid_label_name, valid_name, Rule};
 use statsfs_core::{Aggregation, Unit};
 
 use crate::ast::{Cell, Field, Input, Prim};
@@ -40,10 +40,19 @@ pub fn check(cx: &Ctxt, input: &Input<'_>) {
             continue;
         }
         let name = f.name();
-        if let Some(first) = seen.get(&name) {
-            cx.error_at(f.name_span(), format!("duplicate stat name `{name}`: field `{first}` already has it; use #[stat(rename = \"...\")] on one of them"));
-        } else {
-            seen.insert(name, f.ident);
+        let mut names = vec![name.clone()];
+        names.extend(
+            f.attrs
+                .also
+                .iter()
+                .map(|a| format!("{name}_{}", a.value.as_str())),
+        );
+        for n in names {
+            if let Some(first) = seen.get(&n) {
+                cx.error_at(f.name_span(), format!("duplicate stat name `{n}`: field `{first}` already has it; use #[stat(rename = \"...\")] on one of them"));
+            } else {
+                seen.insert(n, f.ident);
+            }
         }
     }
 }
@@ -53,27 +62,77 @@ fn check_field(cx: &Ctxt, f: &Field<'_>) {
     for (marker, marker_name) in [(a.flatten, "flatten"), (a.skip, "skip")] {
         if marker.is_some() {
             for (key, span) in a.keys() {
-                if key != marker_name {
+                if key != marker_name && !(marker_name == "flatten" && key == "prefix") {
+                    let hint = if key == "rename" && marker_name == "flatten" {
+                        ": to rename a flattened struct's stats, give them a prefix, #[stat(flatten, prefix = \"rx_\")]"
+                    } else {
+                        ""
+                    };
                     cx.error_at(
                         span,
-                        format!("`{key}` cannot be combined with `{marker_name}`"),
+                        format!("`{key}` cannot be combined with `{marker_name}`{hint}"),
                     );
+                }
+            }
+            if let (Some(p), Some(_)) = (&a.prefix, a.flatten) {
+                if !valid_name(&p.value) {
+                    cx.error_at(p.span, format!("prefix `{}`: every name it starts must be a file name (no `/` or control character)", p.value.escape_debug()));
                 }
             }
             return;
         }
     }
+    if let Some(p) = &a.prefix {
+        cx.error_at(
+            p.span,
+            "`prefix` is for a flattened struct: #[stat(flatten, prefix = \"rx_\")]",
+        );
+    }
 
-    match &f.cell {
-        Cell::Plain(t) => cx.error_spanned_by(
+    // Families: an array of cells needs a label name; a Family takes its enum's.
+    match (&f.cell, &a.label) {
+        (Cell::Array { cell, .. } | Cell::Family { cell, .. }, _) if cell.is_family() => {
+            cx.error_spanned_by(f.ty, "a family's cells are cells, not another family: use one Family (or array) per dimension");
+        }
+        (Cell::Array { .. }, None) => cx.error_spanned_by(
             f.ty,
+            "an array of cells is a family indexed by a number: name its label, #[stat(label = \"cpu\")]; to index it by an enum, use Family<YourEnum, Cell> with #[derive(statsfs::Label)] on the enum",
+        ),
+        (Cell::Family { .. }, Some(l)) => cx.error_at(
+            l.span,
+            "a Family takes its label name from its enum (#[label(name = \"...\")] on the enum); `label` is for arrays",
+        ),
+        (Cell::Array { .. }, Some(l)) if !valid_label_name(&l.value) || l.value == "le" => {
+            cx.error_at(l.span, format!("label `{}`: a label name is letters, digits and `_`, not starting with a digit, and not `le`", l.value.escape_debug()));
+        }
+        (Cell::Array { .. }, Some(_)) => {}
+        (_, Some(l)) => cx.error_at(
+            l.span,
+            "`label` is for an array of cells, a family: [Gauge<u32>; 4] with #[stat(label = \"queue\")]",
+        ),
+        (_, None) => {}
+    }
+    if f.cell.is_family() && !a.also.is_empty() {
+        cx.error_at(
+            a.also[0].span,
+            "a family aggregates each member by one aggregation",
+        );
+    }
+    let cell_ty: &syn::Type = match &f.cell {
+        Cell::Family { cell_ty, .. } | Cell::Array { cell_ty, .. } => cell_ty,
+        _ => f.ty,
+    };
+
+    match f.cell.member() {
+        Cell::Plain(t) => cx.error_spanned_by(
+            cell_ty,
             match t.as_str() {
                 "f32" | "f64" => format!("`{t}` cannot be a stat field: stats are integers; store a count in a scaled unit (nanoseconds: a Counter with `unit = seconds, exponent = -9`)"),
                 "usize" | "isize" | "u128" | "i128" => format!("`{t}` cannot be a stat field: stats are 64 bits wide at most and the same on every platform; use Counter or Gauge<u64>/Gauge<i64>"),
                 _ => format!("`{t}` cannot be a stat field: stats are read while they are written, so a field must be a cell (Counter, Gauge<{t}>, Peak<{t}>, Flag, ...) or a std atomic; a field that is no stat takes #[stat(skip)]"),
             },
         ),
-        Cell::PointerSized => cx.error_spanned_by(f.ty, "pointer-sized atomics are not stats: their width depends on the platform; use AtomicU64 or AtomicI64"),
+        Cell::PointerSized => cx.error_spanned_by(cell_ty, "pointer-sized atomics are not stats: their width depends on the platform; use AtomicU64 or AtomicI64"),
         Cell::LinearHistogram { buckets, width, buckets_span, width_span } => {
             if *buckets == Some(0) {
                 cx.error_at(*buckets_span, "a histogram needs at least one bucket");
@@ -204,8 +263,20 @@ fn check_field(cx: &Ctxt, f: &Field<'_>) {
         }
     }
 
+    // Several aggregations: each once, none of them `none`.
+    let all: Vec<_> = a.aggregate.iter().chain(&a.also).collect();
+    for (i, ag) in all.iter().enumerate() {
+        if all[..i].iter().any(|o| o.value == ag.value) {
+            cx.error_at(ag.span, format!("`{}` is listed twice", ag.value.as_str()));
+        } else if all.len() > 1 && ag.value == Aggregation::None {
+            cx.error_at(
+                ag.span,
+                "`none` means not aggregated: it cannot be one of several aggregations",
+            );
+        }
+    }
     // Aggregation against the type.
-    if let Some(ag) = &a.aggregate {
+    for ag in all {
         if prim == Some(Prim::Bool) && ag.value == Aggregation::Avg {
             cx.error_at(ag.span, Rule::AverageOfBool);
         }

@@ -19,6 +19,7 @@ mod check;
 mod ctxt;
 mod expand;
 mod global;
+mod label;
 
 use proc_macro::TokenStream;
 use syn::{parse_macro_input, DeriveInput};
@@ -28,6 +29,14 @@ use syn::{parse_macro_input, DeriveInput};
 pub fn derive_stats(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
     derive(&input).into()
+}
+
+/// Derives `statsfs::Label` for a fieldless enum; see the documentation of
+/// `statsfs::Label`.
+#[proc_macro_derive(Label, attributes(label))]
+pub fn derive_label(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    label::derive(&input).into()
 }
 
 /// Registers a `static` stats struct as process-global statistics; see the

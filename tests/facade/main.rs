@@ -5,6 +5,7 @@
 use statsfs_testkit as common;
 
 mod derive;
+mod dimensions;
 #[cfg(feature = "http")]
 mod stress;
 mod ui;

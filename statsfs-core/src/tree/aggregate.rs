@@ -721,12 +721,28 @@ pub(super) mod tests {
     // SAFETY: each descriptor names its field's offset and cell type.
     unsafe impl Stats for T {
         const DESCRIPTORS: &'static [Descriptor] = &[
-            crate::__private::field::<Counter>("a", core::mem::offset_of!(T, a)),
-            crate::__private::field::<Gauge<i32>>("low", core::mem::offset_of!(T, low))
-                .with_aggregation(Aggregation::Min),
-            crate::__private::field::<Counter>("idle", core::mem::offset_of!(T, idle))
-                .with_aggregation(Aggregation::CountZero),
-            crate::__private::field::<LogHistogram<4>>("h", core::mem::offset_of!(T, h)),
+            crate::__private::field(
+                "a",
+                core::mem::offset_of!(T, a),
+                <Counter as crate::cell::StatField>::INFO,
+            ),
+            crate::__private::field(
+                "low",
+                core::mem::offset_of!(T, low),
+                <Gauge<i32> as crate::cell::StatField>::INFO,
+            )
+            .with_aggregation(Aggregation::Min),
+            crate::__private::field(
+                "idle",
+                core::mem::offset_of!(T, idle),
+                <Counter as crate::cell::StatField>::INFO,
+            )
+            .with_aggregation(Aggregation::CountZero),
+            crate::__private::field(
+                "h",
+                core::mem::offset_of!(T, h),
+                <LogHistogram<4> as crate::cell::StatField>::INFO,
+            ),
         ];
         const SCHEMA: &'static Schema = &T_SCHEMA;
     }

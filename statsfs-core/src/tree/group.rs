@@ -73,6 +73,12 @@ pub(super) fn same_schema(a: &Schema, b: &Schema) -> bool {
     core::ptr::eq(a, b)
 }
 
+/// The member id of component `k` of group `id`: group ids come from a counter that never
+/// nears 2^48, so the high bits tell the parts of one group apart.
+fn component_id(id: u64, k: usize) -> u64 {
+    id | ((k as u64 + 1) << 48)
+}
+
 /// A schema and what it reads, ready to be added to a [`Source`](crate::Source).
 ///
 /// ```
@@ -207,15 +213,30 @@ impl Group {
         same_schema(self.schema(), other.schema()) && self.binding.same_target(&other.binding)
     }
 
-    /// The group as a member of the aggregates of its schema above it: `None` unless it
-    /// holds simple values.
-    pub(super) fn member(&self) -> Option<Member> {
-        let reads = match &self.binding {
-            Binding::Instance(i) => Reads::Instance(i.clone()),
-            Binding::Block(s, src) => Reads::Block(s.clone(), src.clone()),
-            Binding::Aggregate(..) | Binding::Revoked(_) => return None,
+    /// The group as members of the aggregates above it: none unless it holds simple
+    /// values; else one of its own schema, and one of each component's schema (the
+    /// structs flattened into its own, `docs/MODEL.md#components`), each with an id of
+    /// its own.
+    pub(super) fn members(&self) -> impl Iterator<Item = Member> + '_ {
+        let own = match &self.binding {
+            Binding::Instance(i) => Some(Reads::Instance(i.clone())),
+            Binding::Block(s, src) => Some(Reads::Block(s.clone(), src.clone())),
+            Binding::Aggregate(..) | Binding::Revoked(_) => None,
         };
-        Some(Member { id: self.id, reads })
+        let parts = match &self.binding {
+            Binding::Instance(i) => i.schema().components().len(),
+            _ => 0,
+        };
+        let id = self.id;
+        own.map(|reads| Member { id, reads })
+            .into_iter()
+            .chain((0..parts).filter_map(move |k| match &self.binding {
+                Binding::Instance(i) => Some(Member {
+                    id: component_id(id, k),
+                    reads: Reads::Instance(i.component(k)?),
+                }),
+                _ => None,
+            }))
     }
 
     /// Whether this is an aggregate group (or a revoked one, which reads as an empty
@@ -228,9 +249,15 @@ impl Group {
     /// (`none`) value in an aggregate group.
     #[inline]
     pub(super) fn offers(&self, i: usize) -> bool {
-        let plain_in_aggregate = matches!(self.binding, Binding::Aggregate(..))
-            && self.schema().descriptors()[i].aggregation == Aggregation::None;
-        !self.shadowed.get(i).copied().unwrap_or(false) && !plain_in_aggregate
+        let d = &self.schema().descriptors()[i];
+        // An aggregate has no `none` value; a simple group's value has one name (a
+        // second aggregation of it is the aggregates' only).
+        let not_here = if matches!(self.binding, Binding::Aggregate(..)) {
+            d.aggregation == Aggregation::None
+        } else {
+            d.role == crate::desc::Role::AggregateOnly
+        };
+        !self.shadowed.get(i).copied().unwrap_or(false) && !not_here
     }
 }
 

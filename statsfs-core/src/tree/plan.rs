@@ -339,13 +339,15 @@ mod tests {
     // SAFETY: each descriptor is built from the field at its offset, as the derive does.
     unsafe impl Stats for T {
         const DESCRIPTORS: &'static [Descriptor] = &SchemaBuilder::<2>::new()
-            .push(crate::__private::field::<Counter>(
+            .push(crate::__private::field(
                 "a",
                 core::mem::offset_of!(T, a),
+                <Counter as crate::cell::StatField>::INFO,
             ))
-            .push(crate::__private::field::<Counter>(
+            .push(crate::__private::field(
                 "b",
                 core::mem::offset_of!(T, b),
+                <Counter as crate::cell::StatField>::INFO,
             ))
             .build();
         const SCHEMA: &'static Schema = &T_SCHEMA;

@@ -126,6 +126,32 @@ pub(super) const fn check_layout<T: Stats>() {
         );
         i += 1;
     }
+    // Every component's descriptors, moved to the component, lie inside `T` too.
+    let cs = T::SCHEMA.components();
+    let mut c = 0;
+    while c < cs.len() {
+        let Some(ds) = cs[c].schema.static_descriptors() else {
+            panic!("a component's schema must be a static built with Schema::new_static");
+        };
+        let mut i = 0;
+        while i < ds.len() {
+            let d = &ds[i];
+            let (size, align) = match d.storage {
+                Storage::Atomic => (d.ty.width(), d.ty.width()),
+                Storage::Buckets => (8 * d.size as usize, align_of::<AtomicU64>()),
+                Storage::Sharded => (size_of::<ShardedCounter>(), align_of::<ShardedCounter>()),
+                Storage::Block => panic!("a derived schema cannot hold runtime (block) values"),
+            };
+            let at = cs[c].offset + d.offset;
+            assert!(
+                at + size <= size_of::<T>(),
+                "a component's descriptor points past the end of the outer struct"
+            );
+            assert!(at % align == 0, "a component's descriptor is not aligned");
+            i += 1;
+        }
+        c += 1;
+    }
 }
 
 impl Instance {
@@ -155,6 +181,31 @@ impl Instance {
             schema: T::SCHEMA,
             keep: Keep::Static(NonNull::from(r).cast::<u8>()),
         }
+    }
+
+    /// The part of this instance that component `k` of its schema describes
+    /// ([`Schema::components`]), as an instance of the component's schema, kept alive by
+    /// what keeps this one.
+    pub(super) fn component(&self, k: usize) -> Option<Self> {
+        let c = self.schema.components().get(k)?;
+        // SAFETY: the component's struct lies at `base + c.offset` inside the live `T`:
+        // `Stats::COMPONENTS` is part of the `unsafe` Stats contract (the derive builds
+        // it from `offset_of!` of the flattened fields), and `check_layout::<T>` checked
+        // that every descriptor of the component, moved there, is inside `T` and aligned.
+        // The new instance pairs that address with the component's own schema, so its
+        // reads keep this file's invariant.
+        let base = unsafe { NonNull::new_unchecked(self.keep.base().as_ptr().add(c.offset)) };
+        let keep = match &self.keep {
+            Keep::Static(_) => Keep::Static(base),
+            Keep::Shared(h) | Keep::Placed { handle: h, .. } => Keep::Placed {
+                base,
+                handle: h.clone(),
+            },
+        };
+        Some(Instance {
+            schema: c.schema,
+            keep,
+        })
     }
 
     /// The schema the instance was made with.
@@ -423,7 +474,7 @@ mod tests {
     }
 
     const fn f<T: crate::cell::StatField>(name: &'static str, offset: usize) -> Descriptor {
-        crate::__private::field::<T>(name, offset)
+        crate::__private::field(name, offset, T::INFO)
     }
 
     static SCHEMA: Schema =
@@ -438,9 +489,10 @@ mod tests {
             .push(f::<AtomicBool>("d", offset_of!(Every, d)))
             .push(f::<LogHistogram<3>>("e", offset_of!(Every, e)))
             .push(f::<ShardedCounter>("f", offset_of!(Every, f)))
-            .push(crate::__private::field_of_kind::<AtomicI16>(
+            .push(crate::__private::field_of_kind(
                 "g",
                 offset_of!(Every, g),
+                <AtomicI16 as crate::cell::StatField>::INFO,
                 Kind::Instant,
             ))
             .push(f::<Counter>("h", offset_of!(Every, h)))

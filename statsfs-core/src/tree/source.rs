@@ -307,9 +307,8 @@ impl Source {
                     let st = self.read_state();
                     st.groups
                         .last()
-                        .and_then(Group::member)
-                        .into_iter()
-                        .collect()
+                        .map(|g| g.members().collect())
+                        .unwrap_or_default()
                 };
                 self.update_up(true, member, &mut left);
             }
@@ -624,7 +623,7 @@ impl Source {
             let _order = lock(&STRUCTURE);
             let leaving: Vec<Member> = {
                 let mut st = self.write_state();
-                let leaving = st.groups.iter().filter_map(|g| g.member()).collect();
+                let leaving = st.groups.iter().flat_map(|g| g.members()).collect();
                 for g in &mut st.groups {
                     g.binding.revoke();
                 }
@@ -898,7 +897,7 @@ impl Source {
     /// The simple groups of this source and of every source below it, as members.
     fn subtree_members(&self) -> Vec<Member> {
         fn visit(st: &State, out: &mut Vec<Member>) {
-            out.extend(st.groups.iter().filter_map(|g| g.member()));
+            out.extend(st.groups.iter().flat_map(|g| g.members()));
             out.extend(st.rare.retained().iter().cloned());
             for c in st.children.iter() {
                 visit(&c.read_state(), out);
@@ -1013,11 +1012,20 @@ pub(super) fn read_group(
 /// subordinates: an aggregate's members.
 pub(super) fn collect(state: &State, schema: &Schema, into: &mut Members) {
     for g in &state.groups {
-        if !same_schema(g.schema(), schema) {
+        let own = same_schema(g.schema(), schema);
+        if !own
+            && !g
+                .schema()
+                .components()
+                .iter()
+                .any(|c| same_schema(c.schema, schema))
+        {
             continue;
         }
-        if let Some(m) = g.member() {
-            into.insert(&m);
+        for m in g.members() {
+            if same_schema(m.schema(), schema) {
+                into.insert(&m);
+            }
         }
     }
     for r in state.rare.retained() {

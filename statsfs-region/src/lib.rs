@@ -544,10 +544,12 @@ fn entries(
                     }
                     // An aggregate is described as what it folds to (a count of booleans
                     // is a count).
-                    let shown = if kind == EntryKind::Aggregates {
-                        d.folded()
-                    } else {
-                        *d
+                    let shown = match kind {
+                        EntryKind::Aggregates => d.folded(),
+                        // A second aggregation of a value is the aggregates' only: in a
+                        // struct's entry it is hidden, there for them to fold.
+                        _ if d.role == statsfs_core::Role::AggregateOnly => d.with_hidden(true),
+                        _ => *d,
                     };
                     stats.push(StatDesc::of(d.name, &shown));
                     locations.push(Location {

@@ -98,8 +98,18 @@
 //! and gets `le` = `(N+1)·w − 1`; log bucket 0 holds `[0, 1)` (`le="0"`), bucket N holds
 //! `[2^(N−1), 2^N)` (`le` = `2^N − 1`); the last bucket is `le="+Inf"`. Bucket counts are
 //! made cumulative. Log buckets past 2^64 can hold no u64 sample and are folded into the
-//! next bound. statsfs histograms record no sum, so no `_sum` is written, and no `_count`
-//! either (OpenMetrics forbids `_count` without `_sum`): the `+Inf` bucket is the count.
+//! next bound. A histogram that keeps the sum of its samples (`WithSum`, described by a
+//! `Role::HistogramSum` value right after it) gets `_count` and `_sum` (scaled like a
+//! value); one without gets neither (OpenMetrics forbids `_count` without `_sum`), and its
+//! `+Inf` bucket is the count.
+//!
+//! # Families
+//!
+//! The members of a dimensional family (`Descriptor::family`: `exits_hlt`, `exits_io`)
+//! are one metric family named after the family (`kvm_vcpu_exits_total`), one series a
+//! member, with the member's label after the source's (`reason="hlt"`). A member whose
+//! label name the source's labels (or the path label) already use is left out and
+//! counted in [`Encoder::skipped`].
 //!
 //! # Output order
 //!
@@ -113,7 +123,7 @@ pub use subtree::subtree;
 use std::collections::HashMap;
 use std::io::Write as _;
 
-use statsfs_core::desc::{valid_label_name, Base, Descriptor, Kind, Scale, Unit, ValueType};
+use statsfs_core::desc::{valid_label_name, Base, Descriptor, Kind, Role, Scale, Unit, ValueType};
 use statsfs_core::schema::Schema;
 use statsfs_core::tree::{walk, Place, Source, Visitor, WalkOptions};
 use statsfs_core::value::ValueRef;
@@ -214,6 +224,7 @@ impl Encoder {
                 label_ends: Vec::new(),
                 epoch: 0,
                 retired_set: None,
+                last_histogram: None,
                 series: 0,
                 skipped: 0,
             },
@@ -334,6 +345,9 @@ struct Family {
     series: Vec<Series>,
     words: Vec<u64>,
     epoch: u64,
+    /// The descriptor of the last histogram series pushed, which a sum that follows it
+    /// belongs to.
+    last_descriptor: usize,
 }
 
 /// One series of a family: which source's labels, and where its words start.
@@ -344,6 +358,10 @@ struct Series {
     /// Index of its first word in [`Family::words`].
     at: usize,
     signed: bool,
+    /// A family member's own label: `(name, value)`.
+    member: Option<(&'static str, &'static str)>,
+    /// A histogram's sum, when its cell keeps one.
+    sum: Option<u64>,
 }
 
 impl Family {
@@ -422,6 +440,9 @@ struct State {
     epoch: u64,
     /// The encode and source whose retired label set was pushed last.
     retired_set: Option<(u64, u64)>,
+    /// The family and series of the histogram value just read: a `HistogramSum` that
+    /// follows it is its `_sum`.
+    last_histogram: Option<(u32, usize)>,
     series: usize,
     skipped: usize,
 }
@@ -470,6 +491,7 @@ impl State {
 
 impl Visitor for State {
     fn enter(&mut self, place: &Place<'_>) -> bool {
+        self.last_histogram = None;
         self.push_labels(place, false);
         true
     }
@@ -484,9 +506,34 @@ impl Visitor for State {
         self.value(place, value);
     }
 
-    fn value(&mut self, _place: &Place<'_>, value: &ValueRef<'_>) {
+    fn value(&mut self, place: &Place<'_>, value: &ValueRef<'_>) {
         if value.aggregate {
             return;
+        }
+        let d = value.descriptor;
+        if d.role == Role::HistogramSum {
+            // The `_sum` of the histogram just before it, in the same source and group.
+            if let Some((f, i)) = self.last_histogram.take() {
+                let prev = (d as *const Descriptor).wrapping_sub(1) as usize;
+                if prev == self.families[f as usize].last_descriptor {
+                    let w = value.words.first().copied().unwrap_or(0);
+                    self.families[f as usize].series[i].sum = Some(w);
+                    return;
+                }
+            }
+            self.skipped += 1;
+            return;
+        }
+        self.last_histogram = None;
+        // A family member's label must not be one the source already has.
+        let member = d.family().map(|(_, label, value)| (label, value));
+        if let Some((label, _)) = member {
+            if place.labels.iter().any(|(k, _)| k == label)
+                || self.options.path_label.as_deref() == Some(label)
+            {
+                self.skipped += 1;
+                return;
+            }
         }
         let Some(f) = self.family_of(value.schema, value.descriptor) else {
             self.skipped += 1;
@@ -500,13 +547,16 @@ impl Visitor for State {
             self.order.push(f);
         }
         self.series += 1;
-        let d = value.descriptor;
         fam.series.push(Series {
             labels: self.label_ends.len().saturating_sub(1),
             at: fam.words.len(),
             signed: d.ty.is_signed(),
+            member,
+            sum: None,
         });
         if fam.shape.ty == Type::Histogram {
+            fam.last_descriptor = d as *const Descriptor as usize;
+            self.last_histogram = Some((f, fam.series.len() - 1));
             // Exactly `size` words, whatever the reader gave.
             let n = fam.shape.size as usize;
             let w = value.words;
@@ -533,32 +583,31 @@ impl Family {
                 i => label_ends.get(i - 1).copied().unwrap_or(0),
             };
             let to = label_ends.get(s.labels).copied().unwrap_or(from);
-            let labels = label_text.get(from..to).unwrap_or_default();
+            let source = label_text.get(from..to).unwrap_or_default();
+            // The source's labels, then a family member's own.
+            let labels = |out: &mut Vec<u8>| {
+                out.extend_from_slice(source);
+                if let Some((k, v)) = s.member {
+                    if !source.is_empty() {
+                        out.push(b',');
+                    }
+                    out.extend_from_slice(k.as_bytes());
+                    out.extend_from_slice(b"=\"");
+                    escape_into(out, v, true);
+                    out.push(b'"');
+                }
+            };
+            let has_labels = !source.is_empty() || s.member.is_some();
             if self.shape.ty != Type::Histogram {
                 out.extend_from_slice(&self.sample);
-                if !labels.is_empty() {
+                if has_labels {
                     out.push(b'{');
-                    out.extend_from_slice(labels);
+                    labels(out);
                     out.push(b'}');
                 }
                 out.push(b' ');
                 let w = self.words.get(s.at).copied().unwrap_or(0);
-                if self.shape.scale.exponent == 0 {
-                    let mut buf = itoa::Buffer::new();
-                    let text = if s.signed {
-                        buf.format(w as i64)
-                    } else {
-                        buf.format(w)
-                    };
-                    out.extend_from_slice(text.as_bytes());
-                } else {
-                    let v = if s.signed {
-                        w as i64 as i128
-                    } else {
-                        w as i128
-                    };
-                    write_scaled(out, v, self.shape.scale);
-                }
+                write_value(out, w, s.signed, self.shape.scale);
                 out.push(b'\n');
                 continue;
             }
@@ -586,8 +635,8 @@ impl Family {
                 };
                 out.extend_from_slice(&self.sample);
                 out.push(b'{');
-                out.extend_from_slice(labels);
-                if !labels.is_empty() {
+                labels(out);
+                if has_labels {
                     out.push(b',');
                 }
                 out.extend_from_slice(b"le=\"");
@@ -597,7 +646,44 @@ impl Family {
                 out.extend_from_slice(buf.format(cum).as_bytes());
                 out.push(b'\n');
             }
+            // With a sum, the count and the sum (OpenMetrics: `_count` only beside `_sum`).
+            if let Some(sum) = s.sum {
+                for (suffix, value) in [("_count", None), ("_sum", Some(sum))] {
+                    out.extend_from_slice(self.name.as_bytes());
+                    out.extend_from_slice(suffix.as_bytes());
+                    if has_labels {
+                        out.push(b'{');
+                        labels(out);
+                        out.push(b'}');
+                    }
+                    out.push(b' ');
+                    match value {
+                        None => {
+                            let mut buf = itoa::Buffer::new();
+                            out.extend_from_slice(buf.format(cum).as_bytes());
+                        }
+                        Some(v) => write_value(out, v, false, self.shape.scale),
+                    }
+                    out.push(b'\n');
+                }
+            }
         }
+    }
+}
+
+/// A scalar word as the exposition writes it: an integer, or scaled to the base unit.
+fn write_value(out: &mut Vec<u8>, w: u64, signed: bool, scale: Scale) {
+    if scale.exponent == 0 {
+        let mut buf = itoa::Buffer::new();
+        let text = if signed {
+            buf.format(w as i64)
+        } else {
+            buf.format(w)
+        };
+        out.extend_from_slice(text.as_bytes());
+    } else {
+        let v = if signed { w as i64 as i128 } else { w as i128 };
+        write_scaled(out, v, scale);
     }
 }
 
@@ -705,6 +791,7 @@ impl State {
             series: Vec::new(),
             words: Vec::new(),
             epoch: 0,
+            last_descriptor: 0,
         });
         Some(f)
     }
@@ -764,12 +851,14 @@ fn unit_suffix(unit: Unit) -> Option<&'static str> {
 
 /// The family name of `d` in `schema` (see the module documentation).
 fn metric_name(namespace: &str, schema: &str, d: &Descriptor) -> String {
-    let mut name = String::with_capacity(namespace.len() + schema.len() + d.name.len() + 16);
+    // A family member is named after its family; its label value is a label.
+    let stat = d.family().map_or(d.name, |(family, _, _)| family);
+    let mut name = String::with_capacity(namespace.len() + schema.len() + stat.len() + 16);
     name.push_str(namespace);
     sanitize_into(&mut name, schema);
     name.push('_');
     let mut stat_start = name.len();
-    sanitize_into(&mut name, d.name);
+    sanitize_into(&mut name, stat);
     if name.as_bytes()[0].is_ascii_digit() {
         name.insert(0, '_');
         stat_start += 1;

@@ -344,3 +344,121 @@ fn prometheus_client_openmetrics_parser_reads_openmetrics() {
     };
     check_parsed(&lines, "seconds");
 }
+
+mod dimensions {
+    use statsfs::cell::{Counter, Gauge, LinearHistogram, WithSum};
+    use statsfs::openmetrics::Format;
+    use statsfs::{Family, Label, Source, Stats};
+
+    #[derive(Clone, Copy, Label)]
+    #[label(name = "op")]
+    pub enum Op {
+        Get,
+        #[label(rename = "put \"quoted\"")]
+        Put,
+    }
+
+    #[derive(Stats)]
+    #[stats(name = "table")]
+    pub struct TableStat {
+        /// Operations, by kind
+        pub ops: Family<Op, Counter>,
+        /// Time an operation took
+        #[stat(unit = seconds, exponent = -9)]
+        pub op_ns: LinearHistogram<3, 1000, WithSum>,
+        /// Time an operation took, by kind
+        #[stat(unit = seconds, exponent = -9)]
+        pub lat_ns: Family<Op, LinearHistogram<2, 1000, WithSum>>,
+        /// Pending compactions, by level
+        #[stat(label = "level")]
+        pub pending: [Gauge<u32>; 2],
+    }
+
+    pub fn tree() -> Source {
+        let root = Source::new("db").unwrap();
+        let users = Source::new("users").unwrap();
+        let t = std::sync::Arc::new(TableStat::new());
+        t.ops[Op::Get].add(3);
+        t.ops[Op::Put].inc();
+        for v in [500, 1500, 2500, 7000] {
+            t.op_ns.record(v);
+        }
+        t.lat_ns[Op::Get].record(10);
+        t.lat_ns[Op::Put].record(2000);
+        t.pending[1].set(4);
+        users.add(t).unwrap();
+        root.add_subordinate(&users).unwrap();
+        root
+    }
+
+    pub const TEXT: Format = Format::Prometheus;
+}
+
+#[test]
+fn a_family_is_one_metric_with_a_label_and_a_summed_histogram_has_sum_and_count() {
+    let root = dimensions::tree();
+    let t = encode(&root, dimensions::TEXT);
+    let want = [
+        "# HELP table_ops_total Operations, by kind",
+        "# TYPE table_ops_total counter",
+        r#"table_ops_total{path="db/users",op="get"} 3"#,
+        r#"table_ops_total{path="db/users",op="put \"quoted\""} 1"#,
+        "# TYPE table_op_seconds histogram",
+        r#"table_op_seconds_bucket{path="db/users",le="0.000000999"} 1"#,
+        r#"table_op_seconds_bucket{path="db/users",le="0.000001999"} 2"#,
+        r#"table_op_seconds_bucket{path="db/users",le="+Inf"} 4"#,
+        r#"table_op_seconds_count{path="db/users"} 4"#,
+        r#"table_op_seconds_sum{path="db/users"} 0.0000115"#,
+        r#"table_lat_seconds_bucket{path="db/users",op="get",le="0.000000999"} 1"#,
+        r#"table_lat_seconds_sum{path="db/users",op="get"} 0.00000001"#,
+        r#"table_lat_seconds_count{path="db/users",op="put \"quoted\""} 1"#,
+        r#"table_pending{path="db/users",level="0"} 0"#,
+        r#"table_pending{path="db/users",level="1"} 4"#,
+    ];
+    for line in want {
+        assert!(t.lines().any(|l| l == line), "no line `{line}` in\n{t}");
+    }
+    // One family each: no `table_ops_get_total`, no separate `_sum` counter.
+    assert_eq!(t.matches("# TYPE").count(), 4, "{t}");
+    assert!(!t.contains("op_ns_sum"), "{t}");
+}
+
+#[test]
+fn promtool_and_both_parsers_read_families_and_sums() {
+    let root = dimensions::tree();
+    for format in [Format::Prometheus, Format::OpenMetrics] {
+        let t = encode(&root, format);
+        if format == Format::Prometheus {
+            if let Some(promtool) = common::tool(
+                "promtool_and_both_parsers_read_families_and_sums",
+                "promtool",
+            ) {
+                let out = common::run_with_input(&promtool, &["check", "metrics"], &t);
+                let report = format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                assert!(out.status.success(), "promtool: {report}\non:\n{t}");
+                assert_eq!(report.trim(), "", "promtool reported problems on:\n{t}");
+            }
+        }
+        let Some(lines) = python_parse(
+            "promtool_and_both_parsers_read_families_and_sums",
+            format,
+            &t,
+        ) else {
+            return;
+        };
+        let has = |l: &str| {
+            assert!(
+                lines.iter().any(|x| x == l),
+                "no `{l}` in\n{}",
+                lines.join("\n")
+            )
+        };
+        has("table_ops\tcounter\t-\ttable_ops_total\t{\"op\": \"get\", \"path\": \"db/users\"}\t3.0");
+        has("table_op_seconds\thistogram\t-\ttable_op_seconds_sum\t{\"path\": \"db/users\"}\t1.15e-05".replace("\t-\t", if format == Format::OpenMetrics { "\tseconds\t" } else { "\t-\t" }).as_str());
+        has("table_lat_seconds\thistogram\t-\ttable_lat_seconds_count\t{\"op\": \"put \\\"quoted\\\"\", \"path\": \"db/users\"}\t1.0".replace("\t-\t", if format == Format::OpenMetrics { "\tseconds\t" } else { "\t-\t" }).as_str());
+    }
+}

@@ -410,11 +410,11 @@ fn print_totals(args: &Args, tree: &KvmTree, machines: &[Machine]) {
              halt_exits {}), {} rounds",
             vm.name(),
             get(vm, "exits"),
-            get(vm, "io_in"),
-            get(vm, "io_out"),
-            get(vm, "io_out_ctl"),
-            get(vm, "mmio_read"),
-            get(vm, "mmio_write"),
+            get(vm, "exits_by_reason_io_in"),
+            get(vm, "exits_by_reason_io_out"),
+            get(vm, "exits_by_reason_io_out_ctl"),
+            get(vm, "exits_by_reason_mmio_read"),
+            get(vm, "exits_by_reason_mmio_write"),
             get(vm, "halt_exits"),
             get(vm, "rounds"),
         );
@@ -509,7 +509,7 @@ fn run(args: &Args) -> Result<(), AppError> {
         let p = m.path().display();
         println!("statsfs mounted at {p}");
         println!(
-            "  try: ls {p}/{kvm}   cat {p}/{kvm}/exits   cat {p}/{vmm}/{vm}/vcpu0/io_out   \
+            "  try: ls {p}/{kvm}   cat {p}/{kvm}/exits   cat {p}/{vmm}/{vm}/vcpu0/exits_by_reason_io_out   \
              examples/kvm/kvm-stat.sh {p}",
             kvm = tree::KERNEL_ROOT,
             vmm = tree::VMM_ROOT,

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use statsfs::cell::{Counter, Flag, Gauge, LogHistogram, Peak};
 use statsfs::region::{InRegion, Region, RegionError};
-use statsfs::{Stats, ValueGroup};
+use statsfs::{Family, Label, Stats, ValueGroup};
 
 use crate::vmm::{ExitObserver, ExitReason};
 
@@ -49,6 +49,50 @@ pub const MP_STATE_RUNNABLE: u8 = 0;
 /// `VcpuGenericStat::mp_state` values.
 pub const MP_STATE_HALTED: u8 = 1;
 
+/// Why the vCPU left the guest, as this VMM counts its exits: the label `reason` of
+/// [`VcpuStat::exits_by_reason`]. Every [`ExitReason`] the VMM sees maps to one of these
+/// ([`Exit::of`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Label)]
+#[label(name = "reason")]
+pub enum Exit {
+    /// Port reads (in): one per round, the guest reading its iteration count.
+    IoIn,
+    /// Port writes (out) to the data port: one per guest iteration.
+    IoOut,
+    /// Port writes (out) to the control port: one per round, at its end.
+    IoOutCtl,
+    /// MMIO reads: one per guest iteration.
+    MmioRead,
+    /// MMIO writes: one per guest iteration.
+    MmioWrite,
+    /// A guest `hlt`.
+    Hlt,
+    /// KVM_RUN interrupted by a signal (EINTR or EAGAIN).
+    Interrupted,
+    /// Any other reason (shutdown, failed entry, internal error, ...).
+    Other,
+}
+
+impl Exit {
+    /// How this VMM counts an exit of `reason`.
+    pub fn of(reason: ExitReason) -> Exit {
+        match reason {
+            ExitReason::IoIn => Exit::IoIn,
+            ExitReason::IoOut => Exit::IoOut,
+            ExitReason::IoOutCtl => Exit::IoOutCtl,
+            ExitReason::MmioRead => Exit::MmioRead,
+            ExitReason::MmioWrite => Exit::MmioWrite,
+            ExitReason::Hlt => Exit::Hlt,
+            ExitReason::Interrupted => Exit::Interrupted,
+            ExitReason::Shutdown
+            | ExitReason::FailEntry
+            | ExitReason::InternalError
+            | ExitReason::SystemEvent
+            | ExitReason::Other => Exit::Other,
+        }
+    }
+}
+
 /// One vCPU's statistics: the generic ones, then exits by reason.
 #[derive(Stats, Default, Debug)]
 #[stats(name = "kvm_vcpu")]
@@ -56,20 +100,9 @@ pub struct VcpuStat {
     /// The statistics every vCPU has.
     #[stat(flatten)]
     pub generic: VcpuGenericStat,
-    /// Port reads (in): one per round, the guest reading its iteration count
-    pub io_in: Counter,
-    /// Port writes (out) to the data port: one per guest iteration
-    pub io_out: Counter,
-    /// Port writes (out) to the control port: one per round, at its end
-    pub io_out_ctl: Counter,
-    /// MMIO reads: one per guest iteration
-    pub mmio_read: Counter,
-    /// MMIO writes: one per guest iteration
-    pub mmio_write: Counter,
-    /// KVM_RUN interrupted by a signal (EINTR or EAGAIN)
-    pub interrupted: Counter,
-    /// Exits of any other reason (shutdown, failed entry, internal error, ...)
-    pub other_exits: Counter,
+    /// Exits from the guest handled by the VMM, by reason: one file a reason
+    /// (`exits_by_reason_io_out`), one metric with a `reason` label
+    pub exits_by_reason: Family<Exit, Counter>,
     /// Rounds of the guest workload finished
     pub rounds: Counter,
 }
@@ -153,24 +186,10 @@ impl<'a> StatsObserver<'a> {
 
 /// The counter of `stats` that counts exits of `reason`.
 pub fn exit_counter(stats: &VcpuStat, reason: ExitReason) -> &Counter {
-    let g = &stats.generic;
-    match reason {
-        ExitReason::IoIn => &stats.io_in,
-        ExitReason::IoOut => &stats.io_out,
-        ExitReason::IoOutCtl => &stats.io_out_ctl,
-        ExitReason::MmioRead => &stats.mmio_read,
-        ExitReason::MmioWrite => &stats.mmio_write,
-        ExitReason::Hlt => &g.halt_exits,
-        ExitReason::Interrupted => &stats.interrupted,
-        ExitReason::Shutdown
-        | ExitReason::FailEntry
-        | ExitReason::InternalError
-        | ExitReason::SystemEvent
-        | ExitReason::Other => &stats.other_exits,
-    }
+    &stats.exits_by_reason[Exit::of(reason)]
 }
 
-/// How many exits of `reason` `stats` counted (for the catch-all `other_exits`, all of
+/// How many exits of `reason` `stats` counted (for the catch-all [`Exit::Other`], all of
 /// the reasons it counts).
 pub fn exits_of(stats: &VcpuStat, reason: ExitReason) -> u64 {
     exit_counter(stats, reason).get()
@@ -189,10 +208,11 @@ impl ExitObserver for StatsObserver<'_> {
         g.exits.inc_local();
         g.exit_handling_ns.record_local(handle_ns);
         g.max_exit_handling_ns.record_local(handle_ns);
-        let counter = exit_counter(s, reason);
-        counter.inc_local();
+        exit_counter(s, reason).inc_local();
         g.in_guest.set(false);
         if reason == ExitReason::Hlt {
+            // KVM's own generic count of halts, beside the family's.
+            g.halt_exits.inc_local();
             g.mp_state.set(MP_STATE_HALTED);
         }
     }

@@ -9,7 +9,7 @@
 //! │   └── vcpu1/
 //! └── <pid>-<fd>/
 //! vmm/                  this VMM's own #[derive(Stats)] counters, in the same layout
-//! ├── exits, io_out, ...
+//! ├── exits, exits_by_reason_io_out, ...
 //! └── <pid>-<fd>/
 //!     └── vcpu0/
 //! ```

@@ -86,15 +86,26 @@ fn the_mounted_tree_counts_exactly_and_unmounts_on_sigterm() {
     assert_eq!(vms.len() as u64, VMS, "VM directories: {vms:?}");
 
     // The VMM's tree: its own counters, exact.
-    assert_eq!(read_u64(&vmm.join("io_out")), VMS * VCPUS * N);
+    assert_eq!(
+        read_u64(&vmm.join("exits_by_reason_io_out")),
+        VMS * VCPUS * N
+    );
     assert_eq!(read_u64(&vmm.join("online_vcpus")), VMS * VCPUS);
     for vm in &vms {
         let vm_dir = vmm.join(vm);
-        assert_eq!(read_u64(&vm_dir.join("io_out")), VCPUS * N, "{vm}");
+        assert_eq!(
+            read_u64(&vm_dir.join("exits_by_reason_io_out")),
+            VCPUS * N,
+            "{vm}"
+        );
         let mut kernel_sum = 0;
         for c in 0..VCPUS {
             let vcpu = vm_dir.join(format!("vcpu{c}"));
-            assert_eq!(read_u64(&vcpu.join("io_out")), N, "{vm}/vcpu{c}");
+            assert_eq!(
+                read_u64(&vcpu.join("exits_by_reason_io_out")),
+                N,
+                "{vm}/vcpu{c}"
+            );
             // An enum-valued stat reads as its number (HALTED is 1) in every view.
             assert_eq!(read_u64(&vcpu.join("mp_state")), 1, "{vm}/vcpu{c}: halted");
             let exits = read_u64(&vcpu.join("exits"));
@@ -158,7 +169,7 @@ fn the_mounted_tree_counts_exactly_and_unmounts_on_sigterm() {
     }
     // kvm_stat pointed at the VMM's tree reads it too (every file one integer).
     let own = common::debugfs::read(&vmm, None);
-    assert_eq!(own.totals["io_out"], VMS * VCPUS * N);
+    assert_eq!(own.totals["exits_by_reason_io_out"], VMS * VCPUS * N);
 
     // The views agree on every value: the file, the bulk data block (frozen counters).
     for root in [&kvm, &vmm] {
@@ -195,19 +206,25 @@ fn the_mounted_tree_counts_exactly_and_unmounts_on_sigterm() {
         assert!(listed.iter().all(|n| !n.starts_with('.')), "{listed:?}");
     }
     let tree = Blob::decode(&fs::read(vmm.join(".tree.stats")).expect("read")).expect("decode");
-    assert_eq!(tree.value("io_out"), Some(VMS * VCPUS * N));
+    assert_eq!(tree.value("exits_by_reason_io_out"), Some(VMS * VCPUS * N));
     for vm in &vms {
-        assert_eq!(tree.value(&format!("{vm}/io_out")), Some(VCPUS * N));
+        assert_eq!(
+            tree.value(&format!("{vm}/exits_by_reason_io_out")),
+            Some(VCPUS * N)
+        );
         let one = fs::read(vmm.join(vm).join(".stats")).expect("read a VM's .stats");
         let one = Blob::decode(&one).expect("decode a VM's .stats");
-        assert_eq!(one.value("io_out"), Some(VCPUS * N));
+        assert_eq!(one.value("exits_by_reason_io_out"), Some(VCPUS * N));
     }
     // The same tree over HTTP for Prometheus: leaves only, so the series add up to the
     // totals the files show.
     let text = http_get(&metrics_addr, "/metrics");
+    // The exits are one family with a `reason` label.
     let io_out: u64 = text
         .lines()
-        .filter(|l| l.starts_with("kvm_vcpu_io_out_total{"))
+        .filter(|l| {
+            l.starts_with("kvm_vcpu_exits_by_reason_total{") && l.contains(r#"reason="io_out""#)
+        })
         .map(|l| {
             l.rsplit(' ')
                 .next()
@@ -219,7 +236,7 @@ fn the_mounted_tree_counts_exactly_and_unmounts_on_sigterm() {
     assert_eq!(
         io_out,
         VMS * VCPUS * N,
-        "sum of kvm_vcpu_io_out_total over:\n{text}"
+        "sum of kvm_vcpu_exits_by_reason_total{{reason=\"io_out\"}} over:\n{text}"
     );
     // The views agree with OpenMetrics too: every leaf value without a scale (a scaled
     // one is exported in its base unit, as Prometheus names require) reads the same
@@ -237,7 +254,19 @@ fn the_mounted_tree_counts_exactly_and_unmounts_on_sigterm() {
         else {
             continue;
         };
-        samples.insert((name.to_owned(), path.to_owned()), value.to_owned());
+        // A family member's sample is compared with its own file: `exits_by_reason_hlt`.
+        let name = match rest
+            .split("reason=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+        {
+            Some(reason) => match name.strip_suffix("_total") {
+                Some(stem) => format!("{stem}_{reason}_total"),
+                None => format!("{name}_{reason}"),
+            },
+            None => name.to_owned(),
+        };
+        samples.insert((name, path.to_owned()), value.to_owned());
     }
     let mut compared = 0;
     for (tree, prefixes) in [(&vmm, &["kvm_vcpu"][..]), (&kvm, &["kvm_kernel_vcpu"][..])] {

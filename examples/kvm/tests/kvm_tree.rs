@@ -108,7 +108,12 @@ fn the_tree_counts_exactly_and_mirrors_the_kernel() {
     let mut kernel_vm_sum = 0;
     for (_, node, vm_stats, _) in &vms {
         let vm = node.source();
-        assert_eq!(get(vm, "io_out"), u64::from(VCPUS * N), "{}", vm.name());
+        assert_eq!(
+            get(vm, "exits_by_reason_io_out"),
+            u64::from(VCPUS * N),
+            "{}",
+            vm.name()
+        );
         assert_eq!(get(vm, "online_vcpus"), u64::from(VCPUS));
         assert!(vm_stats.max_round_ns.get() > 0);
         assert_eq!(get(vm, "rounds"), u64::from(VCPUS));
@@ -116,9 +121,9 @@ fn the_tree_counts_exactly_and_mirrors_the_kernel() {
         let mut kernel_exits = 0;
         for c in 0..VCPUS {
             let vcpu = sub(vm, &format!("vcpu{c}"));
-            assert_eq!(get(&vcpu, "io_out"), u64::from(N));
-            assert_eq!(get(&vcpu, "io_in"), 1);
-            assert_eq!(get(&vcpu, "io_out_ctl"), 1);
+            assert_eq!(get(&vcpu, "exits_by_reason_io_out"), u64::from(N));
+            assert_eq!(get(&vcpu, "exits_by_reason_io_in"), 1);
+            assert_eq!(get(&vcpu, "exits_by_reason_io_out_ctl"), 1);
             assert_eq!(get(&vcpu, "exits"), per_vcpu_exits);
             assert_eq!(get(&vcpu, "halt_exits"), u64::from(N / 16 + 1));
             assert_eq!(get(&vcpu, "runnable"), 0);
@@ -138,7 +143,7 @@ fn the_tree_counts_exactly_and_mirrors_the_kernel() {
     }
     let total = (VMS as u64) * u64::from(VCPUS);
     assert_eq!(get(root, "online_vcpus"), total);
-    assert_eq!(get(root, "io_out"), total * u64::from(N));
+    assert_eq!(get(root, "exits_by_reason_io_out"), total * u64::from(N));
     assert_eq!(get(root, "exits"), total * per_vcpu_exits);
     assert_eq!(get(root, "halt_exits"), total * u64::from(N / 16 + 1));
     assert_eq!(get(tree.kernel(), "exits"), kernel_vm_sum);
@@ -157,10 +162,10 @@ fn the_tree_counts_exactly_and_mirrors_the_kernel() {
         "vmm/exits".to_owned(),
         "kvm/exits".to_owned(),
         "kvm/remote_tlb_flush".to_owned(),
-        format!("vmm/{vm0}/io_out"),
+        format!("vmm/{vm0}/exits_by_reason_io_out"),
         format!("vmm/{vm0}/online_vcpus"),
         format!("kvm/{vm0}/exits"),
-        format!("vmm/{vm0}/vcpu1/io_out"),
+        format!("vmm/{vm0}/vcpu1/exits_by_reason_io_out"),
         format!("kvm/{vm0}/vcpu1/halt_wait_hist"),
     ] {
         assert!(paths.0.contains(&want), "{want} missing");
@@ -176,12 +181,18 @@ fn the_tree_counts_exactly_and_mirrors_the_kernel() {
     view.encode(&mut blob);
     let b = Blob::decode(&blob).unwrap();
     assert_eq!(b.id(), "vmm");
-    assert_eq!(b.value("io_out"), Some(total * u64::from(N)));
     assert_eq!(
-        b.value(&format!("{vm0}/io_out")),
+        b.value("exits_by_reason_io_out"),
+        Some(total * u64::from(N))
+    );
+    assert_eq!(
+        b.value(&format!("{vm0}/exits_by_reason_io_out")),
         Some(u64::from(VCPUS * N))
     );
-    assert_eq!(b.value(&format!("{vm0}/vcpu0/io_out")), Some(u64::from(N)));
+    assert_eq!(
+        b.value(&format!("{vm0}/vcpu0/exits_by_reason_io_out")),
+        Some(u64::from(N))
+    );
     let mut view = BulkView::new(tree.kernel(), Scope::Subtree, &Selection::all()).unwrap();
     view.encode(&mut blob);
     let b = Blob::decode(&blob).unwrap();

@@ -13,7 +13,7 @@
 //!   the acceptor raises and the workers lower: the one cell with two writers, updated
 //!   through the shared path (`add`, `sub`).
 
-use statsfs::cell::{Counter, Gauge, LogHistogram, Peak};
+use statsfs::cell::{Counter, Gauge, LogHistogram, Peak, WithSum};
 use statsfs::Stats;
 
 /// Buckets of [`ConnStat::service_ns`]: bucket 0 is `[0, 1)` ns, bucket i
@@ -32,9 +32,10 @@ pub struct ConnStat {
     pub bytes_out: Counter,
     /// Requests answered: one line in, one line out
     pub requests: Counter,
-    /// Time from a complete request line to its answer written
+    /// Time from a complete request line to its answer written (with the sum of the
+    /// samples, `service_ns_sum`: the mean is `rate(_sum) / rate(_count)`)
     #[stat(unit = seconds, exponent = -9)]
-    pub service_ns: LogHistogram<SERVICE_BUCKETS>,
+    pub service_ns: LogHistogram<SERVICE_BUCKETS, WithSum>,
     /// Longest time one request took, from its complete line to its answer written
     #[stat(unit = seconds, exponent = -9, aggregate = max)]
     pub max_service_ns: Peak<u64>,

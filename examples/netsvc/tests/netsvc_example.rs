@@ -106,6 +106,8 @@ fn connections_appear_in_the_mount_and_the_totals_are_exact() {
     for family in [
         "svc_conn_requests_total{",
         "svc_conn_service_seconds_bucket{",
+        "svc_conn_service_seconds_sum{",
+        "svc_conn_service_seconds_count{",
         "svc_worker_connections_total{",
         "svc_listener_accepted_total{",
     ] {

@@ -81,6 +81,11 @@ fn expected(done: &[&Work]) -> (u64, u64, u64, u64, [u64; SERVICE_BUCKETS]) {
 
 fn check(root: &Source, done: &[&Work]) {
     let (bytes_in, bytes_out, requests, max, buckets) = expected(done);
+    let sum = done
+        .iter()
+        .flat_map(|w| &w.samples)
+        .fold(0u64, |s, &ns| s.wrapping_add(ns));
+    assert_eq!(get(root, "service_ns_sum"), sum, "svc/service_ns_sum");
     assert_eq!(get(root, "bytes_in"), bytes_in);
     assert_eq!(get(root, "bytes_out"), bytes_out);
     assert_eq!(get(root, "requests"), requests);
@@ -151,6 +156,7 @@ fn a_closed_connection_stays_in_the_totals() {
             "bytes_out",
             "requests",
             "service_ns",
+            "service_ns_sum",
             "max_service_ns"
         ]
     );

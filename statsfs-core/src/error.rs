@@ -68,6 +68,28 @@ pub enum Error {
         /// The value.
         value: String,
     },
+    /// A subordinate of that name is already there: sibling names are unique, so that a
+    /// path names one source (`docs/MODEL.md#names`).
+    NameTaken {
+        /// The parent.
+        parent: String,
+        /// The name.
+        name: String,
+    },
+    /// The group would shadow a value of another schema in the source: two values of
+    /// one name, of which a lookup, a file and an exposition would show only the newer
+    /// (`docs/MODEL.md#lookup`). Refused unless the group is made
+    /// [`shadowing`](crate::ValueGroup::shadowing).
+    Shadows {
+        /// The source.
+        source: String,
+        /// The first name both offer.
+        name: String,
+        /// The new group's schema.
+        schema: String,
+        /// The schema of the group that has the name already.
+        other: String,
+    },
     /// A runtime schema broke a descriptor rule.
     InvalidSchema {
         /// The schema.
@@ -158,6 +180,19 @@ impl fmt::Display for Error {
             Error::InvalidLabelValue { key, value } => write!(
                 f,
                 "{value:?} cannot be the value of label `{key}`: it holds a control character (C0, DEL or C1), which would reach terminals as a command; leave it out or replace it"
+            ),
+            Error::NameTaken { parent, name } => write!(
+                f,
+                "`{parent}` already has a subordinate named `{name}`: sibling names are unique; remove (or retire) that one first, or choose another name"
+            ),
+            Error::Shadows {
+                source,
+                name,
+                schema,
+                other,
+            } => write!(
+                f,
+                "schema `{schema}` would shadow value `{name}` of schema `{other}` in source `{source}` (only the newer would be shown); rename one, put them in different sources, or add the group with ValueGroup::shadowing() if the newer should win"
             ),
             Error::InvalidSchema { schema, problem } => {
                 write!(f, "runtime schema `{schema}` is invalid: {problem}")

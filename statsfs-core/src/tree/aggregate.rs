@@ -791,7 +791,7 @@ pub(super) mod tests {
         // A group added to an existing source: counted at once.
         let extra = Arc::new(T::default());
         extra.a.add(10);
-        x.add(extra.clone()).unwrap();
+        x.add(ValueGroup::of(extra.clone()).shadowing()).unwrap();
         assert_eq!(cached(&root), Some(3));
         assert_eq!(root.get("a").unwrap().as_u64(), 17);
 
@@ -1018,7 +1018,8 @@ pub(super) mod tests {
         impl Drop for Hides {
             fn drop(&mut self) {
                 self.0.set_hidden(true);
-                let c = Source::new("from_drop").unwrap();
+                static N: AtomicU64 = AtomicU64::new(0);
+                let c = Source::new(format!("from_drop{}", N.fetch_add(1, SeqCst))).unwrap();
                 self.0.add_subordinate(&c).unwrap();
             }
         }

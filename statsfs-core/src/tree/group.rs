@@ -96,6 +96,7 @@ fn component_id(id: u64, k: usize) -> u64 {
 pub struct ValueGroup {
     pub(super) binding: Binding,
     pub(super) hidden: bool,
+    pub(super) shadowing: bool,
 }
 
 impl ValueGroup {
@@ -137,12 +138,35 @@ impl ValueGroup {
         ValueGroup {
             binding,
             hidden: false,
+            shadowing: false,
         }
     }
 
     /// This group without files: still readable by name and still aggregated.
     pub fn hidden(mut self) -> Self {
         self.hidden = true;
+        self
+    }
+
+    /// This group, allowed to shadow values of other schemas in the source it is added
+    /// to: a name it offers that an older group offers too is then the newer group's
+    /// (`docs/MODEL.md#lookup`). Without it, [`Source::add`](crate::Source::add)
+    /// refuses such a group ([`Error::Shadows`](crate::Error::Shadows)).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use statsfs_core::{Descriptor, Error, Kind, Schema, Source, ValueGroup, ValueType};
+    /// let one = |n| Schema::new_runtime(n, vec![Descriptor::new("pages", ValueType::U64, Kind::Instant)]).unwrap();
+    /// let s = Source::new("vm")?;
+    /// s.add(ValueGroup::block(one("old"), Arc::new(|o: &mut [u64]| { o[0] = 1; Ok(()) })))?;
+    /// let newer = || ValueGroup::block(one("new"), Arc::new(|o: &mut [u64]| { o[0] = 2; Ok(()) }));
+    /// assert!(matches!(s.add(newer()), Err(Error::Shadows { .. })));
+    /// s.add(newer().shadowing())?;
+    /// assert_eq!(s.get("pages")?.as_u64(), 2);
+    /// # Ok::<(), statsfs_core::Error>(())
+    /// ```
+    pub fn shadowing(mut self) -> Self {
+        self.shadowing = true;
         self
     }
 

@@ -29,21 +29,21 @@ impl Source {
 }
 
 impl Inspect<'_> {
-    /// The first subordinate named `name` (in the order they were added) for which
-    /// `keep` is true: O(1), plus one step for each earlier sibling of the same name that
-    /// `keep` turns down. `keep` runs under this source's read lock: it may read the
-    /// subordinate (as [`is_hidden`](Source::is_hidden) does) but must not change the tree
-    /// nor read this source again (a writer waiting meanwhile would deadlock it).
+    /// The subordinate named `name` (sibling names are unique), if `keep` is true for it:
+    /// O(1). `keep` runs under this source's read lock: it may read the subordinate (as
+    /// [`is_hidden`](Source::is_hidden) does) but must not change the tree nor read this
+    /// source again (a writer waiting meanwhile would deadlock it).
     ///
     /// ```
     /// # use statsfs_core::Source;
     /// let parent = Source::new("svc")?;
-    /// let (a, b) = (Source::new("c1")?, Source::new("c1")?);
+    /// let (a, b) = (Source::new("c1")?, Source::new("c2")?);
     /// a.set_hidden(true);
     /// parent.add_subordinate(&a)?;
     /// parent.add_subordinate(&b)?;
-    /// let shown = parent.inspect().find_subordinate("c1", |c| !c.is_hidden()).unwrap();
-    /// assert!(shown.ptr_eq(&b));
+    /// let visible = |c: &Source| !c.is_hidden();
+    /// assert!(parent.inspect().find_subordinate("c1", visible).is_none());
+    /// assert!(parent.inspect().find_subordinate("c2", visible).unwrap().ptr_eq(&b));
     /// # Ok::<(), statsfs_core::Error>(())
     /// ```
     pub fn find_subordinate(
@@ -110,7 +110,7 @@ impl Inspect<'_> {
     /// let s = Source::new("s")?;
     /// s.add(ValueGroup::block(one("a"), block(1)))?;
     /// s.add(ValueGroup::block(one("b"), block(2)))?;
-    /// s.add(ValueGroup::block(one("a"), block(3)))?; // shadows the first `a`
+    /// s.add(ValueGroup::block(one("a"), block(3)).shadowing())?; // shadows the first `a`
     /// let mut seen = Vec::new();
     /// s.inspect().for_each_descriptor_at(|at, d, _, _, _| seen.push((at, d.name)));
     /// assert_eq!(seen, [(1, "b"), (2, "a")]);

@@ -169,6 +169,8 @@ impl World {
                     assert!(matches!(r, Err(Error::AlreadyAttached { .. })), "{r:?}");
                 } else if m.is_ancestor_or_self(c, p) {
                     assert!(matches!(r, Err(Error::WouldCycle { .. })), "{r:?}");
+                } else if m.children[p].iter().any(|&o| NAMES[o] == NAMES[c]) {
+                    assert!(matches!(r, Err(Error::NameTaken { .. })), "{r:?}");
                 } else {
                     r.unwrap();
                     m.parent[c] = Some(p);
@@ -224,7 +226,8 @@ impl World {
             Op::AddValues(at, v) => {
                 let t = Arc::new(T::default());
                 t.a.add(v);
-                s[at].add(t.clone()).unwrap();
+                // Several instances of one struct in one source: the newest is shown.
+                s[at].add(ValueGroup::of(t.clone()).shadowing()).unwrap();
                 self.instances.push((t, at));
                 m.groups[at].push((false, v));
             }
@@ -237,7 +240,7 @@ impl World {
                     Ok(())
                 });
                 s[at]
-                    .add(ValueGroup::block(self.blk.clone(), block))
+                    .add(ValueGroup::block(self.blk.clone(), block).shadowing())
                     .unwrap();
                 m.groups[at].push((true, v));
                 self.blocks.push((at, calls, None));

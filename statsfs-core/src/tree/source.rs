@@ -274,7 +274,40 @@ impl Source {
                     schema: group.schema().name().to_owned(),
                 });
             }
+            let shadowing = group.shadowing;
             let new = group.into_group(NEXT_ID.fetch_add(1, Ordering::Relaxed));
+            // Two schemas with one value name in one source: only one could be shown.
+            // Refused unless asked for; aggregates over a struct of the source's own
+            // schema include it, so they may stand in for its values.
+            if !shadowing {
+                let aggregate = new.is_aggregate();
+                for old in &st.groups {
+                    if aggregate && same_schema(old.schema(), new.schema()) {
+                        continue;
+                    }
+                    let ds = old.schema().descriptors();
+                    let clash = new
+                        .schema()
+                        .descriptors()
+                        .iter()
+                        .enumerate()
+                        .find(|(j, d)| {
+                            new.offers(*j)
+                                && ds
+                                    .iter()
+                                    .enumerate()
+                                    .any(|(i, o)| o.name == d.name && old.offers(i))
+                        });
+                    if let Some((_, d)) = clash {
+                        return Err(Error::Shadows {
+                            source: self.name().to_owned(),
+                            name: d.name.to_owned(),
+                            schema: new.schema().name().to_owned(),
+                            other: old.schema().name().to_owned(),
+                        });
+                    }
+                }
+            }
             // The newest group wins lookups: older values of the same name step back, if
             // the new group offers that name (an aggregate group offers no `none` value).
             let offered = |name: &str| {
@@ -349,6 +382,12 @@ impl Source {
                     .unwrap_or_else(|e| e.into_inner())
                     .parent
                     .upgrade();
+            }
+            if self.subordinate(child.name()).is_some() {
+                return Err(Error::NameTaken {
+                    parent: self.name().to_owned(),
+                    name: child.name().to_owned(),
+                });
             }
             let hidden = {
                 let mut c = child.write_state();

@@ -259,7 +259,17 @@ fn lookup_searches_the_source_only_newest_group_first() {
     vm.add(v).unwrap();
     let s = Arc::new(Shadow::default());
     s.pages.store(99, Relaxed);
-    vm.add(s).unwrap();
+    // Another schema with a value of the same name: refused, nothing changes ...
+    let err = vm.add(s.clone()).unwrap_err();
+    assert!(
+        matches!(&err, Error::Shadows { name, schema, other, .. }
+            if name == "pages" && schema == "shadow" && other == "vm_stat"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("ValueGroup::shadowing()"), "{err}");
+    assert_eq!(vm.get("pages").unwrap().as_u64(), 10);
+    // ... unless asked for: then the most recently added group wins.
+    vm.add(ValueGroup::of(s).shadowing()).unwrap();
     assert_eq!(
         vm.get("pages").unwrap().as_u64(),
         99,
@@ -270,6 +280,31 @@ fn lookup_searches_the_source_only_newest_group_first() {
     assert_eq!(names, ["pages"], "a shadowed value is listed once");
     // Hidden values are found by name.
     assert_eq!(c.get("secret").unwrap().as_u64(), 0);
+}
+
+#[test]
+fn sibling_names_are_unique() {
+    let vm = src("vm");
+    let (a, _) = vcpu("c", 1);
+    let (b, _) = vcpu("c", 2);
+    vm.add_subordinate(&a).unwrap();
+    let err = vm.add_subordinate(&b).unwrap_err();
+    assert_eq!(
+        err,
+        Error::NameTaken {
+            parent: "vm".into(),
+            name: "c".into()
+        }
+    );
+    assert!(
+        b.parent().is_none(),
+        "a refused subordinate stays unattached"
+    );
+    assert_eq!(vm.subordinate_count(), 1);
+    // Once the first leaves (removed or retired), the name is free.
+    vm.retire_subordinate(&a).unwrap();
+    vm.add_subordinate(&b).unwrap();
+    assert!(vm.subordinate("c").unwrap().ptr_eq(&b));
 }
 
 #[test]

@@ -1,5 +1,7 @@
 //! Churn at network-service scale: the cost of replacing one connection source under a
-//! parent of 1,000, 10,000 and 100,000 (`BENCHMARKS.md#churn`).
+//! parent of 1,000, 10,000 and 100,000 (`BENCHMARKS.md#churn`), and of replacing it with
+//! a retire (`retire_subordinate`: what it counted stays in the totals) rather than a
+//! removal.
 //!
 //! A "replacement" is `remove_subordinate` of the oldest connection, then `Source::new`,
 //! `add` of its values and `add_subordinate` of a new one, under a parent with
@@ -88,6 +90,15 @@ impl Service {
         self.svc.add_subordinate(&c).unwrap();
         self.live.push_back(c);
     }
+
+    /// One replacement in which the oldest connection retires.
+    fn replace_retiring(&mut self) {
+        let old = self.live.pop_front().unwrap();
+        self.svc.retire_subordinate(&old).unwrap();
+        let c = self.connection();
+        self.svc.add_subordinate(&c).unwrap();
+        self.live.push_back(c);
+    }
 }
 
 fn can_mount() -> bool {
@@ -125,6 +136,24 @@ fn replacement(c: &mut Criterion) {
                 }
             })
         });
+    }
+    g.finish();
+}
+
+/// Retiring instead of removing, with the aggregates collected (as a reader keeps them):
+/// the cost must not grow with the number of siblings.
+fn retiring(c: &mut Criterion) {
+    let mut g = c.benchmark_group("churn/retire");
+    for n in [1_000, 100_000] {
+        let mut s = Service::new(n);
+        black_box(s.svc.get("rx").unwrap());
+        g.bench_function(BenchmarkId::new("remove_replacement", n), |b| {
+            b.iter(|| s.replace())
+        });
+        g.bench_function(BenchmarkId::new("retire_replacement", n), |b| {
+            b.iter(|| s.replace_retiring())
+        });
+        black_box(s.svc.get("rx").unwrap());
     }
     g.finish();
 }
@@ -191,6 +220,6 @@ fn mounted(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(2)).warm_up_time(Duration::from_millis(500));
-    targets = replacement, aggregate_read, mounted
+    targets = replacement, retiring, aggregate_read, mounted
 }
 criterion_main!(benches);

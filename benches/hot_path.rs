@@ -1,4 +1,5 @@
-//! Hot paths, side by side in one run (BENCHMARKS.md, benchmarks 1, 2 and 4).
+//! Hot paths, side by side in one run (BENCHMARKS.md, benchmarks 1, 2 and 4, and the
+//! families, histogram sums and gauges of "Declaring stats as people keep them").
 //!
 //! Every case does `BATCH` operations per criterion iteration, so the reported time
 //! divided by `BATCH` is the cost of one operation, and criterion's own per-iteration
@@ -16,8 +17,8 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use statsfs::cell::{Counter, LinearHistogram, LogHistogram};
-use statsfs::Stats;
+use statsfs::cell::{Counter, Gauge, LinearHistogram, LogHistogram, WithSum};
+use statsfs::{Family, Label, Stats};
 
 const BATCH: u64 = 1000;
 
@@ -31,6 +32,78 @@ struct VcpuStat {
     /// Exit handling time, linear buckets of 1000 ns
     #[stat(unit = seconds, exponent = -9)]
     exit_ns_linear: LinearHistogram<32, 1000>,
+}
+
+/// Exits by reason, as the KVM example counts them.
+#[derive(Clone, Copy, Label)]
+#[label(name = "reason")]
+enum Exit {
+    IoIn,
+    IoOut,
+    IoOutCtl,
+    MmioRead,
+    MmioWrite,
+    Hlt,
+    Interrupted,
+    Other,
+}
+
+/// The same reasons as measured's label (both derives read a `label` attribute, so one
+/// enum cannot carry both).
+#[derive(Clone, Copy, measured::FixedCardinalityLabel)]
+#[label(rename_all = "snake_case")]
+enum MeasuredExit {
+    IoIn,
+    IoOut,
+    IoOutCtl,
+    MmioRead,
+    MmioWrite,
+    Hlt,
+    Interrupted,
+    Other,
+}
+
+/// measured's label group of one reason.
+#[derive(measured::LabelGroup)]
+#[label(set = ExitSet)]
+struct ExitLabel {
+    reason: MeasuredExit,
+}
+
+/// A family beside a histogram that keeps its sum.
+#[derive(Stats)]
+struct ReasonStat {
+    /// Exits by reason
+    exits: Family<Exit, Counter>,
+    /// Exit handling time, log2 buckets, with the sum of the samples
+    #[stat(unit = seconds, exponent = -9)]
+    exit_ns: LogHistogram<32, WithSum>,
+    /// Requests in flight
+    inflight: Gauge<u64>,
+}
+
+/// The reasons the family cases increment, one per operation, the same for every case:
+/// mostly port and MMIO exits, as the guest's loop makes them.
+fn reasons() -> Vec<Exit> {
+    const ALL: [Exit; 8] = [
+        Exit::IoIn,
+        Exit::IoOut,
+        Exit::IoOutCtl,
+        Exit::MmioRead,
+        Exit::MmioWrite,
+        Exit::Hlt,
+        Exit::Interrupted,
+        Exit::Other,
+    ];
+    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    (0..BATCH)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            ALL[(x % 8) as usize]
+        })
+        .collect()
 }
 
 /// What KVM does: `vcpu->stat.exits++` on a plain u64 field.
@@ -253,5 +326,178 @@ fn histogram(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, owner_path, shared_path, histogram);
+/// A family's member, written on both paths, against a plain array and the families of
+/// the crates people use.
+fn family(c: &mut Criterion) {
+    let reasons = reasons();
+    let stats = ReasonStat::new();
+
+    let mut g = c.benchmark_group("family_owner_inc");
+    g.throughput(Throughput::Elements(BATCH));
+    let mut plain = [0u64; 8];
+    g.bench_function("plain_array_add", |b| {
+        b.iter(|| {
+            for &r in &reasons {
+                black_box(&mut plain)[r as usize] += 1;
+            }
+        })
+    });
+    g.bench_function("statsfs_family_inc_local", |b| {
+        b.iter(|| {
+            for &r in &reasons {
+                black_box(&stats).exits[r].inc_local();
+            }
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("family_shared_inc");
+    g.throughput(Throughput::Elements(BATCH));
+    let shared = Arc::new(ReasonStat::new());
+    g.bench_function("statsfs_family_inc", |b| {
+        b.iter(|| {
+            for &r in &reasons {
+                black_box(&shared).exits[r].inc();
+            }
+        })
+    });
+    // prometheus-client: a `Family` keyed by label set, each member's handle resolved
+    // once (`get_or_create(..).clone()`), then used by index: its best case.
+    type Labels = Vec<(String, String)>;
+    let pc: prometheus_client::metrics::family::Family<
+        Labels,
+        prometheus_client::metrics::counter::Counter<u64>,
+    > = Default::default();
+    let handles: Vec<_> = (0..8)
+        .map(|i| {
+            pc.get_or_create(&vec![("reason".to_owned(), i.to_string())])
+                .clone()
+        })
+        .collect();
+    g.bench_function("prometheus_client_Family_handle_inc", |b| {
+        b.iter(|| {
+            for &r in &reasons {
+                black_box(&handles)[r as usize].inc();
+            }
+        })
+    });
+    // What its documentation shows: `get_or_create` on every increment (a hash of the
+    // label set and a read lock).
+    let keys: Vec<Labels> = (0..8)
+        .map(|i| vec![("reason".to_owned(), i.to_string())])
+        .collect();
+    g.bench_function("prometheus_client_Family_get_or_create_inc", |b| {
+        b.iter(|| {
+            for &r in &reasons {
+                black_box(&pc).get_or_create(&keys[r as usize]).inc();
+            }
+        })
+    });
+    // measured: a dense `CounterVec` of a fixed-cardinality label: an index, no hash.
+    let me = Arc::new(measured::CounterVec::with_label_set(ExitSet::new()));
+    let mreasons: Vec<MeasuredExit> = reasons
+        .iter()
+        .map(|&r| {
+            use measured::label::FixedCardinalityLabel as _;
+            MeasuredExit::decode(r as usize)
+        })
+        .collect();
+    g.bench_function("measured_CounterVec_inc", |b| {
+        b.iter(|| {
+            for &r in &mreasons {
+                black_box(&me).inc(ExitLabel { reason: r });
+            }
+        })
+    });
+    g.finish();
+    black_box((plain, stats.exits[Exit::Hlt].get()));
+}
+
+/// A histogram record with and without the sum, and a gauge's saturating update against
+/// the wrapping one it replaced.
+fn sums_and_gauges(c: &mut Criterion) {
+    let samples = samples();
+    let without = VcpuStat::default();
+    let with = ReasonStat::new();
+    let mut g = c.benchmark_group("hist_sum_record");
+    g.throughput(Throughput::Elements(BATCH));
+    g.bench_function("statsfs_LogHistogram32_record_local", |b| {
+        b.iter(|| {
+            for &v in &samples {
+                black_box(&without).exit_ns.record_local(v);
+            }
+        })
+    });
+    g.bench_function("statsfs_LogHistogram32_WithSum_record_local", |b| {
+        b.iter(|| {
+            for &v in &samples {
+                black_box(&with).exit_ns.record_local(v);
+            }
+        })
+    });
+    g.bench_function("statsfs_LogHistogram32_record", |b| {
+        b.iter(|| {
+            for &v in &samples {
+                black_box(&without).exit_ns.record(v);
+            }
+        })
+    });
+    g.bench_function("statsfs_LogHistogram32_WithSum_record", |b| {
+        b.iter(|| {
+            for &v in &samples {
+                black_box(&with).exit_ns.record(v);
+            }
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("gauge_inc_dec");
+    g.throughput(Throughput::Elements(2 * BATCH));
+    g.bench_function("statsfs_Gauge_inc_dec_local", |b| {
+        b.iter(|| {
+            for _ in 0..BATCH {
+                black_box(&with).inflight.inc_local();
+                black_box(&with).inflight.dec_local();
+            }
+        })
+    });
+    g.bench_function("statsfs_Gauge_inc_dec", |b| {
+        b.iter(|| {
+            for _ in 0..BATCH {
+                black_box(&with).inflight.inc();
+                black_box(&with).inflight.dec();
+            }
+        })
+    });
+    // What `Gauge::add`/`sub` did before they saturated: a wrapping fetch_add/fetch_sub.
+    let wrapping = AtomicU64::new(0);
+    g.bench_function("wrapping_fetch_add_sub", |b| {
+        b.iter(|| {
+            for _ in 0..BATCH {
+                black_box(&wrapping).fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                black_box(&wrapping).fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        })
+    });
+    let pc: prometheus_client::metrics::gauge::Gauge<i64, std::sync::atomic::AtomicI64> =
+        Default::default();
+    g.bench_function("prometheus_client_Gauge_inc_dec", |b| {
+        b.iter(|| {
+            for _ in 0..BATCH {
+                black_box(&pc).inc();
+                black_box(&pc).dec();
+            }
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    owner_path,
+    shared_path,
+    histogram,
+    family,
+    sums_and_gauges
+);
 criterion_main!(benches);

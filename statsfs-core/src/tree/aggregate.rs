@@ -266,43 +266,116 @@ pub(super) struct Retained {
     schema: SchemaRef,
     /// `size` words a descriptor, in schema order.
     words: Box<[AtomicU64]>,
-    /// The first word of each descriptor.
-    at: Box<[usize]>,
+    /// The first word of each descriptor (shared by every set of one schema a source
+    /// retires into).
+    at: Arc<[usize]>,
 }
 
 /// The member that replaces `prior` (what its source retained of `schema` so far, if
 /// anything) when the members `leaving` retire: `prior` plus `leaving`'s members of
-/// `schema`, folded.
+/// `schema`, each retained value combined as [`Descriptor::retains`] says (sums add,
+/// peaks keep the larger); the other values stay empty. One pass over the leaving
+/// members, no index: a retire costs what its own subtree holds.
 pub(super) fn retire(
     id: u64,
     schema: &SchemaRef,
     leaving: &[Member],
     prior: Option<&Member>,
 ) -> Member {
-    let mut m = Members::default();
-    for member in leaving.iter().chain(prior) {
-        if core::ptr::eq(member.schema(), &**schema) {
-            m.insert(member);
+    let ds = schema.descriptors();
+    let prior = prior.and_then(|p| match &p.reads {
+        Reads::Retained(r) => Some(r),
+        _ => None,
+    });
+    // The layout is the schema's: shared with what it replaces.
+    let at: Arc<[usize]> = match prior {
+        Some(p) => p.at.clone(),
+        None => word_offsets(ds).into(),
+    };
+    let mut words: Vec<u64> = match prior {
+        Some(p) => p.words.iter().map(|w| w.load(Relaxed)).collect(),
+        None => {
+            let mut w = vec![0; at.last().map_or(0, |&a| a) + ds.last().map_or(0, |d| d.size as usize)];
+            for (d, &k) in ds.iter().zip(at.iter()) {
+                if !d.kind.is_histogram() {
+                    w[k] = finish(d, &Acc::EMPTY);
+                }
+            }
+            w
+        }
+    };
+    let widest = ds.iter().map(|d| d.size as usize).max().unwrap_or(1);
+    let mut word = vec![0u64; widest];
+    let mut block = Vec::new();
+    let mut take = |d: &Descriptor, k: usize, from: &[u64]| {
+        for (w, &v) in words[k..k + d.size as usize].iter_mut().zip(from) {
+            *w = match d.aggregation {
+                Aggregation::Max if d.ty.is_signed() => (*w as i64).max(v as i64) as u64,
+                Aggregation::Max => (*w).max(v),
+                _ => w.wrapping_add(v),
+            };
+        }
+    };
+    for m in leaving {
+        if !core::ptr::eq(m.schema(), &**schema) {
+            continue;
+        }
+        match &m.reads {
+            Reads::Instance(inst) => {
+                for (i, (d, &k)) in ds.iter().zip(at.iter()).enumerate() {
+                    if d.retains() {
+                        let out = &mut word[..d.size as usize];
+                        inst.read(i, out);
+                        take(d, k, out);
+                    }
+                }
+            }
+            Reads::Block(s, src) => {
+                block.clear();
+                block.resize(s.block_words(), 0);
+                if src.read_block(&mut block).is_err() {
+                    continue;
+                }
+                for (d, &k) in ds.iter().zip(at.iter()) {
+                    if d.retains() {
+                        let out = block_words(&block, d, &mut word[..d.size as usize]);
+                        take(d, k, out);
+                    }
+                }
+            }
+            Reads::Retained(r) => {
+                for (d, &k) in ds.iter().zip(at.iter()) {
+                    if d.retains() {
+                        let out = &mut word[..d.size as usize];
+                        for (o, w) in out.iter_mut().zip(&r.words[k..]) {
+                            *o = w.load(Relaxed);
+                        }
+                        take(d, k, out);
+                    }
+                }
+            }
         }
     }
-    let ds = schema.descriptors();
-    let all: Vec<usize> = (0..ds.len()).collect();
-    let mut fold = Fold::new(schema, &all);
-    fold.add_members(&m);
-    let mut words = Vec::with_capacity(schema.words());
-    let mut at = Vec::with_capacity(ds.len());
-    fold.finish(|_, w| {
-        at.push(words.len());
-        words.extend(w.iter().map(|&w| AtomicU64::new(w)));
-    });
     Member {
         id,
         reads: Reads::Retained(Arc::new(Retained {
             schema: schema.clone(),
-            words: words.into(),
-            at: at.into(),
+            words: words.into_iter().map(AtomicU64::new).collect(),
+            at,
         })),
     }
+}
+
+/// The first word of each descriptor in a schema's words (its sizes summed before it).
+fn word_offsets(ds: &[Descriptor]) -> Vec<usize> {
+    let mut at = 0;
+    ds.iter()
+        .map(|d| {
+            let here = at;
+            at += d.size as usize;
+            here
+        })
+        .collect()
 }
 
 /// How many instances one pass of the fold covers before moving to the next descriptor.
@@ -483,7 +556,11 @@ impl Members {
     /// members that were collected after it is no change). `collect` and
     /// [`AggregateCache::apply`] match the schema by identity before they call this.
     pub(super) fn insert(&mut self, m: &Member) {
-        if self.at.contains_key(&m.id) {
+        if let Some(&slot) = self.at.get(&m.id) {
+            // What a source retained is replaced under its id as more retire into it.
+            if let (Slot::Retained(i), Reads::Retained(r)) = (slot, &m.reads) {
+                self.retained[i as usize] = r.clone();
+            }
             return;
         }
         match &m.reads {

@@ -472,7 +472,8 @@ impl Source {
             let hidden = child.read_state().hidden;
             let leaving = child.subtree_members();
             // What this source retained so far, per schema, gives way to the same plus
-            // what leaves now: one member a schema, replaced in every cache above at once.
+            // what leaves now: one member a schema, under one id, replaced in every cache
+            // above at once.
             let mut joining = Vec::new();
             let mut replaced = Vec::new();
             {
@@ -489,9 +490,10 @@ impl Source {
                         .retained()
                         .iter()
                         .find(|r| same_schema(r.schema(), schema));
-                    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+                    // The new set keeps the old one's id: caches replace it in place.
+                    let id = prior.map_or_else(|| NEXT_ID.fetch_add(1, Ordering::Relaxed), |p| p.id);
                     joining.push(aggregate::retire(id, schema, &leaving, prior));
-                    replaced.extend(prior.cloned());
+                    replaced.extend(prior.map(|p| p.id));
                 }
             }
             {
@@ -499,12 +501,10 @@ impl Source {
                 let removed = st.children.remove(child, hidden);
                 debug_assert!(removed, "its parent was checked under the structure lock");
                 let kept = st.rare.retained_mut();
-                kept.retain(|r| !replaced.iter().any(|p| p.id == r.id));
+                kept.retain(|r| !replaced.contains(&r.id));
                 kept.extend(joining.iter().cloned());
             }
             child.write_state().parent = Weak::new();
-            let mut leaving = leaving;
-            leaving.extend(replaced);
             let out = Delta {
                 joining: false,
                 members: leaving,

@@ -569,11 +569,13 @@ pub struct Descriptor {
     pub names: &'static [&'static str],
     /// For a member of a dimensional family (one cell of an array field indexed by an
     /// enum or a number), the family's label name (`reason`); empty otherwise. The
-    /// member's name is the family's name, `_`, and [`label_value`](Self::label_value)
-    /// (`exits_hlt`); see [`family`](Self::family).
+    /// member's name is the family's name, `_`, and its
+    /// [`label_value`](Self::label_value) (`exits_hlt`); see [`family`](Self::family).
     pub label: &'static str,
-    /// For a member of a family, its label value (`hlt`, `3`); empty otherwise.
-    pub label_value: &'static str,
+    /// The length of the label value at the end of the name (`u16::MAX`: a value that
+    /// does not end the name, which [`check`](Self::check) refuses). Kept as a length so
+    /// that a descriptor stays 96 bytes: walks go over thousands of them.
+    label_len: u16,
     /// What the value is besides a stat of its own ([`Role`]).
     pub role: Role,
 }
@@ -623,7 +625,7 @@ impl Descriptor {
             hidden: false,
             names: &[],
             label: "",
-            label_value: "",
+            label_len: 0,
             role: Role::Value,
         }
     }
@@ -634,11 +636,32 @@ impl Descriptor {
         self
     }
 
-    /// This descriptor as the member of a family: its label name and value.
+    /// This descriptor as the member of a family: its label name and value, which must
+    /// end its name after a `_` (`exits_hlt` is `hlt` of `exits`; [`check`](Self::check)
+    /// refuses a value that does not).
     pub const fn with_label(mut self, label: &'static str, value: &'static str) -> Self {
         self.label = label;
-        self.label_value = value;
+        self.label_len = if ends_with_member(self.name, value) && value.len() < u16::MAX as usize {
+            value.len() as u16
+        } else {
+            u16::MAX
+        };
         self
+    }
+
+    /// For a member of a family, its label value (`hlt`, `3`): the end of its name;
+    /// empty otherwise.
+    pub const fn label_value(&self) -> &'static str {
+        let n = self.name.as_bytes();
+        let len = self.label_len as usize;
+        if self.label.is_empty() || len == u16::MAX as usize || len >= n.len() {
+            return "";
+        }
+        let (_, v) = self.name.as_bytes().split_at(n.len() - len);
+        match core::str::from_utf8(v) {
+            Ok(v) => v,
+            Err(_) => "",
+        }
     }
 
     /// This descriptor with another [`Role`].
@@ -658,16 +681,16 @@ impl Descriptor {
     /// assert_eq!(hlt.family(), Some(("exits", "reason", "hlt")));
     /// ```
     pub const fn family(&self) -> Option<(&'static str, &'static str, &'static str)> {
-        if self.label.is_empty() {
+        let value = self.label_value();
+        if value.is_empty() {
             return None;
         }
-        let (n, v) = (self.name.as_bytes(), self.label_value.as_bytes());
-        if n.len() < v.len() + 2 {
-            return None;
-        }
-        let (head, _) = self.name.as_bytes().split_at(n.len() - v.len() - 1);
+        let (head, _) = self
+            .name
+            .as_bytes()
+            .split_at(self.name.len() - value.len() - 1);
         match core::str::from_utf8(head) {
-            Ok(family) => Some((family, self.label, self.label_value)),
+            Ok(family) => Some((family, self.label, value)),
             Err(_) => None,
         }
     }
@@ -860,11 +883,10 @@ impl Descriptor {
         if self.clearable && matches!(self.kind, Kind::Instant) {
             return Err(Rule::InstantNotClearable);
         }
-        if (!self.label.is_empty() || !self.label_value.is_empty())
+        if (!self.label.is_empty() || self.label_len != 0)
             && (!valid_label_name(self.label)
-                || self.label_value.is_empty()
-                || has_control(self.label_value)
-                || !ends_with_member(self.name, self.label_value))
+                || self.label_value().is_empty()
+                || has_control(self.label_value()))
         {
             return Err(Rule::FamilyMember);
         }

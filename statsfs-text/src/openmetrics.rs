@@ -224,6 +224,7 @@ impl Encoder {
                 label_ends: Vec::new(),
                 epoch: 0,
                 retired_set: None,
+                members: Vec::new(),
                 last_histogram: None,
                 series: 0,
                 skipped: 0,
@@ -245,6 +246,7 @@ impl Encoder {
         st.order.clear();
         st.label_text.clear();
         st.label_ends.clear();
+        st.members.clear();
         st.series = 0;
         st.skipped = 0;
         let options = WalkOptions {
@@ -257,7 +259,7 @@ impl Encoder {
         for &f in &st.order {
             let fam = &st.families[f as usize];
             fam.write_header(&mut self.out, format);
-            fam.write_series(&mut self.out, &st.label_text, &st.label_ends);
+            fam.write_series(&mut self.out, &st.label_text, &st.label_ends, &st.members);
         }
         if format == Format::OpenMetrics {
             self.out.extend_from_slice(b"# EOF\n");
@@ -358,11 +360,15 @@ struct Series {
     /// Index of its first word in [`Family::words`].
     at: usize,
     signed: bool,
-    /// A family member's own label: `(name, value)`.
-    member: Option<(&'static str, &'static str)>,
-    /// A histogram's sum, when its cell keeps one.
-    sum: Option<u64>,
+    /// A histogram whose sum follows its buckets in [`Family::words`].
+    has_sum: bool,
+    /// A family member's own label: its index in the encode's member labels, or
+    /// [`NO_MEMBER`] (an index keeps a series three words long).
+    member: u32,
 }
+
+/// A series of no family member.
+const NO_MEMBER: u32 = u32::MAX;
 
 impl Family {
     fn write_header(&self, out: &mut Vec<u8>, format: Format) {
@@ -438,6 +444,8 @@ struct State {
     label_text: Vec<u8>,
     label_ends: Vec<usize>,
     epoch: u64,
+    /// The labels of the family members of this encode: `(name, value)`.
+    members: Vec<(&'static str, &'static str)>,
     /// The encode and source whose retired label set was pushed last.
     retired_set: Option<(u64, u64)>,
     /// The family and series of the histogram value just read: a `HistogramSum` that
@@ -515,9 +523,11 @@ impl Visitor for State {
             // The `_sum` of the histogram just before it, in the same source and group.
             if let Some((f, i)) = self.last_histogram.take() {
                 let prev = (d as *const Descriptor).wrapping_sub(1) as usize;
-                if prev == self.families[f as usize].last_descriptor {
-                    let w = value.words.first().copied().unwrap_or(0);
-                    self.families[f as usize].series[i].sum = Some(w);
+                let fam = &mut self.families[f as usize];
+                // The sum goes after the buckets, which are the family's last words.
+                if prev == fam.last_descriptor && i + 1 == fam.series.len() {
+                    fam.words.push(value.words.first().copied().unwrap_or(0));
+                    fam.series[i].has_sum = true;
                     return;
                 }
             }
@@ -526,14 +536,17 @@ impl Visitor for State {
         }
         self.last_histogram = None;
         // A family member's label must not be one the source already has.
-        let member = d.family().map(|(_, label, value)| (label, value));
-        if let Some((label, _)) = member {
+        let mut member = NO_MEMBER;
+        if !d.label.is_empty() {
+            let label = d.label;
             if place.labels.iter().any(|(k, _)| k == label)
                 || self.options.path_label.as_deref() == Some(label)
             {
                 self.skipped += 1;
                 return;
             }
+            member = u32::try_from(self.members.len()).unwrap_or(NO_MEMBER);
+            self.members.push((label, d.label_value()));
         }
         let Some(f) = self.family_of(value.schema, value.descriptor) else {
             self.skipped += 1;
@@ -551,8 +564,8 @@ impl Visitor for State {
             labels: self.label_ends.len().saturating_sub(1),
             at: fam.words.len(),
             signed: d.ty.is_signed(),
+            has_sum: false,
             member,
-            sum: None,
         });
         if fam.shape.ty == Type::Histogram {
             fam.last_descriptor = d as *const Descriptor as usize;
@@ -576,7 +589,13 @@ impl Visitor for State {
 
 impl Family {
     /// Writes the series of this encode; `label_text`/`label_ends` hold the label sets.
-    fn write_series(&self, out: &mut Vec<u8>, label_text: &[u8], label_ends: &[usize]) {
+    fn write_series(
+        &self,
+        out: &mut Vec<u8>,
+        label_text: &[u8],
+        label_ends: &[usize],
+        members: &[(&str, &str)],
+    ) {
         for s in &self.series {
             let from = match s.labels {
                 0 => 0,
@@ -585,9 +604,10 @@ impl Family {
             let to = label_ends.get(s.labels).copied().unwrap_or(from);
             let source = label_text.get(from..to).unwrap_or_default();
             // The source's labels, then a family member's own.
+            let member = members.get(s.member as usize);
             let labels = |out: &mut Vec<u8>| {
                 out.extend_from_slice(source);
-                if let Some((k, v)) = s.member {
+                if let Some(&(k, v)) = member {
                     if !source.is_empty() {
                         out.push(b',');
                     }
@@ -597,7 +617,7 @@ impl Family {
                     out.push(b'"');
                 }
             };
-            let has_labels = !source.is_empty() || s.member.is_some();
+            let has_labels = !source.is_empty() || member.is_some();
             if self.shape.ty != Type::Histogram {
                 out.extend_from_slice(&self.sample);
                 if has_labels {
@@ -647,7 +667,8 @@ impl Family {
                 out.push(b'\n');
             }
             // With a sum, the count and the sum (OpenMetrics: `_count` only beside `_sum`).
-            if let Some(sum) = s.sum {
+            if s.has_sum {
+                let sum = self.words.get(s.at + n).copied().unwrap_or(0);
                 for (suffix, value) in [("_count", None), ("_sum", Some(sum))] {
                     out.extend_from_slice(self.name.as_bytes());
                     out.extend_from_slice(suffix.as_bytes());

@@ -295,7 +295,8 @@ pub(super) fn retire(
     let mut words: Vec<u64> = match prior {
         Some(p) => p.words.iter().map(|w| w.load(Relaxed)).collect(),
         None => {
-            let mut w = vec![0; at.last().map_or(0, |&a| a) + ds.last().map_or(0, |d| d.size as usize)];
+            let mut w =
+                vec![0; at.last().map_or(0, |&a| a) + ds.last().map_or(0, |d| d.size as usize)];
             for (d, &k) in ds.iter().zip(at.iter()) {
                 if !d.kind.is_histogram() {
                     w[k] = finish(d, &Acc::EMPTY);

@@ -177,11 +177,25 @@ impl ValueGroup {
 
     /// The group as added to a source, with its id (unique in the process).
     pub(super) fn into_group(self, id: u64) -> Group {
+        // A simple group does not offer a second aggregation of its values (it is the
+        // aggregates'): marked here once, so that `offers` reads no descriptor.
+        let ds = self.binding.schema().descriptors();
+        let shadowed = if self.binding.is_simple()
+            && ds
+                .iter()
+                .any(|d| d.role == crate::desc::Role::AggregateOnly)
+        {
+            ds.iter()
+                .map(|d| d.role == crate::desc::Role::AggregateOnly)
+                .collect()
+        } else {
+            Box::default()
+        };
         Group {
             id,
             binding: self.binding,
             hidden: self.hidden,
-            shadowed: Box::default(),
+            shadowed,
         }
     }
 }
@@ -209,7 +223,9 @@ pub(super) struct Group {
     pub(super) binding: Binding,
     pub(super) hidden: bool,
     /// Per descriptor: a group added later has a value of the same name, which wins.
-    /// Empty (no allocation) until some value is shadowed: most groups never are.
+    /// Empty (no allocation) until some value is shadowed: most groups never are. A
+    /// simple group's second aggregations (`Role::AggregateOnly`) are marked from the
+    /// start.
     pub(super) shadowed: Box<[bool]>,
 }
 
@@ -273,15 +289,11 @@ impl Group {
     /// (`none`) value in an aggregate group.
     #[inline]
     pub(super) fn offers(&self, i: usize) -> bool {
-        let d = &self.schema().descriptors()[i];
-        // An aggregate has no `none` value; a simple group's value has one name (a
-        // second aggregation of it is the aggregates' only).
-        let not_here = if matches!(self.binding, Binding::Aggregate(..)) {
-            d.aggregation == Aggregation::None
-        } else {
-            d.role == crate::desc::Role::AggregateOnly
-        };
-        !self.shadowed.get(i).copied().unwrap_or(false) && !not_here
+        // An aggregate has no `none` value; a simple group's second aggregations are
+        // marked shadowed when it is made (`into_group`).
+        let plain_in_aggregate = matches!(self.binding, Binding::Aggregate(..))
+            && self.schema().descriptors()[i].aggregation == Aggregation::None;
+        !self.shadowed.get(i).copied().unwrap_or(false) && !plain_in_aggregate
     }
 }
 

@@ -491,7 +491,8 @@ impl Source {
                         .iter()
                         .find(|r| same_schema(r.schema(), schema));
                     // The new set keeps the old one's id: caches replace it in place.
-                    let id = prior.map_or_else(|| NEXT_ID.fetch_add(1, Ordering::Relaxed), |p| p.id);
+                    let id =
+                        prior.map_or_else(|| NEXT_ID.fetch_add(1, Ordering::Relaxed), |p| p.id);
                     joining.push(aggregate::retire(id, schema, &leaving, prior));
                     replaced.extend(prior.map(|p| p.id));
                 }
@@ -746,7 +747,14 @@ impl Source {
     /// Groups come in the order they were added, descriptors in schema order; a value
     /// shadowed by a newer group of the same name is left out, and so are `none` values
     /// of aggregate groups.
-    pub fn for_each_value(&self, mut f: impl FnMut(ValueRef<'_>)) {
+    pub fn for_each_value(&self, f: impl FnMut(ValueRef<'_>)) {
+        self.values_then(f);
+    }
+
+    /// [`for_each_value`](Self::for_each_value), and whether the source keeps values of
+    /// retired subordinates (seen under the same lock, so that a walk asks for them only
+    /// where there are some).
+    pub(super) fn values_then(&self, mut f: impl FnMut(ValueRef<'_>)) -> bool {
         /// Hands each value to `f` as soon as it is read.
         struct Each<'a, F> {
             group: &'a Group,
@@ -786,6 +794,7 @@ impl Source {
             read_group(&st, g, offered, &mut block, &mut each);
             words = each.words;
         }
+        !st.rare.retained().is_empty()
     }
 
     /// Calls `f` for every value this source keeps of its retired subordinates

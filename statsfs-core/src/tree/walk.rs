@@ -97,7 +97,7 @@ fn walk_at(
     if !visitor.enter(&place) {
         return;
     }
-    source.for_each_value(|v| {
+    let retained = source.values_then(|v| {
         if options.hidden || v.visible() {
             visitor.value(&place, &v);
         }
@@ -120,6 +120,8 @@ fn walk_at(
         labels,
         depth,
     };
-    source.for_each_retained(|v| visitor.retained(&place, &v));
+    if retained {
+        source.for_each_retained(|v| visitor.retained(&place, &v));
+    }
     visitor.leave(&place);
 }

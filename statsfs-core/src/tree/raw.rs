@@ -643,4 +643,91 @@ mod tests {
         assert_eq!(root.get("h").unwrap().as_u64(), 1);
         assert_eq!(root.get("a").unwrap().as_i64(), -3);
     }
+
+    /// The part a component describes, read through the outer instance's address moved
+    /// to it (`Instance::component`), for every way an instance is kept: under Miri, the
+    /// moved address stays inside the outer struct's allocation.
+    #[test]
+    fn components_read_their_part_of_the_outer_struct() {
+        #[derive(Default)]
+        struct Part {
+            x: Counter,
+            y: Gauge<i32>,
+        }
+        static PART: Schema = Schema::new_static("part", "raw::Part", <Part as Stats>::DESCRIPTORS);
+        // SAFETY: each descriptor names its field's offset and cell type.
+        unsafe impl Stats for Part {
+            const DESCRIPTORS: &'static [Descriptor] = &SchemaBuilder::<2>::new()
+                .push(f::<Counter>("x", offset_of!(Part, x)))
+                .push(f::<Gauge<i32>>("y", offset_of!(Part, y)))
+                .build();
+            const SCHEMA: &'static Schema = &PART;
+        }
+        #[derive(Default)]
+        struct Outer {
+            head: AtomicU32,
+            left: Part,
+            right: Part,
+        }
+        const PARTS: [crate::schema::Component; 2] = [
+            crate::schema::Component {
+                schema: &PART,
+                offset: offset_of!(Outer, left),
+            },
+            crate::schema::Component {
+                schema: &PART,
+                offset: offset_of!(Outer, right),
+            },
+        ];
+        static OUTER: Schema =
+            Schema::new_static("outer", "raw::Outer", <Outer as Stats>::DESCRIPTORS)
+                .with_components(&PARTS);
+        // SAFETY: as above; the components are the two `Part` fields at their offsets.
+        unsafe impl Stats for Outer {
+            const DESCRIPTORS: &'static [Descriptor] = &SchemaBuilder::<5>::new()
+                .push(f::<AtomicU32>("head", offset_of!(Outer, head)))
+                .flatten(<Part as Stats>::DESCRIPTORS, offset_of!(Outer, left))
+                .push(f::<Counter>(
+                    "rx",
+                    offset_of!(Outer, right) + offset_of!(Part, x),
+                ))
+                .push(f::<Gauge<i32>>(
+                    "ry",
+                    offset_of!(Outer, right) + offset_of!(Part, y),
+                ))
+                .build();
+            const SCHEMA: &'static Schema = &OUTER;
+            const COMPONENTS: &'static [crate::schema::Component] = &PARTS;
+        }
+        let o = Arc::new(Outer::default());
+        o.left.x.add(2);
+        o.right.x.add(5);
+        o.right.y.set(-7);
+        let inst = Instance::new(o.clone());
+        let mut out = [0u64; 1];
+        let right = inst.component(1).unwrap();
+        right.read(0, &mut out);
+        assert_eq!(out[0], 5);
+        right.read(1, &mut out);
+        assert_eq!(out[0] as i64, -7);
+        right.clear(0);
+        assert_eq!(o.right.x.get(), 0);
+        assert!(inst.component(2).is_none());
+        // Through the tree: aggregates of `Part` fold both parts.
+        let root = Source::new("root").unwrap();
+        root.add(ValueGroup::aggregates::<Part>()).unwrap();
+        let s = Source::new("s").unwrap();
+        s.add(o.clone()).unwrap();
+        root.add_subordinate(&s).unwrap();
+        o.right.x.add(1);
+        assert_eq!(root.get("x").unwrap().as_u64(), 3);
+        s.revoke();
+        assert_eq!(root.get("x").unwrap().as_u64(), 0);
+        drop((inst, right));
+        assert_eq!(
+            Arc::strong_count(&o),
+            1,
+            "no part keeps the instance after revoke"
+        );
+    }
 }

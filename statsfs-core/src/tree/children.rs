@@ -71,8 +71,17 @@ impl<C> Default for Children<C> {
 
 impl<C: Child> Children<C> {
     /// Adds `child` at the end; `hidden` is whether it is hidden now.
+    #[cfg(test)]
     pub(super) fn push(&mut self, child: C, hidden: bool) {
         self.0.get_or_insert_with(Box::default).push(child, hidden)
+    }
+
+    /// Adds `child` at the end, unless a child of its name is here: then `false`, and
+    /// nothing changed. One probe of the name index, which it keeps up to date.
+    pub(super) fn push_unique(&mut self, child: C, hidden: bool) -> bool {
+        self.0
+            .get_or_insert_with(Box::default)
+            .push_unique(child, hidden)
     }
 
     /// Removes `child`, if it is one of these (`hidden`: whether it is hidden now);
@@ -185,6 +194,39 @@ impl<C: Child> Inner<C> {
         self.next_position += 1;
         self.live += 1;
         self.hidden += hidden as usize;
+    }
+
+    /// [`Children::push_unique`].
+    fn push_unique(&mut self, child: C, hidden: bool) -> bool {
+        self.index();
+        let at = slot32(self.entries.len());
+        let hash = hash32(child.name());
+        let last = match self.by_name.entry(hash) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(at);
+                None
+            }
+            std::collections::hash_map::Entry::Occupied(o) => {
+                let mut cur = *o.get();
+                loop {
+                    let e = &self.entries[cur as usize];
+                    if e.child.as_ref().is_some_and(|c| c.name() == child.name()) {
+                        return false;
+                    }
+                    if e.next == NONE {
+                        break Some(cur);
+                    }
+                    cur = e.next;
+                }
+            }
+        };
+        self.push(child, hidden);
+        if let Some(last) = last {
+            self.entries[last as usize].next = at;
+            self.entries[at as usize].prev = last;
+        }
+        self.indexed = self.entries.len();
+        true
     }
 
     /// Links every entry added since the last time into the name index.

@@ -383,18 +383,19 @@ impl Source {
                     .parent
                     .upgrade();
             }
-            if self.subordinate(child.name()).is_some() {
-                return Err(Error::NameTaken {
-                    parent: self.name().to_owned(),
-                    name: child.name().to_owned(),
-                });
-            }
-            let hidden = {
+            // The parent's state, then the child's (the top-down order readers use): the
+            // name is checked and the child linked in one probe of the name index.
+            {
+                let mut st = self.write_state();
                 let mut c = child.write_state();
+                if !st.children.push_unique(child.clone(), c.hidden) {
+                    return Err(Error::NameTaken {
+                        parent: self.name().to_owned(),
+                        name: child.name().to_owned(),
+                    });
+                }
                 c.parent = Arc::downgrade(&self.0);
-                c.hidden
-            };
-            self.write_state().children.push(child.clone(), hidden);
+            }
             self.update_up(true, || child.subtree_members(), &mut left);
         }
         drop(left);

@@ -885,8 +885,11 @@ impl Descriptor {
         }
         if (!self.label.is_empty() || self.label_len != 0)
             && (!valid_label_name(self.label)
+                || str_is(self.label, "le")
+                || str_is(self.label, "retired")
                 || self.label_value().is_empty()
-                || has_control(self.label_value()))
+                || has_control(self.label_value())
+                || !ends_with_member(self.name, self.label_value()))
         {
             return Err(Rule::FamilyMember);
         }
@@ -903,6 +906,22 @@ impl Descriptor {
         }
         Ok(())
     }
+}
+
+/// Whether two strings are equal, in `const` context.
+const fn str_is(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 /// Whether `name` is a family's name (at least one byte), `_` and `value`.
@@ -996,7 +1015,7 @@ impl Rule {
                 "an instant value measures the present and cannot be cleared"
             }
             Rule::FamilyMember => {
-                "a family member is named <family>_<label value>, with a label name of letters, digits and `_` and a label value without control characters"
+                "a family member is named <family>_<label value>, with a label name of letters, digits and `_` (not `le` or `retired`, which the exposition uses) and a label value without control characters"
             }
             Rule::HistogramSumKind => "a histogram's sum is a cumulative u64",
             Rule::AggregateOnlyNone => "a second aggregation of a value cannot be `none`",

@@ -68,6 +68,12 @@ pub enum Error {
         /// The value.
         value: String,
     },
+    /// The source was retired ([`Source::retire_subordinate`](crate::Source::retire_subordinate)):
+    /// its parent's totals hold what it counted, so adding it again would count it twice.
+    Retired {
+        /// The source.
+        child: String,
+    },
     /// A subordinate of that name is already there: sibling names are unique, so that a
     /// path names one source (`docs/MODEL.md#names`).
     NameTaken {
@@ -76,9 +82,9 @@ pub enum Error {
         /// The name.
         name: String,
     },
-    /// The group would shadow a value of another schema in the source: two values of
-    /// one name, of which a lookup, a file and an exposition would show only the newer
-    /// (`docs/MODEL.md#lookup`). Refused unless the group is made
+    /// The group would shadow a value of another group in the source (another schema's,
+    /// or another instance of the same): two values of one name, of which a lookup, a
+    /// file and an exposition would show only the newer (`docs/MODEL.md#lookup`). Refused unless the group is made
     /// [`shadowing`](crate::ValueGroup::shadowing).
     Shadows {
         /// The source.
@@ -180,6 +186,10 @@ impl fmt::Display for Error {
             Error::InvalidLabelValue { key, value } => write!(
                 f,
                 "{value:?} cannot be the value of label `{key}`: it holds a control character (C0, DEL or C1), which would reach terminals as a command; leave it out or replace it"
+            ),
+            Error::Retired { child } => write!(
+                f,
+                "source `{child}` was retired: what it counted stays in its former parent's totals, so it cannot be added again; make a new source"
             ),
             Error::NameTaken { parent, name } => write!(
                 f,

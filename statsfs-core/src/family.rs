@@ -19,7 +19,8 @@
 //! // What `#[derive(statsfs::Label)]` writes for `enum Op { Get, Put }`.
 //! #[derive(Clone, Copy)]
 //! enum Op { Get, Put }
-//! impl Label for Op {
+//! // SAFETY: `Array<C>` is `[C; 2]`, one cell per value, as `VALUES` has two.
+//! unsafe impl Label for Op {
 //!     const NAME: &'static str = "op";
 //!     const VALUES: &'static [&'static str] = &["get", "put"];
 //!     type Array<C> = [C; 2];
@@ -41,7 +42,15 @@ use crate::desc::Descriptor;
 /// `#[derive(statsfs::Label)]`, which names the label after the enum in snake case (or
 /// `#[label(name = "...")]`) and each value after its variant (or
 /// `#[label(rename = "...")]` on the variant).
-pub trait Label: Copy + Send + Sync + 'static {
+///
+/// # Safety
+///
+/// `Array<C>` is exactly `[C; VALUES.len()]` for every `C`, and [`index`](Self::index)
+/// returns an index below `VALUES.len()`: the derive describes a `Family<Self, C>` field
+/// as `VALUES.len()` cells of `C`, `size_of::<C>()` bytes apart from the field's start,
+/// and readers read them there. The derive keeps this promise (and checks the array type
+/// at compile time for every family field); do not implement the trait by hand.
+pub unsafe trait Label: Copy + Send + Sync + 'static {
     /// The label's name (`reason`): letters, digits and `_`.
     const NAME: &'static str;
     /// Each variant's label value, in [`index`](Self::index) order.

@@ -218,8 +218,10 @@ impl From<Arc<Schema>> for SchemaRef {
 /// # Safety
 ///
 /// Every descriptor's offset, storage, type and size must describe a field of `Self`
-/// exactly: sources read `Self` through them. The derive guarantees this; do not
-/// implement the trait by hand.
+/// exactly: sources read `Self` through them. Every component (`COMPONENTS`) must be a
+/// struct of its schema's type, at its offset in `Self`: aggregates of the component's
+/// schema read that part of `Self` through the component's descriptors. The derive
+/// guarantees both; do not implement the trait by hand.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a statsfs stats struct",
     label = "`{Self}` has no `#[derive(Stats)]`",
@@ -449,6 +451,7 @@ const fn sum_descriptor(
         .with_doc(doc)
         .with_clearable(h.clearable)
         .with_hidden(h.hidden)
+        .with_aggregation(h.aggregation)
         .with_role(Role::HistogramSum)
 }
 

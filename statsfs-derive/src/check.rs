@@ -102,8 +102,10 @@ fn check_field(cx: &Ctxt, f: &Field<'_>) {
             l.span,
             "a Family takes its label name from its enum (#[label(name = \"...\")] on the enum); `label` is for arrays",
         ),
-        (Cell::Array { .. }, Some(l)) if !valid_label_name(&l.value) || l.value == "le" => {
-            cx.error_at(l.span, format!("label `{}`: a label name is letters, digits and `_`, not starting with a digit, and not `le`", l.value.escape_debug()));
+        (Cell::Array { .. }, Some(l))
+            if !valid_label_name(&l.value) || l.value == "le" || l.value == "retired" =>
+        {
+            cx.error_at(l.span, format!("label `{}`: a label name is letters, digits and `_`, not starting with a digit, and not `le` or `retired` (the exposition's own labels)", l.value.escape_debug()));
         }
         (Cell::Array { .. }, Some(_)) => {}
         (_, Some(l)) => cx.error_at(

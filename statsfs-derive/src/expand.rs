@@ -83,6 +83,15 @@ pub fn expand(input: &Input<'_>) -> TokenStream {
             )
         })
         .collect();
+    // A family's cells are `[C; VALUES.len()]`, as its descriptors say (the `Label`
+    // contract, checked for every family field).
+    let family_checks = stats.iter().filter_map(|f| match &f.cell {
+        Cell::Family { label, cell_ty, .. } => Some(quote_spanned!(f.ty.span()=>
+            const _: fn(<#label as __sf::Label>::Array<#cell_ty>)
+                -> [#cell_ty; <#label as __sf::Label>::VALUES.len()] = |cells| cells;
+        )),
+        _ => None,
+    });
     let static_ident = format_ident!("__STATSFS_SCHEMA_{}", ident.to_string().to_uppercase());
     // Cells only: no skipped field here, none in what is flattened, no sharded cell.
     let no_skip = input.fields.iter().all(|f| f.attrs.skip.is_none());
@@ -168,6 +177,7 @@ pub fn expand(input: &Input<'_>) -> TokenStream {
                 #zero
             }
 
+            #(#family_checks)*
             #(#checks)*
             const _: () = __sf::check_other_names::<#total>(<#ident as __sf::Stats>::DESCRIPTORS,
                 &[#(#ranges),*],
@@ -208,10 +218,11 @@ fn count(f: &Field<'_>) -> TokenStream {
     }
 }
 
-/// The `const` name of a field's joined names.
+/// The `const` name of a field's joined names (`what`: `names` or `sums`): the field's
+/// own identifier in it, as written, so that no two fields (nor `__SF_N`) share one.
 fn names_ident(f: &Field<'_>, what: &str) -> syn::Ident {
-    let field = f.ident.to_string().trim_start_matches("r#").to_uppercase();
-    format_ident!("__SF_{}{}", what, field)
+    let field = f.ident.to_string();
+    format_ident!("__sf_{}_{}", what, field.trim_start_matches("r#"))
 }
 
 /// What a family's names are made of: its label's values, or the indices of an array.
@@ -235,13 +246,13 @@ fn joined_names(f: &Field<'_>) -> Option<TokenStream> {
     if let (Some(_), Some(prefix)) = (f.attrs.flatten, &f.attrs.prefix) {
         let ty = f.ty;
         let parts = quote!(__sf::Parts::Names(<#ty as __sf::Stats>::DESCRIPTORS));
-        return Some(join(names_ident(f, ""), &prefix.value, &parts, ""));
+        return Some(join(names_ident(f, "names"), &prefix.value, &parts, ""));
     }
     let parts = parts(f)?;
     let head = format!("{}_", f.name());
-    let mut out = join(names_ident(f, ""), &head, &parts, "");
+    let mut out = join(names_ident(f, "names"), &head, &parts, "");
     if f.cell.may_have_sum() {
-        out.extend(join(names_ident(f, "SUM_"), &head, &parts, "_sum"));
+        out.extend(join(names_ident(f, "sums"), &head, &parts, "_sum"));
     }
     Some(out)
 }
@@ -255,7 +266,7 @@ fn step(ident: &syn::Ident, f: &Field<'_>) -> TokenStream {
         return match &f.attrs.prefix {
             Some(prefix) => {
                 let prefix = &prefix.value;
-                let names = names_ident(f, "");
+                let names = names_ident(f, "names");
                 quote_spanned!(ty.span()=> .flatten_prefixed(<#ty as __sf::Stats>::DESCRIPTORS, #offset, #prefix, #names))
             }
             None => {
@@ -286,9 +297,9 @@ fn step(ident: &syn::Ident, f: &Field<'_>) -> TokenStream {
             _ => quote!(""),
         };
         let head = format!("{name}_");
-        let names = names_ident(f, "");
+        let names = names_ident(f, "names");
         let sum_names = if f.cell.may_have_sum() {
-            let ident = names_ident(f, "SUM_");
+            let ident = names_ident(f, "sums");
             quote!(#ident)
         } else {
             quote!(&[])

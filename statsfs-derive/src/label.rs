@@ -11,7 +11,7 @@
 //! }
 //! ```
 //!
-//! Emits `impl Label for ExitReason` (the name, the values in declaration order, the
+//! Emits `unsafe impl Label for ExitReason` (the name, the values in declaration order, the
 //! array type `[C; n]`, the index of a variant by a `match`, so explicit discriminants do
 //! not matter).
 
@@ -55,11 +55,11 @@ pub fn derive(input: &DeriveInput) -> TokenStream {
     let ident = &input.ident;
     let (label, label_span) =
         name.unwrap_or_else(|| (snake_case(&ident.to_string()), ident.span()));
-    if !statsfs_core::desc::valid_label_name(&label) || label == "le" {
+    if !statsfs_core::desc::valid_label_name(&label) || label == "le" || label == "retired" {
         cx.error_at(
             label_span,
             format!(
-                "label name `{}`: letters, digits and `_`, not starting with a digit, and not `le`",
+                "label name `{}`: letters, digits and `_`, not starting with a digit, and not `le` or `retired` (the exposition's own labels)",
                 label.escape_debug()
             ),
         );
@@ -150,7 +150,8 @@ pub fn derive(input: &DeriveInput) -> TokenStream {
             #[doc(hidden)]
             const _: () = {
                 use #sf as __sf;
-                impl __sf::Label for #ident {
+                // SAFETY: an empty label of an array of none; the derive failed.
+                unsafe impl __sf::Label for #ident {
                     const NAME: &'static str = "";
                     const VALUES: &'static [&'static str] = &[];
                     type Array<C> = [C; 0];
@@ -172,7 +173,9 @@ pub fn derive(input: &DeriveInput) -> TokenStream {
         #[doc(hidden)]
         const _: () = {
             use #sf as __sf;
-            impl __sf::Label for #ident {
+            // SAFETY: `Array<C>` is `[C; n]` with `n` the number of values, and `index`
+            // maps each variant to its position among them.
+            unsafe impl __sf::Label for #ident {
                 const NAME: &'static str = #label;
                 const VALUES: &'static [&'static str] = &[#(#values),*];
                 type Array<C> = [C; #n];

@@ -255,3 +255,59 @@ fn the_const_constructor_makes_statics() {
     assert_eq!(l.pending[2].get(), 3);
     let _ = format!("{:?}", Op::Get);
 }
+
+#[test]
+fn what_parts_and_second_aggregations_leave_is_no_leaf_of_its_own() {
+    let db = Source::new("db").unwrap();
+    // (Aggregates of both `Common` and `BtreeStat` in one source would both be named
+    // `ops_get`: refused as shadowing.)
+    db.add(ValueGroup::aggregates::<Common>()).unwrap();
+    let t = Arc::new(BtreeStat::new());
+    t.common.ops[Op::Get].add(4);
+    t.live_keys.set(9);
+    let s = Source::new("t").unwrap();
+    s.add(t.clone()).unwrap();
+    db.add_subordinate(&s).unwrap();
+    db.retire_subordinate(&s).unwrap();
+    // The total of the part keeps the retired counts ...
+    assert_eq!(db.get("ops_get").unwrap().as_u64(), 4);
+    let mut leaves = Vec::new();
+    db.for_each_retained(|v| leaves.push((v.schema.name().to_owned(), v.descriptor.name)));
+    // ... but the leaves are the btree's own values once: not again as `engine_common`
+    // (a part of the btree), and no second aggregation.
+    assert!(
+        leaves.iter().all(|(schema, _)| schema == "btree"),
+        "{leaves:?}"
+    );
+    assert!(leaves.iter().any(|(_, n)| *n == "ops_get"), "{leaves:?}");
+    assert!(
+        !leaves.iter().any(|(_, n)| n.starts_with("live_keys")),
+        "{leaves:?}"
+    );
+    // A retired source is not added again: its counts are in db's totals.
+    assert!(matches!(
+        db.add_subordinate(&s),
+        Err(statsfs::Error::Retired { .. })
+    ));
+}
+
+#[test]
+fn clears_reach_sums_and_parts() {
+    let t = Arc::new(BtreeStat::new());
+    t.op_ns.record(700);
+    t.common.ops[Op::Put].add(3);
+    let s = Source::new("t").unwrap();
+    s.add(t.clone()).unwrap();
+    // Clearing a histogram clears its sum too: `_count` and `_sum` stay a pair.
+    s.clear("op_ns").unwrap();
+    assert_eq!(t.op_ns.sum(), 0);
+    assert_eq!(s.get("op_ns_sum").unwrap().as_u64(), 0);
+    // Clearing an aggregate of a component clears that part of every struct below.
+    let db = Source::new("db").unwrap();
+    db.add(ValueGroup::aggregates::<Common>()).unwrap();
+    db.add_subordinate(&s).unwrap();
+    assert_eq!(db.get("ops_put").unwrap().as_u64(), 3);
+    db.clear("ops_put").unwrap();
+    assert_eq!(t.common.ops[Op::Put].get(), 0);
+    assert_eq!(db.get("ops_put").unwrap().as_u64(), 0);
+}

@@ -61,6 +61,8 @@ struct Model {
     groups: [Vec<(bool, u64)>; NAMES.len()],
     /// Per source, what its retired subordinates left: (of `T`, of the block schema).
     retained: [(u64, u64); NAMES.len()],
+    /// Sources that retired (never added again).
+    retired: [bool; NAMES.len()],
 }
 
 impl Model {
@@ -167,6 +169,8 @@ impl World {
                 let r = s[p].add_subordinate(&s[c]);
                 if m.parent[c].is_some() {
                     assert!(matches!(r, Err(Error::AlreadyAttached { .. })), "{r:?}");
+                } else if m.retired[c] {
+                    assert!(matches!(r, Err(Error::Retired { .. })), "{r:?}");
                 } else if m.is_ancestor_or_self(c, p) {
                     assert!(matches!(r, Err(Error::WouldCycle { .. })), "{r:?}");
                 } else if m.children[p].iter().any(|&o| NAMES[o] == NAMES[c]) {
@@ -217,6 +221,7 @@ impl World {
                 m.retained[p].0 += kept.0;
                 m.retained[p].1 += kept.1;
                 m.parent[c] = None;
+                m.retired[c] = true;
                 m.children[p].retain(|&x| x != c);
                 assert!(matches!(
                     s[p].retire_subordinate(&s[c]),

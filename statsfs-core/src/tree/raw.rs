@@ -245,6 +245,11 @@ impl Instance {
                 for b in buckets {
                     b.store(0, Relaxed);
                 }
+                // A histogram's sum goes with its buckets: the descriptor right after.
+                let next = self.schema.descriptors().get(index + 1);
+                if next.is_some_and(|s| s.role == crate::desc::Role::HistogramSum) {
+                    self.clear(index + 1);
+                }
             }
             // SAFETY: a ShardedCounter lives at `p`.
             Storage::Sharded => unsafe { &*p.cast::<ShardedCounter>() }.clear(),

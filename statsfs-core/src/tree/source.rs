@@ -72,6 +72,8 @@ pub(super) struct State {
     parent: Weak<Node>,
     rare: Rare,
     hidden: bool,
+    /// Retired from its parent ([`Source::retire_subordinate`]): never added again.
+    retired: bool,
 }
 
 /// What few sources have: their own labels (most inherit theirs), and what their retired
@@ -197,6 +199,7 @@ impl Source {
                 parent: Weak::new(),
                 rare: Rare::default(),
                 hidden: false,
+                retired: false,
             }),
         })))
     }
@@ -368,6 +371,11 @@ impl Source {
                     parent: p.name.to_string(),
                 });
             }
+            if child.read_state().retired {
+                return Err(Error::Retired {
+                    child: child.name().to_owned(),
+                });
+            }
             let mut cur = Some(self.0.clone());
             while let Some(node) = cur {
                 if Arc::ptr_eq(&node, &child.0) {
@@ -479,22 +487,28 @@ impl Source {
             let mut replaced = Vec::new();
             {
                 let st = self.read_state();
-                let mut schemas: Vec<SchemaRef> = Vec::new();
+                // One set a schema, and apart from it what component parts of bigger
+                // structs left (folded by aggregates, no leaf of its own).
+                let mut sets: Vec<(SchemaRef, bool)> = Vec::new();
                 for m in &leaving {
-                    if !schemas.iter().any(|s| same_schema(s, m.schema())) {
-                        schemas.push(m.schema_ref());
+                    let part = m.is_part();
+                    if !sets
+                        .iter()
+                        .any(|(s, p)| *p == part && same_schema(s, m.schema()))
+                    {
+                        sets.push((m.schema_ref(), part));
                     }
                 }
-                for schema in &schemas {
+                for (schema, part) in &sets {
                     let prior = st
                         .rare
                         .retained()
                         .iter()
-                        .find(|r| same_schema(r.schema(), schema));
+                        .find(|r| r.is_part() == *part && same_schema(r.schema(), schema));
                     // The new set keeps the old one's id: caches replace it in place.
                     let id =
                         prior.map_or_else(|| NEXT_ID.fetch_add(1, Ordering::Relaxed), |p| p.id);
-                    joining.push(aggregate::retire(id, schema, &leaving, prior));
+                    joining.push(aggregate::retire(id, schema, *part, &leaving, prior));
                     replaced.extend(prior.map(|p| p.id));
                 }
             }
@@ -506,7 +520,13 @@ impl Source {
                 kept.retain(|r| !replaced.contains(&r.id));
                 kept.extend(joining.iter().cloned());
             }
-            child.write_state().parent = Weak::new();
+            {
+                let mut c = child.write_state();
+                c.parent = Weak::new();
+                // What it counted is in this source's totals now: adding it anywhere
+                // again would count it twice.
+                c.retired = true;
+            }
             let out = Delta {
                 joining: false,
                 members: leaving,
@@ -716,6 +736,8 @@ impl Source {
     /// value is set to 0; an aggregate clears every simple value it folds over.
     /// [`Error::ReadOnly`] if the descriptor may not be cleared.
     pub fn clear(&self, name: &str) -> Result<(), Error> {
+        // Serialized with retires, which copy values they then install.
+        let _order = lock(&STRUCTURE);
         let st = self.read_state();
         let (g, i) = lookup(&st, name).ok_or_else(|| self.not_found(name))?;
         let d = &g.schema().descriptors()[i];
@@ -752,10 +774,11 @@ impl Source {
         self.values_then(f);
     }
 
-    /// [`for_each_value`](Self::for_each_value), and whether the source keeps values of
-    /// retired subordinates (seen under the same lock, so that a walk asks for them only
-    /// where there are some).
-    pub(super) fn values_then(&self, mut f: impl FnMut(ValueRef<'_>)) -> bool {
+    /// [`for_each_value`](Self::for_each_value), then, seen under the same lock, whether
+    /// the source keeps values of retired subordinates and its subordinates (a walk asks
+    /// for retained values only where there are some, and sees every subordinate either
+    /// among the subordinates or among the retained).
+    pub(super) fn values_then(&self, mut f: impl FnMut(ValueRef<'_>)) -> (bool, Vec<Source>) {
         /// Hands each value to `f` as soon as it is read.
         struct Each<'a, F> {
             group: &'a Group,
@@ -795,7 +818,10 @@ impl Source {
             read_group(&st, g, offered, &mut block, &mut each);
             words = each.words;
         }
-        !st.rare.retained().is_empty()
+        (
+            !st.rare.retained().is_empty(),
+            st.children.iter().cloned().collect(),
+        )
     }
 
     /// Calls `f` for every value this source keeps of its retired subordinates
@@ -826,10 +852,11 @@ impl Source {
     pub fn for_each_retained(&self, mut f: impl FnMut(ValueRef<'_>)) {
         let st = self.read_state();
         let mut words = Vec::new();
-        for r in st.rare.retained() {
+        for r in st.rare.retained().iter().filter(|r| !r.is_part()) {
             let ds = r.schema().descriptors();
             for (i, d) in ds.iter().enumerate() {
-                if !d.retains() {
+                // A second aggregation is no leaf: its value is the one before it.
+                if !d.retains() || d.role == crate::desc::Role::AggregateOnly {
                     continue;
                 }
                 if let Some(schema) = r.retained_words(i, &mut words) {
@@ -1091,9 +1118,12 @@ pub(super) fn collect(state: &State, schema: &Schema, into: &mut Members) {
 /// Clears descriptor `i` of `schema` in every matching instance of a subtree.
 fn clear_subtree(state: &State, schema: &Schema, i: usize) {
     for g in &state.groups {
-        if let Binding::Instance(inst) = &g.binding {
-            if same_schema(inst.schema(), schema) {
-                inst.clear(i);
+        // The group's own instance, or the parts of it that are `schema`.
+        for m in g.members() {
+            if let aggregate::Reads::Instance(inst) = &m.reads {
+                if same_schema(inst.schema(), schema) {
+                    inst.clear(i);
+                }
             }
         }
     }

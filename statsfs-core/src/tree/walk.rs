@@ -97,12 +97,16 @@ fn walk_at(
     if !visitor.enter(&place) {
         return;
     }
-    let retained = source.values_then(|v| {
+    // The subordinates are listed under the lock the values are read under, with
+    // whether the source kept values of retired ones: a subordinate that retires after it
+    // is walked (and its values may then also be in the retained ones: twice at worst),
+    // one that retired before is in the retained values. Never neither.
+    let (retained, children) = source.values_then(|v| {
         if options.hidden || v.visible() {
             visitor.value(&place, &v);
         }
     });
-    for child in source.subordinates() {
+    for child in children {
         if child.is_hidden() && !options.hidden {
             continue;
         }
@@ -121,7 +125,11 @@ fn walk_at(
         depth,
     };
     if retained {
-        source.for_each_retained(|v| visitor.retained(&place, &v));
+        source.for_each_retained(|v| {
+            if options.hidden || v.visible() {
+                visitor.retained(&place, &v)
+            }
+        });
     }
     visitor.leave(&place);
 }

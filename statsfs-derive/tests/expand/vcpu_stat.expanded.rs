@@ -10,7 +10,7 @@ const _: () = {
         )
         + (1 + <LogHistogram<32, WithSum> as __sf::StatField>::SUM_AT.is_some() as usize)
         + 1 + 2 + 1;
-    const __SF_EXITS: &[u8] = &__sf::join::<
+    const __sf_names_exits: &[u8] = &__sf::join::<
         {
             __sf::joined_len(
                 "exits_",
@@ -38,7 +38,7 @@ const _: () = {
                     label: <ExitReason as __sf::Label>::NAME,
                     head: "exits_",
                     parts: __sf::Parts::Values(<ExitReason as __sf::Label>::VALUES),
-                    names: __SF_EXITS,
+                    names: __sf_names_exits,
                     sum_names: &[],
                     sum_at: <Counter as __sf::StatField>::SUM_AT,
                     sum_doc: "",
@@ -117,6 +117,9 @@ const _: () = {
             .build();
         const ZERO: Self = VcpuStat::new();
     }
+    const _: fn(
+        <ExitReason as __sf::Label>::Array<Counter>,
+    ) -> [Counter; <ExitReason as __sf::Label>::VALUES.len()] = |cells| cells;
     const _: () = __sf::check_names::<
         __SF_N,
     >(

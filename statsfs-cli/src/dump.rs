@@ -270,7 +270,10 @@ fn region_tree(region: &RegionReader, data: &[u64], under: Option<&str>) -> Vec<
         }
         match Schema::new_runtime(&e.schema, descs) {
             Ok(schema) => {
-                let _ = node.add(ValueGroup::block(schema, Arc::new(Words(words))));
+                // Entries of one source come as the writer's groups came: a later one
+                // shadows an earlier value of its name there, so it does here.
+                let group = ValueGroup::block(schema, Arc::new(Words(words))).shadowing();
+                let _ = node.add(group);
             }
             Err(err) => eprintln!(
                 "statsfs: the values of {} left out of the exposition: {err}",

@@ -885,8 +885,8 @@ impl Descriptor {
         }
         if (!self.label.is_empty() || self.label_len != 0)
             && (!valid_label_name(self.label)
-                || str_is(self.label, "le")
-                || str_is(self.label, "retired")
+                || str_eq(self.label, "le")
+                || str_eq(self.label, "retired")
                 || self.label_value().is_empty()
                 || has_control(self.label_value())
                 || !ends_with_member(self.name, self.label_value()))
@@ -909,7 +909,7 @@ impl Descriptor {
 }
 
 /// Whether two strings are equal, in `const` context.
-const fn str_is(a: &str, b: &str) -> bool {
+pub(crate) const fn str_eq(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     if a.len() != b.len() {
         return false;

@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::desc::{Descriptor, Role, Storage, ValueType};
+use crate::desc::{str_eq, Descriptor, Role, Storage, ValueType};
 use crate::error::SchemaProblem;
 use crate::family::{joined_at, Parts};
 
@@ -652,21 +652,6 @@ pub const fn first_duplicate(ds: &[Descriptor]) -> Option<&'static str> {
         i += 1;
     }
     None
-}
-
-const fn str_eq(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut i = 0;
-    while i < a.len() {
-        if a[i] != b[i] {
-            return false;
-        }
-        i += 1;
-    }
-    true
 }
 
 #[cfg(test)]

@@ -107,6 +107,22 @@ pub(super) const fn check_layout<T: Stats>() {
     let Some(ds) = T::SCHEMA.static_descriptors() else {
         panic!("Stats::SCHEMA must be a static built with Schema::new_static");
     };
+    check_inside::<T>(ds, 0);
+    // Every component's descriptors, moved to the component, lie inside `T` too.
+    let cs = T::SCHEMA.components();
+    let mut c = 0;
+    while c < cs.len() {
+        let Some(ds) = cs[c].schema.static_descriptors() else {
+            panic!("a component's schema must be a static built with Schema::new_static");
+        };
+        check_inside::<T>(ds, cs[c].offset);
+        c += 1;
+    }
+}
+
+/// That each of `ds`, moved by `base` bytes, lies inside `T`, is aligned for the cell it
+/// names, and is not runtime-only ([`check_layout`]).
+const fn check_inside<T>(ds: &[Descriptor], base: usize) {
     let mut i = 0;
     while i < ds.len() {
         let d = &ds[i];
@@ -116,41 +132,16 @@ pub(super) const fn check_layout<T: Stats>() {
             Storage::Sharded => (size_of::<ShardedCounter>(), align_of::<ShardedCounter>()),
             Storage::Block => panic!("a derived schema cannot hold runtime (block) values"),
         };
+        let at = base + d.offset;
         assert!(
-            d.offset + size <= size_of::<T>(),
+            at + size <= size_of::<T>(),
             "a stat descriptor points past the end of its struct"
         );
         assert!(
-            d.offset % align == 0,
+            at % align == 0,
             "a stat descriptor is not aligned for its cell"
         );
         i += 1;
-    }
-    // Every component's descriptors, moved to the component, lie inside `T` too.
-    let cs = T::SCHEMA.components();
-    let mut c = 0;
-    while c < cs.len() {
-        let Some(ds) = cs[c].schema.static_descriptors() else {
-            panic!("a component's schema must be a static built with Schema::new_static");
-        };
-        let mut i = 0;
-        while i < ds.len() {
-            let d = &ds[i];
-            let (size, align) = match d.storage {
-                Storage::Atomic => (d.ty.width(), d.ty.width()),
-                Storage::Buckets => (8 * d.size as usize, align_of::<AtomicU64>()),
-                Storage::Sharded => (size_of::<ShardedCounter>(), align_of::<ShardedCounter>()),
-                Storage::Block => panic!("a derived schema cannot hold runtime (block) values"),
-            };
-            let at = cs[c].offset + d.offset;
-            assert!(
-                at + size <= size_of::<T>(),
-                "a component's descriptor points past the end of the outer struct"
-            );
-            assert!(at % align == 0, "a component's descriptor is not aligned");
-            i += 1;
-        }
-        c += 1;
     }
 }
 

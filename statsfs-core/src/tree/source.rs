@@ -771,14 +771,18 @@ impl Source {
     /// shadowed by a newer group of the same name is left out, and so are `none` values
     /// of aggregate groups.
     pub fn for_each_value(&self, f: impl FnMut(ValueRef<'_>)) {
-        self.values_then(f);
+        self.values_then(f, None);
     }
 
     /// [`for_each_value`](Self::for_each_value), then, seen under the same lock, whether
-    /// the source keeps values of retired subordinates and its subordinates (a walk asks
-    /// for retained values only where there are some, and sees every subordinate either
-    /// among the subordinates or among the retained).
-    pub(super) fn values_then(&self, mut f: impl FnMut(ValueRef<'_>)) -> (bool, Vec<Source>) {
+    /// the source keeps values of retired subordinates and (into `children`, if given)
+    /// its subordinates: a walk asks for retained values only where there are some, and
+    /// sees every subordinate either among the subordinates or among the retained.
+    pub(super) fn values_then(
+        &self,
+        mut f: impl FnMut(ValueRef<'_>),
+        children: Option<&mut Vec<Source>>,
+    ) -> bool {
         /// Hands each value to `f` as soon as it is read.
         struct Each<'a, F> {
             group: &'a Group,
@@ -818,10 +822,10 @@ impl Source {
             read_group(&st, g, offered, &mut block, &mut each);
             words = each.words;
         }
-        (
-            !st.rare.retained().is_empty(),
-            st.children.iter().cloned().collect(),
-        )
+        if let Some(out) = children {
+            out.extend(st.children.iter().cloned());
+        }
+        !st.rare.retained().is_empty()
     }
 
     /// Calls `f` for every value this source keeps of its retired subordinates

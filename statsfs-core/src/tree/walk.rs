@@ -101,11 +101,15 @@ fn walk_at(
     // whether the source kept values of retired ones: a subordinate that retires after it
     // is walked (and its values may then also be in the retained ones: twice at worst),
     // one that retired before is in the retained values. Never neither.
-    let (retained, children) = source.values_then(|v| {
-        if options.hidden || v.visible() {
-            visitor.value(&place, &v);
-        }
-    });
+    let mut children = Vec::new();
+    let retained = source.values_then(
+        |v| {
+            if options.hidden || v.visible() {
+                visitor.value(&place, &v);
+            }
+        },
+        Some(&mut children),
+    );
     for child in children {
         if child.is_hidden() && !options.hidden {
             continue;

@@ -137,7 +137,8 @@ pub enum Parts<'a> {
 }
 
 impl Parts<'_> {
-    const fn len(&self) -> usize {
+    /// How many parts.
+    pub(crate) const fn len(&self) -> usize {
         match self {
             Parts::Values(v) => v.len(),
             Parts::Index(n) => *n,

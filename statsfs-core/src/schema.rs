@@ -403,7 +403,7 @@ impl<const N: usize> SchemaBuilder<N> {
     /// keeps one.
     pub const fn family(mut self, template: Descriptor, f: FamilyOf) -> Self {
         let mut i = 0;
-        while i < f.parts_len() {
+        while i < f.parts.len() {
             let (name, value) = joined_at(f.names, f.head, f.parts, "", i);
             let d = template
                 .with_offset(template.offset + i * f.stride)
@@ -474,16 +474,6 @@ pub struct FamilyOf {
     pub sum_doc: &'static str,
     /// The cell's size: the distance between two members.
     pub stride: usize,
-}
-
-impl FamilyOf {
-    const fn parts_len(&self) -> usize {
-        match self.parts {
-            Parts::Values(v) => v.len(),
-            Parts::Index(n) => n,
-            Parts::Names(d) => d.len(),
-        }
-    }
 }
 
 /// How many descriptors a family of `n` cells with (`sum_at` some) or without sums has.

@@ -397,6 +397,26 @@ impl<const N: usize> SchemaBuilder<N> {
         self.push(sum_descriptor(&h, at, name, doc))
     }
 
+    /// Appends another aggregation of the value last pushed (before any other
+    /// aggregation of it): the same descriptor named `name`, folded by `aggregation`,
+    /// offered by aggregate groups only ([`Role::AggregateOnly`]).
+    pub const fn also(self, name: &'static str, aggregation: crate::desc::Aggregation) -> Self {
+        let mut at = self.len;
+        while at > 0 && matches!(self.descriptors[at - 1].role, Role::AggregateOnly) {
+            at -= 1;
+        }
+        assert!(
+            at > 0 && matches!(self.descriptors[at - 1].role, Role::Value),
+            "statsfs: another aggregation of no value"
+        );
+        let d = self.descriptors[at - 1];
+        self.push(
+            d.with_name(name)
+                .with_aggregation(aggregation)
+                .with_role(Role::AggregateOnly),
+        )
+    }
+
     /// Appends one descriptor per cell of a family (`docs/MODEL.md#families`):
     /// `template` (the field's descriptor, named after the family) moved by `f.stride`
     /// bytes a cell, named and labelled from `f`; each followed by its sum when the cell

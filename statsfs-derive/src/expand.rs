@@ -4,8 +4,8 @@
 //!
 //! * `unsafe impl Stats for S` whose `DESCRIPTORS` is a `const` array built by
 //!   `SchemaBuilder`, one step a field: `.push(field::<Cell>(name, offset_of!(S, field)))`
-//!   for a stat (then `.sum_of(...)` for a histogram that may keep a sum, and one more
-//!   `.push(...)` for each further aggregation), `.family(...)` for a `Family` or an array
+//!   for a stat (then `.sum_of(...)` for a histogram that may keep a sum, and `.also(...)`
+//!   for each further aggregation), `.family(...)` for a `Family` or an array
 //!   of cells, `.flatten(...)` or `.flatten_prefixed(...)` for a nested struct; and, when
 //!   it flattens structs, `COMPONENTS`;
 //! * the names of families and prefixed flattens, joined at compile time into `const`
@@ -324,9 +324,7 @@ fn step(ident: &syn::Ident, f: &Field<'_>) -> TokenStream {
     for ag in &f.attrs.also {
         let also = format!("{name}_{}", ag.value.as_str());
         let variant = aggregation_variant(ag.value);
-        out.extend(quote!(.push(#d.with_name(#also)
-            .with_aggregation(__sf::Aggregation::#variant)
-            .with_role(__sf::Role::AggregateOnly))));
+        out.extend(quote!(.also(#also, __sf::Aggregation::#variant)));
     }
     out
 }

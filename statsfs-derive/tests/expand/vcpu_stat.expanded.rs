@@ -82,18 +82,7 @@ const _: () = {
                     .with_doc("Interrupts waiting to be injected")
                     .with_aggregation(__sf::Aggregation::Sum),
             )
-            .push(
-                __sf::field(
-                        "pending_irqs",
-                        __sf::offset_of!(VcpuStat, pending_irqs),
-                        <Gauge<i32> as __sf::StatField>::INFO,
-                    )
-                    .with_doc("Interrupts waiting to be injected")
-                    .with_aggregation(__sf::Aggregation::Sum)
-                    .with_name("pending_irqs_max")
-                    .with_aggregation(__sf::Aggregation::Max)
-                    .with_role(__sf::Role::AggregateOnly),
-            )
+            .also("pending_irqs_max", __sf::Aggregation::Max)
             .push(
                 __sf::field(
                         "guest_mode",

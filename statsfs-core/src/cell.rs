@@ -579,7 +579,7 @@ pub struct LogHistogram<const N: usize, S: SumSlot = NoSum> {
 }
 
 macro_rules! histogram {
-    ($name:ident [$($g:tt)*] [$($p:tt)*] $kind:expr, $index:expr) => {
+    ($name:ident [$($g:tt)*] [$($p:tt)*] $kind:expr) => {
         impl<$($g)*, S: SumSlot> $name<$($p)*, S> {
             const CHECK: () = assert!(N > 0 && N <= u16::MAX as usize, "a histogram needs 1 to 65535 buckets");
 
@@ -595,8 +595,7 @@ macro_rules! histogram {
             /// The bucket a sample falls in.
             #[inline(always)]
             pub fn bucket_index(v: u64) -> usize {
-                let i: usize = $index(v);
-                if i >= N { N - 1 } else { i }
+                <Self as StatField>::KIND.bucket_of(v, N)
             }
 
             /// Counts one sample; any thread.
@@ -705,11 +704,8 @@ histogram!(LinearHistogram [const N: usize, const W: u64] [N, W]
     Kind::LinearHistogram { bucket_size: {
         assert!(W > 0 && W <= u32::MAX as u64, "a linear histogram's bucket width must be 1 to u32::MAX");
         W as u32
-    } },
-    |v: u64| v.checked_div(W).unwrap_or(0).min(usize::MAX as u64) as usize);
-histogram!(LogHistogram [const N: usize] [N]
-    Kind::LogHistogram,
-    |v: u64| (u64::BITS - v.leading_zeros()) as usize);
+    } });
+histogram!(LogHistogram [const N: usize] [N] Kind::LogHistogram);
 
 /// How many shards a [`ShardedCounter`] has.
 pub const SHARDS: usize = 8;

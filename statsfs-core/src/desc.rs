@@ -162,6 +162,36 @@ impl Kind {
         }
     }
 
+    /// The bucket of a histogram of `buckets` buckets (at least 1) that a sample `v`
+    /// falls in: for a linear histogram of width w, `v / w`; for a log histogram, 0 for
+    /// 0 and `i` for `[2^(i-1), 2^i)`; past the last bucket, the last. Not a histogram: 0.
+    /// Every histogram, declared or built at run time, counts its samples by this rule.
+    ///
+    /// ```
+    /// use statsfs_core::Kind;
+    /// assert_eq!(Kind::LogHistogram.bucket_of(0, 8), 0);
+    /// assert_eq!(Kind::LogHistogram.bucket_of(5, 8), 3);          // [4, 8)
+    /// assert_eq!(Kind::LogHistogram.bucket_of(1 << 40, 8), 7);    // the last
+    /// assert_eq!(Kind::LinearHistogram { bucket_size: 10 }.bucket_of(35, 8), 3);
+    /// ```
+    #[inline(always)]
+    pub const fn bucket_of(self, v: u64, buckets: usize) -> usize {
+        let i = match self {
+            Self::LinearHistogram { bucket_size } => match v.checked_div(bucket_size as u64) {
+                Some(i) if i < usize::MAX as u64 => i as usize,
+                Some(_) => usize::MAX,
+                None => 0,
+            },
+            Self::LogHistogram => (u64::BITS - v.leading_zeros()) as usize,
+            _ => 0,
+        };
+        if i >= buckets {
+            buckets.saturating_sub(1)
+        } else {
+            i
+        }
+    }
+
     /// The lower-case name used in attributes and documentation.
     pub const fn as_str(self) -> &'static str {
         match self {

@@ -34,7 +34,9 @@
 //!
 //! # Metric names
 //!
-//! A value's metric name is `[namespace_]<schema>_<stat>`, every byte outside
+//! A value's metric name is `[namespace_]<schema>_<stat>` (`[namespace_]<stat>` for a
+//! runtime schema whose name is empty: its stat names are whole metric names, as the
+//! `metrics` facade's are), every byte outside
 //! `[a-zA-Z0-9_]` replaced by `_` (so no `:`, which Prometheus keeps for recording rules),
 //! `_` put in front of a leading digit. Then, in this order:
 //!
@@ -876,8 +878,12 @@ fn metric_name(namespace: &str, schema: &str, d: &Descriptor) -> String {
     let stat = d.family().map_or(d.name, |(family, _, _)| family);
     let mut name = String::with_capacity(namespace.len() + schema.len() + stat.len() + 16);
     name.push_str(namespace);
-    sanitize_into(&mut name, schema);
-    name.push('_');
+    // A schema without a name adds nothing: its value names are whole metric names (the
+    // `metrics` facade's, whose names their authors chose).
+    if !schema.is_empty() {
+        sanitize_into(&mut name, schema);
+        name.push('_');
+    }
     let mut stat_start = name.len();
     sanitize_into(&mut name, stat);
     if name.as_bytes()[0].is_ascii_digit() {
@@ -1125,6 +1131,24 @@ mod tests {
         assert_eq!(metric_name("ns_", "9p.fs", &d("a-b:c")), "ns_9p_fs_a_b_c");
         assert_eq!(metric_name("", "9p", &d("x")), "_9p_x");
         assert_eq!(metric_name("", "s", &d("ünï")), "s__n_");
+        // A schema without a name adds no prefix (the `metrics` facade's names).
+        assert_eq!(
+            metric_name("", "", &d("http_requests_total")),
+            "http_requests"
+        );
+        assert_eq!(
+            metric_name("app_", "", &d("http.requests")),
+            "app_http_requests"
+        );
+        assert_eq!(metric_name("", "", &d("5xx")), "_5xx");
+        assert_eq!(
+            metric_name(
+                "",
+                "",
+                &d("wait_seconds").with_unit(Unit::Seconds, Scale::MICRO)
+            ),
+            "wait_seconds"
+        );
     }
 
     #[test]

@@ -1,0 +1,22 @@
+//! The `metrics` facade's recorder against the tree and every view of it, and the tokio
+//! runtime's statistics against a real runtime.
+
+mod recorder;
+#[cfg(feature = "tokio")]
+mod runtime;
+mod views;
+
+use statsfs_core::Source;
+use statsfs_metrics::Recorder;
+
+/// A recorder over a new source `m`.
+fn recorder() -> (Source, Recorder) {
+    let root = Source::new("m").unwrap();
+    let rec = Recorder::new(&root).unwrap();
+    (root, rec)
+}
+
+/// Runs `f` with `rec` as the thread's recorder.
+fn with<T>(rec: &Recorder, f: impl FnOnce() -> T) -> T {
+    metrics::with_local_recorder(rec, f)
+}

@@ -54,6 +54,8 @@
 //!    views:        statsfs-vfs (feature `vfs`): the FUSE mount
 //!                  statsfs-http (feature `http`): /metrics, /schema
 //!                  statsfs-region (feature `region`): shared memory, no system call
+//!    sources:      statsfs-metrics (feature `metrics`): the `metrics` facade's metrics,
+//!                  the tokio runtime's statistics (feature `tokio`)
 //!    the tool:     statsfs-cli: the `statsfs` binary (`cargo install --path statsfs-cli`)
 //! ```
 #![deny(missing_docs)]
@@ -321,6 +323,12 @@ pub use statsfs_http as http;
 /// system call (`docs/REGION.md`).
 #[cfg(feature = "region")]
 pub use statsfs_region as region;
+
+/// Every crate's metrics in the tree (feature `metrics`): a backend of the `metrics`
+/// facade, and with feature `tokio` the tokio runtime's statistics
+/// (`docs/GUIDE.md#the-metrics-facade`).
+#[cfg(feature = "metrics")]
+pub use statsfs_metrics as metrics;
 
 #[doc(hidden)]
 pub use statsfs_core::__private;

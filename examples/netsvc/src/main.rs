@@ -22,6 +22,7 @@
 //! status 2 if they differ. `--no-stats` runs the same server and generator without any
 //! statistics, to measure what they cost.
 
+mod handoff;
 mod load;
 mod server;
 mod stats;
@@ -103,6 +104,8 @@ enum AppError {
     Mount(PathBuf, statsfs::vfs::MountError),
     /// The /metrics endpoint could not be started.
     Metrics(statsfs::http::Error),
+    /// The recorder of the `metrics` facade could not be installed.
+    Recorder(statsfs::metrics::InstallError),
     /// Signal handlers could not be installed.
     Signals(std::io::Error),
     /// The load generator's threads could not be started.
@@ -121,6 +124,7 @@ impl fmt::Display for AppError {
                 p.display()
             ),
             AppError::Metrics(e) => write!(f, "serving /metrics: {e}"),
+            AppError::Recorder(e) => write!(f, "installing the metrics recorder: {e}"),
             AppError::Signals(e) => write!(f, "installing the signal handlers: {e}"),
             AppError::Load(e) => write!(f, "starting the load generator: {e}"),
         }
@@ -134,6 +138,7 @@ impl Error for AppError {
             AppError::Server(_, e) | AppError::Signals(e) | AppError::Load(e) => Some(e),
             AppError::Mount(_, e) => Some(e),
             AppError::Metrics(e) => Some(e),
+            AppError::Recorder(e) => Some(e),
         }
     }
 }
@@ -143,7 +148,12 @@ fn run(args: &Args) -> Result<bool, AppError> {
     let tree = if args.no_stats {
         None
     } else {
-        Some(SvcTree::new().map_err(AppError::Tree)?)
+        let tree = SvcTree::new().map_err(AppError::Tree)?;
+        // What libraries report through the `metrics` facade, under svc/lib/.
+        statsfs::metrics::Recorder::builder()
+            .install(tree.lib())
+            .map_err(AppError::Recorder)?;
+        Some(tree)
     };
     let config = Config {
         workers: args.workers as usize,

@@ -18,11 +18,11 @@
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use crate::handoff::{self, Giver, Refused, Taker};
 use crate::stats::{ConnStat, ListenerStat, WorkerStat};
 use crate::tree::{SvcTree, WorkerNode};
 
@@ -76,8 +76,8 @@ impl Server {
             }
             None => None,
         };
-        let (tx, rx) = mpsc::sync_channel::<Accepted>(config.queue.max(1));
-        let rx = Arc::new(Mutex::new(rx));
+        // The queue reports through the `metrics` facade when statistics are on.
+        let (tx, rx) = handoff::channel::<Accepted>(config.queue, tree.is_some());
         let mut workers = Vec::new();
         for i in 0..config.workers.max(1) {
             let node = match tree {
@@ -87,7 +87,7 @@ impl Server {
                 ),
                 None => None,
             };
-            let (rx, stop, queued) = (Arc::clone(&rx), Arc::clone(&stop), listener_stats.clone());
+            let (rx, stop, queued) = (rx.clone(), Arc::clone(&stop), listener_stats.clone());
             workers.push(
                 thread::Builder::new()
                     .name(format!("worker{i}"))
@@ -130,7 +130,7 @@ impl Server {
 /// The acceptor thread: accepts until `stop`, queueing each connection for a worker.
 fn accept(
     socket: &TcpListener,
-    queue: &SyncSender<Accepted>,
+    queue: &Giver<Accepted>,
     stats: Option<&ListenerStat>,
     stop: &AtomicBool,
 ) {
@@ -168,16 +168,16 @@ fn accept(
             peer,
             id: next_id,
         };
-        match queue.try_send(conn) {
+        match queue.offer(conn) {
             Ok(()) => {}
-            Err(TrySendError::Full(conn)) => {
+            Err(Refused::Full(conn)) => {
                 if let Some(s) = stats {
                     s.queued.sub(1);
                     s.refused.inc_local();
                 }
                 drop(conn);
             }
-            Err(TrySendError::Disconnected(_)) => return,
+            Err(Refused::Closed) => return,
         }
     }
 }
@@ -185,15 +185,13 @@ fn accept(
 /// A worker thread: serves queued connections one after the other until the queue is
 /// closed and empty.
 fn work(
-    queue: &Mutex<Receiver<Accepted>>,
+    queue: &Taker<Accepted>,
     node: Option<&WorkerNode>,
     queued: Option<&ListenerStat>,
     stop: &AtomicBool,
 ) {
     loop {
-        // One worker waits in recv() while the others wait for the lock.
-        let next = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
-        let Ok(conn) = next else { return };
+        let Some(conn) = queue.take() else { return };
         if let Some(q) = queued {
             q.queued.sub(1);
         }

@@ -173,6 +173,19 @@ pub fn report(load: Option<Counts>, elapsed: Duration, tree: Option<Totals>) -> 
             stat: "bytes_out",
             tree: t.bytes_out,
         },
+        // Reported by the queue through the `metrics` facade.
+        Row {
+            what: "connections handed off",
+            generator: c.opened,
+            stat: "lib/handoff_items_total",
+            tree: t.handed_off,
+        },
+        Row {
+            what: "waits for a worker",
+            generator: c.closed,
+            stat: "lib/handoff_wait_seconds",
+            tree: t.waited,
+        },
     ];
     let mut ok = true;
     for r in &rows {
@@ -184,7 +197,7 @@ pub fn report(load: Option<Counts>, elapsed: Duration, tree: Option<Totals>) -> 
         };
         let stat = format!("{ROOT}/{}", r.stat);
         println!(
-            "  {:<21} generator {:>10}   {stat:<16} {:>10}{mark}",
+            "  {:<22} generator {:>10}   {stat:<28} {:>10}{mark}",
             r.what, r.generator, r.tree
         );
     }

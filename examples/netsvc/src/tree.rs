@@ -2,6 +2,9 @@
 //!
 //! ```text
 //! svc/                  totals: every ConnStat (open and closed), WorkerStat, ListenerStat
+//! ├── lib/              what libraries report through the `metrics` facade (the queue's
+//! │   │                 handoff_items_total and handoff_wait_seconds), a source a label set
+//! │   └── outcome=queued/
 //! ├── listener0/        ListenerStat of the listening socket
 //! ├── worker0/          WorkerStat of worker 0, totals of its connections' ConnStat,
 //! │   │                 and what its closed connections left (retired)
@@ -36,6 +39,7 @@ pub const ROOT: &str = "svc";
 /// The tree of one service.
 pub struct SvcTree {
     root: Source,
+    lib: Source,
 }
 
 /// A worker's place in the tree. Owned by the worker thread: it is the only writer of
@@ -58,7 +62,14 @@ impl SvcTree {
         root.add(ValueGroup::aggregates::<ConnStat>())?;
         root.add(ValueGroup::aggregates::<WorkerStat>())?;
         root.add(ValueGroup::aggregates::<ListenerStat>())?;
-        Ok(SvcTree { root })
+        let lib = Source::new("lib")?;
+        root.add_subordinate(&lib)?;
+        Ok(SvcTree { root, lib })
+    }
+
+    /// `svc/lib/`, where the `metrics` facade's recorder puts what libraries report.
+    pub fn lib(&self) -> &Source {
+        &self.lib
     }
 
     /// The root, `svc/`, as it is mounted and served.
@@ -156,6 +167,11 @@ pub struct Totals {
     pub service_samples: u64,
     /// `max_service_ns`.
     pub max_service_ns: u64,
+    /// `lib/handoff_items_total`: connections offered to the workers' queue, reported by
+    /// the queue through the `metrics` facade.
+    pub handed_off: u64,
+    /// `lib/handoff_wait_seconds`: its sample count, the connections taken from it.
+    pub waited: u64,
 }
 
 impl Totals {
@@ -182,6 +198,16 @@ impl Totals {
             };
             *slot = n;
         });
+        if let Some(lib) = root.subordinate("lib") {
+            lib.for_each_value(|v| {
+                let n = statsfs::value::number(v.descriptor, v.words) as u64;
+                match v.descriptor.name {
+                    "handoff_items_total" => t.handed_off = n,
+                    "handoff_wait_seconds" => t.waited = n,
+                    _ => {}
+                }
+            });
+        }
         t
     }
 }

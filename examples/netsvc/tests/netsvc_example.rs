@@ -95,10 +95,26 @@ fn connections_appear_in_the_mount_and_the_totals_are_exact() {
         )
     });
     assert!(requests <= 10, "{conn}: {requests} requests");
-    for file in ["svc/bytes_in", "svc/requests", "svc/worker0/bytes_in"] {
+    for file in [
+        "svc/bytes_in",
+        "svc/requests",
+        "svc/worker0/bytes_in",
+        // Reported by the queue through the `metrics` facade.
+        "svc/lib/handoff_items_total",
+        "svc/lib/outcome=queued/handoff_items_total",
+        "svc/lib/handoff_wait_seconds_sum",
+    ] {
         let text = fs::read_to_string(mount.join(file)).unwrap_or_default();
         assert!(text.trim().parse::<u64>().is_ok(), "{file}: {text:?}");
     }
+
+    // The bulk file of the whole tree has them too, in the kernel's binary layout.
+    let blob = fs::read(mount.join("svc/.tree.stats")).expect("svc/.tree.stats");
+    let blob = statsfs::binary::Blob::decode(&blob).expect("a valid blob");
+    assert!(
+        blob.value("lib/outcome=queued/handoff_items_total").is_some(),
+        "no lib/ values in svc/.tree.stats"
+    );
 
     // /metrics: the leaves of the tree, every schema's series.
     let (status, body) = common::http_get(&metrics, "/metrics");
@@ -110,6 +126,9 @@ fn connections_appear_in_the_mount_and_the_totals_are_exact() {
         "svc_conn_service_seconds_count{",
         "svc_worker_connections_total{",
         "svc_listener_accepted_total{",
+        // The facade's, named as the library named them, with their labels.
+        "handoff_items_total{path=\"svc/lib/outcome=queued\",outcome=\"queued\"}",
+        "handoff_wait_seconds_count{path=\"svc/lib\"}",
     ] {
         assert!(body.contains(family), "no {family} in /metrics:\n{body}");
     }
@@ -134,7 +153,7 @@ fn connections_appear_in_the_mount_and_the_totals_are_exact() {
     let out = svc.stdout();
     assert!(out.contains("verified: every total"), "{out}");
     let rows = common::summary_rows(&out);
-    assert_eq!(rows.len(), 6, "the comparison rows:\n{out}");
+    assert_eq!(rows.len(), 8, "the comparison rows:\n{out}");
     for (stat, generator, tree) in &rows {
         assert_eq!(generator, tree, "{stat}:\n{out}");
     }

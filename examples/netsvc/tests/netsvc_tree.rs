@@ -3,6 +3,9 @@
 //! after every close: a closed connection retires, and what it counted stays in its
 //! worker's totals.
 
+#[path = "../src/handoff.rs"]
+#[allow(dead_code)]
+mod handoff;
 #[path = "../src/load.rs"]
 #[allow(dead_code)]
 mod load;
@@ -100,7 +103,7 @@ fn a_closed_connection_stays_in_the_totals() {
     let root = tree.root();
     let w0 = tree.add_worker(0, Arc::new(WorkerStat::default())).unwrap();
     let w1 = tree.add_worker(1, Arc::new(WorkerStat::default())).unwrap();
-    assert_eq!(names(root), ["worker0", "worker1"]);
+    assert_eq!(names(root), ["lib", "worker0", "worker1"]);
 
     // Samples in many buckets: 0, 1, a few ns, µs, ms, and past the last bound.
     let work: Vec<Work> = (0..5u64)

@@ -14,15 +14,18 @@ use std::time::Instant;
 
 use metrics::{counter, describe_counter, describe_histogram, histogram, Unit};
 
+/// An item in the queue, with when it was offered (when metered).
+type Stamped<T> = (Option<Instant>, T);
+
 /// The giving end (one thread offers).
 pub struct Giver<T> {
-    tx: SyncSender<(Option<Instant>, T)>,
+    tx: SyncSender<Stamped<T>>,
     metered: bool,
 }
 
 /// The taking end; clones share the queue (any number of threads take).
 pub struct Taker<T> {
-    rx: Arc<Mutex<Receiver<(Option<Instant>, T)>>>,
+    rx: Arc<Mutex<Receiver<Stamped<T>>>>,
     metered: bool,
 }
 
@@ -47,7 +50,10 @@ pub enum Refused<T> {
 /// clock for the waits); a library's switch.
 pub fn channel<T>(capacity: usize, metered: bool) -> (Giver<T>, Taker<T>) {
     if metered {
-        describe_counter!("handoff_items_total", "Items offered to the queue, by outcome");
+        describe_counter!(
+            "handoff_items_total",
+            "Items offered to the queue, by outcome"
+        );
         describe_histogram!(
             "handoff_wait_seconds",
             Unit::Seconds,
@@ -85,7 +91,12 @@ impl<T> Taker<T> {
     /// The next item, waiting for one; `None` once the giver is gone and the queue empty.
     pub fn take(&self) -> Option<T> {
         // One taker waits in recv() while the others wait for the lock.
-        let (at, item) = self.rx.lock().unwrap_or_else(|e| e.into_inner()).recv().ok()?;
+        let (at, item) = self
+            .rx
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .recv()
+            .ok()?;
         if let Some(at) = at {
             histogram!("handoff_wait_seconds").record(at.elapsed().as_secs_f64());
         }

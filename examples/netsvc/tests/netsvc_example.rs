@@ -112,7 +112,8 @@ fn connections_appear_in_the_mount_and_the_totals_are_exact() {
     let blob = fs::read(mount.join("svc/.tree.stats")).expect("svc/.tree.stats");
     let blob = statsfs::binary::Blob::decode(&blob).expect("a valid blob");
     assert!(
-        blob.value("lib/outcome=queued/handoff_items_total").is_some(),
+        blob.value("lib/outcome=queued/handoff_items_total")
+            .is_some(),
         "no lib/ values in svc/.tree.stats"
     );
 

@@ -9,6 +9,10 @@ mod views;
 use statsfs_core::Source;
 use statsfs_metrics::Recorder;
 
+// Counts this thread's allocations (`the_hot_path_allocates_nothing_and_registration_only_once`).
+#[global_allocator]
+static A: statsfs_testkit::alloc::Counting = statsfs_testkit::alloc::Counting;
+
 /// A recorder over a new source `m`.
 fn recorder() -> (Source, Recorder) {
     let root = Source::new("m").unwrap();

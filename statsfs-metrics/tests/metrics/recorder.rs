@@ -339,3 +339,38 @@ fn a_recorder_whose_names_are_taken_says_so() {
     let rec = Arc::new(Recorder::new(&Source::new("n").unwrap()).unwrap());
     assert!(format!("{rec:?}").contains("\"n\""));
 }
+
+#[test]
+fn the_hot_path_allocates_nothing_and_registration_only_once() {
+    use statsfs_testkit::alloc::calls;
+    let (root, rec) = recorder();
+    with(&rec, || {
+        let c = counter!("hot_total", "k" => "v");
+        let h = histogram!("hot_seconds");
+        let g = gauge!("hot_level");
+        let before = calls();
+        for i in 0..10_000u64 {
+            c.increment(1);
+            h.record(i as f64 * 1e-6);
+            g.increment(1.0);
+            // The call-site form: a lookup of a key the recorder knows.
+            counter!("hot_total", "k" => "v").increment(1);
+            counter!("hot_plain_total").increment(1);
+        }
+        let after = calls();
+        // `hot_plain_total` was new: its one registration allocated; the rest nothing.
+        let first = calls();
+        counter!("hot_plain_total").increment(1);
+        assert_eq!(calls(), first, "a known key allocates nothing");
+        assert!(after > before, "the first registration allocates");
+        let before = calls();
+        for _ in 0..10_000 {
+            counter!("hot_plain_total").increment(1);
+            c.increment(1);
+        }
+        assert_eq!(calls(), before, "no allocation on the hot path");
+    });
+    assert_eq!(u(&root, "hot_total"), 30_000);
+    assert_eq!(u(&root, "hot_plain_total"), 20_001);
+    assert_eq!(u(&root, "hot_level") as i64, 10_000);
+}

@@ -154,3 +154,24 @@ fn the_mount_shows_them_as_files_and_in_its_bulk_files() {
     assert_eq!(read("phase=after/late_total"), "9\n");
     assert_eq!(read("late_total"), "9\n");
 }
+
+#[test]
+fn every_series_is_exported_once_whatever_the_order_of_labels() {
+    let (root, rec) = recorder();
+    with(&rec, || {
+        counter!("first_plain_total").increment(1);
+        counter!("first_plain_total", "k" => "a").increment(10);
+        counter!("first_labelled_total", "k" => "a").increment(10);
+        counter!("first_labelled_total").increment(1);
+    });
+    let text = String::from_utf8(Encoder::new().encode(&[root], Format::Prometheus).to_vec()).unwrap();
+    for line in [
+        "first_plain_total{path=\"m\"} 1",
+        "first_plain_total{path=\"m/k=a\",k=\"a\"} 10",
+        "first_labelled_total{path=\"m/k=a\",k=\"a\"} 10",
+        "first_labelled_total{path=\"m/{}\"} 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+    }
+    assert_eq!(text.lines().filter(|l| l.starts_with("first_")).count(), 4, "{text}");
+}

@@ -164,14 +164,22 @@ fn every_series_is_exported_once_whatever_the_order_of_labels() {
         counter!("first_labelled_total", "k" => "a").increment(10);
         counter!("first_labelled_total").increment(1);
     });
-    let text = String::from_utf8(Encoder::new().encode(&[root], Format::Prometheus).to_vec()).unwrap();
+    let text =
+        String::from_utf8(Encoder::new().encode(&[root], Format::Prometheus).to_vec()).unwrap();
     for line in [
         "first_plain_total{path=\"m\"} 1",
         "first_plain_total{path=\"m/k=a\",k=\"a\"} 10",
         "first_labelled_total{path=\"m/k=a\",k=\"a\"} 10",
         "first_labelled_total{path=\"m/{}\"} 1",
     ] {
-        assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in\n{text}"
+        );
     }
-    assert_eq!(text.lines().filter(|l| l.starts_with("first_")).count(), 4, "{text}");
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("first_")).count(),
+        4,
+        "{text}"
+    );
 }

@@ -72,8 +72,11 @@ impl Builder {
     /// Errors: `root` already offers one of the recorder's own values
     /// ([`Error::Shadows`]).
     pub fn build(self, root: &Source) -> Result<Recorder, Error> {
-        let stats = Arc::new(RecorderStat::new());
-        root.add(Arc::clone(&stats))?;
+        let stats = Arc::new(RecorderStat::default());
+        root.add(ValueGroup::block(
+            RecorderStat::schema(),
+            Arc::clone(&stats),
+        ))?;
         Ok(Recorder(Arc::new(Inner {
             root: root.clone(),
             index: Index::new(),
@@ -252,7 +255,7 @@ impl Recorder {
             if r.handle.ty() == ty {
                 return Some(r.handle.clone());
             }
-            self.0.stats.facade_refused.inc();
+            self.0.stats.count_refusal();
             return None;
         }
         self.register(key, ty)
@@ -267,8 +270,7 @@ impl Recorder {
             return (r.handle.ty() == ty).then(|| r.handle.clone());
         }
         let got = self.series(&mut st, key, ty);
-        inner.stats.facade_metrics.set(st.metrics.len() as u64);
-        inner.stats.facade_series.set(st.series as u64);
+        inner.stats.set_sizes(st.metrics.len(), st.series);
         match got {
             Some((handle, keep)) => {
                 if keep {
@@ -280,7 +282,7 @@ impl Recorder {
                 Some(handle)
             }
             None => {
-                inner.stats.facade_refused.inc();
+                inner.stats.count_refusal();
                 None
             }
         }
@@ -318,7 +320,7 @@ impl Recorder {
         }
         let limits = inner.config.limits;
         if metric.series.len() >= limits.series_per_metric || *series >= limits.series {
-            inner.stats.facade_overflowed.inc();
+            inner.stats.count_overflow();
             if let Some(h) = &metric.overflow {
                 return Some((h.clone(), false));
             }

@@ -1,23 +1,114 @@
 //! The recorder's own statistics, in the recorder's source beside the facade's metrics.
+//!
+//! A runtime schema read as a block, not a `#[derive(Stats)]` struct: a derived struct in
+//! a library every user links would be what rustc suggests whenever a user's own struct
+//! lacks the derive ("the trait `Stats` is implemented for `RecorderStat`").
 
-use statsfs_core::cell::{Counter, Gauge};
-use statsfs_derive::Stats;
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock};
+
+use statsfs_core::{BlockSource, Descriptor, Kind, Schema, ValueType};
 
 /// What the recorder did: how much of the tree the facade's metrics take, and what it
-/// refused or folded into an overflow series. Added to the recorder's source as
-/// `facade_metrics`, `facade_series`, `facade_overflowed` and `facade_refused`.
-#[derive(Stats, Debug)]
-#[stats(crate = statsfs_core, name = "statsfs_metrics")]
+/// refused or sent to an overflow series. In the recorder's source as `facade_metrics`,
+/// `facade_series`, `facade_overflowed` and `facade_refused` (schema `statsfs_metrics`).
+#[derive(Debug, Default)]
 pub struct RecorderStat {
-    /// Metric names registered through the facade
-    pub facade_metrics: Gauge<u64>,
-    /// Series in the tree: a metric name with one label set
-    pub facade_series: Gauge<u64>,
-    /// Registrations of a new label set that went to its metric's overflow series
-    /// (label `statsfs_overflow="true"`) because a limit on series was reached
-    pub facade_overflowed: Counter,
-    /// Registrations refused: a name registered before as another type, a name that is
-    /// no file name or collides with a value already in the tree, or a new name past the
-    /// limit on metric names
-    pub facade_refused: Counter,
+    metrics: AtomicU64,
+    series: AtomicU64,
+    overflowed: AtomicU64,
+    refused: AtomicU64,
+}
+
+impl RecorderStat {
+    /// Metric names registered through the facade.
+    pub fn metrics(&self) -> u64 {
+        self.metrics.load(Relaxed)
+    }
+
+    /// Series in the tree: a metric name with one label set (overflow series not counted).
+    pub fn series(&self) -> u64 {
+        self.series.load(Relaxed)
+    }
+
+    /// Registrations of a new label set that went to its metric's overflow series.
+    pub fn overflowed(&self) -> u64 {
+        self.overflowed.load(Relaxed)
+    }
+
+    /// Registrations refused.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Relaxed)
+    }
+
+    pub(crate) fn set_sizes(&self, metrics: usize, series: usize) {
+        self.metrics.store(metrics as u64, Relaxed);
+        self.series.store(series as u64, Relaxed);
+    }
+
+    pub(crate) fn count_overflow(&self) {
+        self.overflowed.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn count_refusal(&self) {
+        self.refused.fetch_add(1, Relaxed);
+    }
+
+    /// The schema of these values, shared by every recorder.
+    pub(crate) fn schema() -> Arc<Schema> {
+        static SCHEMA: OnceLock<Arc<Schema>> = OnceLock::new();
+        SCHEMA
+            .get_or_init(|| {
+                let d = |name, kind, at: usize, doc| {
+                    Descriptor::new(name, ValueType::U64, kind)
+                        .with_offset(8 * at)
+                        .with_doc(doc)
+                };
+                Schema::new_runtime(
+                    "statsfs_metrics",
+                    vec![
+                        d("facade_metrics", Kind::Instant, 0, "Metric names registered through the facade"),
+                        d(
+                            "facade_series",
+                            Kind::Instant,
+                            1,
+                            "Series in the tree: a metric name with one label set",
+                        ),
+                        d(
+                            "facade_overflowed",
+                            Kind::Cumulative,
+                            2,
+                            "Registrations of a new label set sent to its metric's overflow series \
+                             (label statsfs_overflow=\"true\") because a limit on series was reached",
+                        ),
+                        d(
+                            "facade_refused",
+                            Kind::Cumulative,
+                            3,
+                            "Registrations refused: a name registered before as another type, a name \
+                             that is no file name or that a value of the source has, or a new name \
+                             past the limit on names",
+                        ),
+                    ],
+                )
+                .expect("the recorder's schema is valid")
+            })
+            .clone()
+    }
+}
+
+impl BlockSource for RecorderStat {
+    fn read_block(&self, out: &mut [u64]) -> io::Result<()> {
+        let words = [
+            self.metrics(),
+            self.series(),
+            self.overflowed(),
+            self.refused(),
+        ];
+        for (o, w) in out.iter_mut().zip(words) {
+            *o = w;
+        }
+        Ok(())
+    }
 }

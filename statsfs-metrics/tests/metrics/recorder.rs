@@ -63,9 +63,9 @@ fn counters_are_values_and_label_sets_are_sources_with_their_labels() {
     assert_eq!(u(&root, "http_requests_total"), 7);
     assert!(root.get("http_requests_total").unwrap().is_aggregate());
     assert_eq!(u(&root, "http_bytes_total"), 100);
-    assert_eq!(rec.stats().facade_metrics.get(), 3);
-    assert_eq!(rec.stats().facade_series.get(), 4);
-    assert_eq!(rec.stats().facade_refused.get(), 0);
+    assert_eq!(rec.stats().metrics(), 3);
+    assert_eq!(rec.stats().series(), 4);
+    assert_eq!(rec.stats().refused(), 0);
 }
 
 #[test]
@@ -261,10 +261,10 @@ fn past_the_limits_new_label_sets_overflow_and_totals_stay_exact() {
     assert_eq!(u(&root, "third_total"), 1);
     assert_eq!(u(&overflow, "third_total"), 1);
     assert!(root.get("fourth_total").is_err());
-    assert_eq!(rec.stats().facade_series.get(), 6, "{kept:?}");
-    assert_eq!(rec.stats().facade_overflowed.get(), 97 + 7 + 1);
-    assert_eq!(rec.stats().facade_refused.get(), 1);
-    assert_eq!(rec.stats().facade_metrics.get(), 3);
+    assert_eq!(rec.stats().series(), 6, "{kept:?}");
+    assert_eq!(rec.stats().overflowed(), 97 + 7 + 1);
+    assert_eq!(rec.stats().refused(), 1);
+    assert_eq!(rec.stats().metrics(), 3);
 }
 
 #[test]
@@ -280,8 +280,8 @@ fn a_name_of_two_types_or_no_file_name_is_refused_and_counted() {
         counter!("jobs").increment(1);
     });
     assert_eq!(u(&root, "jobs"), 2);
-    assert_eq!(rec.stats().facade_refused.get(), 5);
-    assert_eq!(rec.stats().facade_series.get(), 1);
+    assert_eq!(rec.stats().refused(), 5);
+    assert_eq!(rec.stats().series(), 1);
 }
 
 #[test]
@@ -327,7 +327,7 @@ fn an_unlabelled_series_beside_labelled_ones_is_kept_in_either_order() {
     assert_eq!(u(&root, "first_labelled_total"), 11);
     assert_eq!(u(&sub(&root, "{}"), "first_labelled_total"), 1);
     assert!(sub(&root, "{}").own_labels().is_empty());
-    assert_eq!(rec.stats().facade_refused.get(), 0);
+    assert_eq!(rec.stats().refused(), 0);
 }
 
 #[test]

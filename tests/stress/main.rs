@@ -10,9 +10,12 @@
 //! dropped.
 //!
 //! Bounded: 60 s by default; `STATSFS_STRESS_SECS=600` runs it longer. Needs a FUSE mount
-//! (root and /dev/fuse); skipped otherwise (`SKIPPED: <test>: <reason>`).
+//! (root and /dev/fuse); skipped otherwise (`SKIPPED: <test>: <reason>`). A test binary of
+//! its own, with feature `http`: the memory and descriptors it measures are the process's,
+//! and no other test may move them.
+#![cfg(feature = "http")]
 
-use crate::common;
+use statsfs_testkit as common;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};

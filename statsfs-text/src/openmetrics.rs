@@ -119,7 +119,9 @@
 //! then all its series, in walk order; OpenMetrics output ends with `# EOF`. [`subtree`]
 //! reads that order back to keep the part of an exposition below one source.
 
+mod collected;
 mod subtree;
+pub use collected::{Collected, CollectedFamily, CollectedSeries, MetricType};
 pub use subtree::subtree;
 
 use std::collections::HashMap;
@@ -224,6 +226,10 @@ impl Encoder {
                 order: Vec::new(),
                 label_text: Vec::new(),
                 label_ends: Vec::new(),
+                raw: false,
+                raw_text: String::new(),
+                raw_labels: Vec::new(),
+                raw_ends: Vec::new(),
                 epoch: 0,
                 retired_set: None,
                 members: Vec::new(),
@@ -243,20 +249,8 @@ impl Encoder {
     /// Walks every root (and its subtree) and returns the exposition text, which stays
     /// valid until the next call. Never fails and never panics, whatever the tree holds.
     pub fn encode(&mut self, roots: &[Source], format: Format) -> &[u8] {
+        self.walk(roots, false);
         let st = &mut self.state;
-        st.epoch += 1;
-        st.order.clear();
-        st.label_text.clear();
-        st.label_ends.clear();
-        st.members.clear();
-        st.series = 0;
-        st.skipped = 0;
-        let options = WalkOptions {
-            hidden: st.options.hidden,
-        };
-        for root in roots {
-            walk(root, options, st);
-        }
         self.out.clear();
         for &f in &st.order {
             let fam = &st.families[f as usize];
@@ -268,6 +262,57 @@ impl Encoder {
         }
         st.prune();
         &self.out
+    }
+
+    /// Walks every root as [`encode`](Self::encode) does and keeps the series, family
+    /// by family in the same order, with the same names, labels and values, without
+    /// writing text: what other encodings of the same series read (the push encoders:
+    /// OTLP and Prometheus remote write), so that every view names a series alike.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use statsfs_core::{Descriptor, Kind, Schema, Source, ValueGroup, ValueType};
+    /// use statsfs_text::openmetrics::{Encoder, MetricType};
+    /// let schema = Schema::new_runtime("vcpu", vec![
+    ///     Descriptor::new("exits", ValueType::U64, Kind::Cumulative),
+    /// ])?;
+    /// let vcpu = Source::new("vcpu0")?;
+    /// vcpu.add(ValueGroup::block(schema, Arc::new(|o: &mut [u64]| { o[0] = 7; Ok(()) })))?;
+    /// let mut encoder = Encoder::new();
+    /// let collected = encoder.collect(&[vcpu]);
+    /// let family = collected.families().next().unwrap();
+    /// assert_eq!((family.name(), family.metric_type()), ("vcpu_exits", MetricType::Counter));
+    /// let series = family.series().next().unwrap();
+    /// assert_eq!(series.labels().collect::<Vec<_>>(), [("path", "vcpu0")]);
+    /// assert_eq!(series.value(), 7.0);
+    /// # Ok::<(), statsfs_core::Error>(())
+    /// ```
+    pub fn collect(&mut self, roots: &[Source]) -> Collected<'_> {
+        self.walk(roots, true);
+        self.state.prune();
+        Collected::new(&self.state)
+    }
+
+    /// One walk of `roots` into the state; `raw` keeps the label sets unescaped too.
+    fn walk(&mut self, roots: &[Source], raw: bool) {
+        let st = &mut self.state;
+        st.epoch += 1;
+        st.order.clear();
+        st.label_text.clear();
+        st.label_ends.clear();
+        st.raw = raw;
+        st.raw_text.clear();
+        st.raw_labels.clear();
+        st.raw_ends.clear();
+        st.members.clear();
+        st.series = 0;
+        st.skipped = 0;
+        let options = WalkOptions {
+            hidden: st.options.hidden,
+        };
+        for root in roots {
+            walk(root, options, st);
+        }
     }
 
     /// Encodes like [`encode`](Self::encode) and writes the text to `w`.
@@ -445,6 +490,13 @@ struct State {
     /// braces) one after the other; set i ends at `label_ends[i]`.
     label_text: Vec<u8>,
     label_ends: Vec<usize>,
+    /// With [`Encoder::collect`], the same label sets unescaped: keys and values one
+    /// after the other in `raw_text`, each label `(key start, value start, value end)`,
+    /// set i's labels ending at `raw_ends[i]`.
+    raw: bool,
+    raw_text: String,
+    raw_labels: Vec<(u32, u32, u32)>,
+    raw_ends: Vec<usize>,
     epoch: u64,
     /// The labels of the family members of this encode: `(name, value)`.
     members: Vec<(&'static str, &'static str)>,
@@ -467,6 +519,7 @@ impl State {
     /// the source keeps of its retired subordinates.
     fn push_labels(&mut self, place: &Place<'_>, retired: bool) {
         let labels = &mut self.label_text;
+        let (raw, raw_text, raw_labels) = (self.raw, &mut self.raw_text, &mut self.raw_labels);
         let mut first = true;
         let mut push = |k: &str, v: &str| {
             if !first {
@@ -477,6 +530,14 @@ impl State {
             labels.extend_from_slice(b"=\"");
             escape_into(labels, v, true);
             labels.push(b'"');
+            if raw {
+                let at = |t: &String| u32::try_from(t.len()).unwrap_or(u32::MAX);
+                let k_at = at(raw_text);
+                raw_text.push_str(k);
+                let v_at = at(raw_text);
+                raw_text.push_str(v);
+                raw_labels.push((k_at, v_at, at(raw_text)));
+            }
         };
         let path_label = self.options.path_label.as_deref();
         if let Some(key) = path_label {
@@ -496,6 +557,9 @@ impl State {
             push(RETIRED_LABEL, "true");
         }
         self.label_ends.push(self.label_text.len());
+        if self.raw {
+            self.raw_ends.push(self.raw_labels.len());
+        }
     }
 }
 

@@ -455,3 +455,129 @@ fn promtool_and_both_parsers_read_families_and_sums() {
         has("table_lat_seconds\thistogram\t-\ttable_lat_seconds_count\t{\"op\": \"put \\\"quoted\\\"\", \"path\": \"db/users\"}\t1.0".replace("\t-\t", if format == Format::OpenMetrics { "\tseconds\t" } else { "\t-\t" }).as_str());
     }
 }
+
+/// A sample as a set member: name, labels sorted (`le` as a number), value.
+type Sample = (String, Vec<(String, String)>, u64);
+
+/// Every sample line of Prometheus text 0.0.4, unescaped; values and `le` as `f64` bits.
+fn samples_of_text(text: &str) -> Vec<Sample> {
+    let num = |s: &str| -> u64 {
+        match s {
+            "+Inf" => f64::INFINITY,
+            "-Inf" => f64::NEG_INFINITY,
+            s => s
+                .parse::<f64>()
+                .unwrap_or_else(|_| panic!("not a number: {s}")),
+        }
+        .to_bits()
+    };
+    let mut out = Vec::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let (name, rest) = line.split_at(line.find(['{', ' ']).unwrap());
+        let mut labels = Vec::new();
+        let mut rest = rest;
+        if let Some(r) = rest.strip_prefix('{') {
+            let mut chars = r.char_indices();
+            let (mut key, mut value, mut in_value) = (String::new(), String::new(), false);
+            while let Some((i, c)) = chars.next() {
+                match (in_value, c) {
+                    (false, '}') => {
+                        rest = &r[i + 1..];
+                        break;
+                    }
+                    (false, '=') => {
+                        chars.next(); // the opening quote
+                        in_value = true;
+                    }
+                    (false, ',') => {}
+                    (false, c) => key.push(c),
+                    (true, '\\') => match chars.next().map(|x| x.1) {
+                        Some('n') => value.push('\n'),
+                        Some(c) => value.push(c),
+                        None => {}
+                    },
+                    (true, '"') => {
+                        in_value = false;
+                        let v = std::mem::take(&mut value);
+                        let v = if key == "le" { num(&v).to_string() } else { v };
+                        labels.push((std::mem::take(&mut key), v));
+                    }
+                    (true, c) => value.push(c),
+                }
+            }
+        }
+        labels.sort();
+        out.push((name.to_owned(), labels, num(rest.trim())));
+    }
+    out.sort();
+    out
+}
+
+/// The same samples, from [`Encoder::collect`].
+fn samples_of_collect(roots: &[Source]) -> Vec<Sample> {
+    use statsfs::openmetrics::MetricType;
+    let mut e = Encoder::new();
+    let collected = e.collect(roots);
+    let mut out = Vec::new();
+    for f in collected.families() {
+        for s in f.series() {
+            let labels: Vec<(String, String)> = s
+                .labels()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
+            let mut push = |suffix: &str, extra: Option<(&str, String)>, v: f64| {
+                let mut l = labels.clone();
+                l.extend(extra.map(|(k, v)| (k.to_owned(), v)));
+                l.sort();
+                out.push((format!("{}{suffix}", f.name()), l, v.to_bits()));
+            };
+            match f.metric_type() {
+                MetricType::Counter => push("_total", None, s.value()),
+                MetricType::Gauge => push("", None, s.value()),
+                MetricType::Histogram => {
+                    let bounds: Vec<f64> = f.bounds().chain([f64::INFINITY]).collect();
+                    let mut cum = 0u64;
+                    for (b, n) in bounds.iter().zip(s.buckets()) {
+                        cum += n;
+                        push("_bucket", Some(("le", b.to_bits().to_string())), cum as f64);
+                    }
+                    if let Some(sum) = s.sum() {
+                        push("_count", None, s.count() as f64);
+                        push("_sum", None, sum);
+                    }
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn collect_gives_the_series_encode_writes() {
+    let retired = {
+        let root = Source::new("svc").unwrap();
+        let t = common::tree();
+        root.add_subordinate(&t.root).unwrap();
+        let vm = t.root.subordinate("1234-5").unwrap();
+        let gone = vm.subordinates().pop().unwrap();
+        vm.retire_subordinate(&gone).unwrap();
+        root
+    };
+    for root in [common::tree().root, dimensions::tree(), retired] {
+        let text = encode(&root, Format::Prometheus);
+        if root.name() == "svc" {
+            assert!(text.contains("retired=\"true\""), "{text}");
+        }
+        let from_text = samples_of_text(&text);
+        assert!(from_text.len() > 5, "{text}");
+        assert_eq!(
+            samples_of_collect(std::slice::from_ref(&root)),
+            from_text,
+            "{text}"
+        );
+    }
+}

@@ -49,6 +49,7 @@ mod connection;
 mod listener;
 pub mod negotiate;
 mod options;
+pub mod push;
 mod routes;
 mod stall;
 

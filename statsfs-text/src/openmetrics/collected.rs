@@ -85,7 +85,7 @@ impl<'a> CollectedFamily<'a> {
     /// A histogram's bucket upper bounds (inclusive), in the unit, one per bucket but the
     /// last (`+Inf`); buckets that have no bound of their own (log buckets past 2^64) are
     /// counted with the next. Empty for counters and gauges.
-    pub fn bounds(&self) -> impl Iterator<Item = f64> + 'a {
+    pub fn bounds(&self) -> impl ExactSizeIterator<Item = f64> + 'a {
         let (kind, scale) = (self.fam.shape.kind, self.fam.shape.scale);
         self.fam.bounds.iter().map(move |&(i, _)| {
             let upper: u128 = match kind {
@@ -96,6 +96,25 @@ impl<'a> CollectedFamily<'a> {
             };
             scaled(upper as f64, scale)
         })
+    }
+
+    /// The same bounds as `/metrics` writes them in `le` (`"0.000255"`, `"42e3"`), for
+    /// encodings that must label buckets exactly as the text does.
+    pub fn bound_labels(&self) -> impl Iterator<Item = &'a str> + 'a {
+        let fam = self.fam;
+        let mut start = 0usize;
+        fam.bounds.iter().map(move |&(_, end)| {
+            let b = start;
+            start = end as usize;
+            std::str::from_utf8(fam.le_text.get(b..end as usize).unwrap_or_default())
+                .unwrap_or_default()
+        })
+    }
+
+    /// Whether the values are integers in the unit (a scale of 1): counters and gauges
+    /// whose [`CollectedSeries::integer`] is exact.
+    pub fn is_integer(&self) -> bool {
+        self.fam.shape.scale.exponent == 0 && self.fam.shape.ty != Type::Histogram
     }
 
     /// The series, in walk order.
@@ -157,6 +176,16 @@ impl<'a> CollectedSeries<'a> {
             w as f64
         };
         scaled(v, self.fam.shape.scale)
+    }
+
+    /// A counter's or gauge's value as the integer it is stored as (before any scale).
+    pub fn integer(&self) -> i128 {
+        let w = self.fam.words.get(self.s.at).copied().unwrap_or(0);
+        if self.s.signed {
+            i128::from(w as i64)
+        } else {
+            i128::from(w)
+        }
     }
 
     /// A histogram's bucket counts (not cumulative), one per [`bounds`](CollectedFamily::bounds)

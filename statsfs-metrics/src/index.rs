@@ -12,7 +12,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
-/// Tables of 16 · 2^i slots, i < LEVELS: enough for 2^35 keys, far past any limit.
+/// Tables of 16 · 2^i slots, i < LEVELS: up to 2^35 slots (2^34 keys), far past any limit.
 const LEVELS: usize = 32;
 const FIRST: usize = 16;
 

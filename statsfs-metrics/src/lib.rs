@@ -31,7 +31,9 @@
 //! The mapping (`docs/GUIDE.md#the-metrics-facade`):
 //!
 //! * **each metric name is a value**, with a runtime schema of its own whose name is
-//!   empty, so OpenMetrics names it exactly as the facade did (`http_requests_total`);
+//!   empty, so OpenMetrics names it as its author did, with no prefix
+//!   (`http_requests_total`; the exposition's own rules still apply: `.` becomes `_`,
+//!   units as `docs/OPENMETRICS.md` says);
 //! * **each label set is a source** under the recorder's (`method=GET,status=200/`),
 //!   carrying the labels, so files, bulk files and OpenMetrics series (with the labels)
 //!   come out as for any other source; the recorder's source holds the unlabelled series
@@ -39,8 +41,10 @@
 //! * **descriptions and units** given with `describe_*` before a name's first
 //!   registration become its descriptor's; the facade's `f64`s become integers of the
 //!   unit's steps (nanoseconds for gauges of seconds, see [`Buckets`] for histograms);
-//! * **handles** write with one atomic operation and take no lock; a key is found with
-//!   loads only; registration of a new key is the only place that locks or allocates;
+//! * **handles** take no lock: a counter's add is one atomic operation, a gauge's a
+//!   compare-and-swap of its `f64`, a histogram's record two (its bucket and its sum); a
+//!   key is found with loads only; registration of a new key is the only place that locks
+//!   or allocates;
 //! * **[`Limits`]** bound the tree the facade can grow; [`RecorderStat`] counts what
 //!   they refused.
 //!

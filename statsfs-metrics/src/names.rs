@@ -16,6 +16,9 @@ pub(crate) const MAX_NAME: usize = 200;
 /// The label of the series that holds a metric's samples past its cardinality limit.
 pub(crate) const OVERFLOW_LABEL: &str = "statsfs_overflow";
 
+/// The source of the overflow series: a name no label set has (they all hold `=`).
+pub(crate) const OVERFLOW_SET: &str = "{overflow}";
+
 /// The source of an unlabelled series of a metric whose total already has its name in
 /// the recorder's source (`docs/GUIDE.md#the-metrics-facade`).
 pub(crate) const UNLABELLED: &str = "{}";
@@ -62,9 +65,10 @@ pub(crate) fn label_value(value: &str) -> Cow<'_, str> {
 }
 
 /// The name of the source of a label set (sorted by name, as [`canonical`] gives it):
-/// `method=GET,status=200`. Values keep every character but `%`, `/`, `,`, `=`, space
-/// and control characters, which are written `%XX` (so two sets never share a name). A
-/// name past [`MAX_NAME`] is cut and ends in `~` and a hash of the whole.
+/// `method=GET,status=200`. Values keep every character but `%`, `/`, `,`, `=`, `~` and
+/// space, which are written `%XX` (so two sets never share a name; the values have no
+/// control characters left, see [`canonical`]). A name past [`MAX_NAME`] is cut and ends
+/// in `~` and a hash of the whole, which no value can forge.
 pub(crate) fn set_name(labels: &[(String, String)]) -> String {
     let mut name = String::new();
     for (i, (k, v)) in labels.iter().enumerate() {
@@ -74,7 +78,7 @@ pub(crate) fn set_name(labels: &[(String, String)]) -> String {
         name.push_str(k);
         name.push('=');
         for c in v.chars() {
-            if matches!(c, '%' | '/' | ',' | '=' | ' ') || c.is_control() {
+            if matches!(c, '%' | '/' | ',' | '=' | '~' | ' ') || c.is_control() {
                 let mut buf = [0; 4];
                 for b in c.encode_utf8(&mut buf).bytes() {
                     let _ = write!(name, "%{b:02X}");
@@ -155,7 +159,10 @@ mod tests {
             set(&[("status", "200"), ("method", "GET")]),
             "method=GET,status=200"
         );
-        assert_eq!(set(&[("path", "/a,b=c d%")]), "path=%2Fa%2Cb%3Dc%20d%25");
+        assert_eq!(
+            set(&[("path", "/a,b=c d%~")]),
+            "path=%2Fa%2Cb%3Dc%20d%25%7E"
+        );
         assert_eq!(set(&[("k", "\n\u{9b}")]), "k=\u{fffd}\u{fffd}");
         assert_ne!(set(&[("a", "1,b=2")]), set(&[("a", "1"), ("b", "2")]));
         assert_eq!(set(&[("a", "1"), ("a", "2")]), "a=1");

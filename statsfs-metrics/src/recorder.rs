@@ -11,7 +11,7 @@ use statsfs_core::{Descriptor, Error, Kind, Role, Schema, Source, ValueGroup, Va
 
 use crate::buckets::{Buckets, Matcher};
 use crate::index::{Index, Keyed};
-use crate::names::{self, OVERFLOW_LABEL, UNLABELLED};
+use crate::names::{self, OVERFLOW_LABEL, OVERFLOW_SET, UNLABELLED};
 use crate::series::{CounterCell, GaugeCell, HistogramCell};
 use crate::stats::RecorderStat;
 use crate::units::{scaling, Scaling, Values};
@@ -20,10 +20,12 @@ use crate::units::{scaling, Scaling, Values};
 /// id in a label cannot exhaust the process.
 ///
 /// Past `series_per_metric` label sets of one metric, or `series` in all, a new label set
-/// is counted in the metric's overflow series (label `statsfs_overflow="true"`), so its
-/// counts are kept and the totals stay exact; `facade_overflowed` counts those
-/// registrations. Past `metrics` names, a new name is refused (its handles do nothing)
-/// and `facade_refused` counts it.
+/// is counted in the metric's overflow series (source `{overflow}`, label
+/// `statsfs_overflow="true"`), so its counts are kept and the metric's total stays exact;
+/// `facade_overflowed` counts the keys sent there. Past `metrics` names, a new name is
+/// refused (its handles do nothing) and `facade_refused` counts each refused call. The
+/// recorder remembers up to `2 × series` keys, refused and overflowed ones included, so
+/// that their later calls take no lock; past that, a new key registers on every call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Metric names (default 1,000).
@@ -72,25 +74,30 @@ impl Builder {
     /// Errors: `root` already offers one of the recorder's own values
     /// ([`Error::Shadows`]).
     pub fn build(self, root: &Source) -> Result<Recorder, Error> {
-        let stats = Arc::new(RecorderStat::default());
-        root.add(ValueGroup::block(
-            RecorderStat::schema(),
-            Arc::clone(&stats),
-        ))?;
-        Ok(Recorder(Arc::new(Inner {
+        let recorder = self.detached(root);
+        recorder.attach_stats()?;
+        Ok(recorder)
+    }
+
+    /// The recorder, its statistics not yet in the tree.
+    fn detached(self, root: &Source) -> Recorder {
+        Recorder(Arc::new(Inner {
             root: root.clone(),
             index: Index::new(),
             state: Mutex::new(State::default()),
-            stats,
+            stats: Arc::new(RecorderStat::default()),
             config: self,
-        })))
+        }))
     }
 
     /// [`build`](Self::build), then installs the recorder as the process's (the
-    /// `metrics` crate's global recorder). Returns a handle to it.
+    /// `metrics` crate's global recorder). Returns a handle to it. The tree changes only
+    /// once the recorder is installed: when the process has one already, `root` is left
+    /// as it was.
     pub fn install(self, root: &Source) -> Result<Recorder, InstallError> {
-        let recorder = self.build(root).map_err(InstallError::Tree)?;
+        let recorder = self.detached(root);
         metrics::set_global_recorder(recorder.clone()).map_err(|_| InstallError::AlreadySet)?;
+        recorder.attach_stats().map_err(InstallError::Tree)?;
         Ok(recorder)
     }
 }
@@ -98,7 +105,8 @@ impl Builder {
 /// Why [`Builder::install`] failed.
 #[derive(Debug)]
 pub enum InstallError {
-    /// The recorder's source refused its statistics.
+    /// The recorder's source refused its statistics (it offers their names already): the
+    /// recorder is installed all the same, without them.
     Tree(Error),
     /// The process has a global recorder already (the `metrics` crate takes one, once).
     AlreadySet,
@@ -153,10 +161,10 @@ struct Inner {
     config: Builder,
 }
 
-/// A key the facade registered, and its series' cell.
+/// A key the facade registered, and its series' cell (`None`: refused).
 struct Registered {
     key: Key,
-    handle: Handle,
+    handle: Option<Handle>,
 }
 
 impl Keyed for Arc<Registered> {
@@ -248,17 +256,31 @@ impl Recorder {
         &self.0.stats
     }
 
+    fn attach_stats(&self) -> Result<(), Error> {
+        self.0.root.add(ValueGroup::block(
+            RecorderStat::schema(),
+            Arc::clone(&self.0.stats),
+        ))
+    }
+
     /// The handle of `key`'s series: from the index with loads only, else registered.
     #[inline]
     fn handle(&self, key: &Key, ty: Type) -> Option<Handle> {
         if let Some(r) = self.0.index.get(key.get_hash(), |r| r.key == *key) {
-            if r.handle.ty() == ty {
-                return Some(r.handle.clone());
-            }
-            self.0.stats.count_refusal();
-            return None;
+            return self.of_type(r.handle.as_ref(), ty);
         }
         self.register(key, ty)
+    }
+
+    /// `handle` if it is of type `ty`; else `None`, counted as a refusal.
+    fn of_type(&self, handle: Option<&Handle>, ty: Type) -> Option<Handle> {
+        match handle {
+            Some(h) if h.ty() == ty => Some(h.clone()),
+            _ => {
+                self.0.stats.count_refusal();
+                None
+            }
+        }
     }
 
     #[cold]
@@ -267,30 +289,25 @@ impl Recorder {
         let mut st = lock(&inner.state);
         // Registered by another thread since the lookup?
         if let Some(r) = inner.index.get(key.get_hash(), |r| r.key == *key) {
-            return (r.handle.ty() == ty).then(|| r.handle.clone());
+            return self.of_type(r.handle.as_ref(), ty);
         }
-        let got = self.series(&mut st, key, ty);
+        let handle = self.series(&mut st, key, ty);
         inner.stats.set_sizes(st.metrics.len(), st.series);
-        match got {
-            Some((handle, keep)) => {
-                if keep {
-                    inner.index.insert(Arc::new(Registered {
-                        key: key.to_retained(),
-                        handle: handle.clone(),
-                    }));
-                }
-                Some(handle)
-            }
-            None => {
-                inner.stats.count_refusal();
-                None
-            }
+        // Every key is remembered, refused and overflowed ones too, so that its next
+        // calls take no lock; while the index has room (past it they register again).
+        let limits = inner.config.limits;
+        if inner.index.len() < limits.series.saturating_mul(2).max(64) {
+            inner.index.insert(Arc::new(Registered {
+                key: key.to_retained(),
+                handle: handle.clone(),
+            }));
         }
+        self.of_type(handle.as_ref(), ty)
     }
 
-    /// The series of `key`, made if new, and whether the index may keep the key (not
-    /// for a key sent to the overflow series: there may be any number of those).
-    fn series(&self, st: &mut State, key: &Key, ty: Type) -> Option<(Handle, bool)> {
+    /// The series of `key`, made if new: its own, or its metric's overflow series past
+    /// a limit; `None` when refused.
+    fn series(&self, st: &mut State, key: &Key, ty: Type) -> Option<Handle> {
         let inner = &*self.0;
         let State {
             described,
@@ -298,7 +315,8 @@ impl Recorder {
             sets,
             series,
         } = st;
-        if !metrics.contains_key(key.name()) {
+        let new = !metrics.contains_key(key.name());
+        if new {
             if metrics.len() >= inner.config.limits.metrics {
                 return None;
             }
@@ -316,26 +334,37 @@ impl Recorder {
             names::set_name(&labels)
         };
         if let Some(h) = metric.series.get(&set) {
-            return Some((h.clone(), true));
+            return Some(h.clone());
         }
         let limits = inner.config.limits;
-        if metric.series.len() >= limits.series_per_metric || *series >= limits.series {
+        let got = if metric.series.len() >= limits.series_per_metric || *series >= limits.series {
             inner.stats.count_overflow();
             if let Some(h) = &metric.overflow {
-                return Some((h.clone(), false));
+                return Some(h.clone());
             }
-            let labels = vec![(OVERFLOW_LABEL.to_owned(), "true".to_owned())];
+            let labels = [(OVERFLOW_LABEL.to_owned(), "true".to_owned())];
             let handle = metric.cell();
-            self.place(sets, metric, &names::set_name(&labels), &labels, &handle)
-                .ok()?;
-            metric.overflow = Some(handle.clone());
-            return Some((handle, false));
+            self.place(sets, metric, OVERFLOW_SET, &labels, &handle)
+                .map(|()| metric.overflow = Some(handle.clone()))
+                .map(|()| handle)
+        } else {
+            let handle = metric.cell();
+            self.place(sets, metric, &set, &labels, &handle).map(|()| {
+                metric.series.insert(set, handle.clone());
+                *series += 1;
+                handle
+            })
+        };
+        match got {
+            Ok(h) => Some(h),
+            Err(_) => {
+                // A name the tree refused takes no slot of the limit on names.
+                if new {
+                    metrics.remove(key.name());
+                }
+                None
+            }
         }
-        let handle = metric.cell();
-        self.place(sets, metric, &set, &labels, &handle).ok()?;
-        metric.series.insert(set, handle.clone());
-        *series += 1;
-        Some((handle, true))
     }
 
     /// A new metric: its scaling, buckets and runtime schema.

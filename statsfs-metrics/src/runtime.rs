@@ -6,7 +6,8 @@
 //! └── worker1/
 //! ```
 //!
-//! The values are tokio's stable [`RuntimeMetrics`] (no `tokio_unstable` needed), read
+//! The values are tokio's stable [`RuntimeMetrics`] (no `tokio_unstable` needed; the
+//! workers' values exist only on targets with 64-bit atomics, as in tokio), read
 //! when the tree is read: nothing runs on the runtime's threads and nothing is sampled in
 //! the background. Every runtime's source shares two runtime schemas (`tokio` and
 //! `tokio_worker`), so a tree with several runtimes can total them at a common parent
@@ -100,6 +101,14 @@ pub fn source(name: &str, handle: &Handle) -> Result<Source, Error> {
             Ok(())
         }),
     ))?;
+    #[cfg(target_has_atomic = "64")]
+    add_workers(&root, &metrics)?;
+    Ok(root)
+}
+
+/// One `worker<i>` a worker thread, and their totals.
+#[cfg(target_has_atomic = "64")]
+fn add_workers(root: &Source, metrics: &RuntimeMetrics) -> Result<(), Error> {
     root.add(ValueGroup::aggregates_of(worker_schema()))?;
     for i in 0..metrics.num_workers() {
         let worker = Source::new(format!("worker{i}"))?;
@@ -113,15 +122,17 @@ pub fn source(name: &str, handle: &Handle) -> Result<Source, Error> {
         ))?;
         root.add_subordinate(&worker)?;
     }
-    Ok(root)
+    Ok(())
 }
 
 /// One worker's values, read from the runtime's metrics.
+#[cfg(target_has_atomic = "64")]
 struct Worker {
     metrics: RuntimeMetrics,
     index: usize,
 }
 
+#[cfg(target_has_atomic = "64")]
 impl statsfs_core::BlockSource for Worker {
     fn read_block(&self, out: &mut [u64]) -> io::Result<()> {
         let m = &self.metrics;

@@ -4,6 +4,10 @@
 //! Handles of the facade are shared by every thread that registered the key, so each
 //! write is one atomic read-modify-write (a gauge's add is a compare-and-swap of its
 //! `f64`; a histogram record adds to its bucket and to its sum).
+//!
+//! What the facade's callers write is not trusted: counters and sums never wrap (an
+//! add that could is made saturating, off the fast path), and a gauge ignores an add
+//! that is not a number.
 
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -13,6 +17,22 @@ use statsfs_core::{BlockSource, Kind};
 
 use crate::units::{sample, signed};
 
+/// Below these, any number of threads adding at once cannot wrap a word: a total under
+/// 2^62 and adds under 2^52, from fewer than 2^10 threads at a time.
+const TOTAL_FAST: u64 = 1 << 62;
+const ADD_FAST: u64 = 1 << 52;
+
+/// Adds `v` to a total that never wraps: one `fetch_add` while both are small, else a
+/// saturating compare-and-swap.
+#[inline]
+fn add_total(total: &AtomicU64, v: u64) {
+    if v < ADD_FAST && total.load(Relaxed) < TOTAL_FAST {
+        total.fetch_add(v, Relaxed);
+    } else {
+        let _ = total.fetch_update(Relaxed, Relaxed, |t| Some(t.saturating_add(v)));
+    }
+}
+
 /// A counter: one word.
 #[derive(Debug, Default)]
 pub(crate) struct CounterCell(AtomicU64);
@@ -20,7 +40,7 @@ pub(crate) struct CounterCell(AtomicU64);
 impl CounterFn for CounterCell {
     #[inline]
     fn increment(&self, value: u64) {
-        self.0.fetch_add(value, Relaxed);
+        add_total(&self.0, value);
     }
 
     /// Never backwards: the larger of the two.
@@ -54,6 +74,9 @@ impl GaugeCell {
     }
 
     fn add(&self, d: f64) {
+        if !d.is_finite() {
+            return;
+        }
         let _ = self.bits.fetch_update(Relaxed, Relaxed, |b| {
             Some((f64::from_bits(b) + d).to_bits())
         });
@@ -112,15 +135,15 @@ impl HistogramFn for HistogramCell {
         let v = sample(value, self.factor);
         let i = self.kind.bucket_of(v, self.buckets.len());
         self.buckets[i].fetch_add(1, Relaxed);
-        self.sum.fetch_add(v, Relaxed);
+        add_total(&self.sum, v);
     }
 
     fn record_many(&self, value: f64, count: usize) {
         let v = sample(value, self.factor);
         let n = count as u64;
         let i = self.kind.bucket_of(v, self.buckets.len());
-        self.buckets[i].fetch_add(n, Relaxed);
-        self.sum.fetch_add(v.wrapping_mul(n), Relaxed);
+        add_total(&self.buckets[i], n);
+        add_total(&self.sum, v.saturating_mul(n));
     }
 }
 
@@ -162,6 +185,18 @@ mod tests {
         g.read_block(&mut w).unwrap();
         assert_eq!(w[0] as i64, -2_000_000_000);
 
+        // Never backwards, whatever is added.
+        c.increment(u64::MAX - 3);
+        c.increment(100);
+        c.read_block(&mut w).unwrap();
+        assert_eq!(w, [u64::MAX]);
+        let g = GaugeCell::new(1.0);
+        g.set(2.0);
+        g.increment(f64::NAN);
+        g.increment(f64::INFINITY);
+        g.read_block(&mut w).unwrap();
+        assert_eq!(w, [2]);
+
         let h = HistogramCell::new(Kind::LogHistogram, 4, 1e6);
         for s in [0.0, 0.000_001, 0.000_003, 1.0] {
             h.record(s);
@@ -170,5 +205,15 @@ mod tests {
         let mut w = [0; 5];
         h.read_block(&mut w).unwrap();
         assert_eq!(w, [1, 1, 3, 1, 1_000_008]);
+        for _ in 0..3 {
+            h.record(f64::INFINITY);
+        }
+        h.record_many(1e30, usize::MAX);
+        h.read_block(&mut w).unwrap();
+        assert_eq!(
+            (w[3], w[4]),
+            (u64::MAX, u64::MAX),
+            "saturated, never wrapped"
+        );
     }
 }

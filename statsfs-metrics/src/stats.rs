@@ -32,12 +32,13 @@ impl RecorderStat {
         self.series.load(Relaxed)
     }
 
-    /// Registrations of a new label set that went to its metric's overflow series.
+    /// Keys sent to their metric's overflow series (each once while the recorder
+    /// remembers it).
     pub fn overflowed(&self) -> u64 {
         self.overflowed.load(Relaxed)
     }
 
-    /// Registrations refused.
+    /// Calls refused: their handles did nothing.
     pub fn refused(&self) -> u64 {
         self.refused.load(Relaxed)
     }
@@ -68,7 +69,12 @@ impl RecorderStat {
                 Schema::new_runtime(
                     "statsfs_metrics",
                     vec![
-                        d("facade_metrics", Kind::Instant, 0, "Metric names registered through the facade"),
+                        d(
+                            "facade_metrics",
+                            Kind::Instant,
+                            0,
+                            "Metric names registered through the facade",
+                        ),
                         d(
                             "facade_series",
                             Kind::Instant,
@@ -79,16 +85,16 @@ impl RecorderStat {
                             "facade_overflowed",
                             Kind::Cumulative,
                             2,
-                            "Registrations of a new label set sent to its metric's overflow series \
-                             (label statsfs_overflow=\"true\") because a limit on series was reached",
+                            "Keys sent to their metric's overflow series ({overflow}, label \
+                             statsfs_overflow=\"true\") because a limit on series was reached",
                         ),
                         d(
                             "facade_refused",
                             Kind::Cumulative,
                             3,
-                            "Registrations refused: a name registered before as another type, a name \
-                             that is no file name or that a value of the source has, or a new name \
-                             past the limit on names",
+                            "Calls refused: a name registered before as another type, a name that \
+                             is no file name or that a value of the source has, or a new name past \
+                             the limit on names",
                         ),
                     ],
                 )

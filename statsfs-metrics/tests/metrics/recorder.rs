@@ -244,10 +244,10 @@ fn past_the_limits_new_label_sets_overflow_and_totals_stay_exact() {
             "request_id=0",
             "request_id=1",
             "request_id=2",
-            "statsfs_overflow=true"
+            "{overflow}"
         ]
     );
-    let overflow = sub(&root, "statsfs_overflow=true");
+    let overflow = sub(&root, "{overflow}");
     assert_eq!(u(&overflow, "by_request_total"), 97);
     assert_eq!(u(&overflow, "other_total"), 14);
     assert_eq!(
@@ -373,4 +373,64 @@ fn the_hot_path_allocates_nothing_and_registration_only_once() {
     assert_eq!(u(&root, "hot_total"), 30_000);
     assert_eq!(u(&root, "hot_plain_total"), 20_001);
     assert_eq!(u(&root, "hot_level") as i64, 10_000);
+}
+
+#[test]
+fn overflowed_keys_are_remembered_and_a_label_cannot_take_the_overflow_over() {
+    use statsfs_testkit::alloc::calls;
+    let root = Source::new("m").unwrap();
+    let rec = Recorder::builder()
+        .limits(Limits {
+            series_per_metric: 2,
+            ..Limits::default()
+        })
+        .build(&root)
+        .unwrap();
+    with(&rec, || {
+        // A label named like the overflow's own comes first: it is a label set like any.
+        counter!("x_total", "statsfs_overflow" => "true").increment(1);
+        counter!("x_total", "k" => "a").increment(1);
+        for i in 0..10 {
+            counter!("x_total", "k" => format!("{i}")).increment(1);
+        }
+        // A key sent to the overflow once takes no lock and allocates nothing after.
+        let key = "9".to_owned();
+        counter!("x_total", "k" => key.clone()).increment(1);
+        let before = calls();
+        for _ in 0..1000 {
+            counter!("x_total", "k" => key.clone()).increment(1);
+        }
+        let overflowed = calls() - before;
+        // The same calls of a key with a series of its own: the caller's allocations
+        // (the label's `String` and the key's `Vec`), none of the recorder's.
+        let own = "a".to_owned();
+        let before = calls();
+        for _ in 0..1000 {
+            counter!("x_total", "k" => own.clone()).increment(1);
+        }
+        assert_eq!(overflowed, calls() - before);
+    });
+    assert_eq!(u(&sub(&root, "statsfs_overflow=true"), "x_total"), 1);
+    assert_eq!(u(&sub(&root, "{overflow}"), "x_total"), 10 + 1001);
+    assert_eq!(
+        u(&root, "x_total"),
+        1 + 1001 + 10 + 1001,
+        "the total is exact"
+    );
+    assert_eq!(rec.stats().overflowed(), 10, "ten keys, each once");
+}
+
+#[test]
+fn installing_a_second_recorder_leaves_its_tree_alone() {
+    let first = Source::new("first").unwrap();
+    let second = Source::new("second").unwrap();
+    // Whatever installed a recorder in this process before, a second install fails
+    // without touching its root.
+    let _ = Recorder::builder().install(&first);
+    let err = Recorder::builder().install(&second).unwrap_err();
+    assert!(err.to_string().contains("installed already"), "{err}");
+    assert!(
+        second.get("facade_series").is_err(),
+        "the tree is as it was"
+    );
 }

@@ -89,6 +89,17 @@ struct Args {
     /// second line.
     #[arg(long, value_name = "ADDR")]
     metrics: Option<String>,
+    /// Also push the tree to an OpenTelemetry collector over OTLP/HTTP, e.g.
+    /// http://127.0.0.1:4318 (posts to /v1/metrics; docs/PUSH.md).
+    #[arg(long, value_name = "URL")]
+    otlp: Option<String>,
+    /// Also push the tree to a Prometheus remote-write receiver, e.g.
+    /// http://127.0.0.1:9090 (posts to /api/v1/write; docs/PUSH.md).
+    #[arg(long, value_name = "URL")]
+    remote_write: Option<String>,
+    /// Seconds between two pushes (--otlp, --remote-write); at least 0.1.
+    #[arg(long, default_value_t = 15.0, value_name = "SECS")]
+    push_interval: f64,
     /// Also place every VM's and vCPU's statistics in a shared region at PATH, which
     /// other processes read with no system call (docs/REGION.md;
     /// `python3 examples/read_region.py PATH`); PATH must not exist (a region of a
@@ -119,6 +130,8 @@ enum AppError {
     ReadyFile(PathBuf, std::io::Error),
     /// vCPUs failed while running.
     Vcpus(Vec<String>),
+    /// A push target or its sender could not be set up.
+    Push(String),
     /// The /metrics endpoint could not be started.
     Metrics(statsfs::http::Error),
     /// The shared region could not be made or filled.
@@ -149,6 +162,7 @@ impl fmt::Display for AppError {
             AppError::ReadyFile(p, e) => write!(f, "writing {}: {e}", p.display()),
             AppError::Vcpus(errors) => write!(f, "vCPUs failed: {}", errors.join("; ")),
             AppError::Metrics(e) => write!(f, "serving /metrics: {e}"),
+            AppError::Push(e) => write!(f, "pushing the statistics: {e}"),
             AppError::Region(e) => write!(f, "the shared region: {e}"),
         }
     }
@@ -163,7 +177,7 @@ impl Error for AppError {
             AppError::Kernel(e) => Some(e),
             AppError::Mount(_, e) => Some(e),
             AppError::Signals(e) | AppError::Spawn(e) | AppError::ReadyFile(_, e) => Some(e),
-            AppError::Vcpus(_) => None,
+            AppError::Vcpus(_) | AppError::Push(_) => None,
             AppError::Metrics(e) => Some(e),
             AppError::Region(e) => Some(e),
         }
@@ -528,6 +542,8 @@ fn run(args: &Args) -> Result<(), AppError> {
         None => None,
     };
 
+    let pushers = start_pushers(args, &tree)?;
+
     let vm_sources = machines.iter().map(|m| m.node.source().clone()).collect();
     let kernel = machines
         .iter()
@@ -543,9 +559,17 @@ fn run(args: &Args) -> Result<(), AppError> {
         mounted.as_ref().map(|m| m.path()),
         metrics.as_ref().map(|s| s.local_addr()),
     );
-    // Readers go first, each within a bound whatever they do: the mount (a busy one is
-    // detached at once), then /metrics (responses in flight get the server's shutdown
-    // deadline, 1 s, and are cut after it). The totals are read from the tree after.
+    // The pushers send their last payload first (within their deadline, 5 s). Readers
+    // go next, each within a bound whatever they do: the mount (a busy one is detached
+    // at once), then /metrics (responses in flight get the server's shutdown deadline,
+    // 1 s, and are cut after it). The totals are read from the tree after.
+    for p in pushers {
+        let s = p.shutdown();
+        println!(
+            "stopped pushing: {} payload(s) sent, {} dropped, {} refused",
+            s.sent, s.dropped, s.rejected
+        );
+    }
     let unmounted = mounted.map(|m| {
         let path = m.path().to_owned();
         m.unmount()
@@ -561,6 +585,39 @@ fn run(args: &Args) -> Result<(), AppError> {
     }
     print_totals(args, &tree, &machines);
     result
+}
+
+/// The senders of `--otlp` and `--remote-write`, their statistics under the VMM's root.
+fn start_pushers(
+    args: &Args,
+    tree: &KvmTree,
+) -> Result<Vec<statsfs::http::push::Pusher>, AppError> {
+    use statsfs::http::push::{push, PushOptions, Target};
+    let interval = std::time::Duration::try_from_secs_f64(args.push_interval)
+        .map_err(|e| AppError::Push(format!("--push-interval {}: {e}", args.push_interval)))?;
+    let options = PushOptions {
+        interval,
+        ..PushOptions::default()
+    };
+    let mut pushers = Vec::new();
+    let targets = [
+        args.otlp.as_deref().map(Target::otlp),
+        args.remote_write.as_deref().map(Target::remote_write),
+    ];
+    for target in targets.into_iter().flatten() {
+        let target = target.map_err(|e| AppError::Push(e.to_string()))?;
+        let p = push(&tree.roots(), target, options.clone())
+            .map_err(|e| AppError::Push(e.to_string()))?;
+        tree.vmm()
+            .add_subordinate(p.source())
+            .map_err(AppError::Tree)?;
+        println!(
+            "pushing to {target_name} every {interval:?}",
+            target_name = p.source().name()
+        );
+        pushers.push(p);
+    }
+    Ok(pushers)
 }
 
 /// `" (n connection(s) cut)"` when a stop cut clients that were still busy.

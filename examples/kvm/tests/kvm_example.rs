@@ -630,3 +630,100 @@ fn a_region_cut_short_kills_neither_the_example_nor_its_readers() {
     assert!(ex.output().contains("cut short"), "{}", ex.output());
     assert!(!region_path.exists(), "the region file is left behind");
 }
+
+#[test]
+fn remote_write_to_prometheus_stores_what_the_mount_shows() {
+    let test = "remote_write_to_prometheus_stores_what_the_mount_shows";
+    if !common::can_run_and_mount(test) {
+        return;
+    }
+    let Some(prom) = statsfs_testkit::prometheus::Prometheus::start(
+        test,
+        "global:\n  scrape_interval: 1h\n",
+        &["--web.enable-remote-write-receiver"],
+    ) else {
+        return;
+    };
+    let bin = Path::new(env!("CARGO_BIN_EXE_kvm"));
+    let url = format!("http://{}", prom.addr());
+    let (vms, vcpus, n) = (VMS.to_string(), VCPUS.to_string(), N.to_string());
+    let (mut ex, _ready) = Example::start(
+        bin,
+        Path::new(env!("CARGO_TARGET_TMPDIR")),
+        "kvm-push",
+        &[
+            "--vms",
+            &vms,
+            "--vcpus",
+            &vcpus,
+            "--iterations",
+            &n,
+            "--rounds",
+            "1",
+            "--duration",
+            "0",
+            "--remote-write",
+            &url,
+            "--push-interval",
+            "0.2",
+        ],
+    );
+    let (pid, mount) = (ex.pid(), ex.mount.clone());
+    let vmm = mount.join("vmm");
+    // Every vCPU's counters (the VMM's and the kernel's), as the mount shows them once
+    // the rounds are done, and as Prometheus stores them from the pushes.
+    let mut wants = Vec::new();
+    for vm in fs::read_dir(&vmm)
+        .expect("list vmm/")
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+    {
+        if !vm.starts_with(&format!("{pid}-")) {
+            continue;
+        }
+        for c in 0..VCPUS {
+            let path = format!("vmm/{vm}/vcpu{c}");
+            let io_out = read_u64(&mount.join(&path).join("exits_by_reason_io_out"));
+            assert_eq!(io_out, N);
+            wants.push((
+                format!("kvm_vcpu_exits_by_reason_total{{path=\"{path}\",reason=\"io_out\"}}"),
+                io_out,
+            ));
+            let kpath = format!("kvm/{vm}/vcpu{c}");
+            let exits = read_u64(&mount.join(&kpath).join("exits"));
+            wants.push((
+                format!("kvm_kernel_vcpu_exits_total{{path=\"{kpath}\"}}"),
+                exits,
+            ));
+        }
+    }
+    assert_eq!(wants.len() as u64, 2 * VMS * VCPUS);
+    // Bounded: pushes every 0.2 s; Prometheus answers at once.
+    let end = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let got: Vec<Option<f64>> = wants.iter().map(|(q, _)| prom.value(q)).collect();
+        let all = wants
+            .iter()
+            .zip(&got)
+            .all(|((_, want), got)| *got == Some(*want as f64));
+        if all {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "after 60 s Prometheus has {got:?} for {wants:?}\nexample:\n{}\nprometheus:\n{}",
+            ex.output(),
+            prom.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // The sender's own statistics are in the tree: payloads taken, none refused.
+    let push = vmm.join("push_remote_write");
+    assert!(read_u64(&push.join("pushes")) >= 1);
+    assert_eq!(read_u64(&push.join("rejected")), 0);
+    ex.signal(libc::SIGTERM);
+    let status = ex
+        .wait(Duration::from_secs(60))
+        .expect("it stops on SIGTERM");
+    assert!(status.success(), "{status}:\n{}", ex.output());
+    assert!(ex.output().contains("stopped pushing:"), "{}", ex.output());
+}

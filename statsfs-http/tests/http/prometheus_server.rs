@@ -10,11 +10,11 @@ use crate::common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use statsfs::http::{serve, HttpOptions};
+use statsfs_testkit::prometheus::Prometheus;
 
 /// One HTTP/1.0 GET to 127.0.0.1; returns (status line, headers, body).
 fn get(addr: SocketAddr, path: &str, accept: Option<&str>) -> (String, String, String) {
@@ -126,11 +126,10 @@ fn child_process_entry() {
     drop(server);
 }
 
-/// Kills and reaps every process it holds and removes the temp dir, also when the test
+/// Kills and reaps every process it holds, also when the test
 /// fails.
 struct Guard {
     children: Vec<Child>,
-    dir: PathBuf,
 }
 
 impl Drop for Guard {
@@ -139,56 +138,17 @@ impl Drop for Guard {
             let _ = c.kill();
             let _ = c.wait();
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn url_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'.' | b'-' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-/// The value of an instant query whose result is one sample, if it has one yet.
-fn query(prom: SocketAddr, promql: &str) -> Option<f64> {
-    let mut s = TcpStream::connect(prom).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    let path = format!("/api/v1/query?query={}", url_encode(promql));
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {prom}\r\n\r\n").ok()?;
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).ok()?;
-    // {"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1700000000.123,"42"]}]}}
-    let at = raw.find("\"value\":[")?;
-    let rest = &raw[at..];
-    let v = rest.split('"').nth(3)?;
-    v.parse().ok()
 }
 
 #[test]
 fn prometheus_scrapes_two_processes_and_sums_them() {
-    let Some(prometheus) = common::tool(
-        "prometheus_scrapes_two_processes_and_sums_them",
-        "prometheus",
-    ) else {
+    let test = "prometheus_scrapes_two_processes_and_sums_them";
+    if common::tool(test, "prometheus").is_none() {
         return;
-    };
-    let dir = std::env::temp_dir().join(format!("statsfs-prom-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    }
     let mut guard = Guard {
         children: Vec::new(),
-        dir: dir.clone(),
     };
 
     let (mut targets, mut exits, mut halt_ns) = (Vec::new(), 0u64, 0u64);
@@ -220,46 +180,29 @@ fn prometheus_scrapes_two_processes_and_sums_them() {
         halt_ns += words.next().unwrap().parse::<u64>().unwrap();
     }
 
-    let port = free_port();
-    let config = dir.join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
-             scrape_configs:\n  - job_name: statsfs\n    scrape_interval: 1s\n    scrape_timeout: 1s\n    static_configs:\n      - targets: [{}]\n",
-            targets.iter().map(|t| format!("'{t}'")).collect::<Vec<_>>().join(", ")
-        ),
-    )
-    .unwrap();
-    let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
-    let server = Command::new(prometheus)
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.join("data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    guard.children.push(server);
-    let prom: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let config = format!(
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
+         scrape_configs:\n  - job_name: statsfs\n    scrape_interval: 1s\n    scrape_timeout: 1s\n    static_configs:\n      - targets: [{}]\n",
+        targets.iter().map(|t| format!("'{t}'")).collect::<Vec<_>>().join(", ")
+    );
+    let Some(prom) = Prometheus::start(test, &config, &[]) else {
+        return;
+    };
 
     // Poll, with a bound: the first scrape lands a few seconds after start.
     let start = Instant::now();
     let limit = Duration::from_secs(60);
     let (mut got_exits, mut got_halt) = (None, None);
     while start.elapsed() < limit {
-        let up = query(prom, "sum(up{job=\"statsfs\"})");
-        got_exits = query(prom, "sum(vcpu_exits_total)");
-        got_halt = query(prom, "sum(vcpu_halt_seconds_total)");
+        let up = prom.value("sum(up{job=\"statsfs\"})");
+        got_exits = prom.value("sum(vcpu_exits_total)");
+        got_halt = prom.value("sum(vcpu_halt_seconds_total)");
         if up == Some(2.0) && got_exits == Some(exits as f64) && got_halt.is_some() {
             break;
         }
         std::thread::sleep(Duration::from_millis(250));
     }
-    let log = std::fs::read_to_string(dir.join("prometheus.log")).unwrap_or_default();
+    let log = prom.log();
     assert_eq!(
         got_exits,
         Some(exits as f64),
@@ -273,10 +216,10 @@ fn prometheus_scrapes_two_processes_and_sums_them() {
         "sum(vcpu_halt_seconds_total) = {got}, want {want}"
     );
     // Leaves only: as many series as leaves, none from the aggregates.
-    assert_eq!(query(prom, "count(vcpu_exits_total)"), Some(4.0));
+    assert_eq!(prom.value("count(vcpu_exits_total)"), Some(4.0));
     // Histograms made it through OpenMetrics (what Prometheus asks for first).
     assert_eq!(
-        query(prom, "sum(vcpu_queue_len_bucket{le=\"+Inf\"})"),
+        prom.value("sum(vcpu_queue_len_bucket{le=\"+Inf\"})"),
         Some(4.0 * 5.0)
     );
     eprintln!("Prometheus agreed after {:?}", start.elapsed());

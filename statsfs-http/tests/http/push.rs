@@ -6,8 +6,8 @@
 use crate::common;
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
@@ -18,6 +18,7 @@ use statsfs::cell::{Counter, LogHistogram, WithSum};
 use statsfs::http::push::{push, ucum, PushOptions, Pusher, Resource, Stopped, Target};
 use statsfs::openmetrics::{Encoder, MetricType};
 use statsfs::{Family, Label, Source, Stats};
+use statsfs_testkit::prometheus::{promql_string, Prometheus};
 
 #[derive(Clone, Copy, Label)]
 enum Op {
@@ -371,99 +372,23 @@ fn targets_are_checked_and_options_too() {
 
 // ---- Prometheus' remote-write receiver ----
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn url_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'.' | b'-' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-/// The values of an instant query, as text (`[]` when none yet).
-fn query(prom: SocketAddr, promql: &str) -> Option<String> {
-    let mut s = TcpStream::connect(prom).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    let path = format!("/api/v1/query?query={}", url_encode(promql));
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {prom}\r\n\r\n").ok()?;
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).ok()?;
-    let body = raw.split_once("\r\n\r\n")?.1;
-    let at = body.find("\"result\":")?;
-    Some(body[at + 9..].to_owned())
-}
-
-/// `"value":[t,"v"]` of a result with one series.
-fn one_value(result: &str) -> Option<f64> {
-    if result.matches("\"metric\"").count() != 1 {
-        return None;
-    }
-    let at = result.find("\"value\":[")?;
-    result[at..].split('"').nth(3)?.parse().ok()
-}
-
-fn promql_string(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
 #[test]
 fn prometheus_remote_write_stores_the_series_of_metrics_with_their_values() {
     let test = "prometheus_remote_write_stores_the_series_of_metrics_with_their_values";
-    let Some(prometheus) = common::tool(test, "prometheus") else {
+    let Some(prom) = Prometheus::start(
+        test,
+        "global:\n  scrape_interval: 1h\n",
+        &["--web.enable-remote-write-receiver"],
+    ) else {
         return;
     };
-    let dir = std::env::temp_dir().join(format!("statsfs-rw-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("prometheus.yml");
-    std::fs::write(&config, "global:\n  scrape_interval: 1h\n").unwrap();
-    let port = free_port();
-    let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
-    let mut server = Command::new(prometheus)
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.join("data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg("--web.enable-remote-write-receiver")
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    struct Kill<'a>(&'a mut Child, PathBuf);
-    impl Drop for Kill<'_> {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-            let _ = std::fs::remove_dir_all(&self.1);
-        }
-    }
-    let _kill = Kill(&mut server, dir.clone());
-    let prom: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    eventually("Prometheus answers queries", || query(prom, "1").is_some());
 
     let (t, _s) = tree();
-    let target = Target::remote_write(&format!("http://127.0.0.1:{port}")).unwrap();
+    let target = Target::remote_write(&format!("http://{}", prom.addr())).unwrap();
     let pusher = push(std::slice::from_ref(&t.root), target, fast()).unwrap();
     eventually("a payload taken", || stat(&pusher, "pushes") >= 1);
     let stopped = pusher.shutdown();
-    assert_eq!(
-        stopped.rejected,
-        0,
-        "{}",
-        std::fs::read_to_string(dir.join("prometheus.log")).unwrap_or_default()
-    );
+    assert_eq!(stopped.rejected, 0, "{}", prom.log());
 
     // Every sample /metrics serves is stored under the same name and labels, with its value.
     let mut e = Encoder::new();
@@ -506,18 +431,14 @@ fn prometheus_remote_write_stores_the_series_of_metrics_with_their_values() {
                 }
             }
             for (q, want) in wants {
-                let got = query(prom, &q).and_then(|r| one_value(&r));
+                let got = prom.value(&q);
                 assert_eq!(got, Some(want), "{q}");
                 checked += 1;
             }
         }
     }
     assert!(checked > 20, "{checked}");
-    // The pusher's own statistics were not in the pushed tree (not attached): one name
-    // that is, and the totals PromQL computes equal the tree's aggregates.
+    // The totals PromQL computes equal the tree's aggregates.
     let exits = t.root.get("exits").unwrap().as_u64() as f64;
-    assert_eq!(
-        query(prom, "sum(vcpu_exits_total)").and_then(|r| one_value(&r)),
-        Some(exits)
-    );
+    assert_eq!(prom.value("sum(vcpu_exits_total)"), Some(exits));
 }

@@ -24,6 +24,7 @@
 pub mod alloc;
 pub mod fixtures;
 pub mod load;
+pub mod otlp;
 pub mod prometheus;
 
 pub use fixtures::*;

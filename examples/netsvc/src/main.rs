@@ -87,9 +87,20 @@ struct Args {
     /// 127.0.0.1:9478; port 0 picks a free one; the address is printed).
     #[arg(long, value_name = "ADDR")]
     metrics: Option<String>,
+    /// Also push the statistics to an OpenTelemetry collector over OTLP/HTTP, e.g.
+    /// http://127.0.0.1:4318 (docs/PUSH.md).
+    #[arg(long, value_name = "URL")]
+    otlp: Option<String>,
+    /// Also push the statistics to a Prometheus remote-write receiver, e.g.
+    /// http://127.0.0.1:9090 (docs/PUSH.md).
+    #[arg(long, value_name = "URL")]
+    remote_write: Option<String>,
+    /// Seconds between two pushes; at least 0.1.
+    #[arg(long, default_value_t = 15.0, value_name = "SECS")]
+    push_interval: f64,
     /// Run without statistics: no source is created and no counter touched, to measure
     /// what they cost.
-    #[arg(long, conflicts_with_all = ["mount", "metrics"])]
+    #[arg(long, conflicts_with_all = ["mount", "metrics", "otlp", "remote_write"])]
     no_stats: bool,
 }
 
@@ -106,6 +117,8 @@ enum AppError {
     Metrics(statsfs::http::Error),
     /// The recorder of the `metrics` facade could not be installed.
     Recorder(statsfs::metrics::InstallError),
+    /// A push target or its sender could not be set up.
+    Push(String),
     /// Signal handlers could not be installed.
     Signals(std::io::Error),
     /// The load generator's threads could not be started.
@@ -125,6 +138,7 @@ impl fmt::Display for AppError {
             ),
             AppError::Metrics(e) => write!(f, "serving /metrics: {e}"),
             AppError::Recorder(e) => write!(f, "installing the metrics recorder: {e}"),
+            AppError::Push(e) => write!(f, "pushing the statistics: {e}"),
             AppError::Signals(e) => write!(f, "installing the signal handlers: {e}"),
             AppError::Load(e) => write!(f, "starting the load generator: {e}"),
         }
@@ -139,6 +153,7 @@ impl Error for AppError {
             AppError::Mount(_, e) => Some(e),
             AppError::Metrics(e) => Some(e),
             AppError::Recorder(e) => Some(e),
+            AppError::Push(_) => None,
         }
     }
 }
@@ -197,6 +212,11 @@ fn run(args: &Args) -> Result<bool, AppError> {
             Some(s)
         }
         _ => None,
+    };
+
+    let pushers = match &tree {
+        Some(t) => start_pushers(args, t)?,
+        None => Vec::new(),
     };
 
     let start = Instant::now();
@@ -264,6 +284,14 @@ fn run(args: &Args) -> Result<bool, AppError> {
     server.shutdown();
     let totals = tree.as_ref().map(|t| Totals::read(t.root()));
     let ok = summary::report(counts, elapsed, totals);
+    // The pushers send the final totals (within their deadline, 5 s), then the readers stop.
+    for p in pushers {
+        let s = p.shutdown();
+        println!(
+            "stopped pushing: {} payload(s) sent, {} dropped, {} refused",
+            s.sent, s.dropped, s.rejected
+        );
+    }
 
     // Readers stop within a bound whatever they do: the mount first (a busy one is
     // detached at once), then /metrics (responses in flight get 1 s, then are cut).
@@ -286,6 +314,36 @@ fn run(args: &Args) -> Result<bool, AppError> {
         println!("unmounted {}", path.display());
     }
     Ok(ok)
+}
+
+/// The senders of `--otlp` and `--remote-write`, their statistics under `svc/`.
+fn start_pushers(
+    args: &Args,
+    tree: &SvcTree,
+) -> Result<Vec<statsfs::http::push::Pusher>, AppError> {
+    use statsfs::http::push::{push, PushOptions, Target};
+    let interval = Duration::try_from_secs_f64(args.push_interval)
+        .map_err(|e| AppError::Push(format!("--push-interval {}: {e}", args.push_interval)))?;
+    let options = PushOptions {
+        interval,
+        ..PushOptions::default()
+    };
+    let targets = [
+        args.otlp.as_deref().map(Target::otlp),
+        args.remote_write.as_deref().map(Target::remote_write),
+    ];
+    let mut pushers = Vec::new();
+    for target in targets.into_iter().flatten() {
+        let target = target.map_err(|e| AppError::Push(e.to_string()))?;
+        let roots = std::slice::from_ref(tree.root());
+        let p = push(roots, target, options.clone()).map_err(|e| AppError::Push(e.to_string()))?;
+        tree.root()
+            .add_subordinate(p.source())
+            .map_err(AppError::Tree)?;
+        println!("pushing ({}) every {interval:?}", p.source().name());
+        pushers.push(p);
+    }
+    Ok(pushers)
 }
 
 fn main() -> ExitCode {

@@ -265,3 +265,81 @@ fn totals_read_through_the_mount_never_go_back_as_connections_retire() {
     let out = svc.stdout();
     assert!(out.contains("verified: every total"), "{out}");
 }
+
+#[test]
+fn otlp_receives_the_final_totals_with_units_and_the_facade_metrics() {
+    let test = "otlp_receives_the_final_totals_with_units_and_the_facade_metrics";
+    let Some(rx) = statsfs_testkit::otlp::OtlpReceiver::start(test, &[]) else {
+        return;
+    };
+    let url = rx.url();
+    let mut svc = Netsvc::start(
+        "netsvc-otlp",
+        false,
+        &[
+            "--duration",
+            "2",
+            "--load-rate",
+            "50",
+            "--load-requests",
+            "3",
+            "--otlp",
+            &url,
+            "--push-interval",
+            "0.2",
+        ],
+    );
+    let status = svc
+        .wait(Duration::from_secs(60))
+        .unwrap_or_else(|| panic!("still running 60 s after a 2 s run:\n{}", svc.output()));
+    assert!(status.success(), "exit status {status}:\n{}", svc.output());
+    let out = svc.stdout();
+    assert!(out.contains("stopped pushing: "), "{out}");
+    // The last request the receiver took is the shutdown's: the final totals.
+    let mut last = None;
+    while let Ok(r) = rx.requests.recv_timeout(Duration::from_secs(2)) {
+        last = Some(r);
+    }
+    let last = last.expect("the receiver took no request");
+    let points: Vec<Vec<&str>> = last
+        .iter()
+        .filter_map(|l| l.strip_prefix("POINT\t"))
+        .map(|l| l.split('\t').collect())
+        .collect();
+    // name, description, unit, type, temporality, monotonic, attributes, start?, time?, value...
+    let sum_of = |name: &str| -> u64 {
+        points
+            .iter()
+            .filter(|p| p[0] == name)
+            .map(|p| {
+                let v = p[9];
+                v.strip_prefix("int:")
+                    .or_else(|| v.strip_prefix("count="))
+                    .unwrap_or_else(|| panic!("{name}: {v}"))
+                    .parse::<u64>()
+                    .unwrap()
+            })
+            .sum()
+    };
+    let rows = common::summary_rows(&out);
+    let tree = |stat: &str| rows.iter().find(|r| r.0 == stat).map(|r| r.2).unwrap();
+    assert_eq!(
+        sum_of("svc_listener_accepted"),
+        tree("svc/accepted"),
+        "{out}"
+    );
+    assert_eq!(sum_of("svc_conn_requests"), tree("svc/requests"));
+    assert_eq!(sum_of("svc_conn_in_bytes"), tree("svc/bytes_in"));
+    assert_eq!(sum_of("svc_conn_service_seconds"), tree("svc/service_ns"));
+    // A library's numbers through the `metrics` facade, in the same payload.
+    assert_eq!(sum_of("handoff_items"), tree("svc/lib/handoff_items_total"));
+    let unit_of = |name: &str| points.iter().find(|p| p[0] == name).map(|p| (p[2], p[3]));
+    assert_eq!(unit_of("svc_conn_in_bytes"), Some(("By", "sum")));
+    assert_eq!(
+        unit_of("svc_conn_service_seconds"),
+        Some(("s", "histogram"))
+    );
+    assert_eq!(unit_of("handoff_wait_seconds"), Some(("s", "histogram")));
+    let resource = last.iter().find(|l| l.starts_with("RESOURCE\t")).unwrap();
+    assert!(resource.contains("service.name=netsvc"), "{resource}");
+}

@@ -1,16 +1,13 @@
 //! Pushing the tree to real receivers: an OTLP receiver that decodes with the OpenTelemetry
-//! project's own protobuf classes (`otlp_receiver.py`, PyPI `opentelemetry-proto`), and a
+//! project's own protobuf classes (the testkit's `otlp_receiver.py`, PyPI
+//! `opentelemetry-proto`), and a
 //! Prometheus server with its remote-write receiver; and receivers that are down, slow,
 //! or answer 429, 500 or 400.
 
 use crate::common;
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,6 +15,7 @@ use statsfs::cell::{Counter, LogHistogram, WithSum};
 use statsfs::http::push::{push, ucum, PushOptions, Pusher, Resource, Stopped, Target};
 use statsfs::openmetrics::{Encoder, MetricType};
 use statsfs::{Family, Label, Source, Stats};
+use statsfs_testkit::otlp::OtlpReceiver;
 use statsfs_testkit::prometheus::{promql_string, Prometheus};
 
 #[derive(Clone, Copy, Label)]
@@ -113,68 +111,6 @@ fn expected_points(root: &Source) -> BTreeSet<String> {
     out
 }
 
-/// `otlp_receiver.py`, running: its port and the requests it printed.
-struct OtlpReceiver {
-    child: Child,
-    _stdin: ChildStdin,
-    port: u16,
-    requests: Receiver<Vec<String>>,
-}
-
-impl Drop for OtlpReceiver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn otlp_receiver(test: &str, args: &[&str]) -> Option<OtlpReceiver> {
-    let py = common::tool(test, "python3")?;
-    let ok = Command::new(&py)
-        .args(["-c", "import opentelemetry.proto"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        common::skip(
-            test,
-            "python3 cannot import opentelemetry.proto (pip install opentelemetry-proto, or bash .ci/setup)",
-        );
-        return None;
-    }
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/http/otlp_receiver.py");
-    let mut child = Command::new(py)
-        .arg(script)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdin = child.stdin.take().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    let port = first.strip_prefix("LISTENING ").unwrap().parse().unwrap();
-    let (tx, requests) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut block = Vec::new();
-        for line in lines.map_while(Result::ok) {
-            if line == "END" {
-                if tx.send(std::mem::take(&mut block)).is_err() {
-                    return;
-                }
-            } else {
-                block.push(line);
-            }
-        }
-    });
-    Some(OtlpReceiver {
-        child,
-        _stdin: stdin,
-        port,
-        requests,
-    })
-}
-
 fn fast() -> PushOptions {
     PushOptions {
         interval: Duration::from_millis(100),
@@ -201,13 +137,13 @@ fn eventually(what: &str, mut f: impl FnMut() -> bool) {
 #[test]
 fn otlp_receivers_decode_every_point_unit_bound_and_attribute() {
     let test = "otlp_receivers_decode_every_point_unit_bound_and_attribute";
-    let Some(rx) = otlp_receiver(test, &[]) else {
+    let Some(rx) = OtlpReceiver::start(test, &[]) else {
         return;
     };
     let (t, _s) = tree();
     let want = expected_points(&t.root);
     assert!(want.len() > 10, "{want:?}");
-    let target = Target::otlp(&format!("http://127.0.0.1:{}", rx.port)).unwrap();
+    let target = Target::otlp(&rx.url()).unwrap();
     let pusher = push(std::slice::from_ref(&t.root), target, fast()).unwrap();
     let request = rx
         .requests
@@ -253,11 +189,11 @@ fn otlp_receivers_decode_every_point_unit_bound_and_attribute() {
 fn a_receiver_that_refuses_for_a_while_is_caught_up_and_the_drops_are_counted() {
     let test = "a_receiver_that_refuses_for_a_while_is_caught_up_and_the_drops_are_counted";
     for status in ["503", "429"] {
-        let Some(rx) = otlp_receiver(test, &["--status", status, "--times", "6"]) else {
+        let Some(rx) = OtlpReceiver::start(test, &["--status", status, "--times", "6"]) else {
             return;
         };
         let (t, _s) = tree();
-        let target = Target::otlp(&format!("http://127.0.0.1:{}", rx.port)).unwrap();
+        let target = Target::otlp(&rx.url()).unwrap();
         let options = PushOptions { queue: 2, ..fast() };
         let pusher = push(std::slice::from_ref(&t.root), target, options).unwrap();
         eventually("six refusals", || stat(&pusher, "failures") >= 6);
@@ -285,11 +221,11 @@ fn a_receiver_that_refuses_for_a_while_is_caught_up_and_the_drops_are_counted() 
 #[test]
 fn a_payload_refused_for_good_is_not_sent_again() {
     let test = "a_payload_refused_for_good_is_not_sent_again";
-    let Some(rx) = otlp_receiver(test, &["--status", "400", "--times", "1"]) else {
+    let Some(rx) = OtlpReceiver::start(test, &["--status", "400", "--times", "1"]) else {
         return;
     };
     let (t, _s) = tree();
-    let target = Target::otlp(&format!("http://127.0.0.1:{}", rx.port)).unwrap();
+    let target = Target::otlp(&rx.url()).unwrap();
     let pusher = push(std::slice::from_ref(&t.root), target, fast()).unwrap();
     eventually("a payload taken after the refusal", || {
         stat(&pusher, "pushes") >= 2

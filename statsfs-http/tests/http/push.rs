@@ -201,7 +201,15 @@ fn a_receiver_that_refuses_for_a_while_is_caught_up_and_the_drops_are_counted() 
         eventually("the receiver took payloads again", || {
             stat(&pusher, "pushes") >= 3
         });
+        let source = pusher.source().clone();
         let stopped = pusher.shutdown();
+        // Every payload made is accounted for: taken, dropped or refused.
+        let payloads = source.get("payloads").unwrap().as_u64();
+        assert_eq!(
+            payloads,
+            stopped.sent + stopped.dropped + stopped.rejected,
+            "{stopped:?}"
+        );
         let mut taken = 0;
         while rx.requests.recv_timeout(Duration::from_secs(2)).is_ok() {
             taken += 1;

@@ -45,11 +45,9 @@ impl Prometheus {
     /// [`crate::skip`]) when `prometheus` is not on PATH.
     pub fn start(test: &str, config: &str, flags: &[&str]) -> Option<Prometheus> {
         let bin = crate::tool(test, "prometheus")?;
-        let dir = std::env::temp_dir().join(format!(
-            "statsfs-prom-{}-{}",
-            std::process::id(),
-            test.len() + config.len() + flags.len()
-        ));
+        static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("statsfs-prom-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("a directory for prometheus");
         let config_file = dir.join("prometheus.yml");

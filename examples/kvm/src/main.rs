@@ -559,7 +559,7 @@ fn run(args: &Args) -> Result<(), AppError> {
         mounted.as_ref().map(|m| m.path()),
         metrics.as_ref().map(|s| s.local_addr()),
     );
-    // The pushers send their last payload first (within their deadline, 5 s). Readers
+    // The pushers send their last payload first (within their deadline, 5 s each). Readers
     // go next, each within a bound whatever they do: the mount (a busy one is detached
     // at once), then /metrics (responses in flight get the server's shutdown deadline,
     // 1 s, and are cut after it). The totals are read from the tree after.

@@ -284,7 +284,8 @@ fn run(args: &Args) -> Result<bool, AppError> {
     server.shutdown();
     let totals = tree.as_ref().map(|t| Totals::read(t.root()));
     let ok = summary::report(counts, elapsed, totals);
-    // The pushers send the final totals (within their deadline, 5 s), then the readers stop.
+    // The pushers send the final totals (within their deadline, 5 s each), then the
+    // readers stop.
     for p in pushers {
         let s = p.shutdown();
         println!(

@@ -32,13 +32,15 @@ pub struct OtlpEncoder {
     w: Writer,
 }
 
-/// The UCUM unit OTLP carries: `s`, `By`, `{cycle}`, `1`.
+/// The UCUM unit OTLP carries: `s`, `By`, `{cycle}`, and none for plain numbers and
+/// booleans (a unit `1` would make Prometheus' OTLP translation append `_ratio` to a
+/// gauge's name, which `/metrics` does not).
 pub fn ucum(unit: Unit) -> &'static str {
     match unit {
         Unit::Seconds => "s",
         Unit::Bytes => "By",
         Unit::Cycles => "{cycle}",
-        Unit::None | Unit::Boolean => "1",
+        Unit::None | Unit::Boolean => "",
     }
 }
 

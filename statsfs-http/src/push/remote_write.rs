@@ -152,12 +152,14 @@ impl RemoteWriteEncoder {
     pub fn encode_compressed(&mut self, roots: &[Source], now_ms: i64) -> &[u8] {
         self.encode(roots, now_ms);
         let max = snap::raw::max_compress_len(self.w.buf.len());
-        self.compressed.resize(max, 0);
+        // Grown (and zeroed) only when a bigger payload needs it; kept at its size.
+        if self.compressed.len() < max {
+            self.compressed.resize(max, 0);
+        }
         let n = self
             .snappy
             .compress(&self.w.buf, &mut self.compressed)
             .unwrap_or(0);
-        self.compressed.truncate(n);
-        &self.compressed
+        &self.compressed[..n]
     }
 }

@@ -131,8 +131,8 @@ pub struct PushOptions {
     pub queue: usize,
     /// Compress OTLP payloads with gzip (default true; remote write is always snappy).
     pub gzip: bool,
-    /// How long [`Pusher::shutdown`] may try to send what is left, with one last
-    /// payload, before it gives up (default 5 s).
+    /// How long [`Pusher::shutdown`] may finish an attempt in flight and send what is
+    /// left, with one last payload, before it gives up (default 5 s).
     pub shutdown_deadline: Duration,
     /// What OTLP payloads say about this process (default [`Resource::of_process`] with
     /// the process's name).
@@ -223,8 +223,9 @@ impl Pusher {
         &self.source
     }
 
-    /// Stops: one last payload is encoded, and what is queued is sent until the
-    /// shutdown deadline; what is left then is dropped. Returns the totals.
+    /// Stops: an attempt in flight finishes, one last payload is encoded, and what is
+    /// queued is sent, until the shutdown deadline; what is left then is dropped. Returns
+    /// the totals.
     pub fn shutdown(mut self) -> Stopped {
         self.stop_and_join();
         self.stats.stopped()
@@ -296,6 +297,9 @@ pub fn push(roots: &[Source], target: Target, options: PushOptions) -> Result<Pu
         .spawn(move || {
             let mut sender = Sender::new(roots, target, options, s);
             runtime.block_on(sender.run(stop_rx));
+            // Not waiting for work left on the blocking pool (a name lookup the deadline
+            // gave up on): the shutdown keeps its deadline.
+            runtime.shutdown_timeout(Duration::ZERO);
         })
         .map_err(PushError::Start)?;
     Ok(Pusher {
@@ -386,6 +390,8 @@ enum Outcome {
     Sent,
     Rejected(StatusCode),
     Retry(String),
+    /// The connection failed before any answer.
+    Closed(String),
 }
 
 enum Encoding {
@@ -413,6 +419,26 @@ fn unix_ns() -> u64 {
         .unwrap_or(0)
 }
 
+/// When this process started (Unix nanoseconds): the start of every cumulative value it
+/// pushes, since each was 0 then (a source made later counted nothing before). From
+/// `/proc/self/stat` (in the kernel's `USER_HZ`, 100 on every Linux ABI) and the boot time
+/// in `/proc/stat`.
+fn process_start_ns() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // After the command name, which may hold spaces: field 3 (state) on; 22 is starttime.
+    let rest = stat.get(stat.rfind(')')? + 1..)?;
+    let ticks: u64 = rest.split_whitespace().nth(19)?.parse().ok()?;
+    let boot: u64 = std::fs::read_to_string("/proc/stat")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))?
+        .trim()
+        .parse()
+        .ok()?;
+    boot.checked_mul(1_000_000_000)?
+        .checked_add(ticks.checked_mul(10_000_000)?)
+}
+
 impl Sender {
     fn new(roots: Vec<Source>, target: Target, options: PushOptions, stats: Arc<PushStat>) -> Self {
         let encoding = match target.protocol {
@@ -425,7 +451,7 @@ impl Sender {
             }
             Protocol::RemoteWrite => Encoding::RemoteWrite(Box::default()),
         };
-        let start_ns = unix_ns();
+        let start_ns = process_start_ns().unwrap_or_else(unix_ns);
         Sender {
             roots,
             target,
@@ -444,28 +470,42 @@ impl Sender {
         let mut tick = tokio::time::interval(self.options.interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut retry_at: Option<tokio::time::Instant> = None;
-        loop {
+        let deadline = self.options.shutdown_deadline;
+        let end = loop {
             let wake = retry_at
                 .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400));
             tokio::select! {
                 biased;
-                _ = stop.changed() => break,
+                _ = stop.changed() => break tokio::time::Instant::now() + deadline,
                 _ = tick.tick() => self.enqueue(),
                 _ = tokio::time::sleep_until(wake), if retry_at.is_some() => retry_at = None,
             }
             if retry_at.is_some() {
                 continue;
             }
-            tokio::select! {
+            let mut delay = None;
+            let sending = self.send_queued();
+            tokio::pin!(sending);
+            let stopped = tokio::select! {
                 biased;
-                _ = stop.changed() => break,
-                delay = self.send_queued() => retry_at = delay.map(|d| tokio::time::Instant::now() + d),
+                _ = stop.changed() => true,
+                d = &mut sending => {
+                    delay = d;
+                    false
+                }
+            };
+            if stopped {
+                // An attempt in flight is finished (within the shutdown deadline), not
+                // cut: its payload may be at the receiver already, and is counted.
+                let end = tokio::time::Instant::now() + deadline;
+                let _ = tokio::time::timeout_at(end, &mut sending).await;
+                break end;
             }
-        }
-        // One last payload, and what is queued, within the deadline; then give up.
+            retry_at = delay.map(|d| tokio::time::Instant::now() + d);
+        };
+        // One last payload, and what is queued, until the deadline; then give up.
         self.enqueue();
-        let deadline = self.options.shutdown_deadline;
-        let _ = tokio::time::timeout(deadline, async {
+        let _ = tokio::time::timeout_at(end, async {
             while !self.queue.is_empty() {
                 if let Some(d) = self.send_queued().await {
                     tokio::time::sleep(d.min(Duration::from_millis(200))).await;
@@ -548,12 +588,14 @@ impl Sender {
                 Outcome::Rejected(status) => {
                     self.queue.pop_front();
                     self.stats.rejected.fetch_add(1, Relaxed);
+                    // The receiver answered: the connection is fine.
+                    self.failures_in_a_row = 0;
                     log::warn!(
                         "push to {}: the receiver refused a payload ({status}); it is not sent again",
                         self.target.display()
                     );
                 }
-                Outcome::Retry(why) => {
+                Outcome::Retry(why) | Outcome::Closed(why) => {
                     self.stats.failures.fetch_add(1, Relaxed);
                     if self.failures_in_a_row == 0 {
                         log::warn!(
@@ -600,15 +642,27 @@ impl Sender {
     }
 
     async fn send(&mut self, payload: Bytes) -> Outcome {
-        let mut conn = match self.conn.take() {
-            Some(c) if !c.is_closed() => c,
-            _ => match self.connect().await {
-                Ok(c) => c,
-                Err(e) => return Outcome::Retry(e),
-            },
+        // A kept connection the receiver closed as it went idle fails at once: then one
+        // more try on a new connection, not a counted failure.
+        if let Some(c) = self.conn.take().filter(|c| !c.is_closed()) {
+            match self.send_on(c, payload.clone()).await {
+                Outcome::Closed(_) => {}
+                done => return done,
+            }
+        }
+        let conn = match self.connect().await {
+            Ok(c) => c,
+            Err(e) => return Outcome::Retry(e),
         };
+        match self.send_on(conn, payload).await {
+            Outcome::Closed(e) => Outcome::Retry(e),
+            done => done,
+        }
+    }
+
+    async fn send_on(&mut self, mut conn: SendRequest<Full<Bytes>>, payload: Bytes) -> Outcome {
         if let Err(e) = conn.ready().await {
-            return Outcome::Retry(format!("connection closed: {e}"));
+            return Outcome::Closed(format!("connection closed: {e}"));
         }
         let mut req = Request::post(self.target.path.as_str())
             .header(hyper::header::HOST, self.target.authority.as_str())
@@ -632,7 +686,7 @@ impl Sender {
         };
         let resp = match conn.send_request(req).await {
             Ok(r) => r,
-            Err(e) => return Outcome::Retry(format!("the request failed: {e}")),
+            Err(e) => return Outcome::Closed(format!("the request failed: {e}")),
         };
         let status = resp.status();
         // The answer's body is read (at most 64 KiB) so that the connection can be reused.

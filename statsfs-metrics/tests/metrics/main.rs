@@ -24,3 +24,16 @@ fn recorder() -> (Source, Recorder) {
 fn with<T>(rec: &Recorder, f: impl FnOnce() -> T) -> T {
     metrics::with_local_recorder(rec, f)
 }
+
+/// One metric registered unlabelled first then labelled, another the other way round.
+fn mixed_labels() -> (Source, Recorder) {
+    use metrics::counter;
+    let (root, rec) = recorder();
+    with(&rec, || {
+        counter!("first_plain_total").increment(1);
+        counter!("first_plain_total", "k" => "a").increment(10);
+        counter!("first_labelled_total", "k" => "a").increment(10);
+        counter!("first_labelled_total").increment(1);
+    });
+    (root, rec)
+}

@@ -313,13 +313,7 @@ fn hostile_names_and_labels_become_names_the_tree_takes() {
 
 #[test]
 fn an_unlabelled_series_beside_labelled_ones_is_kept_in_either_order() {
-    let (root, rec) = recorder();
-    with(&rec, || {
-        counter!("first_plain_total").increment(1);
-        counter!("first_plain_total", "k" => "a").increment(10);
-        counter!("first_labelled_total", "k" => "a").increment(10);
-        counter!("first_labelled_total").increment(1);
-    });
+    let (root, rec) = crate::mixed_labels();
     // Unlabelled first: it keeps the name; there is no total.
     assert_eq!(u(&root, "first_plain_total"), 1);
     assert!(!root.get("first_plain_total").unwrap().is_aggregate());

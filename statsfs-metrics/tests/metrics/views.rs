@@ -157,13 +157,7 @@ fn the_mount_shows_them_as_files_and_in_its_bulk_files() {
 
 #[test]
 fn every_series_is_exported_once_whatever_the_order_of_labels() {
-    let (root, rec) = recorder();
-    with(&rec, || {
-        counter!("first_plain_total").increment(1);
-        counter!("first_plain_total", "k" => "a").increment(10);
-        counter!("first_labelled_total", "k" => "a").increment(10);
-        counter!("first_labelled_total").increment(1);
-    });
+    let (root, _rec) = crate::mixed_labels();
     let text =
         String::from_utf8(Encoder::new().encode(&[root], Format::Prometheus).to_vec()).unwrap();
     for line in [

@@ -1,4 +1,4 @@
-//! The /metrics endpoint end to end: hardening against clients, a real Prometheus server, pushing to real receivers (OTLP, remote write), and the header fuzzer's corpus.
+//! The /metrics endpoint end to end: hardening against clients, a real Prometheus server, and the header fuzzer's corpus.
 //!
 //! One test binary for the crate: each module is a file beside this one.
 
@@ -7,4 +7,3 @@ use statsfs_testkit as common;
 mod fuzz_corpus;
 mod hardening;
 mod prometheus_server;
-mod push;

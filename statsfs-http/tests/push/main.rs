@@ -1,10 +1,13 @@
 //! Pushing the tree to real receivers: an OTLP receiver that decodes with the OpenTelemetry
 //! project's own protobuf classes (the testkit's `otlp_receiver.py`, PyPI
-//! `opentelemetry-proto`), and a
-//! Prometheus server with its remote-write receiver; and receivers that are down, slow,
-//! or answer 429, 500 or 400.
+//! `opentelemetry-proto`), and a Prometheus server with its remote-write receiver; and
+//! receivers that are down, slow, or answer 429, 500 or 400.
+//!
+//! A test binary of its own: the receivers it starts (a Prometheus server, Python
+//! processes) load the machine, and the endpoint's hardening tests, which measure what a
+//! scraper gets through a flood, run in the other binary, not beside them.
 
-use crate::common;
+use statsfs_testkit as common;
 
 use std::collections::BTreeSet;
 use std::net::{SocketAddr, TcpListener};

@@ -118,6 +118,33 @@ impl Schema {
         }))
     }
 
+    /// [`new_runtime`](Self::new_runtime) with the descriptors laid out one after the
+    /// other, in the order given: each one's `offset` is the words of those before it
+    /// (a histogram of `size` buckets takes `size` words). For blocks a program fills
+    /// itself, in that order.
+    ///
+    /// ```
+    /// use statsfs_core::{Descriptor, Kind, Schema, Storage, ValueType};
+    /// let schema = Schema::new_runtime_packed("queue", vec![
+    ///     Descriptor::new("wait", ValueType::U64, Kind::LogHistogram).with_storage(Storage::Block, 4),
+    ///     Descriptor::new("depth", ValueType::U64, Kind::Instant),
+    /// ])?;
+    /// assert_eq!(schema.descriptor("depth").unwrap().offset, 32);
+    /// assert_eq!(schema.block_words(), 5);
+    /// # Ok::<(), statsfs_core::Error>(())
+    /// ```
+    pub fn new_runtime_packed(
+        name: impl Into<String>,
+        mut descriptors: Vec<Descriptor>,
+    ) -> Result<Arc<Self>, crate::Error> {
+        let mut at = 0usize;
+        for d in &mut descriptors {
+            d.offset = at;
+            at = at.saturating_add(8 * usize::from(d.size));
+        }
+        Self::new_runtime(name, descriptors)
+    }
+
     /// The schema's name (`#[stats(name = "...")]`, else the struct's name in snake case).
     pub fn name(&self) -> &str {
         &self.name

@@ -413,13 +413,12 @@ impl Recorder {
                         ValueType::U64,
                         Kind::Cumulative,
                     ))
-                    .with_offset(usize::from(n) * 8)
                     .with_role(Role::HistogramSum),
                 ]
             }
         };
         // The empty name: the facade's names are whole metric names.
-        let schema = Schema::new_runtime("", descriptors).ok()?;
+        let schema = Schema::new_runtime_packed("", descriptors).ok()?;
         Some(Metric {
             ty,
             schema,

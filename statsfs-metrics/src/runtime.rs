@@ -37,16 +37,15 @@ pub fn runtime_schema() -> Arc<Schema> {
     let level = |name, doc| Descriptor::new(name, ValueType::U64, Kind::Instant).with_doc(doc);
     SCHEMA
         .get_or_init(|| {
-            Schema::new_runtime(
+            Schema::new_runtime_packed(
                 "tokio",
                 vec![
                     level("workers", "Worker threads of the runtime"),
-                    level("alive_tasks", "Tasks spawned and not yet finished").with_offset(8),
+                    level("alive_tasks", "Tasks spawned and not yet finished"),
                     level(
                         "global_queue_depth",
                         "Tasks waiting in the runtime's global (injection) queue",
-                    )
-                    .with_offset(16),
+                    ),
                 ],
             )
             .expect("the runtime schema is valid")
@@ -59,18 +58,16 @@ pub fn worker_schema() -> Arc<Schema> {
     static SCHEMA: OnceLock<Arc<Schema>> = OnceLock::new();
     SCHEMA
         .get_or_init(|| {
-            Schema::new_runtime(
+            Schema::new_runtime_packed(
                 "tokio_worker",
                 vec![
                     Descriptor::new("busy_ns", ValueType::U64, Kind::Cumulative)
                         .with_unit(Unit::Seconds, Scale::NANO)
                         .with_doc("Time the worker spent running tasks"),
                     Descriptor::new("parks", ValueType::U64, Kind::Cumulative)
-                        .with_doc("Times the worker parked to wait for work")
-                        .with_offset(8),
+                        .with_doc("Times the worker parked to wait for work"),
                     Descriptor::new("park_unparks", ValueType::U64, Kind::Cumulative)
-                        .with_doc("Times the worker parked or was unparked")
-                        .with_offset(16),
+                        .with_doc("Times the worker parked or was unparked"),
                 ],
             )
             .expect("the worker schema is valid")

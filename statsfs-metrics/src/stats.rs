@@ -61,37 +61,29 @@ impl RecorderStat {
         static SCHEMA: OnceLock<Arc<Schema>> = OnceLock::new();
         SCHEMA
             .get_or_init(|| {
-                let d = |name, kind, at: usize, doc| {
-                    Descriptor::new(name, ValueType::U64, kind)
-                        .with_offset(8 * at)
-                        .with_doc(doc)
-                };
-                Schema::new_runtime(
+                let d = |name, kind, doc| Descriptor::new(name, ValueType::U64, kind).with_doc(doc);
+                Schema::new_runtime_packed(
                     "statsfs_metrics",
                     vec![
                         d(
                             "facade_metrics",
                             Kind::Instant,
-                            0,
                             "Metric names registered through the facade",
                         ),
                         d(
                             "facade_series",
                             Kind::Instant,
-                            1,
                             "Series in the tree: a metric name with one label set",
                         ),
                         d(
                             "facade_overflowed",
                             Kind::Cumulative,
-                            2,
                             "Keys sent to their metric's overflow series ({overflow}, label \
                              statsfs_overflow=\"true\") because a limit on series was reached",
                         ),
                         d(
                             "facade_refused",
                             Kind::Cumulative,
-                            3,
                             "Calls refused: a name registered before as another type, a name that \
                              is no file name or that a value of the source has, or a new name past \
                              the limit on names",

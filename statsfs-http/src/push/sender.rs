@@ -329,25 +329,24 @@ impl PushStat {
         static SCHEMA: OnceLock<Arc<Schema>> = OnceLock::new();
         SCHEMA
             .get_or_init(|| {
-                let d = |name, kind, at: usize, doc| {
+                let d = |name, kind, doc| {
                     Descriptor::new(name, ValueType::U64, kind)
-                        .with_offset(8 * at)
                         .with_doc(doc)
                         .with_clearable(false)
                 };
-                Schema::new_runtime(
+                Schema::new_runtime_packed(
                     "statsfs_push",
                     vec![
-                        d("payloads", Kind::Cumulative, 0, "Payloads encoded: pushes + dropped + rejected + queued"),
-                        d("pushes", Kind::Cumulative, 1, "Payloads the receiver took"),
-                        d("failures", Kind::Cumulative, 2, "Attempts that failed (no answer in time, no connection, 429 or 5xx) and will be tried again"),
-                        d("dropped", Kind::Cumulative, 3, "Payloads dropped unsent: the oldest of a full queue, or what was left at the shutdown deadline"),
-                        d("rejected", Kind::Cumulative, 4, "Payloads the receiver refused (4xx other than 429), not sent again"),
-                        d("queued", Kind::Instant, 5, "Payloads waiting to be sent"),
-                        d("bytes", Kind::Cumulative, 6, "Bytes of payloads the receiver took (compressed)")
+                        d("payloads", Kind::Cumulative, "Payloads encoded: pushes + dropped + rejected + queued"),
+                        d("pushes", Kind::Cumulative, "Payloads the receiver took"),
+                        d("failures", Kind::Cumulative, "Attempts that failed (no answer in time, no connection, 429 or 5xx) and will be tried again"),
+                        d("dropped", Kind::Cumulative, "Payloads dropped unsent: the oldest of a full queue, or what was left at the shutdown deadline"),
+                        d("rejected", Kind::Cumulative, "Payloads the receiver refused (4xx other than 429), not sent again"),
+                        d("queued", Kind::Instant, "Payloads waiting to be sent"),
+                        d("bytes", Kind::Cumulative, "Bytes of payloads the receiver took (compressed)")
                             .with_unit(Unit::Bytes, Scale::ONE),
-                        d("series", Kind::Instant, 7, "Series in the last payload"),
-                        d("encode_ns", Kind::Cumulative, 8, "Time spent encoding payloads")
+                        d("series", Kind::Instant, "Series in the last payload"),
+                        d("encode_ns", Kind::Cumulative, "Time spent encoding payloads")
                             .with_unit(Unit::Seconds, Scale::NANO),
                     ],
                 )

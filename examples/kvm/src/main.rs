@@ -592,30 +592,20 @@ fn start_pushers(
     args: &Args,
     tree: &KvmTree,
 ) -> Result<Vec<statsfs::http::push::Pusher>, AppError> {
-    use statsfs::http::push::{push, PushOptions, Target};
+    use statsfs::http::push::{push_each, PushOptions, Target};
+    let push_err = |e: &dyn std::fmt::Display| AppError::Push(e.to_string());
     let interval = std::time::Duration::try_from_secs_f64(args.push_interval)
         .map_err(|e| AppError::Push(format!("--push-interval {}: {e}", args.push_interval)))?;
+    let targets = Target::from_urls(args.otlp.as_deref(), args.remote_write.as_deref())
+        .map_err(|e| push_err(&e))?;
     let options = PushOptions {
         interval,
         ..PushOptions::default()
     };
-    let mut pushers = Vec::new();
-    let targets = [
-        args.otlp.as_deref().map(Target::otlp),
-        args.remote_write.as_deref().map(Target::remote_write),
-    ];
-    for target in targets.into_iter().flatten() {
-        let target = target.map_err(|e| AppError::Push(e.to_string()))?;
-        let p = push(&tree.roots(), target, options.clone())
-            .map_err(|e| AppError::Push(e.to_string()))?;
-        tree.vmm()
-            .add_subordinate(p.source())
-            .map_err(AppError::Tree)?;
-        println!(
-            "pushing to {target_name} every {interval:?}",
-            target_name = p.source().name()
-        );
-        pushers.push(p);
+    let pushers =
+        push_each(&tree.roots(), targets, &options, tree.vmm()).map_err(|e| push_err(&e))?;
+    for p in &pushers {
+        println!("pushing ({}) every {interval:?}", p.source().name());
     }
     Ok(pushers)
 }

@@ -29,7 +29,7 @@ mod sender;
 
 pub use otlp::{ucum, OtlpEncoder};
 pub use remote_write::RemoteWriteEncoder;
-pub use sender::{push, PushError, PushOptions, Pusher, Stopped, Target, TargetError};
+pub use sender::{push, push_each, PushError, PushOptions, Pusher, Stopped, Target, TargetError};
 
 /// The value of a resource attribute.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -113,6 +113,28 @@ impl Target {
         Target::parse(Protocol::RemoteWrite, url, "/api/v1/write")
     }
 
+    /// The targets of an OTLP URL and a remote-write URL, either or both given (as a
+    /// program's `--otlp URL` and `--remote-write URL` options take them).
+    ///
+    /// ```
+    /// use statsfs_http::push::Target;
+    /// let t = Target::from_urls(None, Some("http://127.0.0.1:9090"))?;
+    /// assert_eq!(t, [Target::remote_write("http://127.0.0.1:9090")?]);
+    /// # Ok::<(), statsfs_http::push::TargetError>(())
+    /// ```
+    pub fn from_urls(
+        otlp: Option<&str>,
+        remote_write: Option<&str>,
+    ) -> Result<Vec<Target>, TargetError> {
+        [
+            otlp.map(Target::otlp),
+            remote_write.map(Target::remote_write),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
     /// `host:port/path`, for messages.
     fn display(&self) -> String {
         format!("http://{}{}", self.authority, self.path)
@@ -308,6 +330,25 @@ pub fn push(roots: &[Source], target: Target, options: PushOptions) -> Result<Pu
         stop,
         thread: Some(thread),
     })
+}
+
+/// One sender per target, each with `options`, each one's statistics attached under
+/// `parent` ([`Pusher::source`]). Stops the ones it started if one fails to start.
+pub fn push_each(
+    roots: &[Source],
+    targets: impl IntoIterator<Item = Target>,
+    options: &PushOptions,
+    parent: &Source,
+) -> Result<Vec<Pusher>, PushError> {
+    let mut pushers = Vec::new();
+    for target in targets {
+        let p = push(roots, target, options.clone())?;
+        parent
+            .add_subordinate(p.source())
+            .map_err(PushError::Source)?;
+        pushers.push(p);
+    }
+    Ok(pushers)
 }
 
 /// The sender's statistics.
